@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs every build and test dependency of tern from Debian's packages.
+# Idempotent and quiet: does nothing when everything is present.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang libclang-rt-dev
+      libssl-dev libunbound-dev zlib1g-dev libcrypt-dev
+      python3 python3-pytest swaks curl msmtp postfix openssl"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is installed only for its tools (smtp-source, smtp-sink) and as a
+# benchmark and test peer with its own config: never configure or start the
+# system instance.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    added_policy=1
+fi
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ "$added_policy" -eq 1 ] && $SUDO rm -f "$policy"
+exit 0

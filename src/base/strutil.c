@@ -1,0 +1,88 @@
+#include "base/strutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t strutil_lcpy(char *dst, const char *src, size_t dstsize)
+{
+    size_t len = strlen(src);
+    if (dstsize) {
+        size_t n = len < dstsize - 1 ? len : dstsize - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+static int strutil_lc(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+int strutil_casecmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = strutil_lc((unsigned char)*a), cb = strutil_lc((unsigned char)*b);
+        if (ca != cb || ca == 0)
+            return ca - cb;
+    }
+}
+
+int strutil_ncasecmp(const char *a, const char *b, size_t n)
+{
+    for (; n; n--, a++, b++) {
+        int ca = strutil_lc((unsigned char)*a), cb = strutil_lc((unsigned char)*b);
+        if (ca != cb || ca == 0)
+            return ca - cb;
+    }
+    return 0;
+}
+
+void strutil_lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)strutil_lc((unsigned char)*s);
+}
+
+void strutil_escape(struct buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\') {
+            buf_append(out, "\\\\", 2);
+        } else if (c >= 0x20 && c < 0x7f) {
+            buf_putc(out, (char)c);
+        } else {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            buf_append(out, e, 4);
+        }
+    }
+}
+
+const char *strutil_esc(const char *s)
+{
+    static struct buf b;
+    buf_reset(&b);
+    size_t n = strlen(s);
+    if (n > 300)
+        n = 300;
+    strutil_escape(&b, s, n);
+    if (b.data == NULL)
+        buf_reserve(&b, 0);
+    return b.data;
+}
+
+int strutil_parse_u64(const char *s, unsigned long long *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}

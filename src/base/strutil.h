@@ -1,0 +1,27 @@
+/* strutil: bounded string helpers and escaping of untrusted text. */
+#ifndef TERN_BASE_STRUTIL_H
+#define TERN_BASE_STRUTIL_H
+
+#include <stddef.h>
+
+#include "base/buf.h"
+
+/* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src)
+ * so truncation shows as a result >= dstsize. */
+size_t strutil_lcpy(char *dst, const char *src, size_t dstsize);
+/* ASCII case-insensitive comparisons, locale-independent. */
+int strutil_casecmp(const char *a, const char *b);
+int strutil_ncasecmp(const char *a, const char *b, size_t n);
+/* Lowercases ASCII letters in place. */
+void strutil_lower(char *s);
+/* Appends `n` bytes of untrusted `s` to `out`, fit for a log line or a
+ * header comment: printable ASCII passes, everything else (CR, LF, NUL,
+ * controls, 8-bit) becomes \xHH and backslash becomes \\. */
+void strutil_escape(struct buf *out, const char *s, size_t n);
+/* Returns a pointer to a static buffer holding the escaped form of s, cut
+ * to a few hundred bytes; for log arguments only (not reentrant). */
+const char *strutil_esc(const char *s);
+/* Parses a decimal unsigned integer spanning the whole string; 0 or -1. */
+int strutil_parse_u64(const char *s, unsigned long long *out);
+
+#endif

@@ -1,0 +1,118 @@
+/* config: tern's settings. One file of "key = value" lines (see
+ * docs/config.md); every setting has a default; errors name file:line.
+ * With no file at all, config_default() gives the embedded local
+ * development mode of `make run`. */
+#ifndef TERN_CONF_CONFIG_H
+#define TERN_CONF_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "mail/mailaddr.h"
+
+#define CONF_MAX_LISTENERS 32
+
+enum conf_role { CONF_ROLE_MX = 0, CONF_ROLE_SUBMISSION = 1, CONF_ROLE_SMTPS = 2 };
+enum conf_bare_lf { CONF_BARE_NORMALIZE = 0, CONF_BARE_REJECT = 1 };
+enum conf_log { CONF_LOG_STDERR = 0, CONF_LOG_SYSLOG = 1 };
+
+struct conf_listener {
+    char addr[64]; /* numeric IPv4 or IPv6 (without brackets) */
+    int port;
+    enum conf_role role;
+};
+
+struct conf_table; /* users and aliases, opaque */
+
+struct config {
+    char *path; /* owned; NULL for the embedded default */
+    char *hostname; /* owned */
+    struct conf_listener listeners[CONF_MAX_LISTENERS];
+    size_t nlisteners;
+    char **local_domains; /* owned array of owned, lowercased names */
+    size_t nlocal_domains;
+    char *users_file;   /* owned, may be NULL */
+    char *aliases_file; /* owned, may be NULL */
+    int accept_any_user; /* embedded default: every safe local part exists */
+    char *maildir;   /* owned template: %u local part, %d domain; relative to cwd allowed */
+    char *spool_dir; /* owned */
+    enum conf_log log;
+    int debug;
+
+    /* Limits (RFC 5321 §4.5.3.1 minimums as defaults where it gives one). */
+    size_t cmd_line_max;      /* 512 */
+    size_t text_line_max;     /* 1000, 0 = unlimited */
+    uint64_t message_size_max; /* 36700160 (35 MiB) */
+    size_t rcpt_max;          /* 100 */
+    unsigned bad_commands_max; /* 20 */
+    unsigned sessions_max;     /* 2000 */
+    unsigned sessions_per_ip;  /* 50 */
+    size_t received_max;       /* 100: loop detection (Received headers) */
+    enum conf_bare_lf bare_lf;
+
+    /* Timeouts in seconds (RFC 5321 §4.5.3.2: server 5 minutes). */
+    unsigned timeout_command; /* 300 */
+    unsigned timeout_data;    /* 180, between blocks of DATA */
+    unsigned delivery_threads; /* 8: parallel local deliveries */
+    unsigned retry_min;  /* 300 s: first retry */
+    unsigned retry_max;  /* 4000 s: cap of the backoff */
+    unsigned queue_lifetime; /* 432000 s (5 days) */
+
+    struct conf_table *users;   /* owned, may be NULL */
+    struct conf_table *aliases; /* owned, may be NULL */
+};
+
+/* Fills *cfg with the embedded default: 127.0.0.1:2525 mx, hostname from
+ * the machine, local domain "localhost", any local part,
+ * var/mail/%u/Maildir, var/spool. */
+void config_default(struct config *cfg);
+
+/* Reads `path` over the defaults. On error returns -1 and appends
+ * "file:line: what is wrong" lines to *err. Loads the users and aliases
+ * files it names. */
+int config_load(struct config *cfg, const char *path, struct buf *err);
+
+/* Semantic checks (listeners bindable addresses, files present, aliases
+ * resolve, ...). Returns 0, or -1 with messages appended to *err;
+ * warnings (also appended, prefixed "warning: ") do not fail. */
+int config_check(const struct config *cfg, struct buf *err);
+
+void config_free(struct config *cfg);
+
+/* Name of a role as written in the file ("mx", "submission", "smtps"). */
+const char *config_role_name(enum conf_role r);
+
+/* Is `domain` one of the local domains (case-insensitive)? */
+int config_is_local_domain(const struct config *cfg, const char *domain);
+
+enum conf_rcpt {
+    CONF_RCPT_LOCAL = 0,    /* a local user, an alias, or postmaster */
+    CONF_RCPT_UNKNOWN = 1,  /* local domain, no such user: 550 5.1.1 */
+    CONF_RCPT_REMOTE = 2,   /* not a local domain: relaying */
+};
+
+/* Classifies a recipient for RCPT TO. Bare "<postmaster>" and
+ * postmaster@<any local domain> are always local (RFC 5321 §4.5.1). */
+enum conf_rcpt config_rcpt_check(const struct config *cfg, const struct mailaddr *rcpt);
+
+/* One final local mailbox after alias expansion. */
+struct conf_mailbox {
+    char user[MAILADDR_LOCAL_MAX + 1]; /* lowercased local part, safe as a path element */
+    char domain[MAILADDR_DOMAIN_MAX + 1];
+};
+
+/* Expands a local recipient ("user@domain" or "postmaster") through the
+ * aliases (recursively, at most 16 deep, each mailbox once) into final
+ * mailboxes, appended to *out (an owned array the caller frees) with
+ * *n updated. Returns 0, or -1 if nothing deliverable results (an alias
+ * loop, an unknown user). */
+int config_expand(const struct config *cfg, const char *addr, struct conf_mailbox **out,
+                  size_t *n);
+
+/* Writes the Maildir path of a mailbox (the template with %u and %d
+ * filled in) to out. Returns 0 or -1 if it does not fit. */
+int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
+                        size_t outsize);
+
+#endif

@@ -1,0 +1,58 @@
+/* conn: a buffered, non-blocking byte stream over a socket, with an idle
+ * timeout. The owner reads from conn_rbuf() in its on_read callback and
+ * consumes what it used; writes are queued and flushed by the loop.
+ * TLS (a later issue) will sit behind this same interface. */
+#ifndef TERN_EV_CONN_H
+#define TERN_EV_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "ev/loop.h"
+
+struct conn;
+
+struct conn_cb {
+    /* New bytes are in conn_rbuf(c). The callback consumes (buf_consume)
+     * what it used and may leave a partial line for later. */
+    void (*on_read)(struct conn *c, void *arg);
+    /* The peer closed, an error happened, or the idle timeout fired
+     * (err = -ETIMEDOUT); or conn_close() finished flushing (err = 0).
+     * After this callback the conn does nothing more; the owner frees it
+     * with conn_free() (not from inside its own callback: from the loop's
+     * before-sleep hook). */
+    void (*on_close)(struct conn *c, void *arg, int err);
+    /* Optional: the write queue has become empty. */
+    void (*on_drain)(struct conn *c, void *arg);
+};
+
+/* Takes ownership of the connected, non-blocking `fd`. */
+struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_cb *cb, void *arg);
+/* Closes the fd (if still open) and frees everything. Never call from
+ * inside this conn's own callbacks. */
+void conn_free(struct conn *c);
+
+/* Bytes received and not yet consumed. Reading stops while this holds
+ * more than the high-water mark (64 KiB) and resumes once it drops. */
+struct buf *conn_rbuf(struct conn *c);
+/* Queues bytes for sending; tries to send at once. */
+void conn_write(struct conn *c, const void *p, size_t n);
+/* Bytes queued and not yet sent. */
+size_t conn_wpending(const struct conn *c);
+/* Stops (1) or resumes (0) reading and on_read callbacks; resuming with
+ * bytes already buffered delivers on_read again from the loop. */
+void conn_pause(struct conn *c, int paused);
+/* Idle timeout in ms (0 = none), re-armed by every read and write. */
+void conn_set_timeout(struct conn *c, uint64_t ms);
+/* Flushes what is queued (bounded by the timeout), then closes the fd
+ * and reports on_close(err = 0). Further reads are ignored. */
+void conn_close(struct conn *c);
+/* Closes at once, dropping the queue; reports on_close(err = 0) from the loop. */
+void conn_abort(struct conn *c);
+/* The file descriptor (for getpeername etc.). */
+int conn_fd(const struct conn *c);
+/* Non-zero once the peer half-closed or the conn was closed. */
+int conn_is_closed(const struct conn *c);
+
+#endif

@@ -1,0 +1,51 @@
+/* queue: the queue process's core. It owns the spool (queue/store), the
+ * group commit that makes accepted mail durable, the scheduler with its
+ * retries, and hands delivery jobs to local delivery threads. proc/queue
+ * drives it from IPC; everything here runs in the queue process's loop
+ * thread except the fsync and delivery threads it starts itself. */
+#ifndef TERN_QUEUE_QUEUE_H
+#define TERN_QUEUE_QUEUE_H
+
+#include "conf/config.h"
+#include "ev/loop.h"
+#include "mail/envelope.h"
+
+struct queue;
+
+/* Creates the queue over cfg->spool_dir (made if missing), recovers what
+ * the spool holds and schedules it for delivery. cfg must outlive the
+ * queue. Returns NULL after logging why. */
+struct queue *queue_new(struct ev_loop *loop, const struct config *cfg);
+/* Stops threads after their current job and frees everything. Committed
+ * mail stays in the spool. */
+void queue_free(struct queue *q);
+
+/* Starts a new message: assigns a queue id (written to qid, at least
+ * ENVELOPE_QID_MAX+1 bytes) and returns in *fd a descriptor the receiving
+ * process writes the content into (CRLF line endings, Received header
+ * first). The queue keeps its own descriptor; the caller owns *fd.
+ * Returns 0 or -errno. */
+int queue_body_open(struct queue *q, char *qid, int *fd);
+
+/* Drops a message that was opened but will not be committed. */
+void queue_body_abort(struct queue *q, const char *qid);
+
+typedef void (*queue_commit_cb)(void *arg, const char *qid, int status);
+
+/* Commits message `qid` with envelope *env (taken over: env is cleared):
+ * stores content and envelope and calls cb(arg, qid, 0) from the loop once
+ * they are durable (group commit: all messages that arrive while one
+ * batch syncs go into the next), or cb(arg, qid, -errno) if it could not
+ * be stored. Recipients are expanded through the aliases here. Returns 0
+ * if cb will be called, -errno otherwise (unknown qid, bad size). */
+int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
+                 void *arg);
+
+/* Counters, for tests and logs. */
+struct queue_stats {
+    unsigned long committed, delivered, deferred, bounced, batches, recovered;
+    unsigned long active; /* messages in the spool */
+};
+void queue_get_stats(const struct queue *q, struct queue_stats *st);
+
+#endif
