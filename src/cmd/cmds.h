@@ -1,0 +1,14 @@
+/* cmds: the subcommands of `tern`, one file each. Each takes its own
+ * argv (argv[0] is the subcommand name) and returns the exit status. */
+#ifndef TERN_CMD_CMDS_H
+#define TERN_CMD_CMDS_H
+
+int cmd_serve(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Shared option parsing: finds -c/--config FILE; returns 0, or -1 after
+ * printing a usage error for an unknown option. */
+int cmd_parse_config_opt(int argc, char **argv, const char **path);
+
+#endif

@@ -1,0 +1,71 @@
+/* serve.c: `tern serve [-c FILE]`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "cmd/cmds.h"
+#include "conf/config.h"
+#include "proc/parent.h"
+
+int cmd_parse_config_opt(int argc, char **argv, const char **path)
+{
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+            *path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            *path = argv[i] + 9;
+        } else {
+            fprintf(stderr, "tern %s: unknown option '%s'\n", argv[0], argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Tells a developer running `make run` what they got and where mail goes. */
+static void serve_print_default(const struct config *cfg)
+{
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        strcpy(cwd, ".");
+    printf("tern: no configuration file: running the embedded local-development default\n");
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        printf("tern: listening on %s:%d (%s)\n", cfg->listeners[i].addr, cfg->listeners[i].port,
+               config_role_name(cfg->listeners[i].role));
+    printf("tern: mail to any <user>@localhost is delivered to %s/var/mail/<user>/Maildir/\n",
+           cwd);
+    printf("tern: spool in %s/%s\n", cwd, cfg->spool_dir);
+    printf("tern: try: swaks --server 127.0.0.1:%d --to you@localhost\n",
+           cfg->nlisteners ? cfg->listeners[0].port : 2525);
+    fflush(stdout);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *path;
+    if (cmd_parse_config_opt(argc, argv, &path) < 0)
+        return 64;
+    struct config cfg;
+    config_default(&cfg);
+    if (path) {
+        struct buf err = BUF_INIT;
+        if (config_load(&cfg, path, &err) < 0) {
+            fprintf(stderr, "%s", err.data ? err.data : "configuration error\n");
+            buf_free(&err);
+            config_free(&cfg);
+            return 78; /* EX_CONFIG */
+        }
+        buf_free(&err);
+    }
+    log_open(cfg.log == CONF_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR, cfg.hostname);
+    log_set_debug(cfg.debug);
+    if (path == NULL)
+        serve_print_default(&cfg);
+    int rc = parent_serve(&cfg);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* ipc_types: the one list of messages between tern's processes, with the
+ * protocol version. Both sides check every field: a compromised peer is
+ * hostile input too. Bump IPC_VERSION on any change of layout. */
+#ifndef TERN_IPC_IPC_TYPES_H
+#define TERN_IPC_IPC_TYPES_H
+
+#define IPC_VERSION 1
+#define IPC_MAX_PAYLOAD (1024 * 1024)
+
+enum ipc_type {
+    /* net -> queue: a session needs a body file. u64 req */
+    IPC_BODY_OPEN = 1,
+    /* queue -> net: str qid, fd attached. u64 req */
+    IPC_BODY_OPENED = 2,
+    /* queue -> net: u64 req, i32 -errno */
+    IPC_BODY_FAILED = 3,
+    /* net -> queue: u64 req, str qid, bytes envelope (envelope_serialize) */
+    IPC_COMMIT = 4,
+    /* queue -> net: u64 req, str qid, i32 status (0 = durable) */
+    IPC_COMMITTED = 5,
+    /* net -> queue: str qid; the message will not be committed */
+    IPC_ABORT = 6,
+    IPC_TYPE_MAX = 7
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* queue_proc: the queue process: owns the spool (through queue/), answers
+ * the net process's requests over IPC. */
+#ifndef TERN_PROC_QUEUE_PROC_H
+#define TERN_PROC_QUEUE_PROC_H
+
+#include "conf/config.h"
+
+/* Runs the queue process until SIGTERM. Returns the exit status. */
+int queue_proc_main(const struct config *cfg, int ipc_fd);
+
+#endif

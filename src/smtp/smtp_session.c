@@ -1,0 +1,557 @@
+/* smtp_session.c: the command side of an inbound session. Each verb has
+ * the states it is allowed in and a handler; "is this command allowed
+ * now?" is the one check in smtp_dispatch(), so the 503 cases read like
+ * RFC 5321 §4.1.4. Message content lives in smtp_session_data.c. */
+#include "smtp/smtp_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+#include "mail/reply.h"
+#include "smtp/smtp_session_priv.h"
+
+#define ST(x) (1u << (x))
+#define ST_TXN_OK (ST(SS_GREET) | ST(SS_READY) | ST(SS_MAIL) | ST(SS_RCPT))
+
+struct smtp_verb_rule {
+    unsigned allowed; /* states in which the verb may run */
+    void (*handler)(struct smtp_session *s, const struct smtp_cmd *cmd);
+};
+
+void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    reply_append(&s->out, code, enh, text);
+    if (code >= 400)
+        s->errors++;
+}
+
+void smtp_flush(struct smtp_session *s)
+{
+    if (s->out.len) {
+        s->io->write(s->io_arg, s->out.data, s->out.len);
+        buf_reset(&s->out);
+    }
+}
+
+void smtp_close(struct smtp_session *s)
+{
+    smtp_flush(s);
+    s->state = SS_CLOSING;
+    s->io->close(s->io_arg);
+}
+
+const char *smtp_proto_name(const struct smtp_session *s)
+{
+    /* RFC 3848 / RFC 6531 §3.7.3 protocol names for the Received header. */
+    if (s->env.smtputf8)
+        return "UTF8SMTP";
+    return s->esmtp ? "ESMTP" : "SMTP";
+}
+
+void smtp_txn_reset(struct smtp_session *s)
+{
+    if (s->have_body) {
+        s->svc->abort(s->svc_arg, s->qid);
+        s->have_body = 0;
+    }
+    if (s->body_fd >= 0) {
+        close(s->body_fd);
+        s->body_fd = -1;
+    }
+    envelope_clear(&s->env);
+    buf_reset(&s->body);
+    s->qid[0] = '\0';
+    s->body_err = 0;
+    s->rcpt_refused = 0;
+    s->bdat_used = 0;
+    s->bdat_failed = 0;
+    s->bdat_left = 0;
+    s->bdat_last = 0;
+    s->bdat_discard = 0;
+    if (s->state == SS_MAIL || s->state == SS_RCPT || s->state == SS_DATA ||
+        s->state == SS_BDAT)
+        s->state = SS_READY;
+}
+
+/* Logs a refused command the way Postfix's smtpd does, so pflogsumm and
+ * an operator's greps find it: "NOQUEUE: reject: RCPT from ...". */
+static void smtp_log_reject(struct smtp_session *s, const char *verb, int code, const char *enh,
+                            const char *what, const char *to)
+{
+    log_info("NOQUEUE: reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+             verb, s->name, s->ip, code, enh, what, s->env.from ? strutil_esc(s->env.from) : "",
+             to, s->esmtp ? "ESMTP" : "SMTP", strutil_esc(s->helo));
+}
+
+static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
+{
+    size_t namelen;
+    if (smtp_parse_helo(cmd->arg, cmd->arglen, &namelen) < 0) {
+        smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+        return;
+    }
+    /* The name ends up in the Received header: keep printable ASCII only
+     * (no CR/LF, no controls) and bound its length. */
+    struct buf esc = BUF_INIT;
+    strutil_escape(&esc, cmd->arg, namelen > 200 ? 200 : namelen);
+    strutil_lcpy(s->helo, esc.data ? esc.data : "", sizeof s->helo);
+    buf_free(&esc);
+    smtp_txn_reset(s);
+    s->esmtp = esmtp;
+    s->state = SS_READY;
+    s->counts[esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO].ok++;
+    const struct config *cfg = s->cfg;
+    if (!esmtp) {
+        reply_append(&s->out, 250, NULL, cfg->hostname);
+        return;
+    }
+    struct buf t = BUF_INIT;
+    buf_printf(&t, "%s\n", cfg->hostname);
+    if (cfg->message_size_max)
+        buf_printf(&t, "SIZE %llu\n", (unsigned long long)cfg->message_size_max);
+    else
+        buf_puts(&t, "SIZE\n");
+    buf_puts(&t, "PIPELINING\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nCHUNKING\nBINARYMIME\n");
+    buf_printf(&t, "LIMITS RCPTMAX=%zu", cfg->rcpt_max);
+    reply_append(&s->out, 250, NULL, t.data);
+    buf_free(&t);
+}
+
+static void smtp_do_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    smtp_cmd_helo(s, cmd, 1);
+}
+
+static void smtp_do_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    smtp_cmd_helo(s, cmd, 0);
+}
+
+static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct smtp_param *p = &ps->p[i];
+        if (!s->esmtp) {
+            smtp_reply(s, 555, "5.5.4", "Unsupported option: %s (no EHLO)", p->key);
+            return -1;
+        }
+        if (!strcmp(p->key, "SIZE")) {
+            unsigned long long n;
+            if (!p->has_value || strutil_parse_u64(p->value, &n) < 0) {
+                smtp_reply(s, 501, "5.5.4", "Bad SIZE parameter");
+                return -1;
+            }
+            if (s->cfg->message_size_max && n > s->cfg->message_size_max) {
+                smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+                return -1;
+            }
+        } else if (!strcmp(p->key, "BODY")) {
+            if (!p->has_value) {
+                smtp_reply(s, 501, "5.5.4", "Bad BODY parameter");
+                return -1;
+            }
+            if (!strutil_casecmp(p->value, "7BIT")) {
+                s->env.body = ENV_BODY_7BIT;
+            } else if (!strutil_casecmp(p->value, "8BITMIME")) {
+                s->env.body = ENV_BODY_8BITMIME;
+            } else if (!strutil_casecmp(p->value, "BINARYMIME")) {
+                s->env.body = ENV_BODY_BINARYMIME;
+            } else {
+                smtp_reply(s, 504, "5.5.4", "Unsupported BODY type");
+                return -1;
+            }
+        } else if (!strcmp(p->key, "SMTPUTF8")) {
+            if (p->has_value) {
+                smtp_reply(s, 501, "5.5.4", "SMTPUTF8 takes no value");
+                return -1;
+            }
+            s->env.smtputf8 = 1;
+        } else {
+            smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", p->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Maps a path parse failure to its reply (RFC 5321 §4.2.2, RFC 6531 §3.7.4). */
+static void smtp_path_error(struct smtp_session *s, int rc, int is_rcpt)
+{
+    switch (rc) {
+    case SMTP_PATH_ETOOLONG:
+        smtp_reply(s, 501, "5.1.3", "Path too long");
+        break;
+    case SMTP_PATH_EUTF8:
+        smtp_reply(s, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+        break;
+    case SMTP_PATH_EPARAM:
+        smtp_reply(s, 501, "5.5.4", "Malformed parameters");
+        break;
+    case SMTP_PATH_EPREFIX:
+        smtp_reply(s, 501, "5.5.4", "Syntax: %s", is_rcpt ? "RCPT TO:<address>" : "MAIL FROM:<address>");
+        break;
+    default:
+        if (is_rcpt)
+            smtp_reply(s, 501, "5.1.3", "Bad recipient address syntax");
+        else
+            smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
+        break;
+    }
+}
+
+static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct mailaddr path;
+    struct smtp_params ps;
+    int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 0, MAILADDR_ALLOW_NULL, &path, &ps);
+    if (rc != SMTP_PATH_OK) {
+        smtp_path_error(s, rc, 0);
+        return;
+    }
+    envelope_clear(&s->env);
+    if (smtp_mail_params(s, &ps) < 0) {
+        envelope_clear(&s->env);
+        return;
+    }
+    if ((path.flags & MAILADDR_F_UTF8) && !s->env.smtputf8) {
+        smtp_reply(s, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+        envelope_clear(&s->env);
+        return;
+    }
+    envelope_set(&s->env.from, path.text);
+    s->state = SS_MAIL;
+    s->counts[SMTP_VERB_MAIL].ok++;
+    smtp_reply(s, 250, "2.1.0", "Ok");
+}
+
+static int smtp_rcpt_seen(const struct smtp_session *s, const char *addr)
+{
+    for (size_t i = 0; i < s->env.nrcpts; i++)
+        if (!strutil_casecmp(s->env.rcpts[i].addr, addr))
+            return 1;
+    return 0;
+}
+
+static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct mailaddr path;
+    struct smtp_params ps;
+    unsigned flags = MAILADDR_ALLOW_POSTMASTER | (s->env.smtputf8 ? MAILADDR_ALLOW_UTF8 : 0);
+    int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 1, flags, &path, &ps);
+    if (rc != SMTP_PATH_OK) {
+        smtp_path_error(s, rc, 1);
+        s->rcpt_refused++;
+        return;
+    }
+    if (ps.n) {
+        smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", ps.p[0].key);
+        s->rcpt_refused++;
+        return;
+    }
+    if (s->env.nrcpts >= s->cfg->rcpt_max) {
+        /* RFC 5321 §4.5.3.1.10: 452 and the client sends the rest later. */
+        smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+        return;
+    }
+    const char *to = strutil_esc(path.text);
+    switch (config_rcpt_check(s->cfg, &path)) {
+    case CONF_RCPT_LOCAL:
+        break;
+    case CONF_RCPT_UNKNOWN:
+        smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", to);
+        smtp_log_reject(s, "RCPT", 550, "5.1.1",
+                        "Recipient address rejected: User unknown", to);
+        s->rcpt_refused++;
+        return;
+    case CONF_RCPT_REMOTE:
+    default:
+        smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", to);
+        smtp_log_reject(s, "RCPT", 554, "5.7.1", "Relay access denied", to);
+        s->rcpt_refused++;
+        return;
+    }
+    if (!smtp_rcpt_seen(s, path.text))
+        envelope_add_rcpt(&s->env, path.text, NULL, 0);
+    s->state = SS_RCPT;
+    s->counts[SMTP_VERB_RCPT].ok++;
+    smtp_reply(s, 250, "2.1.5", "Ok");
+}
+
+static void smtp_do_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    if (cmd->arglen) {
+        smtp_reply(s, 501, "5.5.4", "Syntax: RSET");
+        return;
+    }
+    smtp_txn_reset(s);
+    s->counts[SMTP_VERB_RSET].ok++;
+    smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void smtp_do_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    s->counts[SMTP_VERB_NOOP].ok++;
+    smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void smtp_do_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    s->counts[SMTP_VERB_QUIT].ok++;
+    smtp_reply(s, 221, "2.0.0", "Bye");
+    smtp_close(s);
+}
+
+static void smtp_do_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    if (cmd->arglen == 0) {
+        smtp_reply(s, 501, "5.5.4", "Syntax: VRFY address");
+        return;
+    }
+    /* Never discloses whether a user exists (RFC 5321 §3.5.3, §7.3). */
+    s->counts[SMTP_VERB_VRFY].ok++;
+    smtp_reply(s, 252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void smtp_do_expn(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    smtp_reply(s, 502, "5.5.1", "EXPN command disabled");
+}
+
+static void smtp_do_help(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    s->counts[SMTP_VERB_HELP].ok++;
+    smtp_reply(s, 214, "2.0.0",
+               "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+}
+
+static void smtp_do_notimpl(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
+}
+
+static const struct smtp_verb_rule smtp_rules[SMTP_VERB_COUNT] = {
+    [SMTP_VERB_EHLO] = {ST_TXN_OK, smtp_do_ehlo},
+    [SMTP_VERB_HELO] = {ST_TXN_OK, smtp_do_helo},
+    [SMTP_VERB_MAIL] = {ST(SS_READY), smtp_do_mail},
+    [SMTP_VERB_RCPT] = {ST(SS_MAIL) | ST(SS_RCPT), smtp_do_rcpt},
+    [SMTP_VERB_DATA] = {ST(SS_MAIL) | ST(SS_RCPT), smtp_data_cmd},
+    [SMTP_VERB_BDAT] = {ST_TXN_OK, smtp_bdat_cmd}, /* checks its own state: must skip the chunk */
+    [SMTP_VERB_RSET] = {ST_TXN_OK, smtp_do_rset},
+    [SMTP_VERB_NOOP] = {ST_TXN_OK, smtp_do_noop},
+    [SMTP_VERB_QUIT] = {ST_TXN_OK, smtp_do_quit},
+    [SMTP_VERB_VRFY] = {ST_TXN_OK, smtp_do_vrfy},
+    [SMTP_VERB_EXPN] = {ST_TXN_OK, smtp_do_expn},
+    [SMTP_VERB_HELP] = {ST_TXN_OK, smtp_do_help},
+    [SMTP_VERB_STARTTLS] = {ST_TXN_OK, smtp_do_notimpl},
+    [SMTP_VERB_AUTH] = {ST_TXN_OK, smtp_do_notimpl},
+};
+
+/* The 503 reply for a verb used out of sequence (RFC 5321 §4.1.4). */
+static void smtp_sequence_error(struct smtp_session *s, enum smtp_verb v)
+{
+    if (s->state == SS_GREET)
+        smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+    else if (v == SMTP_VERB_MAIL)
+        smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
+    else if (s->state == SS_READY)
+        smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
+    else
+        smtp_reply(s, 503, "5.5.1", "Error: need RCPT command");
+}
+
+static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+    struct smtp_cmd cmd;
+    if (smtp_cmd_split(line, len, &cmd) < 0) {
+        s->counts[SMTP_VERB_UNKNOWN].total++;
+        smtp_reply(s, 500, "5.5.2", "Error: bad syntax");
+    } else if (cmd.verb == SMTP_VERB_UNKNOWN) {
+        s->counts[SMTP_VERB_UNKNOWN].total++;
+        smtp_reply(s, 500, "5.5.2", "Error: command not recognized");
+    } else {
+        const struct smtp_verb_rule *r = &smtp_rules[cmd.verb];
+        s->counts[cmd.verb].total++;
+        if (r->allowed & ST(s->state))
+            r->handler(s, &cmd);
+        else
+            smtp_sequence_error(s, cmd.verb);
+    }
+    if (s->state != SS_CLOSING && s->errors >= s->cfg->bad_commands_max) {
+        smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
+        log_info("too many errors after %s from %s[%s]", smtp_verb_name(cmd.verb), s->name,
+                 s->ip);
+        smtp_close(s);
+    }
+}
+
+void smtp_session_input(struct smtp_session *s, struct buf *in)
+{
+    while (s->state != SS_CLOSING && s->wait == SW_NONE) {
+        /* A BDAT chunk of 0 octets completes without input. */
+        if (in->len == 0 && !(s->state == SS_BDAT && s->bdat_left == 0))
+            break;
+        size_t used = 0;
+        if (s->state == SS_DATA) {
+            used = smtp_data_feed(s, in->data, in->len);
+        } else if (s->state == SS_BDAT) {
+            used = smtp_bdat_feed(s, in->data, in->len);
+        } else if (s->state == SS_SKIPLINE) {
+            int done = 0;
+            used = smtp_line_skip(in->data, in->len, &done);
+            if (done)
+                s->state = s->resume_state;
+        } else {
+            size_t linelen;
+            int rc = smtp_line_take(in->data, in->len, s->cfg->cmd_line_max, &linelen, &used);
+            if (rc == SMTP_LINE_AGAIN)
+                break;
+            if (rc == SMTP_LINE_TOOLONG) {
+                /* RFC 5321 §4.5.3.1.4: 500 and the rest of the line is dropped. */
+                s->counts[SMTP_VERB_UNKNOWN].total++;
+                smtp_reply(s, 500, "5.5.2", "Error: line too long");
+                s->resume_state = s->state;
+                s->state = SS_SKIPLINE;
+                used = 0;
+                if (s->errors >= s->cfg->bad_commands_max) {
+                    smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
+                    smtp_close(s);
+                }
+            } else {
+                /* Copy: handlers may consume `in` indirectly (none do today). */
+                char *line = xstrndup(in->data, linelen);
+                buf_consume(in, used);
+                used = 0;
+                smtp_dispatch(s, line, linelen);
+                free(line);
+            }
+        }
+        if (used)
+            buf_consume(in, used);
+    }
+    smtp_flush(s);
+}
+
+struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
+                                      const struct smtp_session_peer *peer,
+                                      const struct smtp_session_io *io, void *io_arg,
+                                      const struct smtp_session_svc *svc, void *svc_arg)
+{
+    struct smtp_session *s = xcalloc(1, sizeof *s);
+    s->id = sid;
+    s->cfg = cfg;
+    s->ip = xstrdup(peer->ip);
+    s->name = xstrdup(peer->name ? peer->name : "unknown");
+    s->role = peer->role;
+    s->io = io;
+    s->io_arg = io_arg;
+    s->svc = svc;
+    s->svc_arg = svc_arg;
+    s->state = SS_GREET;
+    s->body_fd = -1;
+    buf_init(&s->out);
+    buf_init(&s->body);
+    envelope_init(&s->env);
+    return s;
+}
+
+void smtp_session_start(struct smtp_session *s)
+{
+    reply_appendf(&s->out, 220, NULL, "%s ESMTP tern", s->cfg->hostname);
+    s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_command * 1000);
+    smtp_flush(s);
+}
+
+void smtp_session_refuse(struct smtp_session *s, const char *text)
+{
+    reply_appendf(&s->out, 421, "4.7.0", "%s %s", s->cfg->hostname, text);
+    smtp_close(s);
+}
+
+void smtp_session_timeout(struct smtp_session *s)
+{
+    if (s->state == SS_CLOSING)
+        return;
+    log_info("timeout after %s from %s[%s]",
+             s->state == SS_DATA || s->state == SS_BDAT ? "DATA" : "command", s->name, s->ip);
+    smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
+    smtp_close(s);
+}
+
+uint64_t smtp_session_id(const struct smtp_session *s)
+{
+    return s->id;
+}
+
+void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd)
+{
+    smtp_data_body_opened(s, qid, fd);
+}
+
+void smtp_session_body_failed(struct smtp_session *s, int err)
+{
+    s->wait = SW_NONE;
+    log_warn("cannot open a queue file for %s[%s]: %s", s->name, s->ip, strerror(-err));
+    if (s->state == SS_BDAT) {
+        /* The chunk still has to be read: discard it. */
+        s->bdat_discard = 1;
+        s->bdat_failed = 1;
+    }
+    smtp_reply(s, 451, "4.3.0", "Error: queue file write error");
+    s->io->pause(s->io_arg, 0);
+    smtp_flush(s);
+}
+
+void smtp_session_committed(struct smtp_session *s, const char *qid, int status)
+{
+    if (s->wait != SW_COMMIT || strcmp(qid, s->qid))
+        return;
+    smtp_data_committed(s, status);
+}
+
+void smtp_session_free(struct smtp_session *s)
+{
+    if (s == NULL)
+        return;
+    smtp_txn_reset(s);
+    /* Postfix's disconnect line: "ehlo=1 mail=1 rcpt=0/1 ... commands=N". */
+    struct buf line = BUF_INIT;
+    unsigned ok = 0, total = 0;
+    for (int v = 1; v < SMTP_VERB_COUNT; v++) {
+        const struct smtp_verb_count *c = &s->counts[v];
+        if (c->total == 0)
+            continue;
+        ok += c->ok;
+        total += c->total;
+        if (c->ok == c->total)
+            buf_printf(&line, " %s=%u", smtp_verb_name((enum smtp_verb)v), c->ok);
+        else
+            buf_printf(&line, " %s=%u/%u", smtp_verb_name((enum smtp_verb)v), c->ok, c->total);
+    }
+    if (s->counts[0].total) {
+        total += s->counts[0].total;
+        buf_printf(&line, " unknown=0/%u", s->counts[0].total);
+    }
+    if (ok == total)
+        buf_printf(&line, " commands=%u", total);
+    else
+        buf_printf(&line, " commands=%u/%u", ok, total);
+    log_info("disconnect from %s[%s]%s", s->name, s->ip, line.data);
+    buf_free(&line);
+    envelope_clear(&s->env);
+    buf_free(&s->out);
+    buf_free(&s->body);
+    free(s->ip);
+    free(s->name);
+    free(s);
+}

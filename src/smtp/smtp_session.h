@@ -1,0 +1,75 @@
+/* smtp_session: one inbound SMTP session as a state machine (RFC 5321 and
+ * the extensions tern advertises). It does no I/O of its own: bytes come
+ * in through smtp_session_input(), replies go out through the io
+ * callbacks, and the queue is reached through the svc callbacks, whose
+ * answers come back asynchronously (smtp_session_body_opened() etc.).
+ * proc/net implements svc over IPC; tests/smtp implements it with fakes. */
+#ifndef TERN_SMTP_SMTP_SESSION_H
+#define TERN_SMTP_SMTP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "conf/config.h"
+#include "mail/envelope.h"
+
+struct smtp_session;
+
+struct smtp_session_io {
+    /* Sends bytes (replies) to the client. */
+    void (*write)(void *io, const void *p, size_t n);
+    /* Stops (1) or resumes (0) input; on resume buffered input is fed
+     * again through smtp_session_input(). */
+    void (*pause)(void *io, int paused);
+    /* Flushes what was written, then closes the connection. */
+    void (*close)(void *io);
+    /* Sets the idle timeout in milliseconds for what the session now
+     * waits for (a command, or the next block of message data). */
+    void (*set_timeout)(void *io, uint64_t ms);
+};
+
+struct smtp_session_svc {
+    /* A new message needs a body file: answer with
+     * smtp_session_body_opened() or smtp_session_body_failed(). */
+    void (*body_open)(void *svc, uint64_t sid);
+    /* Make the message durable: answer with smtp_session_committed(). */
+    void (*commit)(void *svc, uint64_t sid, const char *qid, const struct envelope *env);
+    /* The message qid will not be committed. */
+    void (*abort)(void *svc, const char *qid);
+};
+
+struct smtp_session_peer {
+    const char *ip;   /* numeric client address */
+    const char *name; /* reverse DNS name, or "unknown" */
+    enum conf_role role;
+};
+
+/* Creates a session; copies peer strings. cfg must outlive it. Returns an
+ * owned session: free with smtp_session_free() outside its callbacks. */
+struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
+                                      const struct smtp_session_peer *peer,
+                                      const struct smtp_session_io *io, void *io_arg,
+                                      const struct smtp_session_svc *svc, void *svc_arg);
+/* Aborts an open message (svc->abort), logs the disconnect line, frees. */
+void smtp_session_free(struct smtp_session *s);
+
+/* Sends the greeting. */
+void smtp_session_start(struct smtp_session *s);
+/* Consumes what it can of in (commands, message data), writing replies.
+ * Unconsumed bytes stay in `in` for the next call. */
+void smtp_session_input(struct smtp_session *s, struct buf *in);
+
+/* Answers to svc requests. The session takes ownership of fd. */
+void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd);
+void smtp_session_body_failed(struct smtp_session *s, int err);
+void smtp_session_committed(struct smtp_session *s, const char *qid, int status);
+
+/* The idle timeout fired: 421 and close. */
+void smtp_session_timeout(struct smtp_session *s);
+/* Refuses the connection at once (limits): 421 with enhanced code and text, close. */
+void smtp_session_refuse(struct smtp_session *s, const char *text);
+
+uint64_t smtp_session_id(const struct smtp_session *s);
+
+#endif

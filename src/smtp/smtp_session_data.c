@@ -1,0 +1,329 @@
+/* smtp_session_data.c: message content of an inbound session: DATA
+ * (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), the trace header (§4.4), the
+ * checks made at the end of the content, and the hand-over to the queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/fsio.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "mail/reply.h"
+#include "smtp/smtp_session_priv.h"
+
+/* Content is written to the body file in blocks of this size. */
+#define SMTP_BODY_BLOCK (64 * 1024)
+
+static void smtp_body_write(struct smtp_session *s)
+{
+    if (s->body.len == 0)
+        return;
+    if (s->body_fd >= 0 && s->body_err == 0) {
+        int rc = fsio_write_all(s->body_fd, s->body.data, s->body.len);
+        if (rc < 0)
+            s->body_err = rc;
+    }
+    buf_reset(&s->body);
+}
+
+/* Counts "Received:" fields in the header section of new content, for
+ * loop detection (RFC 5321 §6.3). Runs until the first empty line. */
+static void smtp_scan_headers(struct smtp_session *s, const char *p, size_t n)
+{
+    static const char want[] = "received:";
+    for (size_t i = 0; i < n && !s->hdr_done; i++) {
+        char c = p[i];
+        if (s->hdr_bol) {
+            if (c == '\r')
+                continue; /* a CR at line start: wait for LF to decide */
+            if (c == '\n') {
+                s->hdr_done = 1; /* empty line: end of the header section */
+                break;
+            }
+            s->hdr_bol = 0;
+            s->hdr_match = 0;
+        }
+        if (c == '\n') {
+            s->hdr_bol = 1;
+            continue;
+        }
+        if (s->hdr_match < sizeof want - 1) {
+            char lc = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+            if (lc == want[s->hdr_match]) {
+                if (++s->hdr_match == sizeof want - 1)
+                    s->received_count++;
+            } else {
+                s->hdr_match = sizeof want; /* no match on this line */
+            }
+        }
+    }
+}
+
+static void smtp_append_content(struct smtp_session *s, size_t from)
+{
+    smtp_scan_headers(s, s->body.data + from, s->body.len - from);
+    if (s->body.len >= SMTP_BODY_BLOCK)
+        smtp_body_write(s);
+}
+
+/* The trace header of RFC 5321 §4.4, in Postfix's layout. HELO and the
+ * address were sanitised before; the recipient is named only when there
+ * is exactly one, so Bcc recipients are not disclosed to each other. */
+static void smtp_received_header(struct smtp_session *s)
+{
+    char date[64];
+    clock_rfc5322(clock_wall(), date, sizeof date);
+    struct buf *b = &s->body;
+    buf_printf(b, "Received: from %s (%s [%s])\r\n\tby %s (tern) with %s id %s", s->helo,
+               s->name, s->ip, s->cfg->hostname, smtp_proto_name(s), s->qid);
+    if (s->env.nrcpts == 1) {
+        buf_puts(b, "\r\n\tfor <");
+        strutil_escape(b, s->env.rcpts[0].addr, strlen(s->env.rcpts[0].addr));
+        buf_puts(b, ">");
+    }
+    buf_printf(b, "; %s\r\n", date);
+}
+
+static void smtp_wait_for(struct smtp_session *s, enum smtp_wait w)
+{
+    s->wait = w;
+    smtp_flush(s);
+    s->io->pause(s->io_arg, 1);
+}
+
+void smtp_data_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    if (cmd->arglen) {
+        smtp_reply(s, 501, "5.5.4", "Syntax: DATA");
+        return;
+    }
+    if (s->state == SS_MAIL) {
+        smtp_reply(s, 503, "5.5.1", "Error: no valid recipients");
+        return;
+    }
+    if (s->bdat_used) {
+        smtp_reply(s, 503, "5.5.1", "Error: DATA after BDAT");
+        return;
+    }
+    if (s->env.body == ENV_BODY_BINARYMIME) {
+        /* RFC 3030 §3: BINARYMIME content can only be sent with BDAT. */
+        smtp_reply(s, 503, "5.5.1", "Error: BODY=BINARYMIME requires BDAT");
+        return;
+    }
+    smtp_wait_for(s, SW_BODY);
+    s->svc->body_open(s->svc_arg, s->id);
+}
+
+static void smtp_data_init_decoder(struct smtp_session *s, enum dotstuff_mode mode)
+{
+    const struct config *cfg = s->cfg;
+    dotstuff_init(&s->ds, mode,
+                  cfg->bare_lf == CONF_BARE_REJECT ? DOTSTUFF_REJECT : DOTSTUFF_NORMALIZE,
+                  cfg->text_line_max, cfg->message_size_max);
+    s->hdr_done = 0;
+    s->hdr_bol = 1;
+    s->hdr_match = 0;
+    s->received_count = 0;
+}
+
+void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
+{
+    if (s->wait != SW_BODY) {
+        /* Nobody asked (the transaction was reset meanwhile): give it back. */
+        close(fd);
+        s->svc->abort(s->svc_arg, qid);
+        return;
+    }
+    s->wait = SW_NONE;
+    s->body_fd = fd;
+    s->have_body = 1;
+    strutil_lcpy(s->qid, qid, sizeof s->qid);
+    log_info("%s: client=%s[%s]", s->qid, s->name, s->ip);
+    buf_reset(&s->body);
+    smtp_received_header(s);
+    s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_data * 1000);
+    if (s->state == SS_BDAT) {
+        smtp_data_init_decoder(s, s->env.body == ENV_BODY_BINARYMIME ? DOTSTUFF_BINARY
+                                                                     : DOTSTUFF_BDAT);
+    } else {
+        smtp_data_init_decoder(s, DOTSTUFF_DATA);
+        s->state = SS_DATA;
+        reply_append(&s->out, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+    }
+    smtp_flush(s);
+    s->io->pause(s->io_arg, 0);
+}
+
+/* The checks at the end of the content; on success hands the message to
+ * the queue and waits for it to be durable before replying. */
+static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
+{
+    smtp_body_write(s);
+    s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_command * 1000);
+    const struct dotstuff *d = &s->ds;
+    int code = 0;
+    const char *enh = NULL;
+    char text[200];
+    if (d->flags & DOTSTUFF_F_TOOBIG) {
+        code = 552, enh = "5.3.4";
+        snprintf(text, sizeof text, "Message size exceeds fixed limit");
+    } else if ((d->flags & DOTSTUFF_F_BARE) && s->cfg->bare_lf == CONF_BARE_REJECT) {
+        /* RFC 5321 §2.3.8: CR and LF only as CRLF; refused rather than
+         * guessed at, so no later server can read a different message. */
+        code = 554, enh = "5.6.0";
+        snprintf(text, sizeof text, "Message refused: bare CR or LF in content");
+    } else if (d->flags & DOTSTUFF_F_LONGLINE) {
+        code = 554, enh = "5.6.0";
+        snprintf(text, sizeof text, "Message refused: line longer than %zu octets",
+                 s->cfg->text_line_max);
+    } else if (s->received_count > s->cfg->received_max) {
+        code = 554, enh = "5.4.6";
+        snprintf(text, sizeof text, "Message refused: too many hops (mail loop?)");
+    } else if (s->body_err) {
+        code = 451, enh = "4.3.0";
+        snprintf(text, sizeof text, "Error: queue file write error");
+        log_warn("%s: cannot write queue file: %s", s->qid, strerror(-s->body_err));
+    }
+    if (code) {
+        if (code != 451)
+            log_info("%s: reject: END-OF-MESSAGE from %s[%s]: %d %s %s; from=<%s> proto=%s "
+                     "helo=<%s>",
+                     s->qid, s->name, s->ip, code, enh, text, strutil_esc(s->env.from),
+                     s->esmtp ? "ESMTP" : "SMTP", s->helo);
+        smtp_reply(s, code, enh, "%s", text);
+        smtp_txn_reset(s);
+        s->state = SS_READY;
+        return;
+    }
+    struct envelope *e = &s->env;
+    strutil_lcpy(e->qid, s->qid, sizeof e->qid);
+    e->arrival = clock_wall();
+    off_t end = lseek(s->body_fd, 0, SEEK_CUR);
+    e->size = end > 0 ? (uint64_t)end : 0;
+    envelope_set(&e->client_ip, s->ip);
+    envelope_set(&e->client_name, s->name);
+    envelope_set(&e->helo, s->helo);
+    s->counts[verb].ok++;
+    s->state = SS_READY;
+    smtp_wait_for(s, SW_COMMIT);
+    s->svc->commit(s->svc_arg, s->id, s->qid, e);
+}
+
+void smtp_data_committed(struct smtp_session *s, int status)
+{
+    s->wait = SW_NONE;
+    /* Either way the queue owns the outcome now: nothing to abort. */
+    s->have_body = 0;
+    if (status == 0) {
+        smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", s->qid);
+    } else {
+        log_warn("%s: queue commit failed: %s", s->qid, strerror(-status));
+        smtp_reply(s, 451, "4.3.0", "Error: queue file write error");
+    }
+    smtp_txn_reset(s);
+    s->state = SS_READY;
+    smtp_flush(s);
+    s->io->pause(s->io_arg, 0);
+}
+
+size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len)
+{
+    size_t used = 0, before = s->body.len;
+    int rc = dotstuff_feed(&s->ds, in, len, &s->body, &used);
+    smtp_append_content(s, before);
+    if (rc == DOTSTUFF_END)
+        smtp_data_end(s, SMTP_VERB_DATA);
+    return used;
+}
+
+void smtp_bdat_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    uint64_t size;
+    int last;
+    if (smtp_parse_bdat(cmd->arg, cmd->arglen, &size, &last) < 0) {
+        /* Without a valid size the chunk's end cannot be found, and its
+         * content must never be read as commands: close. */
+        smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+        smtp_reply(s, 421, "4.7.0", "%s Error: cannot resynchronise", s->cfg->hostname);
+        smtp_close(s);
+        return;
+    }
+    s->bdat_left = size;
+    s->bdat_chunk = size;
+    s->bdat_last = last;
+    s->bdat_discard = 0;
+    if (s->state != SS_RCPT || s->bdat_failed) {
+        /* RFC 3030 §2: the chunk is read and discarded all the same. */
+        if (s->bdat_failed)
+            smtp_reply(s, 503, "5.5.1", "Error: transaction failed, send RSET");
+        else if (s->state == SS_GREET)
+            smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+        else if (s->state == SS_READY)
+            smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
+        else
+            smtp_reply(s, 503, "5.5.1", "Error: need RCPT command");
+        s->bdat_discard = 1;
+        s->resume_state = s->state;
+        s->state = SS_BDAT;
+        return;
+    }
+    s->state = SS_BDAT;
+    if (!s->bdat_used) {
+        s->bdat_used = 1;
+        smtp_wait_for(s, SW_BODY);
+        s->svc->body_open(s->svc_arg, s->id);
+        return;
+    }
+    s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_data * 1000);
+}
+
+/* A BDAT chunk has been read completely. */
+static void smtp_bdat_chunk_done(struct smtp_session *s)
+{
+    if (s->bdat_discard) {
+        s->state = s->resume_state;
+        if (s->bdat_failed && s->bdat_last)
+            smtp_txn_reset(s);
+        return;
+    }
+    if (s->bdat_last) {
+        size_t before = s->body.len;
+        dotstuff_finish(&s->ds, &s->body);
+        smtp_append_content(s, before);
+        smtp_data_end(s, SMTP_VERB_BDAT);
+        return;
+    }
+    s->state = SS_RCPT;
+    s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_command * 1000);
+    if (s->ds.flags & DOTSTUFF_F_TOOBIG) {
+        smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+        if (s->have_body) {
+            s->svc->abort(s->svc_arg, s->qid);
+            s->have_body = 0;
+        }
+        if (s->body_fd >= 0) {
+            close(s->body_fd);
+            s->body_fd = -1;
+        }
+        s->bdat_failed = 1;
+        return;
+    }
+    s->counts[SMTP_VERB_BDAT].ok++;
+    smtp_reply(s, 250, "2.0.0", "%llu octets received", (unsigned long long)s->bdat_chunk);
+}
+
+size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len)
+{
+    size_t n = len < s->bdat_left ? len : (size_t)s->bdat_left;
+    if (!s->bdat_discard && n) {
+        size_t used = 0, before = s->body.len;
+        dotstuff_feed(&s->ds, in, n, &s->body, &used);
+        smtp_append_content(s, before);
+    }
+    s->bdat_left -= n;
+    if (s->bdat_left == 0)
+        smtp_bdat_chunk_done(s);
+    return n;
+}

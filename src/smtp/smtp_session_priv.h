@@ -1,0 +1,90 @@
+/* Private to smtp_session*.c: the session's state, shared by the command
+ * handlers (smtp_session.c) and the message-content path
+ * (smtp_session_data.c). */
+#ifndef TERN_SMTP_SMTP_SESSION_PRIV_H
+#define TERN_SMTP_SMTP_SESSION_PRIV_H
+
+#include "mail/dotstuff.h"
+#include "smtp/smtp_parse.h"
+#include "smtp/smtp_session.h"
+
+enum smtp_state {
+    SS_GREET,    /* connected; HELO/EHLO needed */
+    SS_READY,    /* after HELO/EHLO, no transaction */
+    SS_MAIL,     /* MAIL accepted, no recipient yet */
+    SS_RCPT,     /* at least one recipient accepted */
+    SS_DATA,     /* reading DATA content */
+    SS_BDAT,     /* reading a BDAT chunk */
+    SS_SKIPLINE, /* discarding the rest of an overlong command line */
+    SS_CLOSING,  /* reply sent, connection closing: input ignored */
+};
+
+/* What the session waits for from the queue, if anything. */
+enum smtp_wait { SW_NONE, SW_BODY, SW_COMMIT };
+
+/* Counts of a verb for the disconnect log line ("rcpt=2/3"). */
+struct smtp_verb_count {
+    unsigned ok, total;
+};
+
+struct smtp_session {
+    uint64_t id;
+    const struct config *cfg;
+    char *ip;   /* owned */
+    char *name; /* owned */
+    enum conf_role role;
+    const struct smtp_session_io *io;
+    void *io_arg;
+    const struct smtp_session_svc *svc;
+    void *svc_arg;
+
+    enum smtp_state state;
+    enum smtp_state resume_state; /* state to return to after SS_SKIPLINE */
+    enum smtp_wait wait;
+    int esmtp;                 /* EHLO (not HELO) was used */
+    char helo[256];            /* sanitised HELO/EHLO name */
+    struct buf out;            /* replies not yet handed to io->write */
+    unsigned errors;           /* error replies, for bad_commands_max */
+    struct smtp_verb_count counts[SMTP_VERB_COUNT];
+
+    /* The current transaction. */
+    struct envelope env;
+    unsigned rcpt_refused;     /* RCPTs refused in this transaction */
+    int have_body;             /* qid + body_fd valid */
+    char qid[ENVELOPE_QID_MAX + 1];
+    int body_fd;               /* owned, -1 if none */
+    int body_err;              /* -errno of a failed write to body_fd */
+    struct buf body;           /* decoded content waiting to be written */
+    struct dotstuff ds;
+    int bdat_used;             /* BDAT seen in this transaction */
+    int bdat_failed;           /* a BDAT failed: discard the rest */
+    uint64_t bdat_left;        /* octets of the current chunk still to read */
+    int bdat_last;             /* current chunk is LAST */
+    int bdat_discard;          /* current chunk is read and thrown away */
+    uint64_t bdat_chunk;       /* size of the current chunk, for the reply */
+    /* Header scan for loop detection: counts Received: fields. */
+    int hdr_done, hdr_bol;
+    size_t hdr_match;
+    unsigned received_count;
+};
+
+/* smtp_session.c */
+void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void smtp_flush(struct smtp_session *s);
+void smtp_close(struct smtp_session *s);
+void smtp_txn_reset(struct smtp_session *s);
+const char *smtp_proto_name(const struct smtp_session *s);
+
+/* smtp_session_data.c */
+void smtp_data_start(struct smtp_session *s, int bdat);
+/* Feeds in[0..len) to the DATA decoder; returns octets consumed. */
+size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len);
+/* Feeds BDAT chunk octets; returns octets consumed. */
+size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len);
+void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd);
+void smtp_data_committed(struct smtp_session *s, int status);
+void smtp_data_cmd(struct smtp_session *s, const struct smtp_cmd *cmd);
+void smtp_bdat_cmd(struct smtp_session *s, const struct smtp_cmd *cmd);
+
+#endif
