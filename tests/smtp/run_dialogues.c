@@ -1,0 +1,356 @@
+/* run_dialogues: runs the scripted SMTP dialogues (*.dlg) in a folder
+ * against smtp_session with fake io and a fake queue.
+ *
+ * Script lines:
+ *   # comment
+ *   !set KEY VALUE   change a setting (rcpt_max, bare_lf, message_size_max,
+ *                    text_line_max, bad_commands_max, cmd_line_max)
+ *   !fail-open       the next body open fails
+ *   !fail-commit     the next commit fails
+ *   > TEXT           client line, CRLF appended; consecutive lines are sent
+ *                    in one write (pipelining)
+ *   >> TEXT          client bytes with C escapes (\r \n \t \\ \xHH), no CRLF added
+ *   < TEXT           the next reply line, exactly; a trailing '*' matches any rest
+ *   =body TEXT       the last committed content after tern's Received
+ *                    header, with C escapes
+ *   =rcpts N         the last committed envelope had N recipients
+ *   =commits N       N messages were committed so far
+ *   =closed          the session closed the connection
+ *   =open            the connection is still open
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fsio.h"
+#include "base/log.h"
+#include "conf/config.h"
+#include "smtp/smtp_session.h"
+
+struct fake {
+    struct smtp_session *s;
+    struct buf in, out;
+    int closed, paused;
+    int want_open, want_commit;
+    int fail_open, fail_commit;
+    char qid[32];
+    int fd; /* our copy of the body fd */
+    unsigned qn;
+    unsigned commits;
+    size_t last_nrcpts;
+    struct buf last_body;
+};
+
+static void f_write(void *io, const void *p, size_t n)
+{
+    struct fake *f = io;
+    buf_append(&f->out, p, n);
+}
+
+static void f_pause(void *io, int paused)
+{
+    ((struct fake *)io)->paused = paused;
+}
+
+static void f_close(void *io)
+{
+    ((struct fake *)io)->closed = 1;
+}
+
+static void f_timeout(void *io, uint64_t ms)
+{
+}
+
+static void f_body_open(void *svc, uint64_t sid)
+{
+    ((struct fake *)svc)->want_open = 1;
+}
+
+static void f_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env)
+{
+    struct fake *f = svc;
+    f->want_commit = 1;
+    f->last_nrcpts = env->nrcpts;
+}
+
+static void f_abort(void *svc, const char *qid)
+{
+}
+
+static const struct smtp_session_io fake_io = {f_write, f_pause, f_close, f_timeout};
+static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort};
+
+/* Resolves pending queue requests and re-feeds input until nothing moves. */
+static void fake_pump(struct fake *f)
+{
+    for (int i = 0; i < 100; i++) {
+        if (f->want_open) {
+            f->want_open = 0;
+            if (f->fail_open) {
+                f->fail_open = 0;
+                smtp_session_body_failed(f->s, -5);
+            } else {
+                snprintf(f->qid, sizeof f->qid, "TESTQID%u", ++f->qn);
+                int fd = memfd_create("body", MFD_CLOEXEC);
+                if (f->fd >= 0)
+                    close(f->fd);
+                f->fd = dup(fd);
+                smtp_session_body_opened(f->s, f->qid, fd);
+            }
+        } else if (f->want_commit) {
+            f->want_commit = 0;
+            int status = 0;
+            if (f->fail_commit) {
+                f->fail_commit = 0;
+                status = -5;
+            } else {
+                f->commits++;
+                buf_reset(&f->last_body);
+                off_t end = lseek(f->fd, 0, SEEK_END);
+                char *p = buf_reserve(&f->last_body, (size_t)end);
+                if (end > 0 && fsio_pread_all(f->fd, p, (size_t)end, 0) == 0)
+                    buf_commit(&f->last_body, (size_t)end);
+            }
+            smtp_session_committed(f->s, f->qid, status);
+        } else if (!f->paused && !f->closed && f->in.len) {
+            size_t before = f->in.len;
+            smtp_session_input(f->s, &f->in);
+            if (f->in.len == before && !f->want_open && !f->want_commit)
+                break;
+        } else {
+            break;
+        }
+    }
+}
+
+static void unescape(const char *s, struct buf *out)
+{
+    for (; *s; s++) {
+        if (*s != '\\' || !s[1]) {
+            buf_putc(out, *s);
+            continue;
+        }
+        s++;
+        switch (*s) {
+        case 'r': buf_putc(out, '\r'); break;
+        case 'n': buf_putc(out, '\n'); break;
+        case 't': buf_putc(out, '\t'); break;
+        case 'x': {
+            char hex[3] = {s[1], s[1] ? s[2] : 0, 0};
+            buf_putc(out, (char)strtol(hex, NULL, 16));
+            s += 2;
+            break;
+        }
+        default: buf_putc(out, *s); break;
+        }
+    }
+}
+
+/* Skips tern's own Received header (first field and its continuation lines). */
+static size_t skip_received(const struct buf *b)
+{
+    size_t i = 0;
+    if (b->len < 9 || strncmp(b->data, "Received:", 9))
+        return 0;
+    while (i < b->len) {
+        char *nl = memchr(b->data + i, '\n', b->len - i);
+        if (nl == NULL)
+            return b->len;
+        i = (size_t)(nl - b->data) + 1;
+        if (i >= b->len || (b->data[i] != ' ' && b->data[i] != '\t'))
+            break;
+    }
+    return i;
+}
+
+/* Takes the next reply line from out into line (without CRLF). */
+static int next_reply(struct fake *f, char *line, size_t size)
+{
+    char *nl = f->out.data ? memchr(f->out.data, '\n', f->out.len) : NULL;
+    if (nl == NULL)
+        return -1;
+    size_t n = (size_t)(nl - f->out.data);
+    size_t len = n && f->out.data[n - 1] == '\r' ? n - 1 : n;
+    snprintf(line, size, "%.*s", (int)len, f->out.data);
+    buf_consume(&f->out, n + 1);
+    return 0;
+}
+
+static int set_option(struct config *cfg, const char *key, const char *val)
+{
+    unsigned long long v = strtoull(val, NULL, 10);
+    if (!strcmp(key, "rcpt_max")) cfg->rcpt_max = v;
+    else if (!strcmp(key, "message_size_max")) cfg->message_size_max = v;
+    else if (!strcmp(key, "text_line_max")) cfg->text_line_max = v;
+    else if (!strcmp(key, "cmd_line_max")) cfg->cmd_line_max = v;
+    else if (!strcmp(key, "bad_commands_max")) cfg->bad_commands_max = (unsigned)v;
+    else if (!strcmp(key, "received_max")) cfg->received_max = v;
+    else if (!strcmp(key, "bare_lf"))
+        cfg->bare_lf = !strcmp(val, "reject") ? CONF_BARE_REJECT : CONF_BARE_NORMALIZE;
+    else return -1;
+    return 0;
+}
+
+static int run_script(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        perror(path);
+        return 1;
+    }
+    struct config cfg;
+    config_default(&cfg);
+    free(cfg.hostname);
+    cfg.hostname = strdup("mx.test");
+    struct fake f;
+    memset(&f, 0, sizeof f);
+    f.fd = -1;
+    struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX};
+    int started = 0, fails = 0, lineno = 0;
+    char raw[8192];
+    int sending = 0;
+    while (fgets(raw, sizeof raw, fp)) {
+        lineno++;
+        raw[strcspn(raw, "\n")] = '\0';
+        if (raw[0] == '#' || raw[0] == '\0')
+            continue;
+        if (!strncmp(raw, "!set ", 5)) {
+            char key[64], val[256];
+            if (sscanf(raw + 5, "%63s %255s", key, val) != 2 || set_option(&cfg, key, val) < 0) {
+                fprintf(stderr, "%s:%d: bad !set\n", path, lineno);
+                fails++;
+            }
+            continue;
+        }
+        if (!started) {
+            f.s = smtp_session_new(1, &cfg, &peer, &fake_io, &f, &fake_svc, &f);
+            smtp_session_start(f.s);
+            started = 1;
+        }
+        if (!strcmp(raw, "!fail-open")) {
+            f.fail_open = 1;
+            continue;
+        }
+        if (!strcmp(raw, "!fail-commit")) {
+            f.fail_commit = 1;
+            continue;
+        }
+        if (raw[0] == '>') {
+            if (raw[1] == '>') {
+                unescape(raw + 2 + (raw[2] == ' '), &f.in);
+            } else {
+                buf_puts(&f.in, raw + 1 + (raw[1] == ' '));
+                buf_puts(&f.in, "\r\n");
+            }
+            sending = 1;
+            continue;
+        }
+        if (sending) {
+            fake_pump(&f);
+            sending = 0;
+        }
+        if (raw[0] == '<') {
+            const char *want = raw + 1 + (raw[1] == ' ');
+            char got[2048];
+            if (next_reply(&f, got, sizeof got) < 0) {
+                fprintf(stderr, "%s:%d: expected \"%s\", got no reply\n", path, lineno, want);
+                fails++;
+                continue;
+            }
+            size_t wl = strlen(want);
+            int ok = (wl && want[wl - 1] == '*') ? !strncmp(got, want, wl - 1) : !strcmp(got, want);
+            if (!ok) {
+                fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", path, lineno, want, got);
+                fails++;
+            }
+        } else if (!strncmp(raw, "=body ", 6)) {
+            struct buf want = BUF_INIT;
+            unescape(raw + 6, &want);
+            size_t off = skip_received(&f.last_body);
+            size_t gl = f.last_body.len - off;
+            if (gl != want.len || memcmp(f.last_body.data + off, want.data, gl)) {
+                fprintf(stderr, "%s:%d: body differs: got \"%.*s\"\n", path, lineno, (int)gl,
+                        f.last_body.data ? f.last_body.data + off : "");
+                fails++;
+            }
+            buf_free(&want);
+        } else if (!strncmp(raw, "=rcpts ", 7)) {
+            if (f.last_nrcpts != strtoul(raw + 7, NULL, 10)) {
+                fprintf(stderr, "%s:%d: rcpts %zu\n", path, lineno, f.last_nrcpts);
+                fails++;
+            }
+        } else if (!strncmp(raw, "=commits ", 9)) {
+            if (f.commits != strtoul(raw + 9, NULL, 10)) {
+                fprintf(stderr, "%s:%d: commits %u\n", path, lineno, f.commits);
+                fails++;
+            }
+        } else if (!strcmp(raw, "=closed") || !strcmp(raw, "=open")) {
+            if (f.closed != (raw[1] == 'c')) {
+                fprintf(stderr, "%s:%d: connection is %s\n", path, lineno,
+                        f.closed ? "closed" : "open");
+                fails++;
+            }
+        } else {
+            fprintf(stderr, "%s:%d: unknown script line\n", path, lineno);
+            fails++;
+        }
+    }
+    if (sending)
+        fake_pump(&f);
+    char extra[2048];
+    while (next_reply(&f, extra, sizeof extra) == 0) {
+        fprintf(stderr, "%s: unexpected reply at end: \"%s\"\n", path, extra);
+        fails++;
+    }
+    fclose(fp);
+    smtp_session_free(f.s);
+    if (f.fd >= 0)
+        close(f.fd);
+    buf_free(&f.in);
+    buf_free(&f.out);
+    buf_free(&f.last_body);
+    config_free(&cfg);
+    return fails;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : ".";
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        perror(dir);
+        return 1;
+    }
+    char *names[512];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 512) {
+        size_t l = strlen(de->d_name);
+        if (l > 4 && !strcmp(de->d_name + l - 4, ".dlg"))
+            names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], cmp_names);
+    log_open(LOG_TO_STDERR, "test");
+    int failed = 0, passed = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (run_script(path))
+            failed++;
+        else
+            passed++;
+        free(names[i]);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed || passed == 0 ? 1 : 0;
+}
