@@ -11,6 +11,10 @@
 
 #include "mail/result.h"
 
+/* The body is read (and written) this many bytes at a time; exposed so
+ * tests can put a CRLF across the boundary. */
+#define MAILDIR_READ_CHUNK (128 * 1024)
+
 struct maildir_msg {
     const char *return_path;  /* envelope sender for Return-Path: ("" = null) */
     const char *delivered_to; /* final recipient for Delivered-To: */

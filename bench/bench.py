@@ -1,0 +1,737 @@
+#!/usr/bin/python3
+"""tern vs Postfix: acceptance and delivery rates under smtp-source load.
+
+Starts a private Postfix instance (Debian's postfix binaries, its own config,
+queue, data and mail directories in a temporary directory, a loopback port;
+the system instance is never touched) and a tern daemon, both with durable
+queues and both delivering into a Maildir (Postfix through virtual(8)). Drives
+each with Postfix's smtp-source at several session counts and message sizes,
+interleaving the two servers so that machine load affects both alike, and
+prints the median messages/s of acceptance and of delivery for each, and the
+ratio tern/Postfix. See bench/README.md.
+
+Every wait is bounded in time; every loop is bounded in count.
+"""
+
+import argparse
+import json
+import os
+import platform
+import pwd
+import grp
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SIZES = {"4K": 4096, "100K": 102400}
+SENDER = "sender@bench.test"
+RECIPIENT = "user@bench.test"
+MAILBOX_USER = "user"
+HELO_NAME = "client.bench.test"
+POLL_S = 0.05
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+DRAIN_TIMEOUT_S = 30.0
+# The issue's goal: tern accepts >= 2x Postfix's rate at 16 sessions, 4 KB.
+GOAL = ("4K", 16, 2.0)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def free_ports(n):
+    """Picks n distinct free loopback ports by binding port 0; the sockets
+    are held until all are picked so the same port is not returned twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port, timeout, alive=None):
+    """Waits until 127.0.0.1:port accepts a connection; alive() (optional)
+    returning False ends the wait early (the server died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_accepts(port):
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def run_checked(argv, timeout, what):
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, text=True)
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"{what}: timed out after {timeout}s: {shlex.join(argv)}") from e
+    if p.returncode != 0:
+        raise BenchError(f"{what} failed ({p.returncode}): {shlex.join(argv)}\n{p.stdout}")
+    return p.stdout
+
+
+def count_files(path, limit=10_000_000):
+    """Regular files (any depth) under path; 0 if it does not exist."""
+    n = 0
+    for _root, _dirs, files in os.walk(path):
+        n += len(files)
+        if n >= limit:
+            break
+    return n
+
+
+def count_entries(path):
+    try:
+        with os.scandir(path) as it:
+            return sum(1 for _ in it)
+    except FileNotFoundError:
+        return 0
+
+
+def empty_maildir(maildir):
+    """Removes every message of a Maildir, keeping its directories."""
+    for sub in ("new", "cur", "tmp"):
+        d = os.path.join(maildir, sub)
+        try:
+            with os.scandir(d) as it:
+                names = [e.name for e in it]
+        except FileNotFoundError:
+            continue
+        for name in names:
+            os.unlink(os.path.join(d, name))
+
+
+def tail(path, nlines=30):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 16384))
+            data = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"(cannot read {path}: {e})"
+    return "\n".join(data.splitlines()[-nlines:])
+
+
+class Postfix:
+    """A private Postfix instance: config, queue, data, mail and log all
+    under `base`; smtpd on 127.0.0.1:port only."""
+
+    name = "postfix"
+
+    def __init__(self, base, port, in_flow_delay):
+        self.base = base
+        self.port = port
+        self.in_flow_delay = in_flow_delay
+        self.etc = os.path.join(base, "etc")
+        self.queue = os.path.join(base, "queue")
+        self.data = os.path.join(base, "data")
+        self.mail = os.path.join(base, "mail")
+        self.maillog = os.path.join(base, "maillog")
+        self.maildir = os.path.join(self.mail, MAILBOX_USER, "Maildir")
+        self.started = False
+
+    def _postfix(self, *args, timeout=60):
+        return run_checked(["postfix", "-c", self.etc, *args], timeout,
+                           f"postfix {' '.join(args)}")
+
+    def setup(self):
+        try:
+            pw = pwd.getpwnam("postfix")
+            grp.getgrnam("postdrop")
+        except KeyError as e:
+            raise BenchError("user 'postfix' or group 'postdrop' missing: "
+                             "install Debian's postfix (scripts/deps.sh)") from e
+        uid, gid = pw.pw_uid, pw.pw_gid
+        for d in (self.etc, self.queue, self.data, self.mail):
+            os.makedirs(d, exist_ok=True)
+        # Postfix wants the queue directory owned by root; its daemons,
+        # running as mail_owner, chdir into it.
+        os.chmod(self.queue, 0o755)
+        os.chown(self.data, uid, gid)
+        os.chmod(self.data, 0o700)
+        # virtual(8) creates user/Maildir/{new,cur,tmp} as virtual_uid_maps.
+        os.chown(self.mail, uid, gid)
+        # postlogd runs unprivileged: give it the file up front.
+        with open(self.maillog, "a"):
+            pass
+        os.chown(self.maillog, uid, gid)
+        os.chmod(self.maillog, 0o644)
+
+        main_cf = f"""# Written by tern's bench/bench.py: a private benchmark instance.
+compatibility_level = 3.6
+config_directory = {self.etc}
+queue_directory = {self.queue}
+data_directory = {self.data}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.bench.test
+mydomain = bench.test
+myorigin = $myhostname
+mydestination =
+local_transport = error:5.1.1 no local delivery in this instance
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+biff = no
+
+# Delivery: every recipient at bench.test into one Maildir (trailing slash),
+# through virtual(8), as the postfix user.
+virtual_mailbox_domains = bench.test
+virtual_mailbox_base = {self.mail}
+virtual_mailbox_maps = static:{MAILBOX_USER}/Maildir/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_transport = virtual
+
+# Nothing that would skew the measurement: no restrictions beyond the relay
+# check, no DNS or reverse lookups, no per-client rate or connection limits,
+# no delays.
+smtpd_banner = $myhostname ESMTP
+smtpd_client_restrictions =
+smtpd_helo_restrictions =
+smtpd_sender_restrictions =
+smtpd_recipient_restrictions =
+smtpd_data_restrictions =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_new_tls_session_rate_limit = 0
+smtpd_client_auth_rate_limit = 0
+smtp_host_lookup = native
+lmtp_host_lookup = native
+smtp_dns_support_level = disabled
+default_process_limit = 200
+# in_flow_delay pauses smtpd when mail arrives faster than it is
+# delivered; 0 lets Postfix accept at its full rate (see bench/README.md).
+in_flow_delay = {self.in_flow_delay}
+
+# Log into a file of our own (postlogd), never the system log.
+maillog_file = {self.maillog}
+maillog_file_prefixes = {self.base}
+"""
+        # chroot off (column 5 = n): nothing to copy into the queue directory.
+        master_cf = f"""# Written by tern's bench/bench.py: a private benchmark instance.
+127.0.0.1:{self.port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(main_cf)
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(master_cf)
+        # `check` creates the queue's subdirectories with their owners.
+        self._postfix("check")
+
+    def start(self):
+        self._postfix("start")
+        self.started = True
+        if not wait_port(self.port, START_TIMEOUT_S):
+            raise BenchError(f"postfix: port {self.port} not accepting after "
+                             f"{START_TIMEOUT_S}s\n{tail(self.maillog)}")
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        pid = self.master_pid()
+        try:
+            self._postfix("stop", timeout=STOP_TIMEOUT_S)
+        except BenchError as e:
+            log(f"warning: {e}")
+        if pid is None:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        log(f"warning: postfix master {pid} still running; `postfix abort`")
+        try:
+            self._postfix("abort", timeout=STOP_TIMEOUT_S)
+        except BenchError as e:
+            log(f"warning: {e}")
+
+    def queued(self):
+        return sum(count_files(os.path.join(self.queue, d))
+                   for d in ("maildrop", "incoming", "active", "deferred", "hold"))
+
+    def drain(self, timeout):
+        """Waits until the queue is empty; past the timeout, deletes what
+        is left so that the next run starts clean."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.queued() == 0:
+                return True
+            time.sleep(POLL_S)
+        log(f"warning: postfix queue not empty after {timeout}s "
+            f"({self.queued()} files): postsuper -d ALL")
+        run_checked(["postsuper", "-c", self.etc, "-d", "ALL"], 60, "postsuper")
+        return False
+
+    def describe(self):
+        return run_checked(["postconf", "-d", "-h", "mail_version"], 10, "postconf").strip()
+
+
+class Tern:
+    """The tern daemon under test, with its config, spool and Maildirs
+    under `base`."""
+
+    name = "tern"
+
+    def __init__(self, base, port, binary):
+        self.base = base
+        self.port = port
+        self.binary = binary
+        self.conf = os.path.join(base, "tern.conf")
+        self.mail = os.path.join(base, "mail")
+        self.spool = os.path.join(base, "spool")
+        self.logfile = os.path.join(base, "tern.log")
+        self.maildir = os.path.join(self.mail, MAILBOX_USER, "Maildir")
+        self.proc = None
+        self.logf = None
+
+    def setup(self):
+        if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
+            raise BenchError(f"tern binary not found or not executable: {self.binary} "
+                             "(build it, pass --tern PATH, or use --only postfix)")
+        os.makedirs(self.base, exist_ok=True)
+        with open(self.conf, "w") as f:
+            f.write(f"""hostname = bench.test
+listen = 127.0.0.1:{self.port} mx
+local_domains = bench.test
+accept_any_user = yes
+maildir = {self.mail}/%u/Maildir
+spool_dir = {self.spool}
+log = stderr
+""")
+        run_checked([self.binary, "check-config", "-c", self.conf], 30, "tern check-config")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        self.logf = open(self.logfile, "ab")
+        # Its own session: SIGTERM/SIGKILL at the end reach the daemon's
+        # whole process group, which is ours, by its id.
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=self.logf, start_new_session=True,
+                                     cwd=self.base)
+        if not wait_port(self.port, START_TIMEOUT_S, self.alive):
+            raise BenchError(f"tern: port {self.port} not accepting "
+                             f"(exit status {self.proc.poll()})\n{tail(self.logfile)}")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log(f"warning: tern {proc.pid} ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL")
+        # Children of the daemon left behind in its group go too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log(f"warning: tern {proc.pid} still not reaped")
+        if self.logf is not None:
+            self.logf.close()
+            self.logf = None
+
+    def queued(self):
+        return count_files(self.spool)
+
+    def drain(self, timeout):
+        """tern's spool layout is its own business: wait until the number
+        of files in it has stopped changing for 0.25 s."""
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise BenchError(f"tern exited ({self.proc.poll()})\n{tail(self.logfile)}")
+            n = self.queued()
+            now = time.monotonic()
+            if n != last:
+                last, since = n, now
+            elif now - since >= 0.25:
+                return True
+            time.sleep(POLL_S)
+        log(f"warning: tern spool still changing after {timeout}s")
+        return False
+
+    def describe(self):
+        for args in (["version"], ["--version"]):
+            try:
+                p = subprocess.run([self.binary, *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if p.returncode == 0 and p.stdout.strip():
+                return p.stdout.strip().splitlines()[0]
+        return "unknown"
+
+
+def smtp_source_argv(port, sessions, count, size):
+    return ["smtp-source", "-c", "-s", str(sessions), "-m", str(count), "-l", str(size),
+            "-M", HELO_NAME, "-f", SENDER, "-t", RECIPIENT, f"127.0.0.1:{port}"]
+
+
+def last_counter(out):
+    """smtp-source -c prints a running count of completed DATA commands."""
+    for tok in reversed(out.replace("\r", " ").split()):
+        if tok.isdigit():
+            return int(tok)
+    return 0
+
+
+def run_one(server, size, sessions, count, limit):
+    """One measured run. Acceptance: count / wall time of smtp-source.
+    Delivery: count / time from smtp-source's start until the Maildir's new/
+    holds count messages."""
+    new_dir = os.path.join(server.maildir, "new")
+    empty_maildir(server.maildir)
+    # Write back the last run's dirty pages now, not during this run.
+    os.sync()
+    res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
+           "ok": False, "accept_s": None, "accept_rate": None,
+           "deliver_s": None, "deliver_rate": None, "error": None}
+    argv = smtp_source_argv(server.port, sessions, count, size)
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate(timeout=STOP_TIMEOUT_S)
+        res["error"] = (f"smtp-source timed out after {limit}s "
+                        f"({last_counter(out)}/{count} accepted)")
+        return res
+    except BaseException:
+        # Interrupted: leave no load generator behind.
+        p.kill()
+        p.wait(timeout=STOP_TIMEOUT_S)
+        raise
+    t_accept = time.monotonic() - t0
+    if p.returncode != 0:
+        res["error"] = (f"smtp-source exited {p.returncode} after {last_counter(out)}/{count}: "
+                        f"{err.strip()[-500:]}")
+        return res
+    res["accept_s"] = t_accept
+    res["accept_rate"] = count / t_accept
+    deadline = t0 + limit
+    delivered = 0
+    while True:
+        delivered = count_entries(new_dir)
+        now = time.monotonic()
+        if delivered >= count:
+            break
+        if now >= deadline:
+            res["error"] = f"delivery timed out after {limit}s ({delivered}/{count} in new/)"
+            return res
+        time.sleep(POLL_S)
+    t_deliver = now - t0
+    res["deliver_s"] = t_deliver
+    res["deliver_rate"] = count / t_deliver
+    res["ok"] = True
+    return res
+
+
+def median_rate(runs, key):
+    vals = [r[key] for r in runs if r["ok"] and r[key] is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rate(v):
+    return f"{v:9.1f}" if v is not None else f"{'n/a':>9}"
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return f"{'n/a':>6}"
+    return f"{a / b:6.2f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b is not None and b != 0 else None
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog=os.environ.get("BENCH_ENTRY", "bench.py"),
+        description="Benchmark tern against a private Postfix instance with smtp-source.")
+    ap.add_argument("--tern", default=os.path.join(REPO, "build", "tern"),
+                    help="tern binary (default: %(default)s)")
+    ap.add_argument("--count-4k", type=int, default=2000, metavar="N",
+                    help="messages per run at 4 KB (default: %(default)s)")
+    ap.add_argument("--count-100k", type=int, default=300, metavar="N",
+                    help="messages per run at 100 KB (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds; the median is reported (default: %(default)s)")
+    ap.add_argument("--time-limit", type=float, default=300.0, metavar="SECONDS",
+                    help="limit per run, for acceptance and delivery together "
+                         "(default: %(default)s)")
+    ap.add_argument("--sessions", default="1,16,64",
+                    help="comma-separated concurrent session counts (default: %(default)s)")
+    ap.add_argument("--sizes", default="4K,100K",
+                    help="comma-separated message sizes among 4K,100K (default: %(default)s)")
+    ap.add_argument("--only", choices=("both", "postfix", "tern"), default="both",
+                    help="run one server only (default: %(default)s)")
+    ap.add_argument("--warmup", type=int, default=200, metavar="N",
+                    help="unmeasured 4 KB messages sent to each server first (default: %(default)s)")
+    ap.add_argument("--postfix-in-flow-delay", default="0s", metavar="TIME",
+                    help="Postfix's in_flow_delay (default: %(default)s; Postfix's own default is 1s)")
+    ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (configs, logs, Maildirs)")
+    args = ap.parse_args(argv)
+    try:
+        args.session_list = [int(s) for s in args.sessions.split(",") if s.strip()]
+    except ValueError:
+        ap.error("--sessions: comma-separated integers")
+    args.size_list = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
+    for s in args.size_list:
+        if s not in SIZES:
+            ap.error(f"--sizes: unknown size {s!r} (choose among {', '.join(SIZES)})")
+    if not args.session_list or any(s < 1 or s > 1000 for s in args.session_list):
+        ap.error("--sessions: between 1 and 1000")
+    if not 1 <= args.rounds <= 100:
+        ap.error("--rounds: between 1 and 100")
+    if args.count_4k < 1 or args.count_100k < 1:
+        ap.error("message counts must be positive")
+    if args.time_limit <= 0:
+        ap.error("--time-limit must be positive")
+    args.tern = os.path.abspath(args.tern)
+    return args
+
+
+def count_for(args, size_label):
+    return args.count_4k if size_label == "4K" else args.count_100k
+
+
+def main(argv):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        raise BenchError("run as root: Postfix's master must start as root (try sudo)")
+    for tool in ("postfix", "postconf", "postsuper", "smtp-source"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} not found: install Debian's postfix (scripts/deps.sh)")
+
+    command = shlex.join([os.environ.get("BENCH_ENTRY", sys.argv[0]), *argv])
+    base = tempfile.mkdtemp(prefix="tern-bench-")
+    os.chmod(base, 0o755)  # Postfix's daemons run as the postfix user
+    pf_port, tern_port = free_ports(2)
+    servers = []
+    if args.only in ("both", "postfix"):
+        servers.append(Postfix(os.path.join(base, "postfix"), pf_port, args.postfix_in_flow_delay))
+    if args.only in ("both", "tern"):
+        servers.append(Tern(os.path.join(base, "tern"), tern_port, args.tern))
+
+    runs = []
+    meta = {}
+    try:
+        for s in servers:
+            s.setup()
+        for s in servers:
+            s.start()
+            log(f"{s.name}: listening on 127.0.0.1:{s.port}")
+        meta = {
+            "command": command,
+            "workdir": base,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": platform.node(),
+            "kernel": platform.release(),
+            "cpus": os.cpu_count(),
+            "loadavg_start": os.getloadavg(),
+            "versions": {s.name: s.describe() for s in servers},
+            "smtp_source": shlex.join(smtp_source_argv("PORT", "SESSIONS", "COUNT", "SIZE")),
+            "postfix_in_flow_delay": args.postfix_in_flow_delay,
+            "rounds": args.rounds,
+            "time_limit_s": args.time_limit,
+        }
+        if args.warmup > 0:
+            for s in servers:
+                r = run_one(s, SIZES["4K"], max(args.session_list), args.warmup, args.time_limit)
+                log(f"warm-up {s.name}: " + ("ok" if r["ok"] else r["error"]))
+                s.drain(DRAIN_TIMEOUT_S)
+
+        cases = [(z, n) for z in args.size_list for n in args.session_list]
+        for rnd in range(args.rounds):
+            for ci, (zlabel, sessions) in enumerate(cases):
+                # Alternate who goes first so that neither always runs on
+                # the other's leftovers (dirty pages, warm caches).
+                order = servers if (rnd + ci) % 2 == 0 else list(reversed(servers))
+                count = count_for(args, zlabel)
+                for s in order:
+                    r = run_one(s, SIZES[zlabel], sessions, count, args.time_limit)
+                    r["round"] = rnd + 1
+                    r["size_label"] = zlabel
+                    runs.append(r)
+                    if r["ok"]:
+                        log(f"[round {rnd + 1}] {zlabel:>4} x{sessions:<3} {s.name:<7} "
+                            f"accept {count} in {r['accept_s']:.2f}s = {r['accept_rate']:.1f}/s, "
+                            f"delivered in {r['deliver_s']:.2f}s = {r['deliver_rate']:.1f}/s")
+                    else:
+                        log(f"[round {rnd + 1}] {zlabel:>4} x{sessions:<3} {s.name:<7} "
+                            f"FAILED: {r['error']}")
+                    s.drain(DRAIN_TIMEOUT_S)
+        meta["loadavg_end"] = os.getloadavg()
+    finally:
+        for s in reversed(servers):
+            try:
+                s.stop()
+            except Exception as e:  # keep stopping the others
+                log(f"warning: stopping {s.name}: {e}")
+        if args.keep:
+            log(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    summary = []
+    for zlabel in args.size_list:
+        for sessions in args.session_list:
+            row = {"size": zlabel, "sessions": sessions}
+            for name in ("postfix", "tern"):
+                sel = [r for r in runs if r["server"] == name and r["size_label"] == zlabel
+                       and r["sessions"] == sessions]
+                row[f"{name}_accept"] = median_rate(sel, "accept_rate")
+                row[f"{name}_deliver"] = median_rate(sel, "deliver_rate")
+                row[f"{name}_failed"] = sum(1 for r in sel if not r["ok"])
+            row["accept_ratio"] = ratio(row["tern_accept"], row["postfix_accept"])
+            row["deliver_ratio"] = ratio(row["tern_deliver"], row["postfix_deliver"])
+            summary.append(row)
+
+    print(f"command: {command}")
+    print(f"load:    {meta.get('smtp_source', '')}")
+    print(f"versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()))
+    print(f"median of {args.rounds} round(s), messages/s; "
+          f"Postfix in_flow_delay = {args.postfix_in_flow_delay}")
+    print()
+    print(f"{'size':>5} {'sess':>4} | {'accept':^28} | {'delivered':^28} |")
+    print(f"{'':>5} {'':>4} | {'postfix':>9} {'tern':>9} {'ratio':>6}   | "
+          f"{'postfix':>9} {'tern':>9} {'ratio':>6}   | failed runs")
+    for row in summary:
+        failed = ""
+        if row["postfix_failed"] or row["tern_failed"]:
+            failed = f"postfix {row['postfix_failed']}, tern {row['tern_failed']}"
+        print(f"{row['size']:>5} {row['sessions']:>4} | "
+              f"{fmt_rate(row['postfix_accept'])} {fmt_rate(row['tern_accept'])} "
+              f"{fmt_ratio(row['tern_accept'], row['postfix_accept'])}   | "
+              f"{fmt_rate(row['postfix_deliver'])} {fmt_rate(row['tern_deliver'])} "
+              f"{fmt_ratio(row['tern_deliver'], row['postfix_deliver'])}   | {failed}")
+
+    goal = None
+    for row in summary:
+        if (row["size"], row["sessions"]) == GOAL[:2] and row["accept_ratio"] is not None:
+            goal = {"size": GOAL[0], "sessions": GOAL[1], "target_ratio": GOAL[2],
+                    "accept_ratio": row["accept_ratio"], "met": row["accept_ratio"] >= GOAL[2]}
+            print()
+            print(f"goal: tern accepts >= {GOAL[2]:.0f}x Postfix at {GOAL[1]} sessions, "
+                  f"{GOAL[0]}: ratio {row['accept_ratio']:.2f}, "
+                  + ("met" if goal["met"] else "NOT met"))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "summary": summary, "goal": goal, "runs": runs},
+                      f, indent=2)
+            f.write("\n")
+    failed = sum(1 for r in runs if not r["ok"])
+    return 1 if failed else 0
+
+
+def _on_signal(signum, _frame):
+    # Unwind through main()'s finally so both servers are stopped.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as e:
+        log(f"bench: {e}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+        sys.exit(130)

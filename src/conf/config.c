@@ -1,0 +1,178 @@
+/* config.c: defaults, loading a file over them, freeing, lookups. */
+#include "conf/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+#include "conf/config_priv.h"
+#include "conf/table.h"
+
+/* The machine's name for the greeting and Received: lines. We do not ask
+ * DNS for a fully qualified name (start-up must not hang on a resolver);
+ * an operator whose host name has no dot sets `hostname` instead. */
+static char *config_default_hostname(void)
+{
+    char name[256];
+    if (gethostname(name, sizeof name) < 0 || name[0] == '\0')
+        return xstrdup("localhost");
+    name[sizeof name - 1] = '\0';
+    return xstrdup(name);
+}
+
+void config_default(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->hostname = config_default_hostname();
+    strutil_lcpy(cfg->listeners[0].addr, "127.0.0.1", sizeof cfg->listeners[0].addr);
+    cfg->listeners[0].port = 2525;
+    cfg->listeners[0].role = CONF_ROLE_MX;
+    cfg->nlisteners = 1;
+    cfg->local_domains = xmalloc(sizeof *cfg->local_domains);
+    cfg->local_domains[0] = xstrdup("localhost");
+    cfg->nlocal_domains = 1;
+    cfg->accept_any_user = 1;
+    cfg->maildir = xstrdup("var/mail/%u/Maildir");
+    cfg->spool_dir = xstrdup("var/spool");
+    cfg->log = CONF_LOG_STDERR;
+    cfg->debug = 0;
+    cfg->cmd_line_max = 512;      /* RFC 5321 §4.5.3.1.4 */
+    cfg->text_line_max = 1000;    /* RFC 5321 §4.5.3.1.6 */
+    cfg->message_size_max = 35ull << 20;
+    cfg->rcpt_max = 100;          /* RFC 5321 §4.5.3.1.8 */
+    cfg->bad_commands_max = 20;
+    cfg->sessions_max = 2000;
+    cfg->sessions_per_ip = 50;
+    cfg->received_max = 100;      /* RFC 5321 §6.3: "at least 100" */
+    cfg->bare_lf = CONF_BARE_NORMALIZE;
+    cfg->timeout_command = 300;   /* RFC 5321 §4.5.3.2.7: 5 minutes */
+    cfg->timeout_data = 180;      /* RFC 5321 §4.5.3.2.5: 3 minutes */
+    cfg->delivery_threads = 8;
+    cfg->retry_min = 300;
+    cfg->retry_max = 4000;
+    cfg->queue_lifetime = 5 * 86400;
+}
+
+/* The directory relative paths of the file are taken from: absolute when
+ * it can be, so a later chdir() of the server changes nothing. */
+static char *config_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (slash == NULL)
+        dir = xstrdup(".");
+    else if (slash == path)
+        dir = xstrdup("/");
+    else
+        dir = xstrndup(path, (size_t)(slash - path));
+    char *real = realpath(dir, NULL);
+    if (real == NULL)
+        return dir;
+    free(dir);
+    char *copy = xstrdup(real); /* ours comes from xmalloc, theirs from malloc */
+    free(real);
+    return copy;
+}
+
+int config_load(struct config *cfg, const char *path, struct buf *err)
+{
+    /* Callers fill the defaults first; a zeroed struct gets them here. */
+    if (cfg->hostname == NULL)
+        config_default(cfg);
+    struct conf_load ld = {.cfg = cfg, .file = path, .err = err};
+    ld.dir = config_dir_of(path);
+    size_t err0 = err->len;
+    int bad = 0;
+
+    free(cfg->path);
+    cfg->path = xstrdup(path);
+    /* With a file, local users are explicit, and mail goes next to it. */
+    cfg->accept_any_user = 0;
+    free(cfg->maildir);
+    struct buf m = BUF_INIT;
+    buf_printf(&m, "%s/var/mail/%%d/%%u/Maildir", strcmp(ld.dir, "/") ? ld.dir : "");
+    cfg->maildir = buf_steal(&m);
+
+    int oserr = 0;
+    int rc = conf_lines_read(path, CONF_FILE_MAX, conf_parse_line, &ld, err, &oserr);
+    if (rc == CONF_EREAD) {
+        conf_error(err, path, 0, "cannot read: %s", strerror(oserr));
+        bad = 1;
+        goto out;
+    }
+    if (rc < 0)
+        bad = 1;
+
+    if (cfg->retry_max < cfg->retry_min) {
+        unsigned line = ld.retry_max_line > ld.retry_min_line ? ld.retry_max_line
+                                                              : ld.retry_min_line;
+        conf_error(err, path, line, "retry_max (%us) is less than retry_min (%us)",
+                   cfg->retry_max, cfg->retry_min);
+        bad = 1;
+    }
+
+    /* The tables come last: they check domains against local_domains. */
+    conf_table_free(cfg->users);
+    cfg->users = NULL;
+    conf_table_free(cfg->aliases);
+    cfg->aliases = NULL;
+    if (cfg->users_file) {
+        rc = conf_users_load(cfg, cfg->users_file, err, &oserr);
+        if (rc == CONF_EREAD)
+            conf_error(err, path, ld.users_line, "users_file: cannot read %s: %s",
+                       cfg->users_file, strerror(oserr));
+        if (rc < 0)
+            bad = 1;
+    }
+    if (cfg->aliases_file) {
+        rc = conf_aliases_load(cfg, cfg->aliases_file, err, &oserr);
+        if (rc == CONF_EREAD)
+            conf_error(err, path, ld.aliases_line, "aliases_file: cannot read %s: %s",
+                       cfg->aliases_file, strerror(oserr));
+        if (rc < 0)
+            bad = 1;
+    }
+out:
+    free(ld.dir);
+    if (bad && err->len == err0)
+        conf_error(err, path, 0, "invalid configuration");
+    return bad ? -1 : 0;
+}
+
+void config_free(struct config *cfg)
+{
+    free(cfg->path);
+    free(cfg->hostname);
+    for (size_t i = 0; i < cfg->nlocal_domains; i++)
+        free(cfg->local_domains[i]);
+    free(cfg->local_domains);
+    free(cfg->users_file);
+    free(cfg->aliases_file);
+    free(cfg->maildir);
+    free(cfg->spool_dir);
+    conf_table_free(cfg->users);
+    conf_table_free(cfg->aliases);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const char *config_role_name(enum conf_role r)
+{
+    switch (r) {
+    case CONF_ROLE_MX:
+        return "mx";
+    case CONF_ROLE_SUBMISSION:
+        return "submission";
+    case CONF_ROLE_SMTPS:
+        return "smtps";
+    }
+    return "unknown";
+}
+
+int config_is_local_domain(const struct config *cfg, const char *domain)
+{
+    return conf_local_domain_index(cfg, domain) >= 0;
+}

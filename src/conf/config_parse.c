@@ -1,0 +1,449 @@
+/* config_parse.c: one "key = value" line of the config file, and the
+ * value types (numbers with size and time suffixes, booleans, listeners,
+ * domain lists, paths relative to the file). */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+#include "conf/config_priv.h"
+
+struct conf_key;
+typedef int (*conf_set_fn)(struct conf_load *ld, const struct conf_key *k, char *val,
+                           unsigned line);
+
+/* One key of the file: its setter, and for numbers where the value goes
+ * and what range it must be in ("why" explains a minimum in messages). */
+struct conf_key {
+    const char *name;
+    conf_set_fn set;
+    size_t off;
+    int width; /* sizeof the field, for numbers */
+    uint64_t min, max;
+    int zero_ok; /* 0 allowed below min (meaning "unlimited") */
+    const char *why;
+};
+
+#define CONF_ERR(ld, line, ...) conf_error((ld)->err, (ld)->file, (line), __VA_ARGS__)
+
+static int conf_is_sep(char c, int comma)
+{
+    return c == ' ' || c == '\t' || (comma && c == ',');
+}
+
+/* Next token of s separated by white space (and commas if comma);
+ * NUL-terminates it in place and advances *s. NULL at the end. */
+static char *conf_token(char **s, int comma)
+{
+    char *p = *s;
+    while (*p && conf_is_sep(*p, comma))
+        p++;
+    if (*p == '\0') {
+        *s = p;
+        return NULL;
+    }
+    char *tok = p;
+    while (*p && !conf_is_sep(*p, comma))
+        p++;
+    if (*p)
+        *p++ = '\0';
+    *s = p;
+    return tok;
+}
+
+/* Decimal digits then an optional one-letter unit from `units` whose
+ * multipliers are in `mult`. Fails on overflow. */
+static int conf_parse_number(const char *s, const char *units, const uint64_t *mult,
+                             uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p) {
+        const char *u = units ? strchr(units, *p) : NULL;
+        if (u == NULL || p[1] != '\0')
+            return -1;
+        uint64_t m = mult[u - units];
+        if (v && m > UINT64_MAX / v)
+            return -1;
+        v *= m;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Stores v (already within the key's range, which fits the field) into a
+ * field of 4 or 8 bytes: unsigned, size_t or uint64_t. */
+static void conf_store(struct config *cfg, const struct conf_key *k, uint64_t v)
+{
+    char *field = (char *)cfg + k->off;
+    if (k->width == 8) {
+        memcpy(field, &v, 8);
+    } else {
+        uint32_t u = (uint32_t)v;
+        memcpy(field, &u, 4);
+    }
+}
+
+static int conf_set_numeric(struct conf_load *ld, const struct conf_key *k, const char *val,
+                            unsigned line, const char *units, const uint64_t *mult,
+                            const char *what)
+{
+    uint64_t v;
+    if (conf_parse_number(val, units, mult, &v) < 0) {
+        CONF_ERR(ld, line, "%s: '%s' is not %s", k->name, strutil_esc(val), what);
+        return -1;
+    }
+    if (!(v == 0 && k->zero_ok) && v < k->min) {
+        CONF_ERR(ld, line, "%s: %s is below the minimum %llu%s%s", k->name, strutil_esc(val),
+                 (unsigned long long)k->min, k->why ? " " : "", k->why ? k->why : "");
+        return -1;
+    }
+    if (v > k->max) {
+        CONF_ERR(ld, line, "%s: %s is above the maximum %llu", k->name, strutil_esc(val),
+                 (unsigned long long)k->max);
+        return -1;
+    }
+    conf_store(ld->cfg, k, v);
+    return 0;
+}
+
+static int conf_set_count(struct conf_load *ld, const struct conf_key *k, char *val,
+                          unsigned line)
+{
+    return conf_set_numeric(ld, k, val, line, NULL, NULL, "a number");
+}
+
+/* Sizes in bytes; k, m, g are powers of 1024. */
+static int conf_set_bytes(struct conf_load *ld, const struct conf_key *k, char *val,
+                          unsigned line)
+{
+    static const uint64_t mult[] = {1ull << 10, 1ull << 10, 1ull << 20,
+                                    1ull << 20, 1ull << 30, 1ull << 30};
+    return conf_set_numeric(ld, k, val, line, "kKmMgG", mult,
+                            "a size (bytes, or a number with k, m or g)");
+}
+
+static int conf_set_duration(struct conf_load *ld, const struct conf_key *k, char *val,
+                             unsigned line)
+{
+    static const uint64_t mult[] = {1, 60, 3600, 86400};
+    if (conf_set_numeric(ld, k, val, line, "smhd", mult,
+                         "a duration (seconds, or a number with s, m, h or d)") < 0)
+        return -1;
+    if (!strcmp(k->name, "retry_min"))
+        ld->retry_min_line = line;
+    else if (!strcmp(k->name, "retry_max"))
+        ld->retry_max_line = line;
+    return 0;
+}
+
+static int conf_set_bool(struct conf_load *ld, const struct conf_key *k, char *val,
+                         unsigned line)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    int v = -1;
+    for (size_t i = 0; i < 4; i++) {
+        if (strutil_casecmp(val, yes[i]) == 0)
+            v = 1;
+        else if (strutil_casecmp(val, no[i]) == 0)
+            v = 0;
+    }
+    if (v < 0) {
+        CONF_ERR(ld, line, "%s: '%s' is not yes or no", k->name, strutil_esc(val));
+        return -1;
+    }
+    memcpy((char *)ld->cfg + k->off, &v, sizeof v);
+    return 0;
+}
+
+static int conf_set_hostname(struct conf_load *ld, const struct conf_key *k, char *val,
+                             unsigned line)
+{
+    if (!conf_domain_valid(val, 0)) {
+        CONF_ERR(ld, line, "hostname: '%s' is not a valid host name", strutil_esc(val));
+        return -1;
+    }
+    free(ld->cfg->hostname);
+    ld->cfg->hostname = xstrdup(val);
+    return 0;
+}
+
+int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why)
+{
+    const char *addr = s, *colon;
+    size_t alen;
+    int v6 = 0;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') {
+            *why = "expected [IPv6]:PORT";
+            return -1;
+        }
+        addr = s + 1;
+        alen = (size_t)(close - addr);
+        colon = close + 1;
+        v6 = 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            *why = "expected ADDRESS:PORT";
+            return -1;
+        }
+        alen = (size_t)(colon - s);
+        if (memchr(s, ':', alen)) {
+            *why = "an IPv6 address needs brackets, as in [::1]:25";
+            return -1;
+        }
+    }
+    if (alen == 0 || alen >= sizeof l->addr) {
+        *why = "not a numeric IP address";
+        return -1;
+    }
+    char a[sizeof l->addr];
+    memcpy(a, addr, alen);
+    a[alen] = '\0';
+    unsigned char bin[16];
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, a, bin) != 1) {
+        *why = "not a numeric IP address";
+        return -1;
+    }
+    uint64_t port;
+    if (conf_parse_number(colon + 1, NULL, NULL, &port) < 0 || port == 0 || port > 65535) {
+        *why = "the port must be a number from 1 to 65535";
+        return -1;
+    }
+    memcpy(l->addr, a, alen + 1);
+    l->port = (int)port;
+    return 0;
+}
+
+static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char *val,
+                           unsigned line)
+{
+    struct config *cfg = ld->cfg;
+    char *p = val;
+    char *hp = conf_token(&p, 0), *role = conf_token(&p, 0), *extra = conf_token(&p, 0);
+    struct conf_listener l = {.role = CONF_ROLE_MX};
+    const char *why = NULL;
+    if (extra) {
+        CONF_ERR(ld, line, "listen: expected ADDRESS:PORT [mx|submission|smtps]");
+        return -1;
+    }
+    if (conf_parse_hostport(hp, &l, &why) < 0) {
+        CONF_ERR(ld, line, "listen: '%s': %s", strutil_esc(hp), why);
+        return -1;
+    }
+    if (role) {
+        if (!strcmp(role, "mx"))
+            l.role = CONF_ROLE_MX;
+        else if (!strcmp(role, "submission"))
+            l.role = CONF_ROLE_SUBMISSION;
+        else if (!strcmp(role, "smtps"))
+            l.role = CONF_ROLE_SMTPS;
+        else {
+            CONF_ERR(ld, line, "listen: unknown role '%s' (mx, submission or smtps)",
+                     strutil_esc(role));
+            return -1;
+        }
+    }
+    /* The first listen line replaces the default listener; later ones add. */
+    if (!ld->listen_set) {
+        cfg->nlisteners = 0;
+        ld->listen_set = 1;
+    }
+    if (cfg->nlisteners >= CONF_MAX_LISTENERS) {
+        CONF_ERR(ld, line, "listen: too many listeners (at most %d)", CONF_MAX_LISTENERS);
+        return -1;
+    }
+    cfg->listeners[cfg->nlisteners++] = l;
+    return 0;
+}
+
+static int conf_set_domains(struct conf_load *ld, const struct conf_key *k, char *val,
+                            unsigned line)
+{
+    struct config *cfg = ld->cfg;
+    int bad = 0;
+    /* The first local_domains line replaces the default; later ones add. */
+    if (!ld->domains_set) {
+        for (size_t i = 0; i < cfg->nlocal_domains; i++)
+            free(cfg->local_domains[i]);
+        cfg->nlocal_domains = 0;
+        ld->domains_set = 1;
+    }
+    char *p = val, *d;
+    while ((d = conf_token(&p, 1)) != NULL) {
+        if (!conf_domain_valid(d, 1)) {
+            CONF_ERR(ld, line, "local_domains: '%s' is not a valid domain", strutil_esc(d));
+            bad = 1;
+            continue;
+        }
+        strutil_lower(d);
+        if (conf_local_domain_index(cfg, d) >= 0)
+            continue;
+        cfg->local_domains = xrealloc(cfg->local_domains,
+                                      (cfg->nlocal_domains + 1) * sizeof *cfg->local_domains);
+        cfg->local_domains[cfg->nlocal_domains++] = xstrdup(d);
+    }
+    return bad ? -1 : 0;
+}
+
+/* A relative path in the file is relative to the file's directory. */
+static char *conf_path_resolve(const struct conf_load *ld, const char *val)
+{
+    if (val[0] == '/')
+        return xstrdup(val);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/%s", strcmp(ld->dir, "/") ? ld->dir : "", val);
+    return buf_steal(&b);
+}
+
+static int conf_set_path(struct conf_load *ld, const struct conf_key *k, char *val,
+                         unsigned line)
+{
+    char **field = (char **)((char *)ld->cfg + k->off);
+    free(*field);
+    *field = conf_path_resolve(ld, val);
+    if (!strcmp(k->name, "users_file"))
+        ld->users_line = line;
+    else if (!strcmp(k->name, "aliases_file"))
+        ld->aliases_line = line;
+    return 0;
+}
+
+static int conf_set_maildir(struct conf_load *ld, const struct conf_key *k, char *val,
+                            unsigned line)
+{
+    int has_u = 0;
+    for (const char *p = val; *p; p++) {
+        if (*p != '%')
+            continue;
+        p++;
+        if (*p == 'u')
+            has_u = 1;
+        else if (*p != 'd' && *p != '%') {
+            CONF_ERR(ld, line, "maildir: unknown '%%%c' (use %%u, %%d or %%%%)",
+                     *p ? *p : ' ');
+            return -1;
+        }
+    }
+    /* Without %u every user would share one mailbox. */
+    if (!has_u) {
+        CONF_ERR(ld, line, "maildir: the template must contain %%u");
+        return -1;
+    }
+    return conf_set_path(ld, k, val, line);
+}
+
+static int conf_set_log(struct conf_load *ld, const struct conf_key *k, char *val,
+                        unsigned line)
+{
+    if (!strcmp(val, "stderr"))
+        ld->cfg->log = CONF_LOG_STDERR;
+    else if (!strcmp(val, "syslog"))
+        ld->cfg->log = CONF_LOG_SYSLOG;
+    else {
+        CONF_ERR(ld, line, "log: '%s' is not stderr or syslog", strutil_esc(val));
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_set_bare_lf(struct conf_load *ld, const struct conf_key *k, char *val,
+                            unsigned line)
+{
+    if (!strcmp(val, "normalize"))
+        ld->cfg->bare_lf = CONF_BARE_NORMALIZE;
+    else if (!strcmp(val, "reject"))
+        ld->cfg->bare_lf = CONF_BARE_REJECT;
+    else {
+        CONF_ERR(ld, line, "bare_lf: '%s' is not normalize or reject", strutil_esc(val));
+        return -1;
+    }
+    return 0;
+}
+
+_Static_assert(sizeof(unsigned) == 4, "conf_store writes unsigned fields as 4 bytes");
+
+#define F(field) offsetof(struct config, field), (int)sizeof(((struct config *)0)->field)
+#define DAY 86400ull
+
+static const struct conf_key conf_keys[] = {
+    {"hostname", conf_set_hostname, 0, 0, 0, 0, 0, NULL},
+    {"listen", conf_set_listen, 0, 0, 0, 0, 0, NULL},
+    {"local_domains", conf_set_domains, 0, 0, 0, 0, 0, NULL},
+    {"users_file", conf_set_path, F(users_file), 0, 0, 0, NULL},
+    {"aliases_file", conf_set_path, F(aliases_file), 0, 0, 0, NULL},
+    {"accept_any_user", conf_set_bool, F(accept_any_user), 0, 0, 0, NULL},
+    {"maildir", conf_set_maildir, F(maildir), 0, 0, 0, NULL},
+    {"spool_dir", conf_set_path, F(spool_dir), 0, 0, 0, NULL},
+    {"log", conf_set_log, 0, 0, 0, 0, 0, NULL},
+    {"debug", conf_set_bool, F(debug), 0, 0, 0, NULL},
+    /* RFC 5321 §4.5.3.1.4: a command line of 512 octets must be accepted.
+     * The cap keeps a session's line buffer bounded. */
+    {"cmd_line_max", conf_set_count, F(cmd_line_max), 512, 65536, 0,
+     "(RFC 5321 4.5.3.1.4)"},
+    /* RFC 5321 §4.5.3.1.6: text lines of 1000 octets including CRLF. */
+    {"text_line_max", conf_set_count, F(text_line_max), 1000, UINT32_MAX, 1,
+     "(RFC 5321 4.5.3.1.6; 0 means unlimited)"},
+    {"message_size_max", conf_set_bytes, F(message_size_max), 0, UINT64_MAX / 2, 1, NULL},
+    /* RFC 5321 §4.5.3.1.8: at least 100 recipients must be buffered. */
+    {"rcpt_max", conf_set_count, F(rcpt_max), 100, 1000000, 0, "(RFC 5321 4.5.3.1.8)"},
+    {"bad_commands_max", conf_set_count, F(bad_commands_max), 1, 1000000, 0, NULL},
+    {"sessions_max", conf_set_count, F(sessions_max), 1, 1000000, 0, NULL},
+    {"sessions_per_ip", conf_set_count, F(sessions_per_ip), 1, 1000000, 0, NULL},
+    {"received_max", conf_set_count, F(received_max), 1, 100000, 0, NULL},
+    {"bare_lf", conf_set_bare_lf, 0, 0, 0, 0, 0, NULL},
+    {"timeout_command", conf_set_duration, F(timeout_command), 1, DAY, 0, NULL},
+    {"timeout_data", conf_set_duration, F(timeout_data), 1, DAY, 0, NULL},
+    {"delivery_threads", conf_set_count, F(delivery_threads), 1, 64, 0, NULL},
+    {"retry_min", conf_set_duration, F(retry_min), 1, 365 * DAY, 0, NULL},
+    {"retry_max", conf_set_duration, F(retry_max), 1, 365 * DAY, 0, NULL},
+    {"queue_lifetime", conf_set_duration, F(queue_lifetime), 1, 365 * DAY, 0, NULL},
+};
+
+int conf_parse_line(void *arg, char *line, unsigned lineno)
+{
+    struct conf_load *ld = arg;
+    char *eq = strchr(line, '=');
+    if (eq == NULL) {
+        conf_error(ld->err, ld->file, lineno, "missing '=' (expected key = value): '%s'",
+                   strutil_esc(line));
+        return -1;
+    }
+    char *key = line, *kend = eq;
+    while (kend > key && (kend[-1] == ' ' || kend[-1] == '\t'))
+        kend--;
+    *kend = '\0';
+    char *val = eq + 1;
+    while (*val == ' ' || *val == '\t')
+        val++;
+    if (*key == '\0') {
+        conf_error(ld->err, ld->file, lineno, "missing key before '='");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof conf_keys / sizeof conf_keys[0]; i++) {
+        const struct conf_key *k = &conf_keys[i];
+        if (strcmp(k->name, key))
+            continue;
+        if (*val == '\0') {
+            conf_error(ld->err, ld->file, lineno, "%s: missing value", key);
+            return -1;
+        }
+        return k->set(ld, k, val, lineno);
+    }
+    conf_error(ld->err, ld->file, lineno, "unknown key '%s'", strutil_esc(key));
+    return -1;
+}

@@ -1,0 +1,386 @@
+/* conn: a buffered non-blocking socket stream on the ev loop.
+ *
+ * Life cycle: OPEN -> (conn_close, or peer EOF with writes queued) CLOSING
+ * -> DONE. Entering DONE closes the fd at once and schedules on_close
+ * through a 0 ms timer, so on_close always runs from the loop with no conn
+ * code on the stack, exactly once. */
+#include "ev/conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+/* Stop reading above this many unconsumed bytes: a peer must not make us
+ * buffer without bound (DESIGN.md: limits before allocating). */
+#define CONN_HIGH_WATER (64 * 1024)
+#define CONN_READ_CHUNK (64 * 1024)
+
+enum conn_state { CONN_OPEN, CONN_CLOSING, CONN_DONE };
+
+struct conn {
+    struct ev_loop *loop;  /* not owned */
+    int fd;                /* owned; -1 once closed */
+    struct conn_cb cb;
+    void *arg;
+    enum conn_state state;
+    int paused;
+    int eof;               /* the peer half-closed */
+    int close_err;         /* what on_close will report */
+    int depth;             /* > 0 while one of our callbacks runs */
+    unsigned watched;      /* events asked of the loop */
+    struct buf rbuf;
+    struct buf wbuf;       /* queued bytes are wbuf.data[woff .. len) */
+    size_t woff;
+    uint64_t timeout_ms;   /* 0 = none */
+    uint64_t last_active;  /* clock_mono_ms() of the last read or write */
+    ev_timer_id idle_timer;
+    ev_timer_id resume_timer;
+    ev_timer_id close_timer;
+};
+
+static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *arg);
+
+static size_t conn_queued(const struct conn *c)
+{
+    return c->wbuf.len - c->woff;
+}
+
+static void conn_close_fire(struct ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    c->close_timer = 0;
+    c->depth++;
+    if (c->cb.on_close)
+        c->cb.on_close(c, c->arg, c->close_err);
+    c->depth--;
+}
+
+/* Ends the conn: stops everything, closes the fd and reports on_close
+ * from the loop. Idempotent. */
+static void conn_finish(struct conn *c, int err)
+{
+    if (c->state == CONN_DONE)
+        return;
+    c->state = CONN_DONE;
+    c->close_err = err;
+    ev_timer_cancel(c->loop, c->idle_timer);
+    ev_timer_cancel(c->loop, c->resume_timer);
+    c->idle_timer = c->resume_timer = 0;
+    if (c->fd >= 0) {
+        ev_io_del(c->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->watched = 0;
+    buf_free(&c->wbuf);
+    c->woff = 0;
+    c->close_timer = ev_timer_add(c->loop, 0, conn_close_fire, c);
+}
+
+/* Asks the loop for exactly the events the current state needs. Level
+ * triggered, so reading must be switched off while paused or full. */
+static void conn_watch(struct conn *c)
+{
+    if (c->state == CONN_DONE)
+        return;
+    unsigned want = 0;
+    if (c->state == CONN_OPEN && !c->paused && !c->eof && c->rbuf.len < CONN_HIGH_WATER)
+        want |= EV_READ;
+    if (conn_queued(c) > 0)
+        want |= EV_WRITE;
+    if (want == c->watched)
+        return;
+    int r = ev_io_mod(c->loop, c->fd, want);
+    if (r < 0) {
+        conn_finish(c, r);
+        return;
+    }
+    c->watched = want;
+}
+
+/* Sends from p; returns bytes sent (may be short on EAGAIN) or -errno. */
+static ssize_t conn_send(struct conn *c, const char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        /* MSG_NOSIGNAL: a peer that went away is an error, not SIGPIPE. */
+        ssize_t k = send(c->fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) {
+            done += (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return k < 0 ? -errno : -EPIPE;
+    }
+    if (done > 0)
+        c->last_active = clock_mono_ms();
+    return (ssize_t)done;
+}
+
+/* Peer EOF once the owner had every buffered byte while unpaused: flush
+ * what is queued (CLOSING), then report on_close(0). */
+static void conn_check_eof(struct conn *c)
+{
+    if (!c->eof || c->paused || c->state != CONN_OPEN)
+        return;
+    if (conn_queued(c) > 0)
+        c->state = CONN_CLOSING;
+    else
+        conn_finish(c, 0);
+}
+
+static void conn_deliver(struct conn *c)
+{
+    if (c->cb.on_read && !c->paused && c->state == CONN_OPEN) {
+        c->depth++;
+        c->cb.on_read(c, c->arg);
+        c->depth--;
+    }
+}
+
+static void conn_flush(struct conn *c)
+{
+    ssize_t n = conn_send(c, c->wbuf.data + c->woff, conn_queued(c));
+    if (n < 0) {
+        conn_finish(c, (int)n);
+        return;
+    }
+    c->woff += (size_t)n;
+    if (conn_queued(c) > 0) {
+        /* Compact only when the sent part outweighs the rest: the memmove
+         * then costs at most what was sent (amortized linear). */
+        if (c->woff >= conn_queued(c)) {
+            buf_consume(&c->wbuf, c->woff);
+            c->woff = 0;
+        }
+        conn_watch(c);
+        return;
+    }
+    buf_reset(&c->wbuf);
+    c->woff = 0;
+    conn_watch(c);
+    if (c->state == CONN_CLOSING) {
+        conn_finish(c, 0);
+    } else if (c->state == CONN_OPEN && c->cb.on_drain) {
+        c->depth++;
+        c->cb.on_drain(c, c->arg);
+        c->depth--;
+    }
+}
+
+static void conn_read(struct conn *c)
+{
+    size_t got = 0;
+    int err = 0;
+    while (c->rbuf.len < CONN_HIGH_WATER) {
+        char *p = buf_reserve(&c->rbuf, CONN_READ_CHUNK);
+        ssize_t n = read(c->fd, p, CONN_READ_CHUNK);
+        if (n > 0) {
+            buf_commit(&c->rbuf, (size_t)n);
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            c->eof = 1;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            err = -errno;
+        break;
+    }
+    if (got > 0) {
+        c->last_active = clock_mono_ms();
+        conn_deliver(c);
+    }
+    if (c->state != CONN_OPEN)
+        return; /* the owner closed or aborted in on_read */
+    if (err) {
+        conn_finish(c, err);
+        return;
+    }
+    conn_check_eof(c);
+    conn_watch(c);
+}
+
+static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct conn *c = arg;
+    if ((events & EV_WRITE) && conn_queued(c) > 0 && c->state != CONN_DONE)
+        conn_flush(c);
+    if ((events & EV_READ) && (c->watched & EV_READ) && c->state == CONN_OPEN)
+        conn_read(c);
+}
+
+static void conn_resume_fire(struct ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    c->resume_timer = 0;
+    if (c->state != CONN_OPEN || c->paused)
+        return;
+    if (c->rbuf.len > 0)
+        conn_deliver(c);
+    if (c->state != CONN_OPEN)
+        return;
+    conn_check_eof(c);
+    conn_watch(c);
+}
+
+/* The timer is re-armed lazily: activity only updates last_active, and
+ * a timer that fires early sleeps again for the remainder. */
+static void conn_idle_fire(struct ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    c->idle_timer = 0;
+    if (c->state == CONN_DONE || c->timeout_ms == 0)
+        return;
+    uint64_t now = clock_mono_ms();
+    uint64_t idle = now - c->last_active;
+    if (now >= c->last_active && idle < c->timeout_ms) {
+        c->idle_timer = ev_timer_add(loop, c->timeout_ms - idle, conn_idle_fire, c);
+        return;
+    }
+    conn_finish(c, -ETIMEDOUT);
+}
+
+struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_cb *cb, void *arg)
+{
+    struct conn *c = xcalloc(1, sizeof *c);
+    c->loop = loop;
+    c->fd = fd;
+    c->cb = *cb;
+    c->arg = arg;
+    c->state = CONN_OPEN;
+    buf_init(&c->rbuf);
+    buf_init(&c->wbuf);
+    c->last_active = clock_mono_ms();
+    int r = ev_io_add(loop, fd, EV_READ, conn_io, c);
+    if (r < 0) {
+        /* Reported like any other failure: on_close(r) from the loop. */
+        log_warn("conn: cannot watch fd %d: %d", fd, r);
+        if (fd >= 0)
+            close(fd);
+        c->fd = -1;
+        conn_finish(c, r);
+        return c;
+    }
+    c->watched = EV_READ;
+    return c;
+}
+
+void conn_free(struct conn *c)
+{
+    if (!c)
+        return;
+    if (c->depth > 0)
+        fatal("conn_free called from inside the conn's own callback");
+    ev_timer_cancel(c->loop, c->idle_timer);
+    ev_timer_cancel(c->loop, c->resume_timer);
+    ev_timer_cancel(c->loop, c->close_timer);
+    if (c->fd >= 0) {
+        ev_io_del(c->loop, c->fd);
+        close(c->fd);
+    }
+    buf_free(&c->rbuf);
+    buf_free(&c->wbuf);
+    free(c);
+}
+
+struct buf *conn_rbuf(struct conn *c)
+{
+    return &c->rbuf;
+}
+
+void conn_write(struct conn *c, const void *p, size_t n)
+{
+    if (c->state != CONN_OPEN || n == 0)
+        return; /* after conn_close/abort or an error nothing more is sent */
+    if (conn_queued(c) == 0) {
+        /* Nothing queued: write at once and queue only the rest. */
+        ssize_t k = conn_send(c, p, n);
+        if (k < 0) {
+            conn_finish(c, (int)k);
+            return;
+        }
+        p = (const char *)p + k;
+        n -= (size_t)k;
+        if (n == 0)
+            return;
+    }
+    buf_append(&c->wbuf, p, n);
+    conn_watch(c);
+}
+
+size_t conn_wpending(const struct conn *c)
+{
+    return conn_queued(c);
+}
+
+void conn_pause(struct conn *c, int paused)
+{
+    if (c->state != CONN_OPEN) {
+        c->paused = paused != 0;
+        return;
+    }
+    if (paused) {
+        c->paused = 1;
+        ev_timer_cancel(c->loop, c->resume_timer);
+        c->resume_timer = 0;
+    } else if (c->paused) {
+        c->paused = 0;
+        /* Bytes already here (or an EOF seen) would get no readable event:
+         * deliver them from the loop, not from inside this call. */
+        if ((c->rbuf.len > 0 || c->eof) && c->resume_timer == 0)
+            c->resume_timer = ev_timer_add(c->loop, 0, conn_resume_fire, c);
+    }
+    conn_watch(c);
+}
+
+void conn_set_timeout(struct conn *c, uint64_t ms)
+{
+    ev_timer_cancel(c->loop, c->idle_timer);
+    c->idle_timer = 0;
+    c->timeout_ms = ms;
+    if (ms == 0 || c->state == CONN_DONE)
+        return;
+    c->last_active = clock_mono_ms();
+    c->idle_timer = ev_timer_add(c->loop, ms, conn_idle_fire, c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    ev_timer_cancel(c->loop, c->resume_timer);
+    c->resume_timer = 0;
+    if (conn_queued(c) == 0) {
+        conn_finish(c, 0);
+        return;
+    }
+    c->state = CONN_CLOSING; /* the idle timeout bounds the flush */
+    conn_watch(c);
+}
+
+void conn_abort(struct conn *c)
+{
+    conn_finish(c, 0);
+}
+
+int conn_fd(const struct conn *c)
+{
+    return c->fd;
+}
+
+int conn_is_closed(const struct conn *c)
+{
+    return c->eof || c->state != CONN_OPEN;
+}

@@ -1,0 +1,501 @@
+/* queue.c: the spool side of the queue: queue ids, the bodies being
+ * received, commits (alias expansion, append, group commit) and recovery
+ * at start. Delivery lives in queue_run.c. */
+#include "queue/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/fsio.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+#include "queue/queue_priv.h"
+
+_Static_assert(STORE_QID_LEN <= ENVELOPE_QID_MAX, "queue ids must fit the envelope");
+_Static_assert(STORE_RCPT_MAX >= ENVELOPE_MAX_RCPTS, "the store must hold every envelope");
+
+/* Content may exceed the SMTP size limit by what the receiving side
+ * prepends itself (our Received header). */
+#define QUEUE_SIZE_SLACK 65536
+/* In-place rewrites (recipient states, finished marks) ride along with
+ * the next batch; when no batch comes, they are synced after this long.
+ * Losing them to a power cut would only repeat a delivery. */
+#define QUEUE_FLUSH_MS 1000
+
+/* A message being received: the queue's descriptor of its anonymous
+ * file. */
+struct qbody {
+    int fd;
+};
+
+/* One commit waiting for its batch. */
+struct qpending {
+    struct queue *q;
+    uint64_t key;
+    char qid[STORE_QID_LEN + 1];
+    queue_commit_cb cb;
+    void *arg;
+    char *logline; /* owned: "from=<...>, size=..., nrcpt=..." */
+};
+
+uint64_t queue_qid_key(const char *qid)
+{
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; qid[i]; i++) {
+        char c = qid[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+        if (i >= STORE_QID_LEN)
+            return 0;
+        v = (v << 4) | d;
+    }
+    return i == STORE_QID_LEN ? v : 0;
+}
+
+/* ---- sync plumbing ---- */
+
+static void queue_on_flush_timer(struct ev_loop *loop, void *arg)
+{
+    struct queue *q = arg;
+    q->flush_timer = 0;
+    commit_start(q->cm, 1);
+}
+
+static void queue_on_start_timer(struct ev_loop *loop, void *arg)
+{
+    struct queue *q = arg;
+    q->start_timer = 0;
+    commit_start(q->cm, 0);
+}
+
+/* The store wrote something that needs a sync. */
+static void queue_on_dirty(void *arg, uint64_t seg, int fd)
+{
+    struct queue *q = arg;
+    if (fd < 0) {
+        commit_note_dir(q->cm);
+    } else {
+        int rc = commit_note_fd(q->cm, seg, fd);
+        if (rc < 0)
+            log_warn("spool: cannot note segment %016llX for sync: %s",
+                     (unsigned long long)seg, strerror(-rc));
+    }
+    if (!q->closing && q->flush_timer == 0)
+        q->flush_timer = ev_timer_add(q->loop, QUEUE_FLUSH_MS, queue_on_flush_timer, q);
+}
+
+static void queue_on_commit_fd(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct queue *q = arg;
+    commit_process(q->cm);
+}
+
+/* ---- ids and bodies ---- */
+
+/* 12 hex digits of the wall clock in microseconds and 4 of a counter:
+ * sortable by arrival, unique for the life of a spool because the clock
+ * has moved on by the next start; checked against what is live anyway. */
+static uint64_t queue_new_key(struct queue *q)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint64_t us = clock_wall_us() & 0xffffffffffffULL;
+        uint64_t key = (us << 16) | q->qid_counter++;
+        if (key != 0 && idmap_get(&q->msgs, key) == NULL && idmap_get(&q->bodies, key) == NULL)
+            return key;
+    }
+    return 0;
+}
+
+static int queue_tmpfile(struct queue *q, const char *qid)
+{
+    int fd = open(q->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd < 0 ? -errno : fd;
+    /* No O_TMPFILE on this file system: a named file, unlinked at once. */
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/%s", q->tmpdir, qid);
+    fd = open(path.data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -errno : fd;
+    if (fd >= 0)
+        unlink(path.data);
+    buf_free(&path);
+    return rc;
+}
+
+int queue_body_open(struct queue *q, char *qid, int *fd)
+{
+    uint64_t key = queue_new_key(q);
+    if (key == 0)
+        return -EAGAIN;
+    char id[STORE_QID_LEN + 1];
+    snprintf(id, sizeof id, "%016llX", (unsigned long long)key);
+    int own = queue_tmpfile(q, id);
+    if (own < 0)
+        return own;
+    int theirs = fcntl(own, F_DUPFD_CLOEXEC, 0);
+    if (theirs < 0) {
+        int rc = -errno;
+        close(own);
+        return rc;
+    }
+    struct qbody *b = xcalloc(1, sizeof *b);
+    b->fd = own;
+    idmap_put(&q->bodies, key, b);
+    memcpy(qid, id, sizeof id);
+    *fd = theirs;
+    return 0;
+}
+
+/* Takes the body of qid out of the table; returns its fd or -1. */
+static int queue_body_take(struct queue *q, const char *qid)
+{
+    uint64_t key = queue_qid_key(qid);
+    struct qbody *b = key ? idmap_del(&q->bodies, key) : NULL;
+    if (b == NULL)
+        return -1;
+    int fd = b->fd;
+    free(b);
+    return fd;
+}
+
+void queue_body_abort(struct queue *q, const char *qid)
+{
+    int fd = queue_body_take(q, qid);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* ---- commit ---- */
+
+static void queue_free_rcpts(struct envelope_rcpt *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].addr);
+        free(r[i].orcpt);
+    }
+    free(r);
+}
+
+/* Replaces each recipient by the final mailboxes its aliases name; the
+ * original address is kept as orcpt (unless the client gave an ORCPT).
+ * A mailbox reached twice is delivered once. */
+static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope *env)
+{
+    struct envelope_rcpt *old = env->rcpts;
+    size_t nold = env->nrcpts;
+    env->rcpts = NULL;
+    env->nrcpts = env->rcpts_cap = 0;
+    struct buf addr = BUF_INIT;
+    for (size_t i = 0; i < nold; i++) {
+        struct conf_mailbox *mbs = NULL;
+        size_t nmb = 0;
+        if (config_expand(q->cfg, old[i].addr, &mbs, &nmb) < 0 || nmb == 0) {
+            log_warn("%s: to=<%s>: no local mailbox (unknown user or alias loop); recipient "
+                     "dropped",
+                     qid, strutil_esc(old[i].addr));
+            free(mbs);
+            continue;
+        }
+        for (size_t j = 0; j < nmb; j++) {
+            buf_reset(&addr);
+            if (mbs[j].domain[0])
+                buf_printf(&addr, "%s@%s", mbs[j].user, mbs[j].domain);
+            else
+                buf_puts(&addr, mbs[j].user);
+            int dup = 0;
+            for (size_t k = 0; k < env->nrcpts && !dup; k++)
+                dup = strutil_casecmp(env->rcpts[k].addr, addr.data) == 0;
+            if (dup || env->nrcpts >= ENVELOPE_MAX_RCPTS)
+                continue;
+            const char *orcpt = old[i].orcpt;
+            if (orcpt == NULL && strutil_casecmp(addr.data, old[i].addr) != 0)
+                orcpt = old[i].addr;
+            envelope_add_rcpt(env, addr.data, orcpt, old[i].notify);
+        }
+        free(mbs);
+    }
+    buf_free(&addr);
+    queue_free_rcpts(old, nold);
+}
+
+static void queue_on_synced(void *arg, int status)
+{
+    struct qpending *p = arg;
+    struct queue *q = p->q;
+    struct qmsg *m = idmap_get(&q->msgs, p->key);
+    if (m == NULL) {
+        /* Invariant: nothing removes a message before its batch synced. */
+        fatal("%s: committed message missing from the index", p->qid);
+    }
+    if (status < 0) {
+        /* The client hears 451 and will send it again: this copy must
+         * never be delivered. Its segment's pages may have been dropped
+         * by the failed sync, so later appends go to a new segment. */
+        log_err("%s: not queued: spool sync failed: %s", p->qid, strerror(-status));
+        store_retire_current(q->st);
+        idmap_del(&q->msgs, p->key);
+        if (store_mark_finished(q->st, &m->rec) < 0)
+            log_err("%s: cannot mark the unsynced record dead", p->qid);
+        free(m);
+        q->stats.active--;
+    } else {
+        q->stats.committed++;
+        log_info("%s: %s (queue active)", p->qid, p->logline);
+        m->next_attempt = 0;
+        if (!q->closing)
+            queue_run_schedule(q, m);
+        else
+            m->state = QM_WAITING;
+    }
+    p->cb(p->arg, p->qid, status);
+    free(p->logline);
+    free(p);
+    if (!q->closing)
+        queue_run_dispatch(q);
+}
+
+int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
+                 void *arg)
+{
+    int fd = queue_body_take(q, qid);
+    if (fd < 0)
+        return -ENOENT;
+    uint64_t key = queue_qid_key(qid);
+    struct buf ser = BUF_INIT;
+    int rc;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* The receiving process says how much it wrote; the file must agree
+     * (a process that lies about it is hostile or broken). */
+    if ((uint64_t)sb.st_size != env->size) {
+        log_err("%s: content is %llu bytes, envelope says %llu; refused", qid,
+                (unsigned long long)sb.st_size, (unsigned long long)env->size);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (q->cfg->message_size_max && env->size > q->cfg->message_size_max + QUEUE_SIZE_SLACK) {
+        rc = -EFBIG;
+        goto out;
+    }
+    strutil_lcpy(env->qid, qid, sizeof env->qid);
+    queue_expand_rcpts(q, qid, env);
+    if (env->nrcpts == 0) {
+        /* Nothing deliverable: the client gets a temporary error rather
+         * than a 250 for mail that would go nowhere (no bounces yet). */
+        log_warn("%s: no deliverable recipient after alias expansion; not queued", qid);
+        rc = -EINVAL;
+        goto out;
+    }
+    envelope_serialize(env, &ser);
+    if (ser.len > STORE_ENV_MAX) {
+        rc = -E2BIG;
+        goto out;
+    }
+    struct store_rec rec;
+    rc = store_append(q->st, qid, ser.data, (uint32_t)ser.len, (uint32_t)env->nrcpts, fd,
+                      env->size, clock_wall_us(), &rec);
+    if (rc < 0) {
+        log_err("%s: cannot write to the spool: %s", qid, strerror(-rc));
+        goto out;
+    }
+    struct qmsg *m = xcalloc(1, sizeof *m);
+    m->rec = rec;
+    m->npending = rec.nrcpt;
+    m->state = QM_SYNCING;
+    idmap_put(&q->msgs, key, m);
+    q->stats.active++;
+
+    struct qpending *p = xcalloc(1, sizeof *p);
+    p->q = q;
+    p->key = key;
+    memcpy(p->qid, rec.qid, sizeof p->qid);
+    p->cb = cb;
+    p->arg = arg;
+    struct buf line = BUF_INIT;
+    buf_puts(&line, "from=<");
+    strutil_escape(&line, env->from ? env->from : "", env->from ? strlen(env->from) : 0);
+    buf_printf(&line, ">, size=%llu, nrcpt=%zu", (unsigned long long)env->size, env->nrcpts);
+    p->logline = buf_steal(&line);
+    commit_add(q->cm, queue_on_synced, p);
+    /* Start the batch once this loop iteration has handed us everything
+     * it read, so commits that arrive together share one sync. */
+    if (q->start_timer == 0)
+        q->start_timer = ev_timer_add(q->loop, 0, queue_on_start_timer, q);
+    rc = 0;
+out:
+    close(fd);
+    buf_free(&ser);
+    envelope_clear(env);
+    return rc;
+}
+
+/* ---- recovery ---- */
+
+static void queue_on_recovered(void *arg, struct store *st, const struct store_rec *rec,
+                               const struct store_slot *slots)
+{
+    struct queue *q = arg;
+    uint64_t key = queue_qid_key(rec->qid);
+    struct qmsg *old = idmap_get(&q->msgs, key);
+    if (old) {
+        /* Two records with one id: the later one is the newer state. */
+        log_warn("%s: found twice in the spool; keeping the later copy", rec->qid);
+        (void)store_mark_finished(st, &old->rec);
+    } else {
+        old = xcalloc(1, sizeof *old);
+        idmap_put(&q->msgs, key, old);
+        q->stats.recovered++;
+        q->stats.active++;
+    }
+    struct qmsg *m = old;
+    m->rec = *rec;
+    m->npending = 0;
+    m->next_attempt = INT64_MAX;
+    for (uint32_t i = 0; i < rec->nrcpt; i++) {
+        if (slots[i].status != STORE_PENDING)
+            continue;
+        m->npending++;
+        if (slots[i].next_attempt < m->next_attempt)
+            m->next_attempt = slots[i].next_attempt;
+    }
+    m->state = QM_WAITING;
+}
+
+/* Leftovers of named body files (no O_TMPFILE) from an earlier run. */
+static void queue_clean_tmp(const char *tmpdir)
+{
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    struct buf path = BUF_INIT;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        buf_reset(&path);
+        buf_printf(&path, "%s/%s", tmpdir, de->d_name);
+        if (unlink(path.data) < 0)
+            log_warn("spool: cannot remove %s: %s", path.data, strerror(errno));
+    }
+    buf_free(&path);
+    closedir(d);
+}
+
+struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
+{
+    struct queue *q = xcalloc(1, sizeof *q);
+    q->loop = loop;
+    q->cfg = cfg;
+    q->spool = xstrdup(cfg->spool_dir);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/tmp", q->spool);
+    q->tmpdir = buf_steal(&b);
+    idmap_init(&q->msgs);
+    idmap_init(&q->bodies);
+    sched_init(&q->sched);
+    int rc = fsio_mkdirs(q->tmpdir, 0700);
+    if (rc < 0) {
+        log_err("spool: cannot create %s: %s", q->tmpdir, strerror(-rc));
+        goto fail;
+    }
+    queue_clean_tmp(q->tmpdir);
+    q->st = store_open(q->spool, queue_on_recovered, q);
+    if (q->st == NULL)
+        goto fail;
+    buf_printf(&b, "%s/seg", q->spool);
+    q->cm = commit_new(b.data);
+    buf_free(&b);
+    if (q->cm == NULL)
+        goto fail;
+    store_set_dirty_cb(q->st, queue_on_dirty, q);
+    rc = ev_io_add(loop, commit_fd(q->cm), EV_READ, queue_on_commit_fd, q);
+    if (rc < 0) {
+        log_err("queue: cannot watch the sync thread: %s", strerror(-rc));
+        goto fail;
+    }
+    unsigned nthreads = cfg->delivery_threads ? cfg->delivery_threads : 1;
+    q->pool = pool_new(nthreads);
+    if (q->pool == NULL)
+        goto fail;
+    rc = ev_io_add(loop, pool_fd(q->pool), EV_READ, queue_run_on_pool, q);
+    if (rc < 0) {
+        log_err("queue: cannot watch the delivery threads: %s", strerror(-rc));
+        goto fail;
+    }
+    /* Enough jobs queued that no thread waits for the loop, few enough
+     * that a large backlog stays in the heap, not in memory as jobs. */
+    q->max_inflight = nthreads * 4;
+    if (q->stats.recovered)
+        log_info("queue: %lu messages recovered from the spool", q->stats.recovered);
+    /* Recovered messages enter the heap now that delivery can start. */
+    for (size_t i = 0; i < q->msgs.cap; i++)
+        if (q->msgs.keys[i])
+            queue_run_schedule(q, q->msgs.vals[i]);
+    queue_run_dispatch(q);
+    return q;
+fail:
+    queue_free(q);
+    return NULL;
+}
+
+void queue_free(struct queue *q)
+{
+    if (q == NULL)
+        return;
+    q->closing = 1;
+    if (q->pool) {
+        queue_run_stop(q);
+        ev_io_del(q->loop, pool_fd(q->pool));
+        pool_free(q->pool);
+    }
+    ev_timer_cancel(q->loop, q->run_timer);
+    ev_timer_cancel(q->loop, q->start_timer);
+    if (q->cm) {
+        /* Every commit still in flight learns its real outcome, and the
+         * rewrites of the last results are synced. */
+        ev_io_del(q->loop, commit_fd(q->cm));
+        commit_free(q->cm);
+    }
+    ev_timer_cancel(q->loop, q->flush_timer);
+    store_close(q->st);
+    for (size_t i = 0; i < q->msgs.cap; i++)
+        if (q->msgs.keys && q->msgs.keys[i])
+            free(q->msgs.vals[i]);
+    idmap_free(&q->msgs);
+    for (size_t i = 0; i < q->bodies.cap; i++) {
+        if (q->bodies.keys && q->bodies.keys[i]) {
+            struct qbody *bd = q->bodies.vals[i];
+            close(bd->fd);
+            free(bd);
+        }
+    }
+    idmap_free(&q->bodies);
+    sched_free(&q->sched);
+    free(q->spool);
+    free(q->tmpdir);
+    free(q);
+}
+
+void queue_get_stats(const struct queue *q, struct queue_stats *st)
+{
+    *st = q->stats;
+    st->batches = q->cm ? commit_nbatches(q->cm) : 0;
+}

@@ -1,0 +1,71 @@
+/* queue_priv.h: what queue.c (spool side: bodies, commits, recovery) and
+ * queue_run.c (delivery side: scheduling, jobs, results) share. Not for
+ * use outside src/queue/. */
+#ifndef TERN_QUEUE_QUEUE_PRIV_H
+#define TERN_QUEUE_QUEUE_PRIV_H
+
+#include <stdint.h>
+
+#include "base/idmap.h"
+#include "ev/loop.h"
+#include "queue/commit.h"
+#include "queue/pool.h"
+#include "queue/queue.h"
+#include "queue/sched.h"
+#include "queue/store.h"
+
+enum qmsg_state {
+    QM_SYNCING = 0, /* appended, its batch not yet durable */
+    QM_WAITING = 1, /* in the heap */
+    QM_RUNNING = 2, /* a delivery job has it */
+};
+
+/* The index entry of one message in the spool: all the memory a deferred
+ * message costs besides its 24-byte heap entry and its idmap slot (about
+ * 120 bytes in all; 100,000 deferred messages take ~12 MB). The envelope
+ * is read again from the segment for every attempt. */
+struct qmsg {
+    struct store_rec rec;
+    int64_t next_attempt; /* wall seconds: when the heap entry is due */
+    uint32_t npending;    /* recipients neither delivered nor failed */
+    uint8_t state;        /* enum qmsg_state */
+};
+
+struct queue {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    char *spool;  /* owned: cfg->spool_dir */
+    char *tmpdir; /* owned: <spool>/tmp, where bodies are received */
+    struct store *st;
+    struct commit *cm;
+    struct pool *pool;
+    struct idmap msgs;   /* qid key -> struct qmsg (owned) */
+    struct idmap bodies; /* qid key -> struct qbody (owned): opened, not committed */
+    struct sched sched;
+    ev_timer_id run_timer;   /* next heap entry due */
+    int64_t run_timer_when;  /* its due time, wall seconds */
+    ev_timer_id start_timer; /* start a batch after this loop iteration */
+    ev_timer_id flush_timer; /* sync in-place rewrites when idle */
+    unsigned inflight, max_inflight;
+    uint16_t qid_counter;
+    int closing;
+    struct queue_stats stats;
+};
+
+/* Queue ids are 16 hex digits: the key is their value. Returns 0 for a
+ * string that is not a queue id (keys are never 0). */
+uint64_t queue_qid_key(const char *qid);
+
+/* Puts message m into the heap at m->next_attempt and (re)arms the timer. */
+void queue_run_schedule(struct queue *q, struct qmsg *m);
+/* Starts delivery jobs for due messages while threads are free. */
+void queue_run_dispatch(struct queue *q);
+/* ev callback for pool_fd(). */
+void queue_run_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg);
+/* Stops the delivery threads: running jobs finish and their results are
+ * applied; jobs not started are dropped (their messages stay spooled). */
+void queue_run_stop(struct queue *q);
+/* Removes a message whose every recipient is done from spool and index. */
+void queue_msg_finish(struct queue *q, struct qmsg *m);
+
+#endif

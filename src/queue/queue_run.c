@@ -1,0 +1,378 @@
+/* queue_run.c: the delivery side of the queue. Due messages leave the
+ * heap as jobs for the delivery threads; a job re-reads its envelope and
+ * recipient states from the segment (nothing of a waiting message is kept
+ * in memory), delivers every pending recipient to its Maildir, and comes
+ * back to the loop thread, which alone updates the spool and the index. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+#include "deliver/maildir.h"
+#include "mail/envelope.h"
+#include "mail/result.h"
+#include "queue/queue_priv.h"
+
+struct qjob_rcpt {
+    uint32_t idx; /* recipient index in the envelope and the slots */
+    struct result res;
+    uint64_t t0_us, t1_us; /* this delivery's start and end */
+};
+
+/* One delivery attempt of one message (all its pending recipients). */
+struct qjob {
+    struct pool_job pj; /* first: the pool hands this pointer back */
+    const struct config *cfg;
+    uint64_t key;
+    struct store_rec rec;
+    char *segpath; /* owned */
+    uint64_t t_queued_us;
+    /* Filled by the delivery thread. */
+    int err;               /* -errno: the record could not be read */
+    struct envelope env;   /* parsed from the segment */
+    struct store_slot *slots; /* owned, rec.nrcpt of them */
+    struct qjob_rcpt *r;   /* owned, the attempts made */
+    size_t nr;
+    uint64_t t_start_us;
+};
+
+static uint64_t queue_now_us(void)
+{
+    return clock_wall_us();
+}
+
+/* ---- in a delivery thread ---- */
+
+static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
+{
+    const char *addr = j->env.rcpts[i].addr;
+    struct conf_mailbox mb;
+    memset(&mb, 0, sizeof mb);
+    const char *at = strrchr(addr, '@');
+    size_t ulen = at ? (size_t)(at - addr) : strlen(addr);
+    const char *dom = at ? at + 1 : "";
+    if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || strlen(dom) > MAILADDR_DOMAIN_MAX) {
+        result_set(res, RESULT_PERMFAIL, 550, "5.1.3", "bad recipient address in the spool");
+        return;
+    }
+    memcpy(mb.user, addr, ulen);
+    memcpy(mb.domain, dom, strlen(dom));
+    char path[4096];
+    if (config_maildir_path(j->cfg, &mb, path, sizeof path) < 0) {
+        /* A setting can be fixed: keep the message meanwhile. */
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.5",
+                   "cannot build the maildir path (check the maildir setting)");
+        return;
+    }
+    struct maildir_msg msg = {
+        .return_path = j->env.from ? j->env.from : "",
+        .delivered_to = addr,
+        .body_fd = fd,
+        .body_off = (off_t)store_content_off(&j->rec),
+        .body_len = j->rec.content_len,
+    };
+    if (maildir_deliver(path, &msg, res) < 0 && res->kind == RESULT_OK)
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "maildir delivery failed");
+}
+
+static void qjob_run(struct pool_job *pj)
+{
+    struct qjob *j = (struct qjob *)pj;
+    j->t_start_us = queue_now_us();
+    char *envbuf = NULL;
+    int fd = open(j->segpath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        j->err = -errno;
+        return;
+    }
+    j->slots = xcalloc(j->rec.nrcpt, sizeof *j->slots);
+    j->err = store_read_slots(fd, &j->rec, j->slots);
+    if (j->err == 0)
+        j->err = store_read_env(fd, &j->rec, &envbuf);
+    if (j->err == 0 && (envelope_parse(envbuf, j->rec.env_len, &j->env) < 0 ||
+                        j->env.nrcpts != j->rec.nrcpt))
+        j->err = -EBADMSG;
+    free(envbuf);
+    if (j->err < 0) {
+        close(fd);
+        return;
+    }
+    j->r = xcalloc(j->rec.nrcpt, sizeof *j->r);
+    for (uint32_t i = 0; i < j->rec.nrcpt; i++) {
+        if (j->slots[i].status != STORE_PENDING)
+            continue;
+        struct qjob_rcpt *r = &j->r[j->nr++];
+        r->idx = i;
+        r->t0_us = queue_now_us();
+        qjob_deliver_one(j, i, fd, &r->res);
+        r->t1_us = queue_now_us();
+    }
+    close(fd);
+}
+
+/* ---- in the loop thread ---- */
+
+static void qjob_free(struct qjob *j)
+{
+    envelope_clear(&j->env);
+    free(j->slots);
+    free(j->r);
+    free(j->segpath);
+    free(j);
+}
+
+/* Postfix's way of printing delays: two significant digits, "0" below
+ * 10 ms. */
+static void queue_put_delay(struct buf *b, uint64_t us)
+{
+    double s = (double)us / 1e6;
+    if (s < 0.01)
+        buf_puts(b, "0");
+    else if (s < 10)
+        buf_printf(b, "%.2g", s);
+    else
+        buf_printf(b, "%.0f", s);
+}
+
+static void queue_put_addr(struct buf *b, const char *key, const char *addr)
+{
+    buf_printf(b, "%s=<", key);
+    strutil_escape(b, addr, strlen(addr));
+    buf_puts(b, ">");
+}
+
+static void queue_log_result(const struct qjob *j, const struct qjob_rcpt *r,
+                             const char *status, const char *note)
+{
+    const struct envelope_rcpt *rc = &j->env.rcpts[r->idx];
+    uint64_t arrival = j->rec.arrival_us;
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s: ", j->rec.qid);
+    queue_put_addr(&b, "to", rc->addr);
+    if (rc->orcpt) {
+        buf_puts(&b, ", ");
+        queue_put_addr(&b, "orig_to", rc->orcpt);
+    }
+    buf_puts(&b, ", relay=local, delay=");
+    queue_put_delay(&b, r->t1_us > arrival ? r->t1_us - arrival : 0);
+    /* a: before the delivery queue; b: waiting for a thread (and for the
+     * recipients before this one); c: connection set-up (none); d: the
+     * delivery itself. */
+    buf_puts(&b, ", delays=");
+    queue_put_delay(&b, j->t_queued_us > arrival ? j->t_queued_us - arrival : 0);
+    buf_puts(&b, "/");
+    queue_put_delay(&b, r->t0_us > j->t_queued_us ? r->t0_us - j->t_queued_us : 0);
+    buf_puts(&b, "/0/");
+    queue_put_delay(&b, r->t1_us > r->t0_us ? r->t1_us - r->t0_us : 0);
+    buf_printf(&b, ", dsn=%s, status=%s (", r->res.enh, status);
+    strutil_escape(&b, r->res.text, strlen(r->res.text));
+    if (note)
+        buf_printf(&b, "; %s", note);
+    buf_puts(&b, ")");
+    if (strcmp(status, "sent") == 0 || strcmp(status, "deferred") == 0)
+        log_info("%s", b.data);
+    else
+        log_warn("%s", b.data);
+    buf_free(&b);
+}
+
+static uint32_t queue_jitter(void)
+{
+    uint64_t x = queue_now_us();
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 32;
+    return (uint32_t)x;
+}
+
+void queue_msg_finish(struct queue *q, struct qmsg *m)
+{
+    uint64_t key = queue_qid_key(m->rec.qid);
+    int rc = store_mark_finished(q->st, &m->rec);
+    if (rc < 0)
+        log_err("%s: cannot mark finished in the spool: %s", m->rec.qid, strerror(-rc));
+    log_info("%s: removed", m->rec.qid);
+    idmap_del(&q->msgs, key);
+    free(m);
+    q->stats.active--;
+}
+
+static void qjob_done(struct queue *q, struct qjob *j)
+{
+    q->inflight--;
+    struct qmsg *m = idmap_get(&q->msgs, j->key);
+    if (m == NULL || m->state != QM_RUNNING)
+        fatal("%s: delivery result for a message not being delivered", j->rec.qid);
+    const struct config *cfg = q->cfg;
+    int64_t now = clock_wall();
+    if (j->err < 0) {
+        /* The record passed its checks at recovery or was just written:
+         * this is an I/O problem that may pass. */
+        log_err("%s: cannot read the queue file: %s; will retry", j->rec.qid,
+                strerror(-j->err));
+        m->next_attempt = now + sched_backoff(cfg->retry_min, cfg->retry_max, 1, queue_jitter());
+        queue_run_schedule(q, m);
+        qjob_free(j);
+        return;
+    }
+    int64_t age = now - (int64_t)(j->rec.arrival_us / 1000000u);
+    for (size_t k = 0; k < j->nr; k++) {
+        const struct qjob_rcpt *r = &j->r[k];
+        struct store_slot *s = &j->slots[r->idx];
+        s->attempts++;
+        s->last_attempt = now;
+        /* The last error is kept cut to the slot's size. */
+        struct buf err = BUF_INIT;
+        buf_printf(&err, "%d %s %s", r->res.code, r->res.enh, r->res.text);
+        strutil_lcpy(s->error, err.data, sizeof s->error);
+        buf_free(&err);
+        switch (r->res.kind) {
+        case RESULT_OK:
+            s->status = STORE_DONE;
+            s->error[0] = '\0';
+            q->stats.delivered++;
+            queue_log_result(j, r, "sent", NULL);
+            break;
+        case RESULT_TEMPFAIL:
+            if (age >= (int64_t)cfg->queue_lifetime) {
+                s->status = STORE_FAILED;
+                q->stats.bounced++;
+                queue_log_result(j, r, "expired",
+                                 "message older than queue_lifetime; no bounce sent "
+                                 "(bounces are not implemented yet)");
+            } else {
+                s->next_attempt =
+                    now + sched_backoff(cfg->retry_min, cfg->retry_max, s->attempts,
+                                        queue_jitter());
+                q->stats.deferred++;
+                queue_log_result(j, r, "deferred", NULL);
+            }
+            break;
+        case RESULT_PERMFAIL:
+        default:
+            s->status = STORE_FAILED;
+            q->stats.bounced++;
+            queue_log_result(j, r, "bounced",
+                             "no bounce sent (bounces are not implemented yet)");
+            break;
+        }
+        int rc = store_slot_write(q->st, &m->rec, r->idx, s);
+        if (rc < 0)
+            log_err("%s: cannot record the delivery state: %s", j->rec.qid, strerror(-rc));
+    }
+    m->npending = 0;
+    m->next_attempt = INT64_MAX;
+    for (uint32_t i = 0; i < j->rec.nrcpt; i++) {
+        if (j->slots[i].status != STORE_PENDING)
+            continue;
+        m->npending++;
+        if (j->slots[i].next_attempt < m->next_attempt)
+            m->next_attempt = j->slots[i].next_attempt;
+    }
+    if (m->npending == 0)
+        queue_msg_finish(q, m);
+    else
+        queue_run_schedule(q, m);
+    qjob_free(j);
+}
+
+static void queue_on_run_timer(struct ev_loop *loop, void *arg)
+{
+    struct queue *q = arg;
+    q->run_timer = 0;
+    queue_run_dispatch(q);
+}
+
+/* Arms the timer for the earliest heap entry when threads are free to
+ * take it (when they are not, the next result dispatches). */
+static void queue_run_arm(struct queue *q)
+{
+    struct sched_ent e;
+    if (q->closing || q->inflight >= q->max_inflight || sched_peek(&q->sched, &e) < 0)
+        return;
+    if (q->run_timer && q->run_timer_when <= e.when)
+        return;
+    ev_timer_cancel(q->loop, q->run_timer);
+    uint64_t now_ms = queue_now_us() / 1000u;
+    uint64_t due_ms = e.when > 0 ? (uint64_t)e.when * 1000u : 0;
+    q->run_timer = ev_timer_add(q->loop, due_ms > now_ms ? due_ms - now_ms : 0,
+                                queue_on_run_timer, q);
+    q->run_timer_when = e.when;
+}
+
+void queue_run_schedule(struct queue *q, struct qmsg *m)
+{
+    m->state = QM_WAITING;
+    sched_push(&q->sched, m->next_attempt, queue_qid_key(m->rec.qid));
+    queue_run_arm(q);
+}
+
+static void queue_run_start(struct queue *q, struct qmsg *m, uint64_t key)
+{
+    struct qjob *j = xcalloc(1, sizeof *j);
+    char path[4096];
+    if (store_seg_path(q->st, m->rec.seg, path, sizeof path) < 0)
+        fatal("%s: segment path too long", m->rec.qid);
+    j->pj.run = qjob_run;
+    j->cfg = q->cfg;
+    j->key = key;
+    j->rec = m->rec;
+    j->segpath = xstrdup(path);
+    j->t_queued_us = queue_now_us();
+    envelope_init(&j->env);
+    m->state = QM_RUNNING;
+    q->inflight++;
+    pool_submit(q->pool, &j->pj);
+}
+
+void queue_run_dispatch(struct queue *q)
+{
+    if (q->closing)
+        return;
+    int64_t now = clock_wall();
+    struct sched_ent e;
+    while (q->inflight < q->max_inflight && sched_peek(&q->sched, &e) == 0 && e.when <= now) {
+        sched_pop(&q->sched, &e);
+        struct qmsg *m = idmap_get(&q->msgs, e.key);
+        /* Entries of messages that left or were rescheduled are stale. */
+        if (m == NULL || m->state != QM_WAITING || m->next_attempt != e.when)
+            continue;
+        queue_run_start(q, m, e.key);
+    }
+    queue_run_arm(q);
+}
+
+void queue_run_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct queue *q = arg;
+    struct pool_job *pj;
+    while ((pj = pool_reap(q->pool)) != NULL)
+        qjob_done(q, (struct qjob *)pj);
+    queue_run_dispatch(q);
+}
+
+void queue_run_stop(struct queue *q)
+{
+    struct pool_job *left = pool_stop(q->pool);
+    while (left) {
+        struct qjob *j = (struct qjob *)left;
+        left = left->next;
+        struct qmsg *m = idmap_get(&q->msgs, j->key);
+        if (m)
+            m->state = QM_WAITING;
+        q->inflight--;
+        qjob_free(j);
+    }
+    /* Results of finished deliveries are recorded, or they would be
+     * repeated after the restart. */
+    struct pool_job *pj;
+    while ((pj = pool_reap(q->pool)) != NULL)
+        qjob_done(q, (struct qjob *)pj);
+}

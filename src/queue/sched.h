@@ -1,0 +1,38 @@
+/* sched: when each message is tried next. A min-heap of (time, key) for
+ * messages with pending recipients, and the retry backoff. Memory is 24
+ * bytes a waiting message; nothing of the message itself is kept. Loop
+ * thread only. */
+#ifndef TERN_QUEUE_SCHED_H
+#define TERN_QUEUE_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sched_ent {
+    int64_t when; /* wall seconds; 0 = at once */
+    uint64_t seq; /* insertion order: equal times run first in, first out */
+    uint64_t key; /* the message */
+};
+
+struct sched {
+    struct sched_ent *v; /* owned heap array */
+    size_t n, cap;
+    uint64_t seq;
+};
+
+void sched_init(struct sched *s);
+void sched_free(struct sched *s);
+void sched_push(struct sched *s, int64_t when, uint64_t key);
+/* The earliest entry, without removing it; 0, or -1 if empty. */
+int sched_peek(const struct sched *s, struct sched_ent *out);
+/* Removes and returns the earliest entry; 0, or -1 if empty. */
+int sched_pop(struct sched *s, struct sched_ent *out);
+size_t sched_len(const struct sched *s);
+
+/* Seconds to wait after the `attempts`-th failed attempt (1 = the first):
+ * retry_min doubled per attempt, capped at retry_max, plus up to 10%
+ * taken from `rnd` so messages deferred together do not retry in
+ * lockstep. Never below 1 second. */
+int64_t sched_backoff(unsigned retry_min, unsigned retry_max, unsigned attempts, uint32_t rnd);
+
+#endif

@@ -1,0 +1,595 @@
+"""ternlib: the integration harness for tern (server control, raw SMTP client, Maildir reading).
+The fixtures that use it are in conftest.py.
+
+Every server gets its own directory (config, users, aliases, Maildirs, spool, log) and a free
+port on 127.0.0.1. The log (the daemon's stderr) is checked for sanitizer reports at teardown.
+
+Environment:
+  TERN_BIN        the binary (default /work/main/build/tern)
+  TERN_SANITIZED  "1"/"ON"/"true" when the binary is built with ASan+UBSan (timeouts are scaled)
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+TERN_BIN = os.environ.get("TERN_BIN", "/work/main/build/tern")
+SANITIZED = os.environ.get("TERN_SANITIZED", "").strip().lower() in ("1", "on", "true", "yes")
+# Everything that waits on the daemon is scaled when it runs under the sanitizers.
+SLOW = 3.0 if SANITIZED else 1.0
+
+HOSTNAME = "mx.test"
+DEFAULT_USERS = ["alice", "bob@example.test", "carol", "dave", "erin", "frank"]
+DEFAULT_ALIASES = ["team: alice, carol"]
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+def scaled(seconds):
+    return seconds * SLOW
+
+
+# --------------------------------------------------------------------------- SMTP client
+
+
+class ConnectionClosed(ConnectionError):
+    """The server closed the connection before a complete reply."""
+
+
+class Reply:
+    """One (possibly multi-line) SMTP reply."""
+
+    ENH_RE = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)")
+
+    def __init__(self, code, lines, raw):
+        self.code = code
+        self.lines = lines  # texts after "NNN-" / "NNN "
+        self.raw = raw  # bytes as received, CRLFs included
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    @property
+    def enh(self):
+        """The enhanced status code of the first line, or None."""
+        m = self.ENH_RE.match(self.lines[0]) if self.lines else None
+        return m.group(0).strip() if m else None
+
+    def __repr__(self):
+        return "Reply(%r)" % self.raw
+
+    def __str__(self):
+        return self.raw.decode("latin-1").rstrip("\r\n")
+
+
+def parse_qid(reply):
+    m = re.search(r"queued as (\S+)", reply.text)
+    assert m, "no queue id in %r" % reply
+    return m.group(1)
+
+
+class SMTPClient:
+    """A raw-socket SMTP client: sends exactly the bytes it is given and reads replies,
+    multi-line aware, with timeouts."""
+
+    def __init__(self, host, port, timeout=None, read_greeting=True, nodelay=True):
+        self.timeout = timeout if timeout is not None else scaled(15)
+        self.sock = socket.create_connection((host, port), timeout=self.timeout)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.eof = False
+        self.greeting = self.read_reply() if read_greeting else None
+
+    # -- raw I/O
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def _fill(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+        return chunk
+
+    def read_line(self, timeout=None):
+        """One reply line including its line end."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while b"\n" not in self.buf:
+            if self.eof:
+                raise ConnectionClosed("connection closed; pending %r" % self.buf)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("no reply line within timeout; pending %r" % self.buf)
+            self._fill(left)
+        i = self.buf.index(b"\n") + 1
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+
+    def read_reply(self, timeout=None):
+        timeout = timeout if timeout is not None else self.timeout
+        deadline = time.monotonic() + timeout
+        lines, raw, code = [], b"", None
+        while True:
+            line = self.read_line(max(0.01, deadline - time.monotonic()))
+            raw += line
+            assert line.endswith(b"\r\n"), "reply line not ended by CRLF: %r" % line
+            s = line[:-2].decode("utf-8", "replace")
+            assert re.match(r"^\d{3}([ -]|$)", s), "malformed reply line %r" % line
+            c = int(s[:3])
+            assert code is None or c == code, "reply code changed inside a reply: %r" % raw
+            code = c
+            lines.append(s[4:])
+            if len(s) == 3 or s[3] == " ":
+                return Reply(code, lines, raw)
+
+    def read_replies(self, n, timeout=None):
+        return [self.read_reply(timeout) for _ in range(n)]
+
+    def cmd(self, line, timeout=None):
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self.send(line + b"\r\n")
+        return self.read_reply(timeout)
+
+    def wait_closed(self, timeout=None):
+        """True when the server closes the connection within the timeout (pending data is
+        discarded), False otherwise."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while not self.eof:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                self._fill(left)
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+        return True
+
+    def no_reply_within(self, seconds):
+        """True if nothing at all arrives within `seconds`."""
+        if self.buf:
+            return False
+        try:
+            self._fill(seconds)
+        except socket.timeout:
+            return True
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Closes with a TCP RST (SO_LINGER 0): an abrupt disconnect."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- conveniences
+    def ehlo(self, name="client.test"):
+        r = self.cmd("EHLO " + name)
+        assert r.code == 250, "EHLO refused: %s" % r
+        return r
+
+    def helo(self, name="client.test"):
+        r = self.cmd("HELO " + name)
+        assert r.code == 250, "HELO refused: %s" % r
+        return r
+
+    def expect(self, line, code, enh=None):
+        r = self.cmd(line)
+        assert r.code == code, "%r -> %s (expected %d)" % (line, r, code)
+        if enh is not None:
+            assert r.enh == enh, "%r -> %s (expected enhanced code %s)" % (line, r, enh)
+        return r
+
+    def mail(self, sender, rcpts, content, params=""):
+        """A whole DATA transaction, one command at a time; `content` is raw message bytes
+        with CRLF line ends (dot-stuffed here). Returns the final reply."""
+        self.expect("MAIL FROM:<%s>%s" % (sender, params), 250, "2.1.0")
+        for r in rcpts:
+            self.expect("RCPT TO:<%s>" % r, 250, "2.1.5")
+        self.expect("DATA", 354)
+        self.send(data_payload(content))
+        return self.read_reply()
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def dot_stuff(content):
+    """RFC 5321 §4.5.2: a leading '.' on a line is doubled."""
+    out = []
+    for line in content.split(b"\r\n"):
+        out.append(b"." + line if line.startswith(b".") else line)
+    return b"\r\n".join(out)
+
+
+def data_payload(content):
+    """Content (CRLF line ends) as sent after 354, with the final dot."""
+    if content and not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return dot_stuff(content) + b".\r\n"
+
+
+def make_message(subject="test", body="hello\r\n", msgid=None, extra_headers=(), frm="sender@example.org", to="alice@example.test"):
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    msgid = msgid or "<%s.%d@client.test>" % (re.sub(r"[^A-Za-z0-9]", "", subject)[:30], time.monotonic_ns())
+    hdr = "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: %s\r\n" % (frm, to, subject, msgid)
+    for h in extra_headers:
+        hdr += h + "\r\n"
+    return hdr.encode("utf-8") + b"\r\n" + body
+
+
+def crlf_to_lf(b):
+    return b.replace(b"\r\n", b"\n")
+
+
+class Delivered:
+    """A delivered Maildir file split into tern's prefix lines and the stored message."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        lines = raw.split(b"\n")
+        self.prefix = []  # Return-Path / Delivered-To lines, in file order
+        i = 0
+        while i < len(lines) and (lines[i].startswith(b"Return-Path:") or lines[i].startswith(b"Delivered-To:")):
+            self.prefix.append(lines[i])
+            i += 1
+        self.return_path = next((l[len(b"Return-Path:"):].strip() for l in self.prefix if l.startswith(b"Return-Path:")), None)
+        self.delivered_to = next((l[len(b"Delivered-To:"):].strip() for l in self.prefix if l.startswith(b"Delivered-To:")), None)
+        # tern's own Received header: the first header of the message, with its folded lines.
+        self.received_raw = None
+        if i < len(lines) and lines[i].startswith(b"Received:"):
+            j = i + 1
+            while j < len(lines) and lines[j][:1] in (b" ", b"\t"):
+                j += 1
+            self.received_raw = b"\n".join(lines[i:j])
+            i = j
+        self.received = (re.sub(rb"\n[ \t]+", b" ", self.received_raw).decode("latin-1") if self.received_raw is not None else None)
+        self.content = b"\n".join(lines[i:])  # the message as the client sent it (LF line ends)
+
+    def header(self, name):
+        """Unfolded value of the first header `name` in the stored content, or None."""
+        head = self.content.split(b"\n\n", 1)[0]
+        m = re.search(rb"(?im)^" + re.escape(name.encode()) + rb":[ \t]*(.*(?:\n[ \t].*)*)", head)
+        return re.sub(rb"\n[ \t]+", b" ", m.group(1)).decode("latin-1") if m else None
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class TernServer:
+    """One `tern serve` instance in its own directory."""
+
+    def __init__(self, base, overrides=None, users=None, aliases=None, extra_lines=()):
+        self.base = str(base)
+        os.makedirs(self.base, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.mail_root = os.path.join(self.base, "mail")
+        self.spool = os.path.join(self.base, "spool")
+        self.users_path = os.path.join(self.base, "users")
+        self.aliases_path = os.path.join(self.base, "aliases")
+        self.config_path = os.path.join(self.base, "tern.conf")
+        self.log_path = os.path.join(self.base, "tern.log")
+        self.proc = None
+        self.starts = 0
+        with open(self.users_path, "w") as f:
+            f.write("".join(u + "\n" for u in (DEFAULT_USERS if users is None else users)))
+        with open(self.aliases_path, "w") as f:
+            f.write("".join(a + "\n" for a in (DEFAULT_ALIASES if aliases is None else aliases)))
+        settings = {
+            "hostname": HOSTNAME,
+            "listen": "127.0.0.1:%d mx" % self.port,
+            "local_domains": "example.test, localhost",
+            "users_file": self.users_path,
+            "aliases_file": self.aliases_path,
+            "maildir": self.mail_root + "/%d/%u/Maildir",
+            "spool_dir": self.spool,
+            "message_size_max": "1M",
+            "rcpt_max": "100",
+            "bad_commands_max": "20",
+            "sessions_max": "2000",
+            "sessions_per_ip": "50",
+            "text_line_max": "1000",
+            "bare_lf": "normalize",
+            "timeout_command": "300",
+            "timeout_data": "180",
+        }
+        settings.update({k: str(v) for k, v in (overrides or {}).items()})
+        with open(self.config_path, "w") as f:
+            f.write("# written by tests/integration/conftest.py\n")
+            for k, v in settings.items():
+                f.write("%s = %s\n" % (k, v))
+            for line in extra_lines:
+                f.write(line + "\n")
+        self.settings = settings
+
+    # -- life cycle
+    def start(self, timeout=None):
+        assert os.path.exists(TERN_BIN), "no tern binary at %s (set TERN_BIN)" % TERN_BIN
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [TERN_BIN, "serve", "-c", self.config_path],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, cwd=self.base,
+            start_new_session=True)
+        logf.close()
+        self.starts += 1
+        self.wait_ready(timeout if timeout is not None else scaled(15))
+        return self
+
+    def wait_ready(self, timeout):
+        """Ready when the port accepts a connection and the greeting arrives."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("tern exited with %s during start-up; log:\n%s" % (self.proc.returncode, self.log_tail()))
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1) as s:
+                    s.settimeout(max(0.5, deadline - time.monotonic()))
+                    data = b""
+                    while b"\n" not in data:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if data.startswith(b"220"):
+                        try:
+                            s.sendall(b"QUIT\r\n")
+                            s.recv(4096)
+                        except OSError:
+                            pass
+                        return
+                    last = data
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        raise AssertionError("tern not ready within %.0fs on port %d (last: %r); log:\n%s" % (timeout, self.port, last, self.log_tail()))
+
+    def _signal_group(self, sig):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)  # the group holds the parent and its children
+        except ProcessLookupError:
+            pass
+
+    def kill9(self):
+        """Crash: SIGKILL to the whole process group (parent and children at once)."""
+        self._kill_all()
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+        # Children reparented elsewhere would keep the port: wait until it is free.
+        deadline = time.monotonic() + scaled(10)
+        while time.monotonic() < deadline and not self._group_gone():
+            time.sleep(0.05)
+
+    def group_pids(self):
+        """Live (non-zombie) processes of the server's process group."""
+        if self.proc is None:
+            return []
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            if int(fields[2]) == self.proc.pid and fields[0] != "Z":
+                out.append(int(d))
+        return out
+
+    def descendants(self):
+        """PIDs of every live process below the server's parent (by PPID), in case a child
+        left the process group."""
+        if self.proc is None:
+            return []
+        ppid = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            if fields[0] != "Z":
+                ppid[int(d)] = int(fields[1])
+        out, todo = [], [self.proc.pid]
+        while todo:
+            p = todo.pop()
+            kids = [c for c, pp in ppid.items() if pp == p]
+            out.extend(kids)
+            todo.extend(kids)
+        return out
+
+    def _kill_all(self):
+        """SIGKILL to the group and to every descendant found by PPID."""
+        pids = self.descendants()
+        self._signal_group(signal.SIGKILL)
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _group_gone(self):
+        return not self.group_pids()
+
+    def stop(self, timeout=None):
+        """SIGTERM, then SIGKILL after `timeout`. Returns the exit status (None if killed)."""
+        if self.proc is None:
+            return None
+        rc = None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                rc = self.proc.wait(timeout=timeout if timeout is not None else scaled(10))
+            except subprocess.TimeoutExpired:
+                rc = None
+        else:
+            rc = self.proc.returncode
+        # Whatever is left of the group (a stuck parent, orphaned children) goes now.
+        deadline = time.monotonic() + scaled(5)
+        while not self._group_gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._group_gone() or self.proc.poll() is None:
+            self._kill_all()
+            self.proc.wait(timeout=10)
+        return rc
+
+    def restart(self, timeout=None):
+        self.stop()
+        return self.start(timeout)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- observation
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=60):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def sanitizer_report(self):
+        text = self.log()
+        for m in SANITIZER_MARKERS:
+            if m in text:
+                i = text.index(m)
+                return text[max(0, i - 2000):i + 4000]
+        return None
+
+    def maildir_path(self, user, domain="example.test"):
+        return os.path.join(self.mail_root, domain, user, "Maildir")
+
+    def maildir(self, user, domain="example.test"):
+        """Delivered messages (bytes) in <maildir>/new, oldest name first."""
+        d = os.path.join(self.maildir_path(user, domain), "new")
+        try:
+            names = sorted(os.listdir(d))
+        except FileNotFoundError:
+            return []
+        out = []
+        for n in names:
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    out.append(f.read())
+            except FileNotFoundError:
+                pass
+        return out
+
+    def all_messages(self):
+        """(path, bytes) of every delivered file under the mail root (any user, any domain)."""
+        out = []
+        for root, dirs, files in os.walk(self.mail_root):
+            if os.path.basename(root) != "new":
+                continue
+            for n in sorted(files):
+                p = os.path.join(root, n)
+                try:
+                    with open(p, "rb") as f:
+                        out.append((p, f.read()))
+                except FileNotFoundError:
+                    pass
+        return out
+
+    def wait_delivered(self, user, n, timeout=10, domain="example.test"):
+        """Waits until `user` has at least n messages; returns them."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            msgs = self.maildir(user, domain)
+            if len(msgs) >= n:
+                return msgs
+            if time.monotonic() >= deadline:
+                raise AssertionError("%s@%s has %d message(s), expected %d within %ss; files under mail root: %s; log tail:\n%s" % (
+                    user, domain, len(msgs), n, timeout, [p for p, _ in self.all_messages()], self.log_tail()))
+            time.sleep(0.05)
+
+    def wait_total(self, n, timeout=10):
+        """Waits until at least n messages exist under the mail root; returns (path, bytes)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            msgs = self.all_messages()
+            if len(msgs) >= n:
+                return msgs
+            if time.monotonic() >= deadline:
+                raise AssertionError("%d message(s) delivered, expected %d within %ss; log tail:\n%s" % (len(msgs), n, timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    def find(self, marker):
+        """Delivered files containing the bytes `marker`."""
+        if isinstance(marker, str):
+            marker = marker.encode()
+        return [(p, m) for p, m in self.all_messages() if marker in m]
+
+    def wait_find(self, marker, n=1, timeout=10):
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            found = self.find(marker)
+            if len(found) >= n:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError("%d delivered message(s) contain %r, expected %d; log tail:\n%s" % (len(found), marker, n, self.log_tail()))
+            time.sleep(0.05)
+
+    def settle(self, seconds=1.0):
+        """Gives the queue time to deliver something it should not (used before asserting
+        an absence)."""
+        time.sleep(scaled(seconds))
+
+    # -- clients
+    def connect(self, **kw):
+        return SMTPClient(self.host, self.port, **kw)
+
+    def send_one(self, content, sender="sender@example.org", rcpts=("alice@example.test",), ehlo="client.test"):
+        """Sends one message over a fresh session; returns (final reply, queue id or None)."""
+        with self.connect() as c:
+            c.ehlo(ehlo)
+            r = c.mail(sender, list(rcpts), content)
+            qid = parse_qid(r) if r.code == 250 else None
+            c.cmd("QUIT")
+        return r, qid

@@ -1,0 +1,313 @@
+"""Limits: recipients (RFC 5321 §4.5.3.1.8/10, LIMITS RCPTMAX), bad commands, sessions per
+IP and in total, text line length, timeouts."""
+import time
+
+import pytest
+
+from ternlib import DEFAULT_USERS, SMTPClient, data_payload, make_message, scaled
+
+MANY_USERS = DEFAULT_USERS + ["u%03d" % i for i in range(120)]
+
+
+@pytest.fixture
+def many(tern_factory):
+    return tern_factory(users=MANY_USERS)
+
+
+def test_limits_rcptmax_advertised(tern_factory):
+    s = tern_factory(rcpt_max=150)
+    with s.connect() as c:
+        r = c.ehlo()
+    assert "LIMITS RCPTMAX=150" in r.lines, r
+
+
+def test_100_recipients_accepted_101st_refused(many):
+    with many.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        for i in range(100):
+            r = c.cmd("RCPT TO:<u%03d@example.test>" % i)
+            assert r.code == 250 and r.enh == "2.1.5", "recipient %d: %s" % (i + 1, r)
+        r = c.cmd("RCPT TO:<u100@example.test>")
+        assert r.code == 452 and r.enh == "4.5.3", r
+        # still 452 (not an error that ends anything) and DATA proceeds for the first 100
+        r = c.cmd("RCPT TO:<u101@example.test>")
+        assert r.code == 452 and r.enh == "4.5.3", r
+        c.expect("DATA", 354)
+        c.send(data_payload(make_message("hundred")))
+        r = c.read_reply()
+        assert r.code == 250, r
+    for i in range(100):
+        msgs = many.wait_delivered("u%03d" % i, 1, timeout=20)
+        assert len(msgs) == 1
+    many.settle(0.5)
+    assert many.maildir("u100") == [] and many.maildir("u101") == []
+    assert len(many.all_messages()) == 100
+
+
+def test_rcpt_max_configured(tern_factory):
+    s = tern_factory(rcpt_max=110, users=MANY_USERS)
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        for i in range(110):
+            c.expect("RCPT TO:<u%03d@example.test>" % i, 250, "2.1.5")
+        r = c.cmd("RCPT TO:<u110@example.test>")
+        assert r.code == 452 and r.enh == "4.5.3", r
+
+
+def test_recipient_limit_resets_per_transaction(many):
+    with many.connect() as c:
+        c.ehlo()
+        for _ in range(2):
+            c.expect("MAIL FROM:<a@example.org>", 250)
+            for i in range(100):
+                c.expect("RCPT TO:<u%03d@example.test>" % i, 250)
+            assert c.cmd("RCPT TO:<u100@example.test>").code == 452
+            c.expect("RSET", 250)
+
+
+def test_duplicate_recipients_do_not_use_up_the_limit(many):
+    """The same recipient given again is one recipient (delivered once)."""
+    with many.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        for i in range(99):
+            c.expect("RCPT TO:<u%03d@example.test>" % i, 250)
+        for _ in range(5):
+            c.expect("RCPT TO:<u000@example.test>", 250)
+        c.expect("RCPT TO:<u099@example.test>", 250)
+
+
+def test_bad_commands_close_connection(server):
+    """bad_commands_max = 20: the connection is closed with 421 4.7.0 once the limit is
+    reached (at the 20th error, or at the 21st if the limit counts the errors allowed)."""
+    with server.connect() as c:
+        got421 = None
+        for i in range(1, 26):
+            r = c.cmd("BOGUS%d" % i)
+            if r.code == 421:
+                got421 = i
+                break
+            assert r.code == 500 and r.enh == "5.5.2", "bad command %d: %s" % (i, r)
+            if i >= 18 and (c.buf or not c.no_reply_within(0.3)):
+                r = c.read_reply()
+                assert r.code == 421, "after bad command %d: %s" % (i, r)
+                got421 = i
+                break
+        assert got421 in (20, 21), "421 came after bad command %s (limit 20)" % got421
+        assert r.enh == "4.7.0", r
+        assert c.wait_closed(5), "connection still open after 421"
+
+
+def test_bad_commands_small_limit(tern_factory):
+    s = tern_factory(bad_commands_max=3)
+    with s.connect() as c:
+        c.ehlo()
+        for i in range(1, 6):
+            r = c.cmd("FOO")
+            if r.code == 421:
+                break
+            assert r.code == 500, r
+            if c.buf or not c.no_reply_within(0.3):
+                r = c.read_reply()
+                break
+        assert r.code == 421 and r.enh == "4.7.0", r
+        assert i in (3, 4), "closed after %d bad commands (limit 3)" % i
+        assert c.wait_closed(5)
+
+
+def test_good_commands_do_not_count(tern_factory):
+    s = tern_factory(bad_commands_max=3)
+    with s.connect() as c:
+        c.ehlo()
+        assert c.cmd("FOO").code == 500
+        for _ in range(50):
+            assert c.cmd("NOOP").code == 250
+        assert c.cmd("FOO").code == 500
+        assert c.cmd("NOOP").code == 250
+
+
+def _try_connect(server):
+    c = SMTPClient(server.host, server.port, read_greeting=False)
+    r = c.read_reply()
+    return c, r
+
+
+def test_sessions_per_ip_limit(tern_factory):
+    s = tern_factory(sessions_per_ip=3)
+    time.sleep(scaled(0.3))  # the readiness probe's session must be gone
+    held = []
+    try:
+        for _ in range(3):
+            c, r = _try_connect(s)
+            held.append(c)
+            assert r.code == 220, r
+        c, r = _try_connect(s)
+        held.append(c)
+        assert r.code == 421 and r.enh == "4.7.0", r
+        assert c.wait_closed(5), "refused session not closed"
+        # the held sessions still work
+        for h in held[:3]:
+            assert h.cmd("NOOP").code == 250
+        # once one leaves, a new session is accepted (bounded wait)
+        held[0].cmd("QUIT")
+        held[0].close()
+        deadline = time.monotonic() + scaled(5)
+        while True:
+            c, r = _try_connect(s)
+            held.append(c)
+            if r.code == 220:
+                break
+            assert time.monotonic() < deadline, "no session accepted after one closed: %s" % r
+            c.close()
+            time.sleep(0.1)
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_sessions_max_limit(tern_factory):
+    s = tern_factory(sessions_max=4, sessions_per_ip=50)
+    time.sleep(scaled(0.3))
+    held = []
+    try:
+        for _ in range(4):
+            c, r = _try_connect(s)
+            held.append(c)
+            assert r.code == 220, r
+        c, r = _try_connect(s)
+        held.append(c)
+        assert r.code == 421 and r.enh == "4.7.0", r
+        assert c.wait_closed(5)
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_sessions_limit_released_after_abrupt_close(tern_factory):
+    s = tern_factory(sessions_per_ip=2)
+    time.sleep(scaled(0.3))
+    for _ in range(5):
+        a, r = _try_connect(s)
+        assert r.code == 220, r
+        a.abort()
+        time.sleep(0.05)
+    deadline = time.monotonic() + scaled(5)
+    ok = 0
+    held = []
+    try:
+        while ok < 2:
+            c, r = _try_connect(s)
+            held.append(c)
+            if r.code == 220:
+                ok += 1
+            else:
+                assert time.monotonic() < deadline, "sessions leaked: %s" % r
+                time.sleep(0.1)
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_text_line_limit(server):
+    with server.connect() as c:
+        c.ehlo()
+        content = b"Subject: long\r\n\r\n" + b"x" * 1500 + b"\r\nend\r\n"
+        r = c.mail("a@example.org", ["alice@example.test"], content)
+        assert r.code == 554 and r.enh == "5.6.0", r
+        # the session continues
+        assert c.cmd("NOOP").code == 250
+    server.settle(0.5)
+    assert server.maildir("alice") == []
+
+
+def test_text_line_999_octets_refused(server):
+    """RFC 5321 §4.5.3.1.6: 1000 octets including CRLF; 999 + CRLF is over."""
+    with server.connect() as c:
+        c.ehlo()
+        r = c.mail("a@example.org", ["alice@example.test"], b"Subject: l\r\n\r\n" + b"x" * 999 + b"\r\n")
+        assert r.code == 554 and r.enh == "5.6.0", r
+
+
+def test_text_line_limit_configurable(tern_factory):
+    s = tern_factory(text_line_max=2000)
+    with s.connect() as c:
+        c.ehlo()
+        r = c.mail("a@example.org", ["alice@example.test"], b"Subject: l\r\n\r\n" + b"x" * 1998 + b"\r\n")
+        assert r.code == 250, r
+        r = c.mail("a@example.org", ["alice@example.test"], b"Subject: l\r\n\r\n" + b"x" * 2500 + b"\r\n")
+        assert r.code == 554 and r.enh == "5.6.0", r
+
+
+def test_huge_line_without_newline_in_data(server):
+    """A single line of 2 MB: refused at the end, memory bounded, session usable."""
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        chunk = b"q" * 65536
+        for _ in range(32):
+            c.send(chunk)
+        c.send(b"\r\n.\r\n")
+        r = c.read_reply(timeout=scaled(30))
+        assert r.code in (552, 554), r
+        assert c.cmd("NOOP").code == 250
+
+
+def test_command_timeout(tern_factory):
+    s = tern_factory(timeout_command=2)
+    with s.connect() as c:
+        t0 = time.monotonic()
+        r = c.read_reply(timeout=scaled(10))
+        elapsed = time.monotonic() - t0
+        assert r.code == 421, r
+        assert r.enh is not None and r.enh.startswith("4."), r
+        assert 1.0 <= elapsed <= scaled(8), "timeout after %.1fs (timeout_command=2)" % elapsed
+        assert c.wait_closed(5)
+
+
+def test_command_timeout_reset_by_activity(tern_factory):
+    s = tern_factory(timeout_command=2)
+    with s.connect() as c:
+        for _ in range(4):
+            time.sleep(1.0)
+            assert c.cmd("NOOP").code == 250
+        r = c.read_reply(timeout=scaled(10))
+        assert r.code == 421, r
+
+
+def test_command_timeout_minutes_syntax(tern_factory):
+    s = tern_factory(timeout_command="5m")
+    with s.connect() as c:
+        assert c.no_reply_within(3), "timeout_command = 5m timed out within 3 s"
+        assert c.cmd("NOOP").code == 250
+
+
+def test_data_timeout(tern_factory):
+    s = tern_factory(timeout_data=2, timeout_command=300)
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: stalled\r\n\r\npartial")
+        t0 = time.monotonic()
+        r = c.read_reply(timeout=scaled(10))
+        assert r.code == 421, r
+        assert time.monotonic() - t0 <= scaled(8)
+        assert c.wait_closed(5)
+    s.settle(0.5)
+    assert s.maildir("alice") == []
+
+
+def test_timeout_does_not_block_other_sessions(tern_factory):
+    s = tern_factory(timeout_command=3)
+    idle = s.connect()
+    try:
+        r, _ = s.send_one(make_message("while-idle"))
+        assert r.code == 250
+        s.wait_delivered("alice", 1)
+    finally:
+        idle.close()

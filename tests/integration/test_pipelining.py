@@ -1,0 +1,121 @@
+"""PIPELINING (RFC 2920): commands sent in one write are answered in order."""
+import time
+
+from ternlib import Delivered, data_payload, make_message, parse_qid
+
+
+def test_whole_transaction_in_one_send(server):
+    msg = make_message("pipelined-one")
+    with server.connect() as c:
+        c.send(b"EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\n"
+               b"DATA\r\n" + data_payload(msg) + b"QUIT\r\n")
+        rs = c.read_replies(6)
+        assert [r.code for r in rs] == [250, 250, 250, 354, 250, 221], rs
+        assert rs[0].lines[0] == "mx.test"
+        assert rs[1].enh == "2.1.0" and rs[2].enh == "2.1.5"
+        assert "queued as" in rs[4].text
+        assert c.wait_closed(5)
+    (raw,) = server.wait_delivered("alice", 1)
+    assert Delivered(raw).content == msg.replace(b"\r\n", b"\n")
+
+
+def test_two_messages_pipelined(server):
+    m1 = make_message("pipelined-first", "first body\r\n")
+    m2 = make_message("pipelined-second", "second body\r\n")
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n" + data_payload(m1) +
+               b"MAIL FROM:<b@example.org>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n" + data_payload(m2) +
+               b"QUIT\r\n")
+        rs = c.read_replies(9)
+        assert [r.code for r in rs] == [250, 250, 354, 250, 250, 250, 354, 250, 221], rs
+        q1, q2 = parse_qid(rs[3]), parse_qid(rs[7])
+        assert q1 != q2
+    (a,) = server.wait_delivered("alice", 1)
+    (b,) = server.wait_delivered("carol", 1)
+    server.settle(0.5)
+    assert len(server.maildir("alice")) == 1 and len(server.maildir("carol")) == 1
+    assert Delivered(a).content == m1.replace(b"\r\n", b"\n")
+    assert Delivered(b).content == m2.replace(b"\r\n", b"\n")
+    assert Delivered(a).return_path == b"<a@example.org>"
+    assert Delivered(b).return_path == b"<b@example.org>"
+
+
+def test_pipelined_with_refused_recipient(server):
+    """A refused RCPT in the middle of a pipelined group: its reply is in place and the
+    message goes to the accepted recipients only."""
+    msg = make_message("pipelined-mixed")
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<nosuch@example.test>\r\n"
+               b"RCPT TO:<x@example.org>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n" + data_payload(msg) + b"QUIT\r\n")
+        rs = c.read_replies(8)
+        assert [r.code for r in rs] == [250, 250, 550, 554, 250, 354, 250, 221], rs
+        assert rs[2].enh == "5.1.1" and rs[3].enh == "5.7.1"
+    server.wait_delivered("alice", 1)
+    server.wait_delivered("carol", 1)
+
+
+def test_pipelined_data_with_no_valid_recipient_then_rset(server):
+    """DATA refused (503) when every RCPT failed; the following pipelined RSET/NOOP are still
+    answered in order."""
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<nosuch@example.test>\r\nDATA\r\nRSET\r\nNOOP\r\n")
+        rs = c.read_replies(5)
+        assert [r.code for r in rs] == [250, 550, 503, 250, 250], rs
+        assert rs[2].enh == "5.5.1"
+
+
+def test_many_commands_in_one_send(server):
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"NOOP\r\n" * 200)
+        rs = c.read_replies(200)
+        assert all(r.code == 250 for r in rs)
+        assert c.cmd("NOOP").code == 250
+
+
+def test_ten_messages_pipelined(server):
+    payload = b""
+    for i in range(10):
+        payload += (b"MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n" +
+                    data_payload(make_message("pipelined-batch-%d" % i)))
+    with server.connect() as c:
+        c.ehlo()
+        c.send(payload + b"QUIT\r\n")
+        rs = c.read_replies(41)
+        codes = [r.code for r in rs]
+        assert codes == [250, 250, 354, 250] * 10 + [221], codes
+    msgs = server.wait_delivered("alice", 10)
+    server.settle(0.5)
+    assert len(server.maildir("alice")) == 10
+    subjects = sorted(Delivered(m).header("Subject") for m in msgs)
+    assert subjects == sorted("pipelined-batch-%d" % i for i in range(10))
+
+
+def test_pipelined_commands_split_across_writes(server):
+    """Commands cut at arbitrary points across TCP segments are reassembled."""
+    msg = make_message("pipelined-split")
+    stream = (b"EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n" +
+              data_payload(msg) + b"QUIT\r\n")
+    with server.connect() as c:
+        for i in range(0, len(stream), 7):
+            c.send(stream[i:i + 7])
+            time.sleep(0.002)
+        rs = c.read_replies(6)
+        assert [r.code for r in rs] == [250, 250, 250, 354, 250, 221], rs
+    (raw,) = server.wait_delivered("alice", 1)
+    assert Delivered(raw).content == msg.replace(b"\r\n", b"\n")
+
+
+def test_pipelined_after_data_end_in_same_segment(server):
+    """The commands right after the final dot, in the same segment, are commands."""
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: seg\r\n\r\nbody\r\n.\r\nNOOP\r\nVRFY x\r\n")
+        rs = c.read_replies(3)
+        assert [r.code for r in rs] == [250, 250, 252], rs

@@ -1,0 +1,912 @@
+/* test_config: defaults, every key, every error with its file:line, the
+ * users and aliases tables, alias expansion, RCPT classification and the
+ * Maildir path template. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "check.h"
+#include "conf/config.h"
+#include "conf/table.h"
+#include "mail/mailaddr.h"
+
+static char tmpdir[PATH_MAX]; /* realpath of this run's directory */
+
+static void make_tmpdir(void)
+{
+    const char *base = getenv("TERN_TEST_TMP");
+    if (base == NULL || *base == '\0')
+        base = "/tmp";
+    mkdir(base, 0700);
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/test_config.XXXXXX", base);
+    if (mkdtemp(tmpl) == NULL || realpath(tmpl, tmpdir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+/* Writes tmpdir/name and returns its path in a static buffer per slot. */
+static const char *put(const char *name, const char *content)
+{
+    static char paths[8][PATH_MAX + 64];
+    static int slot;
+    char *p = paths[slot++ % 8];
+    snprintf(p, PATH_MAX + 64, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    if (f == NULL) {
+        perror(p);
+        exit(1);
+    }
+    fputs(content, f);
+    fclose(f);
+    return p;
+}
+
+/* Loads `content` as tmpdir/tern.conf over the defaults. */
+static int load(struct config *cfg, struct buf *err, const char *content)
+{
+    config_default(cfg);
+    buf_reset(err);
+    return config_load(cfg, put("tern.conf", content), err);
+}
+
+static int has(const struct buf *err, const char *s)
+{
+    return err->data && strstr(err->data, s) != NULL;
+}
+
+/* Is there an error line "tmpdir/tern.conf:LINE: <text...>"? */
+static int has_at(const struct buf *err, const char *file, unsigned line, const char *text)
+{
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want, "%s/%s:%u: %s", tmpdir, file, line, text);
+    int ok = has(err, want);
+    if (!ok)
+        fprintf(stderr, "  missing \"%s\" in:\n%s", want, err->data ? err->data : "(none)\n");
+    return ok;
+}
+
+static size_t count_lines(const struct buf *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < err->len; i++)
+        n += err->data[i] == '\n';
+    return n;
+}
+
+static struct mailaddr addr(const char *local, const char *domain)
+{
+    struct mailaddr a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.local, sizeof a.local, "%s", local);
+    snprintf(a.domain, sizeof a.domain, "%s", domain);
+    snprintf(a.text, sizeof a.text, "%s@%s", local, domain);
+    return a;
+}
+
+static enum conf_rcpt rcpt(const struct config *cfg, const char *local, const char *domain)
+{
+    struct mailaddr a = addr(local, domain);
+    return config_rcpt_check(cfg, &a);
+}
+
+/* Expands addr and returns the mailboxes as "u@d u@d ..." in order, or
+ * "-1" when config_expand fails. */
+static const char *expand(const struct config *cfg, const char *a)
+{
+    static char out[4096];
+    struct conf_mailbox *mb = NULL;
+    size_t n = 0;
+    if (config_expand(cfg, a, &mb, &n) < 0) {
+        CHECK_EQ_INT(n, 0);
+        free(mb);
+        return "-1";
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, sizeof out - l, "%s%s@%s", i ? " " : "", mb[i].user, mb[i].domain);
+    }
+    free(mb);
+    return out;
+}
+
+static void test_defaults(void)
+{
+    struct config cfg;
+    config_default(&cfg);
+    CHECK(cfg.path == NULL);
+    CHECK(cfg.hostname && cfg.hostname[0]);
+    CHECK_EQ_INT(cfg.nlisteners, 1);
+    CHECK_EQ_STR(cfg.listeners[0].addr, "127.0.0.1");
+    CHECK_EQ_INT(cfg.listeners[0].port, 2525);
+    CHECK_EQ_INT(cfg.listeners[0].role, CONF_ROLE_MX);
+    CHECK_EQ_INT(cfg.nlocal_domains, 1);
+    CHECK_EQ_STR(cfg.local_domains[0], "localhost");
+    CHECK(cfg.users_file == NULL && cfg.aliases_file == NULL);
+    CHECK(cfg.users == NULL && cfg.aliases == NULL);
+    CHECK_EQ_INT(cfg.accept_any_user, 1);
+    CHECK_EQ_STR(cfg.maildir, "var/mail/%u/Maildir");
+    CHECK_EQ_STR(cfg.spool_dir, "var/spool");
+    CHECK_EQ_INT(cfg.log, CONF_LOG_STDERR);
+    CHECK_EQ_INT(cfg.debug, 0);
+    CHECK_EQ_INT(cfg.cmd_line_max, 512);
+    CHECK_EQ_INT(cfg.text_line_max, 1000);
+    CHECK_EQ_INT(cfg.message_size_max, 36700160);
+    CHECK_EQ_INT(cfg.rcpt_max, 100);
+    CHECK_EQ_INT(cfg.bad_commands_max, 20);
+    CHECK_EQ_INT(cfg.sessions_max, 2000);
+    CHECK_EQ_INT(cfg.sessions_per_ip, 50);
+    CHECK_EQ_INT(cfg.received_max, 100);
+    CHECK_EQ_INT(cfg.bare_lf, CONF_BARE_NORMALIZE);
+    CHECK_EQ_INT(cfg.timeout_command, 300);
+    CHECK_EQ_INT(cfg.timeout_data, 180);
+    CHECK_EQ_INT(cfg.delivery_threads, 8);
+    CHECK_EQ_INT(cfg.retry_min, 300);
+    CHECK_EQ_INT(cfg.retry_max, 4000);
+    CHECK_EQ_INT(cfg.queue_lifetime, 432000);
+
+    /* The embedded default: any safe local part at localhost. */
+    CHECK_EQ_INT(rcpt(&cfg, "Anyone", "LOCALHOST"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "x", "example.org"), CONF_RCPT_REMOTE);
+    CHECK_EQ_STR(expand(&cfg, "Someone@localhost"), "someone@localhost");
+    struct conf_mailbox mb = {"someone", "localhost"};
+    char path[256];
+    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, sizeof path), 0);
+    CHECK_EQ_STR(path, "var/mail/someone/Maildir");
+    config_free(&cfg);
+    CHECK(cfg.hostname == NULL && cfg.local_domains == NULL);
+}
+
+static void test_load_empty(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    CHECK_EQ_INT(load(&cfg, &err, "# nothing but comments\n\n   \n\t# indented\n"), 0);
+    CHECK_EQ_INT(err.len, 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/tern.conf", tmpdir);
+    CHECK_EQ_STR(cfg.path, want);
+    /* With a file: explicit users, and mail next to the file by domain. */
+    CHECK_EQ_INT(cfg.accept_any_user, 0);
+    snprintf(want, sizeof want, "%s/var/mail/%%d/%%u/Maildir", tmpdir);
+    CHECK_EQ_STR(cfg.maildir, want);
+    CHECK_EQ_STR(cfg.spool_dir, "var/spool");
+    CHECK_EQ_INT(cfg.nlisteners, 1);
+    CHECK_EQ_INT(cfg.listeners[0].port, 2525);
+    CHECK_EQ_STR(cfg.local_domains[0], "localhost");
+    CHECK_EQ_INT(cfg.rcpt_max, 100);
+    CHECK_EQ_INT(rcpt(&cfg, "anyone", "localhost"), CONF_RCPT_UNKNOWN);
+    CHECK_EQ_INT(rcpt(&cfg, "postmaster", "localhost"), CONF_RCPT_LOCAL);
+    config_free(&cfg);
+
+    /* A zeroed struct gets the defaults too. */
+    memset(&cfg, 0, sizeof cfg);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_load(&cfg, put("tern.conf", "debug = yes\n"), &err), 0);
+    CHECK_EQ_INT(cfg.debug, 1);
+    CHECK_EQ_INT(cfg.cmd_line_max, 512);
+    config_free(&cfg);
+
+    /* A missing file is an error naming it. */
+    config_default(&cfg);
+    buf_reset(&err);
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/nope.conf", tmpdir);
+    CHECK_EQ_INT(config_load(&cfg, missing, &err), -1);
+    CHECK(has(&err, missing));
+    CHECK(has(&err, "cannot read"));
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_every_key(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    put("u.txt", "alice\n");
+    put("a.txt", "postmaster: alice\n");
+    int rc = load(&cfg, &err,
+                  "hostname = mx.Example.org\n"
+                  "listen = 127.0.0.1:25 mx\n"
+                  "listen = [::1]:587 submission   # trailing comment\n"
+                  "listen = 0.0.0.0:465 smtps\n"
+                  "listen=10.0.0.1:2526\n"
+                  "local_domains = Example.ORG, localhost  example.net,,\n"
+                  "local_domains = example.com example.org\n"
+                  "users_file = u.txt\n"
+                  "aliases_file = a.txt\n"
+                  "accept_any_user = On\n"
+                  "maildir = /srv/mail/%d/%u/Maildir\n"
+                  "spool_dir = /var/spool/tern\n"
+                  "log = syslog\n"
+                  "debug = TRUE\r\n"
+                  "cmd_line_max = 2048\n"
+                  "text_line_max = 0\n"
+                  "message_size_max = 10M\n"
+                  "rcpt_max = 1000\n"
+                  "bad_commands_max = 5\n"
+                  "sessions_max = 10\n"
+                  "sessions_per_ip = 3\n"
+                  "received_max = 30\n"
+                  "bare_lf = reject\n"
+                  "timeout_command = 5m\n"
+                  "timeout_data = 90s\n"
+                  "delivery_threads = 64\n"
+                  "retry_min = 1m\n"
+                  "retry_max = 2h\n"
+                  "queue_lifetime = 7d\n");
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(err.len, 0);
+    if (err.len)
+        fprintf(stderr, "%s", err.data);
+    CHECK_EQ_STR(cfg.hostname, "mx.Example.org");
+    CHECK_EQ_INT(cfg.nlisteners, 4);
+    CHECK_EQ_STR(cfg.listeners[0].addr, "127.0.0.1");
+    CHECK_EQ_INT(cfg.listeners[0].port, 25);
+    CHECK_EQ_INT(cfg.listeners[0].role, CONF_ROLE_MX);
+    CHECK_EQ_STR(cfg.listeners[1].addr, "::1");
+    CHECK_EQ_INT(cfg.listeners[1].port, 587);
+    CHECK_EQ_INT(cfg.listeners[1].role, CONF_ROLE_SUBMISSION);
+    CHECK_EQ_STR(cfg.listeners[2].addr, "0.0.0.0");
+    CHECK_EQ_INT(cfg.listeners[2].role, CONF_ROLE_SMTPS);
+    CHECK_EQ_STR(cfg.listeners[3].addr, "10.0.0.1");
+    CHECK_EQ_INT(cfg.listeners[3].role, CONF_ROLE_MX); /* role defaults to mx */
+    CHECK_EQ_INT(cfg.nlocal_domains, 4);
+    if (cfg.nlocal_domains == 4) {
+        CHECK_EQ_STR(cfg.local_domains[0], "example.org");
+        CHECK_EQ_STR(cfg.local_domains[1], "localhost");
+        CHECK_EQ_STR(cfg.local_domains[2], "example.net");
+        CHECK_EQ_STR(cfg.local_domains[3], "example.com");
+    }
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/u.txt", tmpdir);
+    CHECK_EQ_STR(cfg.users_file, want);
+    snprintf(want, sizeof want, "%s/a.txt", tmpdir);
+    CHECK_EQ_STR(cfg.aliases_file, want);
+    CHECK(cfg.users != NULL && cfg.aliases != NULL);
+    CHECK_EQ_INT(cfg.accept_any_user, 1);
+    CHECK_EQ_STR(cfg.maildir, "/srv/mail/%d/%u/Maildir");
+    CHECK_EQ_STR(cfg.spool_dir, "/var/spool/tern");
+    CHECK_EQ_INT(cfg.log, CONF_LOG_SYSLOG);
+    CHECK_EQ_INT(cfg.debug, 1);
+    CHECK_EQ_INT(cfg.cmd_line_max, 2048);
+    CHECK_EQ_INT(cfg.text_line_max, 0);
+    CHECK_EQ_INT(cfg.message_size_max, 10485760);
+    CHECK_EQ_INT(cfg.rcpt_max, 1000);
+    CHECK_EQ_INT(cfg.bad_commands_max, 5);
+    CHECK_EQ_INT(cfg.sessions_max, 10);
+    CHECK_EQ_INT(cfg.sessions_per_ip, 3);
+    CHECK_EQ_INT(cfg.received_max, 30);
+    CHECK_EQ_INT(cfg.bare_lf, CONF_BARE_REJECT);
+    CHECK_EQ_INT(cfg.timeout_command, 300);
+    CHECK_EQ_INT(cfg.timeout_data, 90);
+    CHECK_EQ_INT(cfg.delivery_threads, 64);
+    CHECK_EQ_INT(cfg.retry_min, 60);
+    CHECK_EQ_INT(cfg.retry_max, 7200);
+    CHECK_EQ_INT(cfg.queue_lifetime, 604800);
+    CHECK(config_is_local_domain(&cfg, "EXAMPLE.net"));
+    CHECK(!config_is_local_domain(&cfg, "example.nett"));
+    CHECK(!config_is_local_domain(&cfg, "sub.example.org"));
+    config_free(&cfg);
+
+    /* The last value of a key wins; booleans in every spelling. */
+    static const char *const yes[] = {"yes", "YES", "true", "on", "1"};
+    static const char *const no[] = {"no", "No", "false", "off", "0"};
+    for (size_t i = 0; i < 5; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "debug = %s\naccept_any_user = %s\nbare_lf = reject\n"
+                 "bare_lf = normalize\n", yes[i], no[i]);
+        CHECK_EQ_INT(load(&cfg, &err, text), 0);
+        CHECK_EQ_INT(cfg.debug, 1);
+        CHECK_EQ_INT(cfg.accept_any_user, 0);
+        CHECK_EQ_INT(cfg.bare_lf, CONF_BARE_NORMALIZE);
+        config_free(&cfg);
+    }
+    buf_free(&err);
+}
+
+static void test_suffixes(void)
+{
+    static const struct {
+        const char *v;
+        unsigned long long bytes;
+    } sizes[] = {{"0", 0},           {"123456", 123456},   {"10k", 10240},
+                 {"10K", 10240},     {"2m", 2097152},      {"35M", 36700160},
+                 {"1g", 1073741824}, {"3G", 3221225472ull}};
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "message_size_max = %s\n", sizes[i].v);
+        CHECK_EQ_INT(load(&cfg, &err, text), 0);
+        CHECK_EQ_INT(cfg.message_size_max, sizes[i].bytes);
+        config_free(&cfg);
+    }
+    static const struct {
+        const char *v;
+        unsigned secs;
+    } durs[] = {{"30", 30}, {"30s", 30}, {"2m", 120}, {"1h", 3600}, {"1d", 86400}, {"66m", 3960}};
+    for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "timeout_data = %s\nretry_min = 1\nretry_max = %s\n",
+                 durs[i].v, durs[i].v);
+        CHECK_EQ_INT(load(&cfg, &err, text), 0);
+        CHECK_EQ_INT(cfg.timeout_data, durs[i].secs);
+        CHECK_EQ_INT(cfg.retry_max, durs[i].secs);
+        config_free(&cfg);
+    }
+    /* Bounds that the RFC sets are accepted exactly at the minimum. */
+    CHECK_EQ_INT(load(&cfg, &err, "cmd_line_max = 512\ntext_line_max = 1000\nrcpt_max = 100\n"
+                                  "delivery_threads = 1\n"),
+                 0);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_errors(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    const char *text = "hostname = mx.example.org\n"        /* 1 ok */
+                       "no_such_key = 1\n"                  /* 2 */
+                       "just some words\n"                  /* 3 */
+                       "debug = maybe\n"                    /* 4 */
+                       "cmd_line_max = 511\n"               /* 5 */
+                       "text_line_max = 999\n"              /* 6 */
+                       "rcpt_max = 99\n"                    /* 7 */
+                       "delivery_threads = 0\n"             /* 8 */
+                       "delivery_threads = 65\n"            /* 9 */
+                       "message_size_max = 35X\n"           /* 10 */
+                       "timeout_command = 5w\n"             /* 11 */
+                       "listen = localhost:25\n"            /* 12 */
+                       "listen = 127.0.0.1\n"               /* 13 */
+                       "listen = 127.0.0.1:25 relay\n"      /* 14 */
+                       "listen = ::1:25\n"                  /* 15 */
+                       "listen = 127.0.0.1:0\n"             /* 16 */
+                       "listen = 127.0.0.1:65536\n"         /* 17 */
+                       "log = file\n"                       /* 18 */
+                       "bare_lf = accept\n"                 /* 19 */
+                       "maildir = var/mail/%d/Maildir\n"    /* 20 */
+                       "maildir = var/mail/%x/%u\n"         /* 21 */
+                       "hostname = bad_host!\n"             /* 22 */
+                       "local_domains = ok.example, bad..example\n" /* 23 */
+                       "spool_dir =\n"                      /* 24 */
+                       "= value\n"                          /* 25 */
+                       "message_size_max = 99999999999999999999\n" /* 26 */
+                       "timeout_command = 0\n"              /* 27 */
+                       "retry_min = 2h\n"                   /* 28 */
+                       "retry_max = 1h\n"                   /* 29 */
+                       "bad_commands_max = -1\n"            /* 30 */
+                       "listen = [::1]:25 mx extra\n"       /* 31 */
+                       "sessions_max = 12abc\n";            /* 32 */
+    CHECK_EQ_INT(load(&cfg, &err, text), -1);
+    CHECK(has_at(&err, "tern.conf", 2, "unknown key 'no_such_key'"));
+    CHECK(has_at(&err, "tern.conf", 3, "missing '='"));
+    CHECK(has_at(&err, "tern.conf", 4, "debug: "));
+    CHECK(has_at(&err, "tern.conf", 5, "cmd_line_max: 511 is below the minimum 512"));
+    CHECK(has_at(&err, "tern.conf", 6, "text_line_max: 999 is below the minimum 1000"));
+    CHECK(has_at(&err, "tern.conf", 7, "rcpt_max: 99 is below the minimum 100"));
+    CHECK(has_at(&err, "tern.conf", 8, "delivery_threads: 0 is below"));
+    CHECK(has_at(&err, "tern.conf", 9, "delivery_threads: 65 is above the maximum 64"));
+    CHECK(has_at(&err, "tern.conf", 10, "message_size_max: '35X' is not a size"));
+    CHECK(has_at(&err, "tern.conf", 11, "timeout_command: '5w' is not a duration"));
+    CHECK(has_at(&err, "tern.conf", 12, "listen: 'localhost:25': not a numeric IP address"));
+    CHECK(has_at(&err, "tern.conf", 13, "listen: '127.0.0.1': expected ADDRESS:PORT"));
+    CHECK(has_at(&err, "tern.conf", 14, "listen: unknown role 'relay'"));
+    CHECK(has_at(&err, "tern.conf", 15, "listen: '::1:25': an IPv6 address needs brackets"));
+    CHECK(has_at(&err, "tern.conf", 16, "listen: '127.0.0.1:0': the port must be"));
+    CHECK(has_at(&err, "tern.conf", 17, "listen: '127.0.0.1:65536': the port must be"));
+    CHECK(has_at(&err, "tern.conf", 18, "log: 'file' is not stderr or syslog"));
+    CHECK(has_at(&err, "tern.conf", 19, "bare_lf: 'accept' is not normalize or reject"));
+    CHECK(has_at(&err, "tern.conf", 20, "maildir: the template must contain %u"));
+    CHECK(has_at(&err, "tern.conf", 21, "maildir: unknown '%x'"));
+    CHECK(has_at(&err, "tern.conf", 22, "hostname: 'bad_host!' is not a valid host name"));
+    CHECK(has_at(&err, "tern.conf", 23, "local_domains: 'bad..example' is not a valid domain"));
+    CHECK(has_at(&err, "tern.conf", 24, "spool_dir: missing value"));
+    CHECK(has_at(&err, "tern.conf", 25, "missing key before '='"));
+    CHECK(has_at(&err, "tern.conf", 26, "message_size_max: '99999999999999999999' is not"));
+    CHECK(has_at(&err, "tern.conf", 27, "timeout_command: 0 is below the minimum 1"));
+    CHECK(has_at(&err, "tern.conf", 29, "retry_max (3600s) is less than retry_min (7200s)"));
+    CHECK(has_at(&err, "tern.conf", 30, "bad_commands_max: '-1' is not a number"));
+    CHECK(has_at(&err, "tern.conf", 31, "listen: expected ADDRESS:PORT [mx|submission|smtps]"));
+    CHECK(has_at(&err, "tern.conf", 32, "sessions_max: '12abc' is not a number"));
+    /* One line per error, none for the good lines: 30 bad lines above. */
+    CHECK_EQ_INT(count_lines(&err), 30);
+    /* "ok.example" on the same line as the bad domain was still taken. */
+    CHECK(config_is_local_domain(&cfg, "ok.example"));
+    config_free(&cfg);
+
+    /* Too many listeners. */
+    struct buf text2 = BUF_INIT;
+    for (int i = 0; i < CONF_MAX_LISTENERS + 1; i++)
+        buf_printf(&text2, "listen = 127.0.0.1:%d\n", 3000 + i);
+    CHECK_EQ_INT(load(&cfg, &err, text2.data), -1);
+    CHECK(has_at(&err, "tern.conf", CONF_MAX_LISTENERS + 1, "listen: too many listeners"));
+    CHECK_EQ_INT(cfg.nlisteners, CONF_MAX_LISTENERS);
+    config_free(&cfg);
+    buf_free(&text2);
+
+    /* A NUL byte is reported, not silently cut. */
+    char *p = (char *)put("tern.conf", "");
+    FILE *f = fopen(p, "w");
+    fwrite("debug = yes\nlog = std\0err\n", 1, 26, f);
+    fclose(f);
+    config_default(&cfg);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_load(&cfg, p, &err), -1);
+    CHECK(has_at(&err, "tern.conf", 2, "NUL byte"));
+    config_free(&cfg);
+
+    /* Unreadable users and aliases files name the config line. */
+    CHECK_EQ_INT(load(&cfg, &err, "debug = no\nusers_file = none-such\naliases_file = /nonexistent/a\n"),
+                 -1);
+    CHECK(has_at(&err, "tern.conf", 2, "users_file: cannot read"));
+    CHECK(has_at(&err, "tern.conf", 3, "aliases_file: cannot read /nonexistent/a"));
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_relative_paths(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    char sub[PATH_MAX + 16];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    mkdir(sub, 0700);
+    put("sub/users", "alice\n");
+    put("sub/t.conf", "users_file = users\n"
+                                         "aliases_file = /nonexistent/aliases\n"
+                                         "spool_dir = spool/q\n"
+                                         "maildir = mail/%d/%u\n");
+    config_default(&cfg);
+    /* Loaded through a path with "..": the directory is made absolute. */
+    char viadots[PATH_MAX + 32];
+    snprintf(viadots, sizeof viadots, "%s/sub/../sub/t.conf", tmpdir);
+    CHECK_EQ_INT(config_load(&cfg, viadots, &err), -1); /* only the aliases file is missing */
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/sub/users", tmpdir);
+    CHECK_EQ_STR(cfg.users_file, want);
+    CHECK_EQ_STR(cfg.aliases_file, "/nonexistent/aliases");
+    snprintf(want, sizeof want, "%s/sub/spool/q", tmpdir);
+    CHECK_EQ_STR(cfg.spool_dir, want);
+    snprintf(want, sizeof want, "%s/sub/mail/%%d/%%u", tmpdir);
+    CHECK_EQ_STR(cfg.maildir, want);
+    CHECK(cfg.users != NULL);
+    CHECK_EQ_INT(count_lines(&err), 1);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_users(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    put("users", "# the users\n"
+                 "alice\n"
+                 "Bob@Example.ORG : $6$salt$hash#notacomment   # a comment\n"
+                 "carol@example.net\n"
+                 "\n"
+                 "dave:\n");
+    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org example.net\nusers_file = users\n"),
+                 0);
+    if (err.len)
+        fprintf(stderr, "%s", err.data);
+    CHECK_EQ_INT(rcpt(&cfg, "alice", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "ALICE", "EXAMPLE.NET"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "bob", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "bOB", "Example.Org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "bob", "example.net"), CONF_RCPT_UNKNOWN);
+    CHECK_EQ_INT(rcpt(&cfg, "carol", "example.net"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "carol", "example.org"), CONF_RCPT_UNKNOWN);
+    CHECK_EQ_INT(rcpt(&cfg, "dave", "example.net"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "erin", "example.org"), CONF_RCPT_UNKNOWN);
+    CHECK_EQ_INT(rcpt(&cfg, "alice", "localhost"), CONF_RCPT_REMOTE);
+    CHECK_EQ_INT(rcpt(&cfg, "alice", "remote.test"), CONF_RCPT_REMOTE);
+    /* postmaster is always local, alias or not (RFC 5321 §4.5.1). */
+    CHECK_EQ_INT(rcpt(&cfg, "postmaster", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "PostMaster", "example.net"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "postmaster", "remote.test"), CONF_RCPT_REMOTE);
+    struct mailaddr pm;
+    memset(&pm, 0, sizeof pm);
+    pm.flags = MAILADDR_F_POSTMASTER;
+    strcpy(pm.local, "postmaster");
+    strcpy(pm.text, "postmaster");
+    CHECK_EQ_INT(config_rcpt_check(&cfg, &pm), CONF_RCPT_LOCAL);
+    /* Without an alias, all postmaster mail goes to one mailbox. */
+    CHECK_EQ_STR(expand(&cfg, "postmaster"), "postmaster@example.org");
+    CHECK_EQ_STR(expand(&cfg, "POSTMASTER@example.net"), "postmaster@example.org");
+    /* The hash is kept for AUTH. */
+    const struct conf_entry *e = conf_table_get(cfg.users, "bob@example.org");
+    CHECK(e != NULL && e->nvals == 1);
+    if (e && e->nvals == 1)
+        CHECK_EQ_STR(e->vals[0], "$6$salt$hash#notacomment");
+    e = conf_table_get(cfg.users, "dave");
+    CHECK(e != NULL && e->nvals == 0);
+    CHECK_EQ_STR(expand(&cfg, "Alice@Example.NET"), "alice@example.net");
+    CHECK_EQ_STR(expand(&cfg, "erin@example.org"), "-1");
+    CHECK_EQ_STR(expand(&cfg, "alice@remote.test"), "-1");
+    CHECK_EQ_STR(expand(&cfg, "alice"), "-1"); /* only postmaster may come bare */
+    config_free(&cfg);
+
+    /* Errors, each at its line, all of them. */
+    put("users", "ok\n"                  /* 1 */
+                 "../x\n"                /* 2 */
+                 "a/b\n"                 /* 3 */
+                 ".hidden\n"             /* 4 */
+                 "two words\n"           /* 5 */
+                 "eve@elsewhere.test\n"  /* 6 */
+                 "OK\n"                  /* 7: duplicate of line 1 */
+                 ":hashonly\n"           /* 8 */
+                 "x\xc3\xa9\n"           /* 9 */
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"); /* 10: 65 */
+    CHECK_EQ_INT(load(&cfg, &err, "users_file = users\n"), -1);
+    CHECK(has_at(&err, "users", 2, "user '../x': a local part may only hold"));
+    CHECK(has_at(&err, "users", 3, "user 'a/b'"));
+    CHECK(has_at(&err, "users", 4, "user '.hidden'"));
+    CHECK(has_at(&err, "users", 5, "expected 'name' or 'name@domain'"));
+    CHECK(has_at(&err, "users", 6, "user 'eve@elsewhere.test': the domain is not in local_domains"));
+    CHECK(has_at(&err, "users", 7, "duplicate user 'ok' (first on line 1)"));
+    CHECK(has_at(&err, "users", 8, "expected 'name'"));
+    CHECK(has_at(&err, "users", 9, "user 'x\\xc3\\xa9'"));
+    CHECK(has_at(&err, "users", 10, "user 'aaaa"));
+    CHECK_EQ_INT(count_lines(&err), 9);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_aliases(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    put("users", "alice\nbob@example.org\ncarol@example.net\ndave\n");
+    struct buf al = BUF_INIT;
+    buf_puts(&al, "team: alice, bob@example.org carol\n"
+                  "dup: alice, team, Alice@Example.org, bob\n"
+                  "Info@Example.ORG: alice\n"
+                  "loop1: loop2\n"
+                  "loop2: loop1\n"
+                  "loopu: loopv\n"
+                  "loopv: loopu, alice\n"
+                  "dave: dave, alice\n"
+                  "ghost: nobody, alice\n"
+                  "abuse: postmaster\n"
+                  "diamond: d1 d2 d3\n"
+                  "d1: e1 e2 e3\n"
+                  "d2: e1 e2 e3\n"
+                  "d3: e1 e2 e3\n"
+                  "e1: alice\ne2: alice\ne3: bob\n");
+    for (int i = 0; i < 16; i++) {
+        if (i == 15)
+            buf_printf(&al, "c%d: alice\n", i);
+        else
+            buf_printf(&al, "c%d: c%d\n", i, i + 1);
+    }
+    /* x0 -> ... -> x16 -> alice: 17 levels, too deep. */
+    for (int i = 0; i < 17; i++) {
+        if (i == 16)
+            buf_printf(&al, "x%d: alice\n", i);
+        else
+            buf_printf(&al, "x%d: x%d\n", i, i + 1);
+    }
+    put("aliases", al.data);
+    buf_free(&al);
+    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org, example.net\n"
+                                  "users_file = users\naliases_file = aliases\n"),
+                 0);
+    if (err.len)
+        fprintf(stderr, "%s", err.data);
+
+    /* carol is a user only at example.net: skipped for team@example.org. */
+    CHECK_EQ_STR(expand(&cfg, "team@example.org"), "alice@example.org bob@example.org");
+    CHECK_EQ_STR(expand(&cfg, "TEAM@example.net"),
+                 "alice@example.net bob@example.org carol@example.net");
+    /* Each mailbox once. */
+    CHECK_EQ_STR(expand(&cfg, "dup@example.org"), "alice@example.org bob@example.org");
+    /* A domain-specific alias. */
+    CHECK_EQ_STR(expand(&cfg, "info@example.org"), "alice@example.org");
+    CHECK_EQ_STR(expand(&cfg, "info@example.net"), "-1");
+    CHECK_EQ_INT(rcpt(&cfg, "info", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "info", "example.net"), CONF_RCPT_UNKNOWN);
+    /* Loops end their branch: nothing at all here, so refused at RCPT. */
+    CHECK_EQ_STR(expand(&cfg, "loop1@example.org"), "-1");
+    CHECK_EQ_INT(rcpt(&cfg, "loop1", "example.org"), CONF_RCPT_UNKNOWN);
+    CHECK_EQ_STR(expand(&cfg, "loopu@example.org"), "alice@example.org");
+    CHECK_EQ_INT(rcpt(&cfg, "loopu", "example.org"), CONF_RCPT_LOCAL);
+    /* A user aliased to himself plus someone keeps his own mailbox. */
+    CHECK_EQ_STR(expand(&cfg, "dave@example.org"), "dave@example.org alice@example.org");
+    /* Unknown targets are skipped. */
+    CHECK_EQ_STR(expand(&cfg, "ghost@example.org"), "alice@example.org");
+    /* postmaster as a target, without an alias of its own. */
+    CHECK_EQ_STR(expand(&cfg, "abuse@example.net"), "postmaster@example.org");
+    /* Many paths to the same aliases. */
+    CHECK_EQ_STR(expand(&cfg, "diamond@example.org"), "alice@example.org bob@example.org");
+    /* Depth. */
+    CHECK_EQ_STR(expand(&cfg, "c0@example.org"), "alice@example.org");
+    CHECK_EQ_STR(expand(&cfg, "c1@example.org"), "alice@example.org");
+    CHECK_EQ_STR(expand(&cfg, "x0@example.org"), "-1");
+    CHECK_EQ_STR(expand(&cfg, "x1@example.org"), "alice@example.org");
+
+    /* Results are appended to what the caller already has. */
+    struct conf_mailbox *mb = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(config_expand(&cfg, "alice@example.org", &mb, &n), 0);
+    CHECK_EQ_INT(config_expand(&cfg, "team@example.org", &mb, &n), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(config_expand(&cfg, "loop1@example.org", &mb, &n), -1);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_STR(mb[0].user, "alice");
+        CHECK_EQ_STR(mb[2].user, "bob");
+        CHECK_EQ_STR(mb[2].domain, "example.org");
+    }
+    free(mb);
+
+    /* config_check warns about the unknown target and the postmaster. */
+    buf_reset(&err);
+    config_check(&cfg, &err);
+    CHECK(has(&err, "warning: "));
+    CHECK(has(&err, ":9: alias target 'nobody' is neither a user nor an alias"));
+    CHECK(has(&err, "postmaster@example.org is neither an alias nor a user"));
+    config_free(&cfg);
+
+    /* With a postmaster alias. */
+    put("aliases", "postmaster: dave, alice\n");
+    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org, example.net\n"
+                                  "users_file = users\naliases_file = aliases\n"),
+                 0);
+    CHECK_EQ_STR(expand(&cfg, "postmaster"), "dave@example.org alice@example.org");
+    CHECK_EQ_STR(expand(&cfg, "Postmaster@example.net"), "dave@example.net alice@example.net");
+    config_free(&cfg);
+
+    /* Errors. */
+    put("aliases", "ok: alice\n"                         /* 1 */
+                   "fwd: alice, bob@remote.example\n"    /* 2 */
+                   "no colon here\n"                     /* 3 */
+                   "empty:\n"                            /* 4 */
+                   "pipe: |/bin/sh\n"                    /* 5 */
+                   "OK: bob\n"                           /* 6 */
+                   "../x: alice\n"                       /* 7 */
+                   "x@remote.example: alice\n"           /* 8 */
+                   "two words: alice\n"                  /* 9 */
+                   "file: /etc/passwd\n");               /* 10 */
+    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"
+                                  "users_file = users\naliases_file = aliases\n"),
+                 -1);
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof want, "%s/aliases:2: remote alias targets are not supported yet\n",
+             tmpdir);
+    CHECK(has(&err, want));
+    CHECK(has_at(&err, "aliases", 3, "missing ':'"));
+    CHECK(has_at(&err, "aliases", 4, "alias 'empty' has no targets"));
+    CHECK(has_at(&err, "aliases", 5, "alias target '|/bin/sh'"));
+    CHECK(has_at(&err, "aliases", 6, "duplicate alias 'ok' (first on line 1)"));
+    CHECK(has_at(&err, "aliases", 7, "alias '../x'"));
+    CHECK(has_at(&err, "aliases", 8, "alias 'x@remote.example': the domain is not in"));
+    CHECK(has_at(&err, "aliases", 9, "expected 'alias: target, ...'"));
+    CHECK(has_at(&err, "aliases", 10, "alias target '/etc/passwd'"));
+    /* The users file has carol@example.net, not a local domain here. */
+    CHECK(has_at(&err, "users", 3, "user 'carol@example.net': the domain is not in"));
+    CHECK_EQ_INT(count_lines(&err), 10);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_accept_any_user(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    put("aliases", "sales: bob\n");
+    CHECK_EQ_INT(load(&cfg, &err, "accept_any_user = yes\nlocal_domains = example.org\n"
+                                  "aliases_file = aliases\n"),
+                 0);
+    CHECK_EQ_INT(rcpt(&cfg, "John.Doe", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_INT(rcpt(&cfg, "a+tag_x-y", "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_STR(expand(&cfg, "John.Doe@EXAMPLE.org"), "john.doe@example.org");
+    CHECK_EQ_STR(expand(&cfg, "sales@example.org"), "bob@example.org");
+    char l64[65], l65[66];
+    memset(l64, 'a', 64);
+    l64[64] = '\0';
+    memset(l65, 'a', 65);
+    l65[65] = '\0';
+    CHECK_EQ_INT(rcpt(&cfg, l64, "example.org"), CONF_RCPT_LOCAL);
+    CHECK_EQ_STR(expand(&cfg, l65), "-1");
+    /* Nothing that could climb out of the mail directory. */
+    static const char *const bad[] = {"../x", "..", ".", ".x", "a/b", "a\\b", "a b", "a\"b",
+                                      "x\xc3\xa9", "a:b", "a%b", "a*", "", "a\tb", "~root"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(rcpt(&cfg, bad[i], "example.org"), CONF_RCPT_UNKNOWN);
+        char a[128];
+        snprintf(a, sizeof a, "%s@example.org", bad[i]);
+        CHECK_EQ_STR(expand(&cfg, a), "-1");
+    }
+    CHECK_EQ_STR(expand(&cfg, "../../etc@example.org"), "-1");
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_maildir_path(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    CHECK_EQ_INT(load(&cfg, &err, "maildir = /srv/100%%/%d/%u/Maildir\n"
+                                  "local_domains = example.org\n"),
+                 0);
+    char path[256];
+    struct conf_mailbox mb = {"Alice", "Example.ORG"};
+    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, sizeof path), 0);
+    CHECK_EQ_STR(path, "/srv/100%/example.org/alice/Maildir");
+    /* Exactly fitting, and one byte short. */
+    size_t need = strlen("/srv/100%/example.org/alice/Maildir") + 1;
+    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need), 0);
+    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need - 1), -1);
+    /* Unsafe names never make a path, even if a caller passes one. */
+    struct conf_mailbox evil = {"../root", "example.org"};
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil, path, sizeof path), -1);
+    struct conf_mailbox evil2 = {"x", "../.."};
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil2, path, sizeof path), -1);
+    struct conf_mailbox evil3 = {"x", "a/b"};
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil3, path, sizeof path), -1);
+    config_free(&cfg);
+
+    /* The default of a loaded file: next to it, by domain. */
+    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"), 0);
+    struct conf_mailbox bob = {"bob", "example.org"};
+    CHECK_EQ_INT(config_maildir_path(&cfg, &bob, path, sizeof path), 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/var/mail/example.org/bob/Maildir", tmpdir);
+    CHECK_EQ_STR(path, want);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+static void test_check(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    char text[PATH_MAX * 2];
+
+    /* A good configuration passes, with only the postmaster warning. */
+    put("users", "alice\n");
+    snprintf(text, sizeof text,
+             "listen = 127.0.0.1:2525\nlisten = [::1]:2525\nlisten = 0.0.0.0:2526\n"
+             "listen = [::]:2526\nspool_dir = %s/spool/deep/er\nusers_file = users\n"
+             "local_domains = example.org\n",
+             tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), 0);
+    CHECK(has(&err, "warning: "));
+    CHECK(has(&err, "postmaster@example.org is neither an alias nor a user"));
+    CHECK_EQ_INT(count_lines(&err), 1);
+    /* Nothing was created by the check. */
+    char spool[PATH_MAX + 32];
+    snprintf(spool, sizeof spool, "%s/spool", tmpdir);
+    struct stat st;
+    CHECK(stat(spool, &st) < 0);
+
+    /* Programmatic damage is found too. */
+    free(cfg.maildir);
+    cfg.maildir = strdup("/srv/mail/%d");
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "the template must contain %u"));
+    config_free(&cfg);
+
+    /* With a postmaster alias (or any user accepted): no warning. */
+    put("aliases", "postmaster: alice\n");
+    snprintf(text, sizeof text, "spool_dir = %s/spool\nusers_file = users\n"
+                                "aliases_file = aliases\nlocal_domains = example.org\n",
+             tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), 0);
+    CHECK_EQ_INT(err.len, 0);
+    /* A file that vanished since the load. */
+    char users[PATH_MAX + 16];
+    snprintf(users, sizeof users, "%s/users", tmpdir);
+    unlink(users);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "users_file "));
+    config_free(&cfg);
+    put("users", "alice\n");
+
+    /* Listeners twice, or a wildcard over a specific address. */
+    snprintf(text, sizeof text,
+             "listen = 127.0.0.1:2525\nlisten = 127.0.0.1:2525 submission\n"
+             "listen = 0.0.0.0:2600\nlisten = 127.0.0.2:2600\nlisten = [::1]:2600\n"
+             "listen = [0:0::1]:2600\nspool_dir = %s/spool\n",
+             tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "listen 127.0.0.1:2525: given twice"));
+    CHECK(has(&err, "listen 127.0.0.2:2600 overlaps listen 0.0.0.0:2600"));
+    CHECK(has(&err, "listen [0:0::1]:2600: given twice"));
+    CHECK(!has(&err, "listen [::1]:2600 overlaps"));
+    config_free(&cfg);
+
+    /* A spool under a plain file cannot be created. */
+    put("plain", "x");
+    snprintf(text, sizeof text, "spool_dir = %s/plain/spool\n", tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "spool_dir "));
+    CHECK(has(&err, "is not a directory"));
+    config_free(&cfg);
+    snprintf(text, sizeof text, "spool_dir = %s/plain\n", tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "not a directory"));
+    config_free(&cfg);
+
+    /* The embedded default passes in a writable working directory and has
+     * no postmaster warning (any user is accepted). */
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) && chdir(tmpdir) == 0) {
+        config_default(&cfg);
+        buf_reset(&err);
+        CHECK_EQ_INT(config_check(&cfg, &err), 0);
+        CHECK_EQ_INT(err.len, 0);
+        config_free(&cfg);
+        CHECK_EQ_INT(chdir(cwd), 0);
+    }
+    buf_free(&err);
+}
+
+static void test_roles(void)
+{
+    CHECK_EQ_STR(config_role_name(CONF_ROLE_MX), "mx");
+    CHECK_EQ_STR(config_role_name(CONF_ROLE_SUBMISSION), "submission");
+    CHECK_EQ_STR(config_role_name(CONF_ROLE_SMTPS), "smtps");
+}
+
+/* Many users: the table grows and every lookup still finds its entry. */
+static void test_big_table(void)
+{
+    struct buf u = BUF_INIT;
+    for (int i = 0; i < 5000; i++)
+        buf_printf(&u, "user%d\n", i);
+    put("users", u.data);
+    buf_free(&u);
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    CHECK_EQ_INT(load(&cfg, &err, "users_file = users\n"), 0);
+    int found = 0;
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof name, "USER%d", i);
+        found += rcpt(&cfg, name, "localhost") == CONF_RCPT_LOCAL;
+    }
+    CHECK_EQ_INT(found, 5000);
+    CHECK_EQ_INT(rcpt(&cfg, "user5000", "localhost"), CONF_RCPT_UNKNOWN);
+    config_free(&cfg);
+    buf_free(&err);
+}
+
+int main(void)
+{
+    make_tmpdir();
+    test_defaults();
+    test_load_empty();
+    test_every_key();
+    test_suffixes();
+    test_errors();
+    test_relative_paths();
+    test_users();
+    test_aliases();
+    test_accept_any_user();
+    test_maildir_path();
+    test_check();
+    test_roles();
+    test_big_table();
+    return check_result("test_config");
+}
