@@ -233,8 +233,9 @@ int config_check(const struct config *cfg, struct buf *err)
         if (conf_table_find(cfg->aliases, "postmaster", d) ||
             conf_is_user(cfg, "postmaster", d))
             continue;
-        conf_check_warn(&c, c.file, "postmaster@%s is neither an alias nor a user: its mail goes to "
-                            "the mailbox postmaster@%s",
+        conf_check_warn(&c, c.file,
+                        "postmaster@%s is neither an alias nor a user: its mail goes to "
+                        "the mailbox postmaster@%s",
                         d, cfg->local_domains[0]);
     }
     conf_check_aliases(&c);

@@ -101,6 +101,8 @@ static void fake_pump(struct fake *f)
                 f->fd = dup(fd);
                 smtp_session_body_opened(f->s, f->qid, fd);
             }
+            if (!f->paused)
+                smtp_session_input(f->s, &f->in); /* as proc/net does on resume */
         } else if (f->want_commit) {
             f->want_commit = 0;
             int status = 0;
@@ -116,6 +118,8 @@ static void fake_pump(struct fake *f)
                     buf_commit(&f->last_body, (size_t)end);
             }
             smtp_session_committed(f->s, f->qid, status);
+            if (!f->paused)
+                smtp_session_input(f->s, &f->in);
         } else if (!f->paused && !f->closed && f->in.len) {
             size_t before = f->in.len;
             smtp_session_input(f->s, &f->in);
