@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,6 +76,17 @@ bad:
     return -1;
 }
 
+/* A child must not outlive its supervisor: it would keep the ports and
+ * the spool while a new tern starts. */
+static void parent_child_setup(pid_t parent)
+{
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+        _exit(1);
+}
+
 struct parent_kids {
     pid_t net, queue;
 };
@@ -83,6 +95,7 @@ struct parent_kids {
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
                         struct parent_kids *k)
 {
+    pid_t self = getpid();
     int sp[2];
     int rc = ipc_pair(sp);
     if (rc < 0) {
@@ -98,11 +111,9 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     }
     if (k->queue == 0) {
         close(sp[0]);
+        parent_child_setup(self);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
         _exit(queue_proc_main(cfg, sp[1]));
     }
     k->net = fork();
@@ -115,9 +126,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     }
     if (k->net == 0) {
         close(sp[1]);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
+        parent_child_setup(self);
         _exit(net_main(cfg, ls, nls, sp[0]));
     }
     close(sp[0]);

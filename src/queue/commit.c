@@ -35,7 +35,7 @@ struct commit_batch {
     struct commit_file *files; /* owned */
     size_t nfiles, capfiles;
     int dir;    /* sync the directory too */
-    int status; /* set by the sync thread */
+    int status; /* -errno: fails the batch; set while noting files or syncing */
 };
 
 struct commit {
@@ -65,14 +65,14 @@ static void commit_batch_free(struct commit_batch *b)
 
 static int commit_batch_empty(const struct commit_batch *b)
 {
-    return b->nitems == 0 && b->nfiles == 0 && !b->dir;
+    return b->nitems == 0 && b->nfiles == 0 && !b->dir && b->status == 0;
 }
 
 /* The sync thread's work: every file, then the directory. A failure of
  * any makes the whole batch fail: its messages are not acknowledged. */
 static void commit_sync_batch(struct commit *c, struct commit_batch *b)
 {
-    int status = 0;
+    int status = b->status; /* a file that could not be noted fails it */
     for (size_t i = 0; i < b->nfiles; i++) {
         int rc = fsio_datasync(b->files[i].fd);
         if (rc < 0 && status == 0)
@@ -166,8 +166,14 @@ int commit_note_fd(struct commit *c, uint64_t key, int fd)
         if (b->files[i].key == key)
             return 0;
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0)
-        return -errno;
+    if (dup < 0) {
+        /* The file cannot be synced with this batch, so nothing in the
+         * batch may be acknowledged as durable. */
+        int rc = -errno;
+        if (b->status == 0)
+            b->status = rc;
+        return rc;
+    }
     if (b->nfiles == b->capfiles) {
         b->capfiles = b->capfiles ? b->capfiles * 2 : 4;
         b->files = xrealloc(b->files, b->capfiles * sizeof *b->files);

@@ -35,7 +35,8 @@ int commit_fd(const struct commit *c);
 void commit_add(struct commit *c, commit_cb cb, void *arg);
 /* Notes that file `fd` (identified by `key`) was written and must be
  * synced by the next batch. The descriptor is duplicated: the caller may
- * close its own at any time. Returns 0 or -errno. */
+ * close its own at any time. Returns 0 or -errno (then the pending batch
+ * fails as a whole: what it holds cannot be made durable). */
 int commit_note_fd(struct commit *c, uint64_t key, int fd);
 /* Notes that the directory's entries changed (created or removed file). */
 void commit_note_dir(struct commit *c);

@@ -73,6 +73,11 @@ static void queue_on_flush_timer(struct ev_loop *loop, void *arg)
 {
     struct queue *q = arg;
     q->flush_timer = 0;
+    if (commit_busy(q->cm)) {
+        /* Try again once the running batch is done. */
+        q->flush_timer = ev_timer_add(q->loop, QUEUE_FLUSH_MS, queue_on_flush_timer, q);
+        return;
+    }
     commit_start(q->cm, 1);
 }
 

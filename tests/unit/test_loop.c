@@ -80,16 +80,19 @@ static void test_timer_cancel(void)
     ev_timer_cancel(loop, 0);
     ev_timer_cancel(loop, 0xdeadbeef12345ULL);
     ev_timer_id ic = ev_timer_add(loop, 0, count_cb, &c);
-    ev_timer_add(loop, 40, stop_cb, &stopped);
+    ev_timer_cancel(loop, ia); /* c may reuse a's storage: must survive */
+    ev_timer_id is = ev_timer_add(loop, 40, stop_cb, &stopped);
     ev_loop_run(loop);
     CHECK_EQ_INT(a, 0);
     CHECK_EQ_INT(b, 1);
     CHECK_EQ_INT(c, 1);
     /* A fired id must not cancel a new timer that reuses its storage. */
     ev_timer_id id = ev_timer_add(loop, 0, count_cb, &d);
-    CHECK(id != ic && id != ia && id != ib);
-    ev_timer_cancel(loop, ic);
+    CHECK(id != ic && id != ia && id != ib && id != is);
     ev_timer_cancel(loop, ia);
+    ev_timer_cancel(loop, ib);
+    ev_timer_cancel(loop, ic);
+    ev_timer_cancel(loop, is);
     ev_timer_add(loop, 20, stop_cb, NULL);
     ev_loop_run(loop);
     CHECK_EQ_INT(d, 1);
@@ -100,10 +103,11 @@ static void test_timer_cancel(void)
 #define MANY 20000
 
 struct many {
-    uint64_t deadline[MANY];
+    /* the real deadline lies in [lo, hi]: the clock may tick during add */
+    uint64_t lo[MANY], hi[MANY];
     int fired[MANY];
     int cancelled[MANY];
-    uint64_t last_deadline;
+    uint64_t max_lo; /* no later timer may have a deadline below this */
     int n, out_of_order, wrong;
 };
 
@@ -117,11 +121,12 @@ static void many_cb(struct ev_loop *loop, void *arg)
     if (m->cancelled[i] || m->fired[i])
         m->wrong++;
     m->fired[i]++;
-    if (m->deadline[i] < m->last_deadline)
+    if (m->hi[i] < m->max_lo)
         m->out_of_order++;
-    m->last_deadline = m->deadline[i];
+    if (m->lo[i] > m->max_lo)
+        m->max_lo = m->lo[i];
     /* never before its deadline */
-    if (clock_mono_ms() < m->deadline[i])
+    if (clock_mono_ms() < m->lo[i])
         m->wrong++;
     m->n++;
 }
@@ -137,8 +142,9 @@ static void test_timer_many(void)
         seed = seed * 1103515245u + 12345u;
         uint64_t ms = (seed >> 16) % 60;
         g_many_idx[i] = i;
-        m->deadline[i] = clock_mono_ms() + ms;
+        m->lo[i] = clock_mono_ms() + ms;
         ids[i] = ev_timer_add(loop, ms, many_cb, &g_many_idx[i]);
+        m->hi[i] = clock_mono_ms() + ms;
     }
     int expect = MANY;
     for (int i = 0; i < MANY; i += 3) {
@@ -159,7 +165,7 @@ static void test_timer_many(void)
 
 /* A timer re-adding itself with 0 ms must not keep I/O from running. */
 struct starve {
-    int fd;
+    int peer;
     int spins;
     int io;
 };
@@ -167,6 +173,9 @@ struct starve {
 static void spin_cb(struct ev_loop *loop, void *arg)
 {
     struct starve *s = arg;
+    /* The fd becomes readable only once the spinning has begun. */
+    if (s->spins == 0 && write(s->peer, "x", 1) != 1)
+        s->io = -1000;
     if (++s->spins < 100000 && !s->io)
         ev_timer_add(loop, 0, spin_cb, s);
 }
@@ -184,8 +193,7 @@ static void test_timer_no_starvation(void)
     struct ev_loop *loop = ev_loop_new();
     int sp[2];
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
-    struct starve s = {.fd = sp[0]};
-    CHECK_EQ_INT(write(sp[1], "x", 1), 1);
+    struct starve s = {.peer = sp[1]};
     ev_timer_add(loop, 0, spin_cb, &s);
     CHECK_EQ_INT(ev_io_add(loop, sp[0], EV_READ, starve_io, &s), 0);
     ev_loop_run(loop);

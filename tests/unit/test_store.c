@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -499,6 +500,24 @@ static void test_commit(void)
     CHECK_EQ_INT(f[2].status, 0);
     close(pfd[0]);
     close(pfd[1]);
+
+    /* A file that cannot be noted (no descriptor left to dup) fails the
+     * batch it should have been synced with: never a false "durable". */
+    struct rlimit rl, low;
+    CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    int probe = dup(0);
+    close(probe);
+    low = rl;
+    low.rlim_cur = (rlim_t)probe; /* every descriptor below is in use */
+    struct cbrec h = {0};
+    commit_add(c, test_commit_cb, &h);
+    CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    CHECK(commit_note_fd(c, 3, fd) < 0);
+    CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    commit_start(c, 0);
+    CHECK_EQ_INT(test_wait_commit(c), 1);
+    CHECK_EQ_INT(h.called, 1);
+    CHECK(h.status < 0);
 
     /* commit_free finishes what is pending and running, with real status. */
     struct cbrec g[2] = {{0}};
