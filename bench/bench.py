@@ -431,7 +431,8 @@ sessions_per_ip = 1000
         last, since = None, time.monotonic()
         while time.monotonic() < deadline:
             if not self.alive():
-                raise BenchError(f"tern exited ({self.proc.poll()})\n{tail(self.logfile)}")
+                raise BenchError(f"tern exited during the benchmark (status {self.proc.poll()}); "
+                                 f"end of {self.logfile}:\n{tail(self.logfile, 10)}")
             n = self.queued()
             now = time.monotonic()
             if n != last:

@@ -4,7 +4,6 @@
 #include "ev/loop.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,67 +12,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "ev/loop_priv.h"
 
 /* epoll_wait batch; more ready fds are simply reported next iteration. */
 #define EV_BATCH 256
-#define TSLOT_FREE UINT32_MAX
-
-struct ev_io_slot {
-    ev_io_cb cb;
-    void *arg;
-    unsigned events;     /* EV_READ|EV_WRITE asked for */
-    uint32_t gen;        /* bumped by add and del: stale epoll events carry an old one */
-    unsigned char active;
-    unsigned char in_epoll; /* an fd asking for nothing is kept out of epoll,
-                               or EPOLLHUP would spin a level-triggered loop */
-};
-
-/* A timer lives in a slot; its id is (slot generation << 32 | slot index),
- * so cancel finds it in O(1) and removes it from the heap in O(log n)
- * without a hash table, and a stale id never matches a reused slot. */
-struct ev_tslot {
-    uint64_t deadline;  /* clock_mono_ms() */
-    uint64_t seq;       /* creation order: ties fire first-in first-out */
-    ev_timer_cb cb;
-    void *arg;
-    uint32_t gen;
-    uint32_t heap_pos;  /* TSLOT_FREE when the slot is unused */
-    uint32_t next_free;
-};
-
-struct ev_hook {
-    ev_hook_cb cb;
-    void *arg;
-};
-
-struct ev_sig {
-    ev_signal_cb cb;
-    void *arg;
-};
-
-struct ev_loop {
-    int epfd;
-    int wakefd;
-    int sigfd;
-    volatile int stop;
-    struct ev_io_slot *io; /* indexed by fd */
-    size_t nio;
-    struct ev_tslot *ts;
-    uint32_t nts;
-    uint32_t free_ts;      /* head of the free slot list or TSLOT_FREE */
-    uint32_t *heap;        /* slot indices ordered by (deadline, seq) */
-    uint32_t nheap;
-    uint64_t seq;
-    sigset_t sigmask;
-    struct ev_sig sig[_NSIG];
-    struct ev_hook *hooks;
-    size_t nhooks;
-    ev_hook_cb wake_cb;
-    void *wake_arg;
-};
 
 static uint32_t ev_to_epoll(unsigned events)
 {
@@ -156,148 +100,6 @@ void ev_io_del(struct ev_loop *loop, int fd)
     s->in_epoll = 0;
     s->events = 0;
     s->gen++; /* events of this fd still in the current batch are now stale */
-}
-
-/* --- timers: binary min-heap ------------------------------------------ */
-
-static int ev_heap_less(const struct ev_loop *loop, uint32_t a, uint32_t b)
-{
-    const struct ev_tslot *x = &loop->ts[a], *y = &loop->ts[b];
-    if (x->deadline != y->deadline)
-        return x->deadline < y->deadline;
-    return x->seq < y->seq;
-}
-
-static void ev_heap_place(struct ev_loop *loop, uint32_t pos, uint32_t slot)
-{
-    loop->heap[pos] = slot;
-    loop->ts[slot].heap_pos = pos;
-}
-
-static void ev_heap_up(struct ev_loop *loop, uint32_t pos)
-{
-    uint32_t slot = loop->heap[pos];
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (!ev_heap_less(loop, slot, loop->heap[parent]))
-            break;
-        ev_heap_place(loop, pos, loop->heap[parent]);
-        pos = parent;
-    }
-    ev_heap_place(loop, pos, slot);
-}
-
-static void ev_heap_down(struct ev_loop *loop, uint32_t pos)
-{
-    uint32_t slot = loop->heap[pos];
-    for (;;) {
-        uint32_t child = 2 * pos + 1;
-        if (child >= loop->nheap)
-            break;
-        if (child + 1 < loop->nheap && ev_heap_less(loop, loop->heap[child + 1], loop->heap[child]))
-            child++;
-        if (!ev_heap_less(loop, loop->heap[child], slot))
-            break;
-        ev_heap_place(loop, pos, loop->heap[child]);
-        pos = child;
-    }
-    ev_heap_place(loop, pos, slot);
-}
-
-/* Removes the heap entry at pos and returns its slot to the free list. */
-static void ev_timer_remove(struct ev_loop *loop, uint32_t pos)
-{
-    uint32_t slot = loop->heap[pos];
-    uint32_t last = loop->heap[--loop->nheap];
-    if (pos < loop->nheap) {
-        ev_heap_place(loop, pos, last);
-        ev_heap_down(loop, pos);
-        ev_heap_up(loop, loop->ts[last].heap_pos);
-    }
-    struct ev_tslot *t = &loop->ts[slot];
-    t->heap_pos = TSLOT_FREE;
-    t->cb = NULL;
-    t->arg = NULL;
-    if (++t->gen == 0) /* keeps ids non-zero */
-        t->gen = 1;
-    t->next_free = loop->free_ts;
-    loop->free_ts = slot;
-}
-
-ev_timer_id ev_timer_add(struct ev_loop *loop, uint64_t ms, ev_timer_cb cb, void *arg)
-{
-    uint32_t slot = loop->free_ts;
-    if (slot == TSLOT_FREE) {
-        if (loop->nts == TSLOT_FREE - 1)
-            fatal("ev_timer_add: too many timers");
-        uint32_t n = loop->nts ? loop->nts * 2 : 64;
-        if (n >= TSLOT_FREE || n < loop->nts)
-            n = TSLOT_FREE - 1;
-        loop->ts = xrealloc(loop->ts, (size_t)n * sizeof *loop->ts);
-        loop->heap = xrealloc(loop->heap, (size_t)n * sizeof *loop->heap);
-        for (uint32_t i = n; i > loop->nts; i--) {
-            struct ev_tslot *t = &loop->ts[i - 1];
-            memset(t, 0, sizeof *t);
-            t->gen = 1;
-            t->heap_pos = TSLOT_FREE;
-            t->next_free = loop->free_ts;
-            loop->free_ts = i - 1;
-        }
-        loop->nts = n;
-        slot = loop->free_ts;
-    }
-    struct ev_tslot *t = &loop->ts[slot];
-    loop->free_ts = t->next_free;
-    uint64_t now = clock_mono_ms();
-    t->deadline = ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
-    t->seq = ++loop->seq;
-    t->cb = cb;
-    t->arg = arg;
-    loop->heap[loop->nheap] = slot;
-    t->heap_pos = loop->nheap++;
-    ev_heap_up(loop, t->heap_pos);
-    return ((uint64_t)t->gen << 32) | slot;
-}
-
-void ev_timer_cancel(struct ev_loop *loop, ev_timer_id id)
-{
-    uint32_t slot = (uint32_t)id;
-    if (id == 0 || slot >= loop->nts)
-        return;
-    struct ev_tslot *t = &loop->ts[slot];
-    if (t->gen != (uint32_t)(id >> 32) || t->heap_pos == TSLOT_FREE)
-        return;
-    ev_timer_remove(loop, t->heap_pos);
-}
-
-/* Fires the due timers. Timers added by these callbacks wait for the next
- * iteration (seq limit), so a callback re-adding a 0 ms timer cannot
- * starve I/O. */
-static void ev_timers_run(struct ev_loop *loop)
-{
-    uint64_t now = clock_mono_ms();
-    uint64_t limit = loop->seq;
-    while (loop->nheap > 0 && !loop->stop) {
-        uint32_t slot = loop->heap[0];
-        struct ev_tslot *t = &loop->ts[slot];
-        if (t->deadline > now || (t->seq > limit && 0))
-            break;
-        ev_timer_cb cb = t->cb;
-        void *arg = t->arg;
-        ev_timer_remove(loop, 0);
-        cb(loop, arg);
-    }
-}
-
-static int ev_timeout_ms(const struct ev_loop *loop)
-{
-    if (loop->nheap == 0)
-        return -1;
-    uint64_t deadline = loop->ts[loop->heap[0]].deadline;
-    uint64_t now = clock_mono_ms();
-    if (deadline <= now)
-        return 0;
-    return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
 }
 
 /* --- signals, wake-ups, hooks ------------------------------------------ */
@@ -445,7 +247,7 @@ int ev_loop_run(struct ev_loop *loop)
             loop->hooks[i].cb(loop, loop->hooks[i].arg);
         if (loop->stop)
             break;
-        int n = epoll_wait(loop->epfd, evs, EV_BATCH, ev_timeout_ms(loop));
+        int n = epoll_wait(loop->epfd, evs, EV_BATCH, ev_timer_next_wait(loop));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -455,7 +257,7 @@ int ev_loop_run(struct ev_loop *loop)
         }
         for (int i = 0; i < n; i++)
             ev_dispatch(loop, &evs[i]);
-        ev_timers_run(loop);
+        ev_timer_run_due(loop);
     }
     return 0;
 }

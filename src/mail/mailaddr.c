@@ -27,6 +27,14 @@ static int mailaddr_peek(const struct mailaddr_cur *c)
     return c->pos < c->len ? c->p[c->pos] : -1;
 }
 
+/* Where a part starting at the cursor must be read up to: one octet past
+ * its length limit (to tell "too long" from "ends here"), or the end of
+ * the input if that comes first. */
+static size_t mailaddr_limit(const struct mailaddr_cur *c, size_t max)
+{
+    return c->len - c->pos > max + 1 ? c->pos + max + 1 : c->len;
+}
+
 /* RFC 5322 §3.2.3 atext, the characters of a Dot-string atom. */
 static int mailaddr_is_atext(int ch)
 {
@@ -95,8 +103,7 @@ static int mailaddr_take_utf8(const struct mailaddr_cur *c, size_t limit, size_t
 static int mailaddr_parse_local(struct mailaddr_cur *c, struct mailaddr *out)
 {
     size_t start = c->pos, n = 0;
-    /* One octet more than the limit tells "too long" from "ends here". */
-    size_t limit = c->len - start > MAILADDR_LOCAL_MAX + 1 ? start + MAILADDR_LOCAL_MAX + 1 : c->len;
+    size_t limit = mailaddr_limit(c, MAILADDR_LOCAL_MAX);
     int rc;
 
     if (mailaddr_peek(c) == '"') {
@@ -181,7 +188,7 @@ static int mailaddr_parse_local(struct mailaddr_cur *c, struct mailaddr *out)
 static int mailaddr_parse_domain(struct mailaddr_cur *c, unsigned *rflags)
 {
     size_t start = c->pos;
-    size_t limit = c->len - start > MAILADDR_DOMAIN_MAX + 1 ? start + MAILADDR_DOMAIN_MAX + 1 : c->len;
+    size_t limit = mailaddr_limit(c, MAILADDR_DOMAIN_MAX);
     size_t label = 0; /* octets in the current label */
     int last = 0;     /* the label's last octet: 'a' for let-dig, '-', 0 for none */
     int rc;
@@ -275,7 +282,7 @@ static int mailaddr_check_ipv6(const unsigned char *p, size_t n)
 static int mailaddr_parse_literal(struct mailaddr_cur *c)
 {
     size_t start = c->pos;
-    size_t limit = c->len - start > MAILADDR_DOMAIN_MAX + 1 ? start + MAILADDR_DOMAIN_MAX + 1 : c->len;
+    size_t limit = mailaddr_limit(c, MAILADDR_DOMAIN_MAX);
     size_t i = start + 1;
     while (i < limit && c->p[i] != ']') {
         /* dcontent = %d33-90 / %d94-126: no '[', '\\', space or controls */

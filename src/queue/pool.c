@@ -50,9 +50,13 @@ static void *pool_thread(void *arg)
         pthread_mutex_unlock(&p->mu);
         j->run(j);
         pthread_mutex_lock(&p->mu);
+        /* The loop drains the whole list when woken, so only the first
+         * finished job needs to wake it: a wake-up costs more than the
+         * job's bookkeeping. */
+        int was_empty = p->done_head == NULL;
         pool_append(&p->done_head, &p->done_tail, j);
         uint64_t one = 1;
-        if (write(p->efd, &one, sizeof one) < 0) {
+        if (was_empty && write(p->efd, &one, sizeof one) < 0) {
             /* EAGAIN only: the loop is already due to wake. */
         }
     }
@@ -93,11 +97,20 @@ int pool_fd(const struct pool *p)
     return p->efd;
 }
 
-void pool_submit(struct pool *p, struct pool_job *job)
+void pool_submit(struct pool *p, struct pool_job *jobs)
 {
+    size_t n = 0;
     pthread_mutex_lock(&p->mu);
-    pool_append(&p->todo_head, &p->todo_tail, job);
-    pthread_cond_signal(&p->cv);
+    while (jobs) {
+        struct pool_job *next = jobs->next;
+        pool_append(&p->todo_head, &p->todo_tail, jobs);
+        jobs = next;
+        n++;
+    }
+    if (n > 1)
+        pthread_cond_broadcast(&p->cv);
+    else if (n == 1)
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -18,7 +18,9 @@ struct pool;
 struct pool *pool_new(unsigned n);
 /* Descriptor to watch for EV_READ: readable when jobs finished. */
 int pool_fd(const struct pool *p);
-void pool_submit(struct pool *p, struct pool_job *job);
+/* Queues a list of jobs (linked through `next`, NULL-terminated) with one
+ * lock and one wake-up. */
+void pool_submit(struct pool *p, struct pool_job *jobs);
 /* Takes one finished job (in finishing order), or NULL. */
 struct pool_job *pool_reap(struct pool *p);
 /* Lets running jobs finish, stops the threads and returns the jobs that

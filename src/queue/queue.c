@@ -270,16 +270,18 @@ static void queue_on_synced(void *arg, int status)
     p->cb(p->arg, p->qid, status);
     free(p->logline);
     free(p);
-    if (!q->closing)
-        queue_run_dispatch(q);
+    /* Delivery starts from the timer queue_run_schedule armed, once all
+     * of this batch is scheduled: one hand-over to the threads a batch. */
 }
 
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
                  void *arg)
 {
     int fd = queue_body_take(q, qid);
-    if (fd < 0)
+    if (fd < 0) {
+        envelope_clear(env);
         return -ENOENT;
+    }
     uint64_t key = queue_qid_key(qid);
     struct buf ser = BUF_INIT;
     int rc;

@@ -314,7 +314,8 @@ void queue_run_schedule(struct queue *q, struct qmsg *m)
     queue_run_arm(q);
 }
 
-static void queue_run_start(struct queue *q, struct qmsg *m, uint64_t key)
+/* Makes the job for message m; returns it for the caller to submit. */
+static struct qjob *queue_run_job(struct queue *q, struct qmsg *m, uint64_t key)
 {
     struct qjob *j = xcalloc(1, sizeof *j);
     char path[4096];
@@ -329,7 +330,7 @@ static void queue_run_start(struct queue *q, struct qmsg *m, uint64_t key)
     envelope_init(&j->env);
     m->state = QM_RUNNING;
     q->inflight++;
-    pool_submit(q->pool, &j->pj);
+    return j;
 }
 
 void queue_run_dispatch(struct queue *q)
@@ -338,14 +339,20 @@ void queue_run_dispatch(struct queue *q)
         return;
     int64_t now = clock_wall();
     struct sched_ent e;
+    struct pool_job *head = NULL, **tail = &head;
     while (q->inflight < q->max_inflight && sched_peek(&q->sched, &e) == 0 && e.when <= now) {
         sched_pop(&q->sched, &e);
         struct qmsg *m = idmap_get(&q->msgs, e.key);
         /* Entries of messages that left or were rescheduled are stale. */
         if (m == NULL || m->state != QM_WAITING || m->next_attempt != e.when)
             continue;
-        queue_run_start(q, m, e.key);
+        struct qjob *j = queue_run_job(q, m, e.key);
+        j->pj.next = NULL;
+        *tail = &j->pj;
+        tail = &j->pj.next;
     }
+    if (head)
+        pool_submit(q->pool, head);
     queue_run_arm(q);
 }
 

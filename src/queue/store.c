@@ -676,7 +676,8 @@ static int store_list(const char *segdir, uint64_t **out, size_t *n)
         v[nv++] = seq;
     }
     closedir(d);
-    qsort(v, nv, sizeof *v, store_cmp_u64);
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, store_cmp_u64);
     *out = v;
     *n = nv;
     return 0;

@@ -178,6 +178,22 @@ static int maildir_read_first(const char *user, char *out, size_t outsize)
     return rc;
 }
 
+/* Counts the segment files in the spool. */
+static int segment_count(void)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/spool/seg", root);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 /* Opens a body, writes content, commits to the given recipients. Returns
  * queue_commit's result. */
 static int submit(const char *from, const char *const *rcpts, size_t n, const char *content,
@@ -240,6 +256,13 @@ static void test_basic(void)
     CHECK(strstr(msg, "Subject: hello\n\nline one\nline two\n") != NULL);
     CHECK(strchr(msg, '\r') == NULL);
     CHECK_EQ_INT(stats().deferred, 0);
+    /* Nothing live is left in the spool: a restart recovers nothing and
+     * removes the segment. */
+    queue_free(q);
+    q = queue_new(loop, &cfg);
+    CHECK_EQ_INT(stats().recovered, 0);
+    CHECK_EQ_INT(stats().active, 0);
+    CHECK_EQ_INT(segment_count(), 0);
 
     /* Unknown, aborted and inconsistent messages are refused at once. */
     struct envelope env;
