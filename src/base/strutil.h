@@ -21,6 +21,9 @@ void strutil_escape(struct buf *out, const char *s, size_t n);
 /* Returns a pointer to a static buffer holding the escaped form of s, cut
  * to a few hundred bytes; for log arguments only (not reentrant). */
 const char *strutil_esc(const char *s);
+/* Length of the well-formed UTF-8 character (RFC 3629 §4) at p[0..n), or 0
+ * when it is malformed, overlong, a surrogate or beyond U+10FFFF. */
+size_t strutil_utf8_len(const unsigned char *p, size_t n);
 /* Parses a decimal unsigned integer spanning the whole string; 0 or -1. */
 int strutil_parse_u64(const char *s, unsigned long long *out);
 

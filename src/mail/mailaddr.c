@@ -48,40 +48,6 @@ static int mailaddr_is_letdig(int ch)
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629 §4) at p[0..n), or 0
- * when it is malformed, overlong, a surrogate or beyond U+10FFFF. */
-static size_t mailaddr_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* beyond U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return need;
-}
-
 /* At an octet >= 0x80: sets *n to the length of the UTF-8 character
  * there, or returns a negative mailaddr_status. RFC 6531 §3.3 extends
  * atext, qtextSMTP and sub-domain with UTF8-non-ascii. A character that
@@ -91,7 +57,7 @@ static int mailaddr_take_utf8(const struct mailaddr_cur *c, size_t limit, size_t
 {
     if (!(c->flags & MAILADDR_ALLOW_UTF8))
         return MAILADDR_EUTF8;
-    *n = mailaddr_utf8_len(c->p + c->pos, c->len - c->pos);
+    *n = strutil_utf8_len(c->p + c->pos, c->len - c->pos);
     if (*n == 0)
         return MAILADDR_ESYNTAX;
     return c->pos + *n > limit ? MAILADDR_ETOOLONG : MAILADDR_OK;

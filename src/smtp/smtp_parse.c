@@ -100,33 +100,6 @@ static int smtp_is_alnum(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* Length of a well-formed UTF-8 character at p[0..n) (RFC 3629), 0 if not. */
-static size_t smtp_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (n < need || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return need;
-}
-
 /* esmtp-param = esmtp-keyword ["=" esmtp-value] (§4.1.2):
  *   esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
  *   esmtp-value   = 1*(%d33-60 / %d62-126), and UTF-8 (RFC 6531 §3.3).
@@ -157,7 +130,7 @@ static int smtp_param_one(const char *p, size_t n, struct smtp_param *out, int *
         return -1;
     for (size_t i = 0; i < vn;) {
         if (v[i] >= 0x80) {
-            size_t u = smtp_utf8_len(v + i, vn - i);
+            size_t u = strutil_utf8_len(v + i, vn - i);
             if (u == 0)
                 return -1;
             *utf8 = 1;
