@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "proc/privsep.h"
 #include "smtp/smtp_session.h"
 
 /* Sessions are checked for idle timeouts this often. */
@@ -373,6 +375,10 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
+    char empty[4096];
+    snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
+    if (privsep_confine(empty, "nobody") < 0)
+        return 1;
     struct net n = {0};
     n.cfg = cfg;
     n.ls = ls;
