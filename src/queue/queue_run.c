@@ -19,6 +19,7 @@
 #include "mail/envelope.h"
 #include "mail/result.h"
 #include "queue/queue_priv.h"
+#include "queue/redeliver.h"
 
 struct qjob_rcpt {
     uint32_t idx; /* recipient index in the envelope and the slots */
@@ -50,7 +51,10 @@ static uint64_t queue_now_us(void)
 
 /* ---- in a delivery thread ---- */
 
-static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
+/* The Maildir of recipient i, from the settings of now. Returns 0, or -1
+ * with *res saying why not. */
+static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_t pathsize,
+                             struct result *res)
 {
     const char *addr = j->env.rcpts[i].addr;
     struct conf_mailbox mb;
@@ -60,15 +64,43 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
     const char *dom = at ? at + 1 : "";
     if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || strlen(dom) > MAILADDR_DOMAIN_MAX) {
         result_set(res, RESULT_PERMFAIL, 550, "5.1.3", "bad recipient address in the spool");
-        return;
+        return -1;
     }
     memcpy(mb.user, addr, ulen);
     memcpy(mb.domain, dom, strlen(dom));
-    char path[4096];
-    if (config_maildir_path(j->cfg, &mb, path, sizeof path) < 0) {
+    if (config_maildir_path(j->cfg, &mb, path, pathsize) < 0) {
         /* A setting can be fixed: keep the message meanwhile. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.5",
                    "cannot build the maildir path (check the maildir setting)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Delivers to recipient i. The intent goes into the slot first, so that a
+ * crash during the delivery leaves a trace (redeliver.h). */
+static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
+{
+    const char *addr = j->env.rcpts[i].addr;
+    struct store_slot *s = &j->slots[i];
+    char path[4096];
+    if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
+        return;
+    if (s->flags & STORE_SLOT_INFLIGHT) {
+        char name[512];
+        if (redeliver_find(path, j->rec.qid, addr, s->last_attempt, s->attempt_pid, name,
+                           sizeof name)) {
+            result_set(res, RESULT_OK, 250, "2.0.0",
+                       "delivered to maildir as %s before a restart", name);
+            return;
+        }
+    }
+    s->flags |= STORE_SLOT_INFLIGHT;
+    s->attempt_pid = (uint32_t)getpid();
+    s->last_attempt = clock_wall();
+    if (store_slot_pwrite(fd, &j->rec, i, s) < 0) {
+        /* Without the intent a crash could repeat the delivery unseen. */
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot write to the queue file");
         return;
     }
     struct maildir_msg msg = {
@@ -82,12 +114,23 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "maildir delivery failed");
 }
 
+/* Records a success at once, from the thread: the window in which a crash
+ * leaves only the intent (and a search of the Maildir) stays short. */
+static void qjob_record_done(struct qjob *j, uint32_t i, int fd)
+{
+    struct store_slot *s = &j->slots[i];
+    s->status = STORE_DONE;
+    s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT;
+    s->error[0] = '\0';
+    (void)store_slot_pwrite(fd, &j->rec, i, s); /* the loop writes it again */
+}
+
 static void qjob_run(struct pool_job *pj)
 {
     struct qjob *j = (struct qjob *)pj;
     j->t_start_us = queue_now_us();
     char *envbuf = NULL;
-    int fd = open(j->segpath, O_RDONLY | O_CLOEXEC);
+    int fd = open(j->segpath, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         j->err = -errno;
         return;
@@ -112,6 +155,8 @@ static void qjob_run(struct pool_job *pj)
         r->idx = i;
         r->t0_us = queue_now_us();
         qjob_deliver_one(j, i, fd, &r->res);
+        if (r->res.kind == RESULT_OK)
+            qjob_record_done(j, i, fd);
         r->t1_us = queue_now_us();
     }
     close(fd);
@@ -226,6 +271,7 @@ static void qjob_done(struct queue *q, struct qjob *j)
     for (size_t k = 0; k < j->nr; k++) {
         const struct qjob_rcpt *r = &j->r[k];
         struct store_slot *s = &j->slots[r->idx];
+        s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT; /* the outcome is known */
         s->attempts++;
         s->last_attempt = now;
         /* The last error is kept cut to the slot's size. */

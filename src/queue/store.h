@@ -28,7 +28,7 @@
 #define STORE_HDR_SIZE 64
 #define STORE_SLOT_SIZE 192
 #define STORE_TRAILER_SIZE 16
-#define STORE_ERR_MAX 165 /* last-error text kept per recipient */
+#define STORE_ERR_MAX 161 /* last-error text kept per recipient */
 /* Rotation size: large enough that rotation (a file creation plus a
  * directory fsync) is rare, small enough that one long-deferred message
  * keeps at most this much dead space alive. */
@@ -39,9 +39,17 @@
 
 enum store_status { STORE_PENDING = 0, STORE_DONE = 1, STORE_FAILED = 2 };
 
+/* Slot flags. INFLIGHT: a delivery attempt started (written just before
+ * it, cleared when its outcome is recorded). Found set after a restart, it
+ * means the process died mid-attempt: the mailbox may already hold the
+ * message, so the queue looks there before delivering again. */
+#define STORE_SLOT_INFLIGHT 0x01
+
 /* One recipient's mutable state. */
 struct store_slot {
     enum store_status status;
+    unsigned flags;       /* STORE_SLOT_* */
+    uint32_t attempt_pid; /* process that made the last attempt */
     unsigned attempts;
     int64_t next_attempt; /* wall seconds; 0 = as soon as possible */
     int64_t last_attempt; /* wall seconds; 0 = never tried */
@@ -94,6 +102,11 @@ int store_append(struct store *st, const char *qid, const void *env, uint32_t en
 /* Rewrites recipient i's slot in place. Returns 0 or -errno. */
 int store_slot_write(struct store *st, const struct store_rec *rec, uint32_t i,
                      const struct store_slot *slot);
+/* The same through any read-write descriptor of the segment, from any
+ * thread (it notes nothing for sync: the owner's later store_slot_write
+ * of the same record does). Returns 0 or -errno. */
+int store_slot_pwrite(int fd, const struct store_rec *rec, uint32_t i,
+                      const struct store_slot *slot);
 
 /* Marks the record finished (never recovered again) and drops its
  * segment's live count; a segment with nothing live that is not the

@@ -240,3 +240,17 @@ def test_bdat_lowercase(server):
         r = c.read_reply()
         assert r.code == 250 and "queued as" in r.text, r
     server.wait_delivered("alice", 1)
+
+
+def test_bdat_pipelined_after_refused_recipients(server):
+    """All RCPTs refused: the pipelined BDAT gets 503 and its chunk is skipped, not run."""
+    with server.connect() as c:
+        c.ehlo()
+        chunk = b"NOOP\r\nQUIT\r\n"
+        c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<nosuch@example.test>\r\n" + bdat(chunk, last=True) + b"RSET\r\n")
+        rs = c.read_replies(4)
+        assert [r.code for r in rs] == [250, 550, 503, 250], rs
+        assert rs[2].enh == "5.5.1"
+        assert c.cmd("NOOP").code == 250
+    server.settle(0.5)
+    assert server.all_messages() == []

@@ -451,3 +451,37 @@ def test_helo_protocol_without_esmtp_params(client):
     client.helo()
     r = client.cmd("MAIL FROM:<a@example.org> SIZE=10")
     assert r.code in (501, 555), r
+
+
+@pytest.mark.parametrize("line", [b"NOOP\x00", b"NO\x00OP", b"MAIL FROM:<a\x00b@example.org>", b"\x00"])
+def test_nul_in_command(client, line):
+    client.send(line + b"\r\n")
+    r = client.read_reply()
+    assert r.code in (500, 501) and r.enh in ("5.5.2", "5.5.4", "5.1.7"), r
+    assert client.cmd("NOOP").code == 250
+
+
+def test_non_ascii_verb(client):
+    r = client.cmd("N\u00d6OP")
+    assert r.code == 500 and r.enh == "5.5.2", r
+
+
+def test_quit_mid_transaction_delivers_nothing(server):
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("QUIT", 221, "2.0.0")
+    server.settle(0.5)
+    assert server.all_messages() == []
+
+
+def test_close_without_quit_after_250_delivers_once(server):
+    c = server.connect()
+    c.ehlo()
+    r = c.mail("a@example.org", ["alice@example.test"], make_message("no-quit"))
+    assert r.code == 250, r
+    c.close()
+    server.wait_delivered("alice", 1)
+    server.settle(0.5)
+    assert len(server.maildir("alice")) == 1

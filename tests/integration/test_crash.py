@@ -212,19 +212,33 @@ def test_kill9_under_load(server):
 
         got = [Delivered(m) for m in server.maildir("alice")]
         counts = collections.Counter()
+        qids_of = collections.defaultdict(set)
         for d in got:
             subj = d.header("Subject") or ""
             m = re.match(r"crash-(\d+)$", subj)
             assert m, "delivered message with no known subject: %r" % d.content[:200]
             num = int(m.group(1))
             counts[num] += 1
+            q = re.search(r" id (\S+)", d.received or "")
+            if q:
+                qids_of[num].add(q.group(1).rstrip(";"))
             rec = records.get(num)
             assert rec is not None, "delivered message %d was never sent" % num
             assert d.content == crlf_to_lf(rec.content), "message %d delivered damaged or partial (%d of %d octets)" % (num, len(d.content), len(crlf_to_lf(rec.content)))
             assert not rec.abandoned, "message %d was abandoned mid-DATA but delivered" % num
             assert rec.dot_sent, "message %d delivered although its final dot was never sent" % num
         dups = {n: c for n, c in counts.items() if c > 1}
-        assert not dups, "delivered more than once: %s" % dups
+        if dups:
+            log = server.log().splitlines()
+            detail = []
+            for n in sorted(dups, key=lambda n: not records[n].got250)[:3]:
+                rec = records[n]
+                detail.append("message %d x%d (got 250: %s, queue id(s) %s); log:\n  %s" % (
+                    n, dups[n], rec.got250, sorted(qids_of[n]),
+                    "\n  ".join(l for l in log if any(q in l for q in qids_of[n]))))
+            acked_dups = [n for n in dups if records[n].got250]
+            raise AssertionError("round %d: %d message(s) delivered more than once (%d of them acknowledged with 250, %d in-flight commits): %s\n%s" % (
+                rnd_no, len(dups), len(acked_dups), len(dups) - len(acked_dups), dups, "\n".join(detail)))
         in_flight = [n for n in counts if not records[n].got250]
         in_flight_total += len(in_flight)
         print("round %d: %d acknowledged, %d delivered in total, %d in-flight commits delivered without a 250" % (

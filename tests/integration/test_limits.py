@@ -128,8 +128,8 @@ def test_good_commands_do_not_count(tern_factory):
         assert c.cmd("NOOP").code == 250
 
 
-def _try_connect(server):
-    c = SMTPClient(server.host, server.port, read_greeting=False)
+def _try_connect(server, source=None):
+    c = SMTPClient(server.host, server.port, read_greeting=False, source=source)
     r = c.read_reply()
     return c, r
 
@@ -162,6 +162,31 @@ def test_sessions_per_ip_limit(tern_factory):
             assert time.monotonic() < deadline, "no session accepted after one closed: %s" % r
             c.close()
             time.sleep(0.1)
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_sessions_per_ip_counts_each_address(tern_factory):
+    """The per-IP limit is per client address: 127.0.0.2 is not 127.0.0.1."""
+    s = tern_factory(sessions_per_ip=2)
+    time.sleep(scaled(0.3))
+    held = []
+    try:
+        for _ in range(2):
+            c, r = _try_connect(s)
+            held.append(c)
+            assert r.code == 220, r
+        c, r = _try_connect(s)
+        held.append(c)
+        assert r.code == 421, r
+        for _ in range(2):
+            c, r = _try_connect(s, source="127.0.0.2")
+            held.append(c)
+            assert r.code == 220, "a session from 127.0.0.2 refused because of 127.0.0.1's: %s" % r
+        c, r = _try_connect(s, source="127.0.0.2")
+        held.append(c)
+        assert r.code == 421 and r.enh == "4.7.0", r
     finally:
         for h in held:
             h.close()
@@ -300,6 +325,25 @@ def test_data_timeout(tern_factory):
         assert c.wait_closed(5)
     s.settle(0.5)
     assert s.maildir("alice") == []
+
+
+def test_data_timeout_is_per_pause_not_total(tern_factory):
+    """timeout_data bounds the wait for the next block (RFC 5321 §4.5.3.2.6), not the whole
+    transfer: content arriving steadily for longer than the timeout is accepted."""
+    s = tern_factory(timeout_data=2)
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: steady\r\n\r\n")
+        for i in range(10):  # about 5 s in all, never 2 s without data
+            time.sleep(0.5)
+            c.send(b"line %d\r\n" % i)
+        c.send(b".\r\n")
+        r = c.read_reply()
+        assert r.code == 250, r
+    s.wait_delivered("alice", 1)
 
 
 def test_timeout_does_not_block_other_sessions(tern_factory):

@@ -39,14 +39,15 @@ def test_swaks_pipeline(server):
 
 
 def test_swaks_data_file(server, tmp_path):
+    # no final newline: swaks adds one CRLF of its own before the final dot
     data = ("From: me@example.org\nTo: alice@example.test\nSubject: swaks-data-file\n\n"
-            "first line\n.leading dot\n..two dots\n.\nlast line\n")
+            "first line\n.leading dot\n..two dots\n.\nlast line")
     f = tmp_path / "msg.txt"
     f.write_text(data)
     rc, out = swaks(server, "--from", "me@example.org", "--to", "alice@example.test", "--data", "@" + str(f))
     assert rc == 0, out
     (raw,) = server.wait_delivered("alice", 1)
-    assert Delivered(raw).content == data.encode()
+    assert Delivered(raw).content == data.encode() + b"\n"
 
 
 def test_swaks_refused_recipient(server):

@@ -52,6 +52,15 @@ def test_received_header_fields(server):
     assert d.content == crlf_to_lf(content)
 
 
+def test_received_names_client_address(server):
+    with server.connect(source="127.0.0.2") as c:
+        c.ehlo("other.client.test")
+        assert c.mail("a@example.org", ["alice@example.test"], make_message("from-127-0-0-2")).code == 250
+    (raw,) = server.wait_delivered("alice", 1)
+    m = RECEIVED_RE.match(Delivered(raw).received or "")
+    assert m and m.group("ip") == "127.0.0.2" and m.group("helo") == "other.client.test", Delivered(raw).received
+
+
 def test_received_proto_smtp_after_helo(server):
     deliver(server, helo_line=b"HELO old.client.test")
     (raw,) = server.wait_delivered("alice", 1)

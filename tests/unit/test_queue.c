@@ -559,6 +559,83 @@ static void test_duplicate(void)
     CHECK_EQ_INT(stats().recovered, 0);
 }
 
+/* Writes a spool record for lena as a crashed process would leave it:
+ * the delivery intent in the slot (pid 4242, now), and, if `delivered`, the
+ * file that delivery made in her Maildir. */
+static void crash_leftover(const char *qid, int delivered)
+{
+    queue_free(q);
+    q = NULL;
+    char spool[4300], path[4400];
+    snprintf(spool, sizeof spool, "%s/spool", root);
+    struct store *st = store_open(spool, view_cb, &(struct spool_view){0});
+    char text[512];
+    snprintf(text, sizeof text,
+             "Received: from test (unknown [127.0.0.1])\r\n\tby mx (tern) with ESMTP id %s;"
+             " Mon, 23 Nov 2026 01:54:44 +0000\r\nSubject: crash\r\n\r\nbody\r\n",
+             qid);
+    int fd = open(root, O_TMPFILE | O_RDWR, 0600);
+    size_t len = strlen(text);
+    CHECK(write(fd, text, len) == (ssize_t)len);
+    struct envelope env;
+    envelope_init(&env);
+    snprintf(env.qid, sizeof env.qid, "%s", qid);
+    envelope_set(&env.from, "sender@example.org");
+    envelope_add_rcpt(&env, "lena@localhost", NULL, 0);
+    env.size = len;
+    struct buf ser = BUF_INIT;
+    envelope_serialize(&env, &ser);
+    struct store_rec rec;
+    CHECK_EQ_INT(store_append(st, qid, ser.data, (uint32_t)ser.len, 1, fd, len,
+                              clock_wall_us(), &rec), 0);
+    struct store_slot slot = {0};
+    slot.status = STORE_PENDING;
+    slot.flags = STORE_SLOT_INFLIGHT;
+    slot.attempt_pid = 4242;
+    slot.last_attempt = clock_wall();
+    CHECK_EQ_INT(store_slot_write(st, &rec, 0, &slot), 0);
+    buf_free(&ser);
+    envelope_clear(&env);
+    close(fd);
+    store_close(st);
+    if (delivered) {
+        static const char *const dirs[] = {"lena", "lena/Maildir", "lena/Maildir/new",
+                                           "lena/Maildir/cur", "lena/Maildir/tmp"};
+        for (size_t i = 0; i < 5; i++) {
+            snprintf(path, sizeof path, "%s/mail/%s", root, dirs[i]);
+            mkdir(path, 0700);
+        }
+        snprintf(path, sizeof path, "%s/mail/lena/Maildir/new/%lld.M5P4242Q7.testhost", root,
+                 (long long)clock_wall());
+        FILE *f = fopen(path, "w");
+        fprintf(f, "Return-Path: <sender@example.org>\nDelivered-To: lena@localhost\n"
+                   "Received: from test (unknown [127.0.0.1])\n\tby mx (tern) with ESMTP id %s;"
+                   " Mon, 23 Nov 2026 01:54:44 +0000\nSubject: crash\n\nbody\n",
+                qid);
+        fclose(f);
+    }
+    q = queue_new(loop, &cfg);
+}
+
+/* A crash between a Maildir delivery and the record of its success: the
+ * restart finds the delivered file and does not deliver again; without
+ * such a file it delivers. */
+static void test_crash_intent(void)
+{
+    crash_leftover("00000000000C1A51", 1);
+    CHECK_EQ_INT(stats().recovered, 1);
+    unsigned long one = 1;
+    CHECK(run_until(cond_delivered, &one, 10000));
+    CHECK(run_until(cond_idle, NULL, 10000));
+    CHECK_EQ_INT(maildir_count("lena"), 1);
+
+    /* The intent was written but the delivery never happened. */
+    crash_leftover("00000000000C1A52", 0);
+    CHECK(run_until(cond_delivered, &one, 10000));
+    CHECK(run_until(cond_idle, NULL, 10000));
+    CHECK_EQ_INT(maildir_count("lena"), 2);
+}
+
 int main(void)
 {
     const char *base = getenv("TERN_TEST_TMP");
@@ -607,6 +684,7 @@ int main(void)
     test_expire();
     test_sync_failure();
     test_duplicate();
+    test_crash_intent();
     queue_free(q);
     ev_loop_free(loop);
     config_free(&cfg);
