@@ -88,10 +88,12 @@ def wait_port(port, timeout, alive=None):
     return False
 
 
-def run_checked(argv, timeout, what):
+def run_checked(argv, timeout, what, stdin_text=None):
+    """Runs argv (stdin_text, if any, on its standard input); returns its
+    output, or raises BenchError when it fails or times out."""
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, text=True)
+                           timeout=timeout, text=True, input=stdin_text)
     except subprocess.TimeoutExpired as e:
         raise BenchError(f"{what}: timed out after {timeout}s: {shlex.join(argv)}") from e
     if p.returncode != 0:
@@ -187,7 +189,16 @@ class Postfix:
         os.chown(self.maillog, uid, gid)
         os.chmod(self.maillog, 0o644)
 
-        main_cf = f"""# Written by tern's bench/bench.py: a private benchmark instance.
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(self.main_cf(uid, gid))
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(self.master_cf())
+        # `check` creates the queue's subdirectories with their owners.
+        self._postfix("check")
+
+    def main_cf(self, uid, gid):
+        """main.cf's text; subclasses append their settings."""
+        return f"""# Written by tern's bench/bench.py: a private benchmark instance.
 compatibility_level = 3.6
 config_directory = {self.etc}
 queue_directory = {self.queue}
@@ -250,8 +261,11 @@ in_flow_delay = {self.in_flow_delay}
 maillog_file = {self.maillog}
 maillog_file_prefixes = {self.base}
 """
-        # chroot off (column 5 = n): nothing to copy into the queue directory.
-        master_cf = f"""# Written by tern's bench/bench.py: a private benchmark instance.
+
+    def master_cf(self):
+        """master.cf's text; subclasses append their services. chroot is
+        off (column 5 = n): nothing to copy into the queue directory."""
+        return f"""# Written by tern's bench/bench.py: a private benchmark instance.
 127.0.0.1:{self.port} inet n - n - - smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -277,12 +291,6 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(main_cf)
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(master_cf)
-        # `check` creates the queue's subdirectories with their owners.
-        self._postfix("check")
 
     def start(self):
         self._postfix("start")
@@ -367,7 +375,12 @@ class Tern:
                              "(build it, pass --tern PATH, or use --only postfix)")
         os.makedirs(self.base, exist_ok=True)
         with open(self.conf, "w") as f:
-            f.write(f"""hostname = bench.test
+            f.write(self.config_text())
+        run_checked([self.binary, "check-config", "-c", self.conf], 30, "tern check-config")
+
+    def config_text(self):
+        """The config file's text; subclasses append their settings."""
+        return f"""hostname = bench.test
 listen = 127.0.0.1:{self.port} mx
 local_domains = bench.test
 accept_any_user = yes
@@ -377,8 +390,7 @@ log = stderr
 # As for Postfix (smtpd_client_connection_count_limit = 0): all the load
 # comes from 127.0.0.1, whose 64 sessions must not meet a per-client limit.
 sessions_per_ip = 1000
-""")
-        run_checked([self.binary, "check-config", "-c", self.conf], 30, "tern check-config")
+"""
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -468,18 +480,10 @@ def last_counter(out):
     return 0
 
 
-def run_one(server, size, sessions, count, limit):
-    """One measured run. Acceptance: count / wall time of smtp-source.
-    Delivery: count / time from smtp-source's start until the Maildir's new/
-    holds count messages."""
-    new_dir = os.path.join(server.maildir, "new")
-    empty_maildir(server.maildir)
-    # Write back the last run's dirty pages now, not during this run.
-    os.sync()
-    res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
-           "ok": False, "accept_s": None, "accept_rate": None,
-           "deliver_s": None, "deliver_rate": None, "error": None}
-    argv = smtp_source_argv(server.port, sessions, count, size)
+def run_load(argv, limit):
+    """Runs a load generator for at most `limit` seconds. Returns
+    (exit status or None when it was killed at the limit, stdout, stderr,
+    monotonic start time, seconds it ran)."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -488,33 +492,59 @@ def run_one(server, size, sessions, count, limit):
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate(timeout=STOP_TIMEOUT_S)
-        res["error"] = (f"smtp-source timed out after {limit}s "
-                        f"({last_counter(out)}/{count} accepted)")
-        return res
+        return None, out, err, t0, time.monotonic() - t0
     except BaseException:
         # Interrupted: leave no load generator behind.
         p.kill()
         p.wait(timeout=STOP_TIMEOUT_S)
         raise
-    t_accept = time.monotonic() - t0
-    if p.returncode != 0:
-        res["error"] = (f"smtp-source exited {p.returncode} after {last_counter(out)}/{count}: "
-                        f"{err.strip()[-500:]}")
-        return res
-    res["accept_s"] = t_accept
-    res["accept_rate"] = count / t_accept
-    deadline = t0 + limit
-    delivered = 0
+    return p.returncode, out, err, t0, time.monotonic() - t0
+
+
+def clear_maildir(server):
+    """Before a run: the server's Maildir empty, and the last run's dirty
+    pages written back now rather than during this run."""
+    empty_maildir(server.maildir)
+    os.sync()
+
+
+def wait_delivered(server, count, t0, deadline):
+    """Polls until the server's Maildir new/ holds count messages. Returns
+    (seconds since t0, None), or (None, error) at the deadline."""
+    new_dir = os.path.join(server.maildir, "new")
     while True:
         delivered = count_entries(new_dir)
         now = time.monotonic()
         if delivered >= count:
-            break
+            return now - t0, None
         if now >= deadline:
-            res["error"] = f"delivery timed out after {limit}s ({delivered}/{count} in new/)"
-            return res
+            return None, f"delivery timed out after {now - t0:.0f}s ({delivered}/{count} in new/)"
         time.sleep(POLL_S)
-    t_deliver = now - t0
+
+
+def run_one(server, size, sessions, count, limit):
+    """One measured run. Acceptance: count / wall time of smtp-source.
+    Delivery: count / time from smtp-source's start until the Maildir's new/
+    holds count messages."""
+    clear_maildir(server)
+    res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
+           "ok": False, "accept_s": None, "accept_rate": None,
+           "deliver_s": None, "deliver_rate": None, "error": None}
+    rc, out, err, t0, t_accept = run_load(smtp_source_argv(server.port, sessions, count, size),
+                                          limit)
+    if rc is None:
+        res["error"] = (f"smtp-source timed out after {limit}s "
+                        f"({last_counter(out)}/{count} accepted)")
+        return res
+    if rc != 0:
+        res["error"] = (f"smtp-source exited {rc} after {last_counter(out)}/{count}: "
+                        f"{err.strip()[-500:]}")
+        return res
+    res["accept_s"] = t_accept
+    res["accept_rate"] = count / t_accept
+    t_deliver, res["error"] = wait_delivered(server, count, t0, t0 + limit)
+    if t_deliver is None:
+        return res
     res["deliver_s"] = t_deliver
     res["deliver_rate"] = count / t_deliver
     res["ok"] = True
@@ -540,35 +570,48 @@ def ratio(a, b):
     return a / b if a is not None and b is not None and b != 0 else None
 
 
+def add_common_args(ap, rounds, time_limit):
+    """The options every tern-vs-Postfix benchmark has."""
+    ap.add_argument("--tern", default=os.path.join(REPO, "build", "tern"),
+                    help="tern binary (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=rounds,
+                    help="rounds; the median is reported (default: %(default)s)")
+    ap.add_argument("--time-limit", type=float, default=time_limit, metavar="SECONDS",
+                    help="limit per run (default: %(default)s)")
+    ap.add_argument("--only", choices=("both", "postfix", "tern"), default="both",
+                    help="run one server only (default: %(default)s)")
+    ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (configs, logs, Maildirs)")
+
+
+def check_common_args(ap, args):
+    if not 1 <= args.rounds <= 100:
+        ap.error("--rounds: between 1 and 100")
+    if args.time_limit <= 0:
+        ap.error("--time-limit must be positive")
+    args.tern = os.path.abspath(args.tern)
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog=os.environ.get("BENCH_ENTRY", "bench.py"),
         description="Benchmark tern against a private Postfix instance with smtp-source.")
-    ap.add_argument("--tern", default=os.path.join(REPO, "build", "tern"),
-                    help="tern binary (default: %(default)s)")
+    add_common_args(ap, rounds=3, time_limit=300.0)
     ap.add_argument("--count-4k", type=int, default=2000, metavar="N",
                     help="messages per run at 4 KB (default: %(default)s)")
     ap.add_argument("--count-100k", type=int, default=300, metavar="N",
                     help="messages per run at 100 KB (default: %(default)s)")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="rounds; the median is reported (default: %(default)s)")
-    ap.add_argument("--time-limit", type=float, default=300.0, metavar="SECONDS",
-                    help="limit per run, for acceptance and delivery together "
-                         "(default: %(default)s)")
     ap.add_argument("--sessions", default="1,16,64",
                     help="comma-separated concurrent session counts (default: %(default)s)")
     ap.add_argument("--sizes", default="4K,100K",
                     help="comma-separated message sizes among 4K,100K (default: %(default)s)")
-    ap.add_argument("--only", choices=("both", "postfix", "tern"), default="both",
-                    help="run one server only (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=200, metavar="N",
                     help="unmeasured 4 KB messages sent to each server first (default: %(default)s)")
     ap.add_argument("--postfix-in-flow-delay", default="0s", metavar="TIME",
                     help="Postfix's in_flow_delay (default: %(default)s; Postfix's own default is 1s)")
-    ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the temporary directory (configs, logs, Maildirs)")
     args = ap.parse_args(argv)
+    check_common_args(ap, args)
     try:
         args.session_list = [int(s) for s in args.sessions.split(",") if s.strip()]
     except ValueError:
@@ -579,13 +622,8 @@ def parse_args(argv):
             ap.error(f"--sizes: unknown size {s!r} (choose among {', '.join(SIZES)})")
     if not args.session_list or any(s < 1 or s > 1000 for s in args.session_list):
         ap.error("--sessions: between 1 and 1000")
-    if not 1 <= args.rounds <= 100:
-        ap.error("--rounds: between 1 and 100")
     if args.count_4k < 1 or args.count_100k < 1:
         ap.error("message counts must be positive")
-    if args.time_limit <= 0:
-        ap.error("--time-limit must be positive")
-    args.tern = os.path.abspath(args.tern)
     return args
 
 
@@ -593,97 +631,188 @@ def count_for(args, size_label):
     return args.count_4k if size_label == "4K" else args.count_100k
 
 
-def main(argv):
-    args = parse_args(argv)
+def check_environment():
     if os.geteuid() != 0:
         raise BenchError("run as root: Postfix's master must start as root (try sudo)")
     for tool in ("postfix", "postconf", "postsuper", "smtp-source"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} not found: install Debian's postfix (scripts/deps.sh)")
 
-    command = shlex.join([os.environ.get("BENCH_ENTRY", sys.argv[0]), *argv])
+
+def command_line(argv):
+    """The command as typed; BENCH_ENTRY (set by run.sh) is its start,
+    e.g. `./bench/run.sh --tls`."""
+    entry = os.environ.get("BENCH_ENTRY") or shlex.quote(sys.argv[0])
+    return " ".join([entry, *map(shlex.quote, argv)])
+
+
+def make_workdir():
     base = tempfile.mkdtemp(prefix="tern-bench-")
     os.chmod(base, 0o755)  # Postfix's daemons run as the postfix user
-    pf_port, tern_port = free_ports(2)
-    servers = []
-    if args.only in ("both", "postfix"):
-        servers.append(Postfix(os.path.join(base, "postfix"), pf_port, args.postfix_in_flow_delay))
-    if args.only in ("both", "tern"):
-        servers.append(Tern(os.path.join(base, "tern"), tern_port, args.tern))
+    return base
 
-    runs = []
-    meta = {}
+
+def with_servers(servers, base, keep, measure):
+    """Sets up and starts every server, returns measure()'s result, and
+    stops them all and removes `base` (unless keep) whatever happens."""
     try:
         for s in servers:
             s.setup()
         for s in servers:
             s.start()
             log(f"{s.name}: listening on 127.0.0.1:{s.port}")
-        meta = {
-            "command": command,
-            "workdir": base,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": platform.node(),
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "loadavg_start": os.getloadavg(),
-            "versions": {s.name: s.describe() for s in servers},
-            "smtp_source": shlex.join(smtp_source_argv("PORT", "SESSIONS", "COUNT", "SIZE")),
-            "postfix_in_flow_delay": args.postfix_in_flow_delay,
-            "rounds": args.rounds,
-            "time_limit_s": args.time_limit,
-        }
-        if args.warmup > 0:
-            for s in servers:
-                r = run_one(s, SIZES["4K"], max(args.session_list), args.warmup, args.time_limit)
-                log(f"warm-up {s.name}: " + ("ok" if r["ok"] else r["error"]))
-                s.drain(DRAIN_TIMEOUT_S)
-
-        cases = [(z, n) for z in args.size_list for n in args.session_list]
-        for rnd in range(args.rounds):
-            for ci, (zlabel, sessions) in enumerate(cases):
-                # Alternate who goes first so that neither always runs on
-                # the other's leftovers (dirty pages, warm caches).
-                order = servers if (rnd + ci) % 2 == 0 else list(reversed(servers))
-                count = count_for(args, zlabel)
-                for s in order:
-                    r = run_one(s, SIZES[zlabel], sessions, count, args.time_limit)
-                    r["round"] = rnd + 1
-                    r["size_label"] = zlabel
-                    runs.append(r)
-                    if r["ok"]:
-                        log(f"[round {rnd + 1}] {zlabel:>4} x{sessions:<3} {s.name:<7} "
-                            f"accept {count} in {r['accept_s']:.2f}s = {r['accept_rate']:.1f}/s, "
-                            f"delivered in {r['deliver_s']:.2f}s = {r['deliver_rate']:.1f}/s")
-                    else:
-                        log(f"[round {rnd + 1}] {zlabel:>4} x{sessions:<3} {s.name:<7} "
-                            f"FAILED: {r['error']}")
-                    s.drain(DRAIN_TIMEOUT_S)
-        meta["loadavg_end"] = os.getloadavg()
+        return measure()
     finally:
         for s in reversed(servers):
             try:
                 s.stop()
             except Exception as e:  # keep stopping the others
                 log(f"warning: stopping {s.name}: {e}")
-        if args.keep:
+        if keep:
             log(f"kept {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
 
-    summary = []
-    for zlabel in args.size_list:
-        for sessions in args.session_list:
-            row = {"size": zlabel, "sessions": sessions}
-            for name in ("postfix", "tern"):
-                sel = [r for r in runs if r["server"] == name and r["size_label"] == zlabel
-                       and r["sessions"] == sessions]
-                row[f"{name}_accept"] = median_rate(sel, "accept_rate")
-                row[f"{name}_deliver"] = median_rate(sel, "deliver_rate")
-                row[f"{name}_failed"] = sum(1 for r in sel if not r["ok"])
-            row["accept_ratio"] = ratio(row["tern_accept"], row["postfix_accept"])
-            row["deliver_ratio"] = ratio(row["tern_deliver"], row["postfix_deliver"])
-            summary.append(row)
+
+def base_meta(command, base, servers, args):
+    return {
+        "command": command,
+        "workdir": base,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "versions": {s.name: s.describe() for s in servers},
+        "rounds": args.rounds,
+        "time_limit_s": args.time_limit,
+    }
+
+
+def run_rounds(servers, rounds, cases, run_case, label, describe):
+    """Every round goes through every case and runs each server on it back
+    to back; run_case(server, case) returns a run's dict (with "ok" and
+    "error"); the progress line is label(case) and describe(run). Returns
+    all runs."""
+    runs = []
+    for rnd in range(rounds):
+        for ci, case in enumerate(cases):
+            # Alternate who goes first so that neither always runs on
+            # the other's leftovers (dirty pages, warm caches).
+            order = servers if (rnd + ci) % 2 == 0 else list(reversed(servers))
+            for s in order:
+                r = run_case(s, case)
+                r["round"] = rnd + 1
+                runs.append(r)
+                text = describe(r) if r["ok"] else f"FAILED: {r['error']}"
+                log(f"[round {rnd + 1}] {s.name:<7} {label(case)} {text}")
+                s.drain(DRAIN_TIMEOUT_S)
+    return runs
+
+
+def summary_row(row, runs, select, metrics):
+    """Fills row with, for each server, the median of each metric (name ->
+    run key) over its successful runs that select(run) picks, its failed
+    runs, and each metric's ratio tern / Postfix."""
+    for name in ("postfix", "tern"):
+        sel = [r for r in runs if r["server"] == name and select(r)]
+        for metric, key in metrics.items():
+            row[f"{name}_{metric}"] = median_rate(sel, key)
+        row[f"{name}_failed"] = sum(1 for r in sel if not r["ok"])
+    for metric in metrics:
+        row[f"{metric}_ratio"] = ratio(row[f"tern_{metric}"], row[f"postfix_{metric}"])
+    return row
+
+
+def print_table(label_header, label, rows, metrics):
+    """One line per row: label(row) (as wide as label_header), then for
+    each (title, metric) Postfix, tern and the ratio, then failed runs."""
+    pad = " " * len(label_header)
+    print(f"{label_header} | " + "".join(f"{title:^28} | " for title, _ in metrics).rstrip())
+    print(f"{pad} | " + "".join(f"{'postfix':>9} {'tern':>9} {'ratio':>6}   | "
+                                 for _ in metrics) + "failed runs")
+    for row in rows:
+        failed = ""
+        if row["postfix_failed"] or row["tern_failed"]:
+            failed = f"postfix {row['postfix_failed']}, tern {row['tern_failed']}"
+        cols = "".join(f"{fmt_rate(row[f'postfix_{m}'])} {fmt_rate(row[f'tern_{m}'])} "
+                       f"{fmt_ratio(row[f'tern_{m}'], row[f'postfix_{m}'])}   | "
+                       for _, m in metrics)
+        print(f"{label(row)} | {cols}{failed}".rstrip())
+
+
+def check_goal(summary, where, metric, target, text):
+    """The goal on the summary row whose fields match `where`: prints
+    `goal: TEXT: ratio R, met` and returns its JSON (None when that row
+    has no ratio)."""
+    for row in summary:
+        r = row[f"{metric}_ratio"]
+        if all(row[k] == v for k, v in where.items()) and r is not None:
+            print()
+            print(f"goal: {text}: ratio {r:.2f}, " + ("met" if r >= target else "NOT met"))
+            return {**where, "target_ratio": target, f"{metric}_ratio": r, "met": r >= target}
+    return None
+
+
+def finish(args, meta, summary, goal, runs):
+    """Writes the JSON (--json) and returns the exit status: 1 when some
+    run failed."""
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "summary": summary, "goal": goal, "runs": runs},
+                      f, indent=2)
+            f.write("\n")
+    return 1 if any(not r["ok"] for r in runs) else 0
+
+
+def main(argv):
+    args = parse_args(argv)
+    check_environment()
+    command = command_line(argv)
+    base = make_workdir()
+    pf_port, tern_port = free_ports(2)
+    servers = []
+    if args.only in ("both", "postfix"):
+        servers.append(Postfix(os.path.join(base, "postfix"), pf_port, args.postfix_in_flow_delay))
+    if args.only in ("both", "tern"):
+        servers.append(Tern(os.path.join(base, "tern"), tern_port, args.tern))
+    meta = {}
+
+    def run_case(server, case):
+        zlabel, sessions = case
+        r = run_one(server, SIZES[zlabel], sessions, count_for(args, zlabel), args.time_limit)
+        r["size_label"] = zlabel
+        return r
+
+    def label(case):
+        return f"{case[0]:>4} x{case[1]:<3}"
+
+    def describe(r):
+        return (f"accept {r['count']} in {r['accept_s']:.2f}s = "
+                f"{r['accept_rate']:.1f}/s, delivered in {r['deliver_s']:.2f}s = "
+                f"{r['deliver_rate']:.1f}/s")
+
+    def measure():
+        meta.update(base_meta(command, base, servers, args))
+        meta["smtp_source"] = shlex.join(smtp_source_argv("PORT", "SESSIONS", "COUNT", "SIZE"))
+        meta["postfix_in_flow_delay"] = args.postfix_in_flow_delay
+        if args.warmup > 0:
+            for s in servers:
+                r = run_one(s, SIZES["4K"], max(args.session_list), args.warmup, args.time_limit)
+                log(f"warm-up {s.name}: " + ("ok" if r["ok"] else r["error"]))
+                s.drain(DRAIN_TIMEOUT_S)
+        cases = [(z, n) for z in args.size_list for n in args.session_list]
+        runs = run_rounds(servers, args.rounds, cases, run_case, label, describe)
+        meta["loadavg_end"] = os.getloadavg()
+        return runs
+
+    runs = with_servers(servers, base, args.keep, measure)
+
+    metrics = {"accept": "accept_rate", "deliver": "deliver_rate"}
+    summary = [summary_row({"size": z, "sessions": n}, runs,
+                           lambda r, z=z, n=n: r["size_label"] == z and r["sessions"] == n,
+                           metrics)
+               for z in args.size_list for n in args.session_list]
 
     print(f"command: {command}")
     print(f"load:    {meta.get('smtp_source', '')}")
@@ -691,36 +820,12 @@ def main(argv):
     print(f"median of {args.rounds} round(s), messages/s; "
           f"Postfix in_flow_delay = {args.postfix_in_flow_delay}")
     print()
-    print(f"{'size':>5} {'sess':>4} | {'accept':^28} | {'delivered':^28} |")
-    print(f"{'':>5} {'':>4} | {'postfix':>9} {'tern':>9} {'ratio':>6}   | "
-          f"{'postfix':>9} {'tern':>9} {'ratio':>6}   | failed runs")
-    for row in summary:
-        failed = ""
-        if row["postfix_failed"] or row["tern_failed"]:
-            failed = f"postfix {row['postfix_failed']}, tern {row['tern_failed']}"
-        print(f"{row['size']:>5} {row['sessions']:>4} | "
-              f"{fmt_rate(row['postfix_accept'])} {fmt_rate(row['tern_accept'])} "
-              f"{fmt_ratio(row['tern_accept'], row['postfix_accept'])}   | "
-              f"{fmt_rate(row['postfix_deliver'])} {fmt_rate(row['tern_deliver'])} "
-              f"{fmt_ratio(row['tern_deliver'], row['postfix_deliver'])}   | {failed}")
+    print_table(f"{'size':>5} {'sess':>4}", lambda row: f"{row['size']:>5} {row['sessions']:>4}",
+                summary, [("accept", "accept"), ("delivered", "deliver")])
 
-    goal = None
-    for row in summary:
-        if (row["size"], row["sessions"]) == GOAL[:2] and row["accept_ratio"] is not None:
-            goal = {"size": GOAL[0], "sessions": GOAL[1], "target_ratio": GOAL[2],
-                    "accept_ratio": row["accept_ratio"], "met": row["accept_ratio"] >= GOAL[2]}
-            print()
-            print(f"goal: tern accepts >= {GOAL[2]:.0f}x Postfix at {GOAL[1]} sessions, "
-                  f"{GOAL[0]}: ratio {row['accept_ratio']:.2f}, "
-                  + ("met" if goal["met"] else "NOT met"))
-
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"meta": meta, "summary": summary, "goal": goal, "runs": runs},
-                      f, indent=2)
-            f.write("\n")
-    failed = sum(1 for r in runs if not r["ok"])
-    return 1 if failed else 0
+    goal = check_goal(summary, {"size": GOAL[0], "sessions": GOAL[1]}, "accept", GOAL[2],
+                      f"tern accepts >= {GOAL[2]:.0f}x Postfix at {GOAL[1]} sessions, {GOAL[0]}")
+    return finish(args, meta, summary, goal, runs)
 
 
 def _on_signal(signum, _frame):
@@ -728,14 +833,20 @@ def _on_signal(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-if __name__ == "__main__":
+def cli(main_fn):
+    """Runs main_fn(argv) as the program: exit 2 on a set-up error, 130 when
+    interrupted (SIGINT, SIGTERM, SIGHUP), after every server is stopped."""
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     try:
-        sys.exit(main(sys.argv[1:]))
+        sys.exit(main_fn(sys.argv[1:]))
     except BenchError as e:
         log(f"bench: {e}")
         sys.exit(2)
     except KeyboardInterrupt:
         log("bench: interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    cli(main)

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Installs every build and test dependency of tern from Debian's packages.
 # Idempotent and quiet: does nothing when everything is present.
+# Arguments name extra packages to install the same way (bench/run.sh --tls
+# asks for Cyrus SASL's tools this way).
 set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-dev
       libssl-dev libunbound-dev zlib1g-dev libcrypt-dev
-      python3 python3-pytest swaks curl msmtp postfix openssl"
+      python3 python3-pytest swaks libnet-ssleay-perl curl msmtp postfix openssl
+      testssl.sh $*"
 
 missing=""
 for p in $PKGS; do

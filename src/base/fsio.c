@@ -122,7 +122,11 @@ static void fsio_dirname(const char *path, char *out, size_t outsize)
     }
 }
 
-int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
+/* The temp-write-fsync-rename of both atomic writers. With `keep`, the
+ * new file gets exactly `mode` (not reduced by the umask) and, when path
+ * exists, its owner and group (best effort: only root may give a file
+ * away, so EPERM is ignored). */
+static int fsio_write_atomic(const char *path, const void *data, size_t n, mode_t mode, int keep)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp)
@@ -131,7 +135,15 @@ int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
-    int rc = fsio_write_all(fd, data, n);
+    int rc = 0;
+    struct stat old;
+    if (keep && fchmod(fd, mode) < 0)
+        rc = -errno;
+    if (rc == 0 && keep && stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) < 0 &&
+        errno != EPERM)
+        rc = -errno;
+    if (rc == 0)
+        rc = fsio_write_all(fd, data, n);
     if (rc == 0)
         rc = fsio_sync(fd);
     if (close(fd) < 0 && rc == 0)
@@ -141,6 +153,16 @@ int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t 
     if (rc < 0)
         unlink(tmp);
     return rc;
+}
+
+int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
+{
+    return fsio_write_atomic(path, data, n, mode, 0);
+}
+
+int fsio_replace_file(const char *path, const void *data, size_t n, mode_t mode)
+{
+    return fsio_write_atomic(path, data, n, mode, 1);
 }
 
 int fsio_read_file(const char *path, size_t max, char **out, size_t *outlen)

@@ -26,6 +26,10 @@ int fsio_mkdirs(const char *path, mode_t mode);
 /* Writes `data` to `path` atomically and durably: a temp file beside it,
  * written, fsync'd, renamed over `path`, directory fsync'd. */
 int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode);
+/* The same for a file people edit too (the users file): the new file
+ * has exactly `mode`, whatever the umask, and keeps the owner and group
+ * of the file it replaces where the caller may keep them. */
+int fsio_replace_file(const char *path, const void *data, size_t n, mode_t mode);
 /* Reads a whole file into a new NUL-terminated buffer (owned by caller,
  * free()). Refuses files over `max` bytes with -EFBIG. */
 int fsio_read_file(const char *path, size_t max, char **out, size_t *outlen);

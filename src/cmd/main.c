@@ -16,6 +16,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cmd_entry cmd_table[] = {
     {"serve", cmd_serve, "run the mail server (foreground)"},
     {"check-config", cmd_check_config, "validate a configuration file"},
+    {"user", cmd_user, "manage AUTH users: add, passwd, del, list"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this text"},
 };
@@ -26,10 +27,16 @@ static int cmd_help(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
         printf("  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);
     printf("\noptions:\n"
-           "  -c, --config FILE   configuration file (serve, check-config); without it\n"
+           "  -c, --config FILE   configuration file (serve, check-config, user); without it\n"
            "                      tern runs its embedded local-development default:\n"
            "                      127.0.0.1:2525, local domain localhost, any user,\n"
            "                      mail to var/mail/<user>/Maildir, spool in var/spool\n"
+           "\nusers (the users file of -c FILE, else var/users):\n"
+           "  tern user add NAME [--stdin] [-c FILE]     add a user, asking for a password\n"
+           "  tern user passwd NAME [--stdin] [-c FILE]  set a new password\n"
+           "  tern user del NAME [-c FILE]               remove a user\n"
+           "  tern user list [-c FILE]                   list the users\n"
+           "  (--stdin reads the password from one line of standard input)\n"
            "\nsee docs/config.md for the configuration reference\n");
     return 0;
 }

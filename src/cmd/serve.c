@@ -9,6 +9,7 @@
 #include "cmd/cmds.h"
 #include "conf/config.h"
 #include "proc/parent.h"
+#include "proc/tls_material.h"
 
 int cmd_parse_config_opt(int argc, char **argv, const char **path)
 {
@@ -41,6 +42,11 @@ static void serve_print_default(const struct config *cfg)
     printf("tern: spool in %s/%s\n", cwd, cfg->spool_dir);
     printf("tern: try: swaks --server 127.0.0.1:%d --to you@localhost\n",
            cfg->nlisteners ? cfg->listeners[0].port : 2525);
+    printf("tern: TLS certificate %s/%s (self-signed; for a real one, write a config file "
+           "with tls_cert = .../fullchain.pem and tls_key = .../privkey.pem)\n",
+           cwd, cfg->tls_cert);
+    printf("tern: submission needs a user: ./build/tern user add NAME (kept in %s/%s)\n", cwd,
+           cfg->users_file);
     fflush(stdout);
 }
 
@@ -60,7 +66,28 @@ int cmd_serve(int argc, char **argv)
             return 78; /* EX_CONFIG */
         }
         buf_free(&err);
+    } else {
+        struct buf err = BUF_INIT;
+        if (config_load_default_tables(&cfg, &err) < 0) {
+            fprintf(stderr, "%s", err.data ? err.data : "configuration error\n");
+            buf_free(&err);
+            config_free(&cfg);
+            return 78;
+        }
+        buf_free(&err);
     }
+    struct buf terr = BUF_INIT;
+    int made = tls_material_prepare(&cfg, &terr);
+    if (made < 0) {
+        fprintf(stderr, "tern: %s", terr.data ? terr.data : "cannot create a certificate\n");
+        buf_free(&terr);
+        config_free(&cfg);
+        return 73; /* EX_CANTCREAT */
+    }
+    buf_free(&terr);
+    if (made > 0)
+        printf("tern: created a self-signed certificate for %s in %s\n", cfg.hostname,
+               cfg.tls_cert);
     log_open(cfg.log == CONF_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR, cfg.hostname);
     log_set_debug(cfg.debug);
     if (path == NULL)

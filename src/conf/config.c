@@ -28,10 +28,18 @@ void config_default(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->hostname = config_default_hostname();
-    strutil_lcpy(cfg->listeners[0].addr, "127.0.0.1", sizeof cfg->listeners[0].addr);
-    cfg->listeners[0].port = 2525;
-    cfg->listeners[0].role = CONF_ROLE_MX;
-    cfg->nlisteners = 1;
+    /* Loopback only, unprivileged ports: mx, submission (RFC 6409) and
+     * implicit TLS (RFC 8314), as 25, 587 and 465 would be. */
+    static const struct {
+        int port;
+        enum conf_role role;
+    } dl[] = {{2525, CONF_ROLE_MX}, {2587, CONF_ROLE_SUBMISSION}, {2465, CONF_ROLE_SMTPS}};
+    for (size_t i = 0; i < sizeof dl / sizeof dl[0]; i++) {
+        strutil_lcpy(cfg->listeners[i].addr, "127.0.0.1", sizeof cfg->listeners[i].addr);
+        cfg->listeners[i].port = dl[i].port;
+        cfg->listeners[i].role = dl[i].role;
+    }
+    cfg->nlisteners = sizeof dl / sizeof dl[0];
     cfg->local_domains = xmalloc(sizeof *cfg->local_domains);
     cfg->local_domains[0] = xstrdup("localhost");
     cfg->nlocal_domains = 1;
@@ -55,6 +63,58 @@ void config_default(struct config *cfg)
     cfg->retry_min = 300;
     cfg->retry_max = 4000;
     cfg->queue_lifetime = 5 * 86400;
+    /* A self-signed certificate is made on first start (tls/selfsigned). */
+    cfg->tls_cert = xstrdup("var/tls/cert.pem");
+    cfg->tls_key = xstrdup("var/tls/key.pem");
+    cfg->tls_selfsigned = 1;
+    cfg->tls_min_version = 12;
+    cfg->tls_ciphers = xstrdup("ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL");
+    cfg->timeout_tls = 60;
+    cfg->auth_failures_max = 10;
+    cfg->auth_failure_window = 900;
+    cfg->auth_cache_ttl = 3600;
+    cfg->sender_check = CONF_SENDER_OWN;
+    cfg->users_file = xstrdup("var/users"); /* read only if it exists */
+}
+
+int config_load_default_tables(struct config *cfg, struct buf *err)
+{
+    if (cfg->users_file == NULL || access(cfg->users_file, F_OK) != 0)
+        return 0;
+    int oserr = 0;
+    int rc = conf_users_load(cfg, cfg->users_file, err, &oserr);
+    if (rc == CONF_EREAD)
+        conf_error(err, cfg->users_file, 0, "cannot read: %s", strerror(oserr));
+    return rc < 0 ? -1 : 0;
+}
+
+struct conf_table *config_users_read(const struct config *cfg, struct buf *err)
+{
+    if (cfg->users_file == NULL)
+        return NULL;
+    if (cfg->path == NULL && access(cfg->users_file, F_OK) != 0)
+        return NULL; /* the embedded default before `tern user add` */
+    struct config tmp = *cfg; /* conf_users_load fills tmp.users only */
+    tmp.users = NULL;
+    int oserr = 0;
+    int rc = conf_users_load(&tmp, cfg->users_file, err, &oserr);
+    if (rc == CONF_EREAD)
+        conf_error(err, cfg->users_file, 0, "cannot read: %s", strerror(oserr));
+    if (rc < 0) {
+        conf_table_free(tmp.users);
+        return NULL;
+    }
+    return tmp.users;
+}
+
+const char *config_listener_cert(const struct config *cfg, const struct conf_listener *l)
+{
+    return l->tls_cert ? l->tls_cert : cfg->tls_cert;
+}
+
+const char *config_listener_key(const struct config *cfg, const struct conf_listener *l)
+{
+    return l->tls_key ? l->tls_key : cfg->tls_key;
 }
 
 /* The directory relative paths of the file are taken from: absolute when
@@ -92,6 +152,13 @@ int config_load(struct config *cfg, const char *path, struct buf *err)
     cfg->path = xstrdup(path);
     /* With a file, local users are explicit, and mail goes next to it. */
     cfg->accept_any_user = 0;
+    /* With a file, certificates and users are explicit too. */
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free(cfg->users_file);
+    cfg->tls_cert = cfg->tls_key = cfg->users_file = NULL;
+    cfg->tls_selfsigned = 0;
+    cfg->nlisteners = 1; /* 127.0.0.1:2525 mx; TLS listeners need a certificate */
     free(cfg->maildir);
     struct buf m = BUF_INIT;
     buf_printf(&m, "%s/var/mail/%%d/%%u/Maildir", strcmp(ld.dir, "/") ? ld.dir : "");
@@ -154,6 +221,20 @@ void config_free(struct config *cfg)
     free(cfg->aliases_file);
     free(cfg->maildir);
     free(cfg->spool_dir);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        free(cfg->listeners[i].tls_cert);
+        free(cfg->listeners[i].tls_key);
+    }
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    for (size_t i = 0; i < cfg->ntls_sni; i++) {
+        free(cfg->tls_sni[i].name);
+        free(cfg->tls_sni[i].cert);
+        free(cfg->tls_sni[i].key);
+    }
+    free(cfg->tls_sni);
+    free(cfg->tls_ciphers);
+    free(cfg->relay_networks);
     conf_table_free(cfg->users);
     conf_table_free(cfg->aliases);
     memset(cfg, 0, sizeof *cfg);

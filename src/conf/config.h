@@ -21,7 +21,26 @@ struct conf_listener {
     char addr[64]; /* numeric IPv4 or IPv6 (without brackets) */
     int port;
     enum conf_role role;
+    char *tls_cert; /* owned, NULL = the global tls_cert */
+    char *tls_key;  /* owned, NULL = the global tls_key */
 };
+
+/* A certificate chosen by the client's SNI (tls_sni lines). */
+struct conf_sni {
+    char *name; /* owned, lowercased; "*.example.org" matches one label */
+    char *cert; /* owned path */
+    char *key;  /* owned path */
+};
+
+/* A network of relay_networks: addr/prefix, IPv4 as 4 bytes. */
+struct conf_cidr {
+    unsigned char addr[16];
+    int family; /* AF_INET or AF_INET6 */
+    unsigned prefix;
+};
+
+/* Which envelope senders an authenticated user may use. */
+enum conf_sender_check { CONF_SENDER_OWN = 0, CONF_SENDER_DOMAIN = 1, CONF_SENDER_ANY = 2 };
 
 struct conf_table; /* users and aliases, opaque */
 
@@ -59,6 +78,25 @@ struct config {
     unsigned retry_max;  /* 4000 s: cap of the backoff */
     unsigned queue_lifetime; /* 432000 s (5 days) */
 
+    /* TLS (RFC 3207, RFC 8314). */
+    char *tls_cert; /* owned PEM chain path, may be NULL */
+    char *tls_key;  /* owned PEM key path, may be NULL */
+    int tls_selfsigned; /* embedded default: create tls_cert/tls_key if missing */
+    struct conf_sni *tls_sni; /* owned array */
+    size_t ntls_sni;
+    int tls_min_version; /* 12 or 13 */
+    char *tls_ciphers;   /* owned: OpenSSL list for TLS 1.2 */
+    unsigned timeout_tls; /* 60 s: the whole handshake */
+
+    /* AUTH (RFC 4954) and relay control. */
+    int auth_plaintext_loopback; /* AUTH without TLS from 127.0.0.0/8 and ::1 */
+    unsigned auth_failures_max;   /* 10 per IP or user within the window */
+    unsigned auth_failure_window; /* 900 s */
+    unsigned auth_cache_ttl;      /* 3600 s: verified credentials remembered */
+    struct conf_cidr *relay_networks; /* owned array */
+    size_t nrelay_networks;
+    enum conf_sender_check sender_check;
+
     struct conf_table *users;   /* owned, may be NULL */
     struct conf_table *aliases; /* owned, may be NULL */
 };
@@ -73,12 +111,32 @@ void config_default(struct config *cfg);
  * files it names. */
 int config_load(struct config *cfg, const char *path, struct buf *err);
 
+/* The embedded default's tables: loads users_file (var/users) if it
+ * exists. Returns 0, or -1 with messages appended to *err. */
+int config_load_default_tables(struct config *cfg, struct buf *err);
+
+/* Reads users_file again into a new table (owned by the caller), for
+ * password changes without a restart. NULL when there is no file, or on
+ * an error (then with messages in *err). */
+struct conf_table *config_users_read(const struct config *cfg, struct buf *err);
+
 /* Semantic checks (listeners bindable addresses, files present, aliases
  * resolve, ...). Returns 0, or -1 with messages appended to *err;
  * warnings (also appended, prefixed "warning: ") do not fail. */
 int config_check(const struct config *cfg, struct buf *err);
 
 void config_free(struct config *cfg);
+
+/* The certificate and key of listener l: its own, else the global ones
+ * (either may be NULL when none is configured). */
+const char *config_listener_cert(const struct config *cfg, const struct conf_listener *l);
+const char *config_listener_key(const struct config *cfg, const struct conf_listener *l);
+
+/* Is the numeric address ip inside one of relay_networks? */
+int config_relay_allowed(const struct config *cfg, const char *ip);
+
+/* Is the numeric address ip a loopback address (127.0.0.0/8, ::1)? */
+int config_ip_is_loopback(const char *ip);
 
 /* Name of a role as written in the file ("mx", "submission", "smtps"). */
 const char *config_role_name(enum conf_role r);

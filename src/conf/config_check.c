@@ -171,6 +171,34 @@ static void conf_check_file(struct conf_checker *c, const char *key, const char 
         conf_check_error(c, "%s %s: %s", key, path, strerror(errno));
 }
 
+/* Submission needs TLS before AUTH and smtps is TLS: both need a
+ * certificate. Files are checked readable; their contents are checked
+ * when the server loads them. The self-signed default is made at start. */
+static void conf_check_tls(struct conf_checker *c)
+{
+    const struct config *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct conf_listener *l = &cfg->listeners[i];
+        const char *cert = config_listener_cert(cfg, l), *key = config_listener_key(cfg, l);
+        char name[80];
+        conf_listener_name(l, name, sizeof name);
+        if ((cert == NULL || key == NULL) && l->role != CONF_ROLE_MX) {
+            conf_check_error(c, "listen %s (%s): needs a certificate (tls_cert and tls_key, "
+                             "or cert= and key= on the listen line)",
+                             name, config_role_name(l->role));
+            continue;
+        }
+        if (cert && key && !(cfg->tls_selfsigned && !l->tls_cert)) {
+            conf_check_file(c, "tls_cert", cert);
+            conf_check_file(c, "tls_key", key);
+        }
+    }
+    for (size_t i = 0; i < cfg->ntls_sni; i++) {
+        conf_check_file(c, "tls_sni certificate", cfg->tls_sni[i].cert);
+        conf_check_file(c, "tls_sni key", cfg->tls_sni[i].key);
+    }
+}
+
 /* Warns when an alias target is neither a user nor an alias: expansion
  * would skip it. A bare target is fine if it exists in some form. */
 static void conf_check_aliases(struct conf_checker *c)
@@ -218,7 +246,10 @@ int config_check(const struct config *cfg, struct buf *err)
     if (cfg->maildir == NULL || strstr(cfg->maildir, "%u") == NULL)
         conf_check_error(&c, "maildir %s: the template must contain %%u",
                          cfg->maildir ? cfg->maildir : "(none)");
-    conf_check_file(&c, "users_file", cfg->users_file);
+    /* The embedded default reads var/users only once `tern user add` made it. */
+    if (cfg->path || (cfg->users_file && access(cfg->users_file, F_OK) == 0))
+        conf_check_file(&c, "users_file", cfg->users_file);
+    conf_check_tls(&c);
     conf_check_file(&c, "aliases_file", cfg->aliases_file);
     if (cfg->retry_max < cfg->retry_min)
         conf_check_error(&c, "retry_max is less than retry_min");

@@ -229,42 +229,82 @@ int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why
     return 0;
 }
 
+/* A relative path in the file is relative to the file's directory. */
+static char *conf_path_resolve(const struct conf_load *ld, const char *val)
+{
+    if (val[0] == '/')
+        return xstrdup(val);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/%s", strcmp(ld->dir, "/") ? ld->dir : "", val);
+    return buf_steal(&b);
+}
+
+static int conf_parse_role(const char *role, enum conf_role *out)
+{
+    static const char *const names[] = {"mx", "submission", "smtps"};
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(role, names[i])) {
+            *out = (enum conf_role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char *val,
                            unsigned line)
 {
     struct config *cfg = ld->cfg;
     char *p = val;
-    char *hp = conf_token(&p, 0), *role = conf_token(&p, 0), *extra = conf_token(&p, 0);
+    char *hp = conf_token(&p, 0), *tok;
     struct conf_listener l = {.role = CONF_ROLE_MX};
     const char *why = NULL;
-    if (extra) {
-        CONF_ERR(ld, line, "listen: expected ADDRESS:PORT [mx|submission|smtps]");
-        return -1;
-    }
+    int have_role = 0;
     if (conf_parse_hostport(hp, &l, &why) < 0) {
         CONF_ERR(ld, line, "listen: '%s': %s", strutil_esc(hp), why);
         return -1;
     }
-    if (role) {
-        if (!strcmp(role, "mx"))
-            l.role = CONF_ROLE_MX;
-        else if (!strcmp(role, "submission"))
-            l.role = CONF_ROLE_SUBMISSION;
-        else if (!strcmp(role, "smtps"))
-            l.role = CONF_ROLE_SMTPS;
-        else {
+    while ((tok = conf_token(&p, 0)) != NULL) {
+        char **field = !strncmp(tok, "cert=", 5) ? &l.tls_cert
+                       : !strncmp(tok, "key=", 4)  ? &l.tls_key
+                                                   : NULL;
+        if (field && strchr(tok, '=')[1] != '\0' && *field == NULL) {
+            *field = conf_path_resolve(ld, strchr(tok, '=') + 1);
+        } else if (!field && !have_role && conf_parse_role(tok, &l.role) == 0) {
+            have_role = 1;
+        } else if (!field && !have_role && !strchr(tok, '=')) {
             CONF_ERR(ld, line, "listen: unknown role '%s' (mx, submission or smtps)",
-                     strutil_esc(role));
+                     strutil_esc(tok));
+            free(l.tls_cert);
+            free(l.tls_key);
+            return -1;
+        } else {
+            CONF_ERR(ld, line, "listen: unexpected '%s' (expected ADDRESS:PORT "
+                     "[mx|submission|smtps] [cert=FILE key=FILE])", strutil_esc(tok));
+            free(l.tls_cert);
+            free(l.tls_key);
             return -1;
         }
     }
-    /* The first listen line replaces the default listener; later ones add. */
+    if ((l.tls_cert == NULL) != (l.tls_key == NULL)) {
+        CONF_ERR(ld, line, "listen: cert= and key= go together");
+        free(l.tls_cert);
+        free(l.tls_key);
+        return -1;
+    }
+    /* The first listen line replaces the default listeners; later ones add. */
     if (!ld->listen_set) {
+        for (size_t i = 0; i < cfg->nlisteners; i++) {
+            free(cfg->listeners[i].tls_cert);
+            free(cfg->listeners[i].tls_key);
+        }
         cfg->nlisteners = 0;
         ld->listen_set = 1;
     }
     if (cfg->nlisteners >= CONF_MAX_LISTENERS) {
         CONF_ERR(ld, line, "listen: too many listeners (at most %d)", CONF_MAX_LISTENERS);
+        free(l.tls_cert);
+        free(l.tls_key);
         return -1;
     }
     cfg->listeners[cfg->nlisteners++] = l;
@@ -298,16 +338,6 @@ static int conf_set_domains(struct conf_load *ld, const struct conf_key *k, char
         cfg->local_domains[cfg->nlocal_domains++] = xstrdup(d);
     }
     return bad ? -1 : 0;
-}
-
-/* A relative path in the file is relative to the file's directory. */
-static char *conf_path_resolve(const struct conf_load *ld, const char *val)
-{
-    if (val[0] == '/')
-        return xstrdup(val);
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "%s/%s", strcmp(ld->dir, "/") ? ld->dir : "", val);
-    return buf_steal(&b);
 }
 
 static int conf_set_path(struct conf_load *ld, const struct conf_key *k, char *val,
@@ -375,6 +405,92 @@ static int conf_set_bare_lf(struct conf_load *ld, const struct conf_key *k, char
     return 0;
 }
 
+static int conf_set_string(struct conf_load *ld, const struct conf_key *k, char *val,
+                           unsigned line)
+{
+    char **field = (char **)((char *)ld->cfg + k->off);
+    free(*field);
+    *field = xstrdup(val);
+    return 0;
+}
+
+/* tls_sni = HOSTNAME CERTFILE KEYFILE (repeatable). */
+static int conf_set_sni(struct conf_load *ld, const struct conf_key *k, char *val,
+                        unsigned line)
+{
+    struct config *cfg = ld->cfg;
+    char *p = val;
+    char *name = conf_token(&p, 0), *cert = conf_token(&p, 0), *key = conf_token(&p, 0);
+    if (name == NULL || cert == NULL || key == NULL || conf_token(&p, 0) != NULL) {
+        CONF_ERR(ld, line, "tls_sni: expected HOSTNAME CERTFILE KEYFILE");
+        return -1;
+    }
+    const char *host = strncmp(name, "*.", 2) ? name : name + 2;
+    if (!conf_domain_valid(host, 0)) {
+        CONF_ERR(ld, line, "tls_sni: '%s' is not a host name", strutil_esc(name));
+        return -1;
+    }
+    cfg->tls_sni = xrealloc(cfg->tls_sni, (cfg->ntls_sni + 1) * sizeof *cfg->tls_sni);
+    struct conf_sni *e = &cfg->tls_sni[cfg->ntls_sni++];
+    e->name = xstrdup(name);
+    strutil_lower(e->name);
+    e->cert = conf_path_resolve(ld, cert);
+    e->key = conf_path_resolve(ld, key);
+    return 0;
+}
+
+static int conf_set_tls_version(struct conf_load *ld, const struct conf_key *k, char *val,
+                                unsigned line)
+{
+    if (!strcmp(val, "TLSv1.2"))
+        ld->cfg->tls_min_version = 12;
+    else if (!strcmp(val, "TLSv1.3"))
+        ld->cfg->tls_min_version = 13;
+    else {
+        CONF_ERR(ld, line, "tls_min_version: '%s' is not TLSv1.2 or TLSv1.3",
+                 strutil_esc(val));
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_set_networks(struct conf_load *ld, const struct conf_key *k, char *val,
+                             unsigned line)
+{
+    struct config *cfg = ld->cfg;
+    int bad = 0;
+    char *p = val, *tok;
+    while ((tok = conf_token(&p, 1)) != NULL) {
+        struct conf_cidr c;
+        if (conf_parse_cidr(tok, &c) < 0) {
+            CONF_ERR(ld, line, "relay_networks: '%s' is not ADDRESS/PREFIX",
+                     strutil_esc(tok));
+            bad = 1;
+            continue;
+        }
+        cfg->relay_networks = xrealloc(cfg->relay_networks,
+                                       (cfg->nrelay_networks + 1) * sizeof c);
+        cfg->relay_networks[cfg->nrelay_networks++] = c;
+    }
+    return bad ? -1 : 0;
+}
+
+static int conf_set_sender_check(struct conf_load *ld, const struct conf_key *k, char *val,
+                                 unsigned line)
+{
+    if (!strcmp(val, "own"))
+        ld->cfg->sender_check = CONF_SENDER_OWN;
+    else if (!strcmp(val, "domain"))
+        ld->cfg->sender_check = CONF_SENDER_DOMAIN;
+    else if (!strcmp(val, "any"))
+        ld->cfg->sender_check = CONF_SENDER_ANY;
+    else {
+        CONF_ERR(ld, line, "sender_check: '%s' is not own, domain or any", strutil_esc(val));
+        return -1;
+    }
+    return 0;
+}
+
 _Static_assert(sizeof(unsigned) == 4, "conf_store writes unsigned fields as 4 bytes");
 
 #define F(field) offsetof(struct config, field), (int)sizeof(((struct config *)0)->field)
@@ -412,6 +528,18 @@ static const struct conf_key conf_keys[] = {
     {"retry_min", conf_set_duration, F(retry_min), 1, 365 * DAY, 0, NULL},
     {"retry_max", conf_set_duration, F(retry_max), 1, 365 * DAY, 0, NULL},
     {"queue_lifetime", conf_set_duration, F(queue_lifetime), 1, 365 * DAY, 0, NULL},
+    {"tls_cert", conf_set_path, F(tls_cert), 0, 0, 0, NULL},
+    {"tls_key", conf_set_path, F(tls_key), 0, 0, 0, NULL},
+    {"tls_sni", conf_set_sni, 0, 0, 0, 0, 0, NULL},
+    {"tls_min_version", conf_set_tls_version, 0, 0, 0, 0, 0, NULL},
+    {"tls_ciphers", conf_set_string, F(tls_ciphers), 0, 0, 0, NULL},
+    {"timeout_tls", conf_set_duration, F(timeout_tls), 1, 3600, 0, NULL},
+    {"auth_plaintext_loopback", conf_set_bool, F(auth_plaintext_loopback), 0, 0, 0, NULL},
+    {"auth_failures_max", conf_set_count, F(auth_failures_max), 1, 1000000, 0, NULL},
+    {"auth_failure_window", conf_set_duration, F(auth_failure_window), 1, DAY, 0, NULL},
+    {"auth_cache_ttl", conf_set_duration, F(auth_cache_ttl), 0, DAY, 0, NULL},
+    {"relay_networks", conf_set_networks, 0, 0, 0, 0, 0, NULL},
+    {"sender_check", conf_set_sender_check, 0, 0, 0, 0, 0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

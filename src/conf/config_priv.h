@@ -78,6 +78,9 @@ int conf_parse_line(void *arg, char *line, unsigned lineno);
  * Returns 0, or -1 with a short reason in *why. */
 int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why);
 
+/* Parses "ADDR/PREFIX" (or a bare address: a host) into c. Returns 0 or -1. */
+int conf_parse_cidr(const char *s, struct conf_cidr *c);
+
 /* Appends "file:line: " then the formatted text and a newline to err. */
 void conf_error(struct buf *err, const char *file, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

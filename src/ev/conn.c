@@ -14,36 +14,10 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
-
-/* Stop reading above this many unconsumed bytes: a peer must not make us
- * buffer without bound (DESIGN.md: limits before allocating). */
-#define CONN_HIGH_WATER (64 * 1024)
-#define CONN_READ_CHUNK (64 * 1024)
-
-enum conn_state { CONN_OPEN, CONN_CLOSING, CONN_DONE };
-
-struct conn {
-    struct ev_loop *loop;  /* not owned */
-    int fd;                /* owned; -1 once closed */
-    struct conn_cb cb;
-    void *arg;
-    enum conn_state state;
-    int paused;
-    int eof;               /* the peer half-closed */
-    int close_err;         /* what on_close will report */
-    int depth;             /* > 0 while one of our callbacks runs */
-    unsigned watched;      /* events asked of the loop */
-    struct buf rbuf;
-    struct buf wbuf;       /* queued bytes are wbuf.data[woff .. len) */
-    size_t woff;
-    uint64_t timeout_ms;   /* 0 = none */
-    uint64_t last_active;  /* clock_mono_ms() of the last read or write */
-    ev_timer_id idle_timer;
-    ev_timer_id resume_timer;
-    ev_timer_id close_timer;
-};
+#include "ev/conn_priv.h"
 
 static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *arg);
+static void conn_read(struct conn *c);
 
 static size_t conn_queued(const struct conn *c)
 {
@@ -62,7 +36,7 @@ static void conn_close_fire(struct ev_loop *loop, void *arg)
 
 /* Ends the conn: stops everything, closes the fd and reports on_close
  * from the loop. Idempotent. */
-static void conn_finish(struct conn *c, int err)
+void conn_finish(struct conn *c, int err)
 {
     if (c->state == CONN_DONE)
         return;
@@ -71,6 +45,7 @@ static void conn_finish(struct conn *c, int err)
     ev_timer_cancel(c->loop, c->idle_timer);
     ev_timer_cancel(c->loop, c->resume_timer);
     c->idle_timer = c->resume_timer = 0;
+    conn_tls_end(c, err == 0);
     if (c->fd >= 0) {
         ev_io_del(c->loop, c->fd);
         close(c->fd);
@@ -84,15 +59,27 @@ static void conn_finish(struct conn *c, int err)
 
 /* Asks the loop for exactly the events the current state needs. Level
  * triggered, so reading must be switched off while paused or full. */
-static void conn_watch(struct conn *c)
+void conn_watch(struct conn *c)
 {
     if (c->state == CONN_DONE)
         return;
     unsigned want = 0;
-    if (c->state == CONN_OPEN && !c->paused && !c->eof && c->rbuf.len < CONN_HIGH_WATER)
-        want |= EV_READ;
-    if (conn_queued(c) > 0)
-        want |= EV_WRITE;
+    if (c->tls_state == CONN_TLS_HANDSHAKE) {
+        want = c->tls_want;
+    } else {
+        int reading = c->state == CONN_OPEN && !c->paused && !c->eof &&
+                      c->rbuf.len < CONN_HIGH_WATER && !c->tls_start;
+        if (reading)
+            want |= EV_READ;
+        if (conn_queued(c) > 0)
+            want |= EV_WRITE;
+        /* TLS may need the other direction to make progress. */
+        if (c->tls_rw_swap && (reading || conn_queued(c) > 0))
+            want |= EV_READ | EV_WRITE;
+        /* Records OpenSSL already decrypted raise no event on the socket. */
+        if (reading && conn_tls_pending(c) && c->resume_timer == 0)
+            c->resume_timer = ev_timer_add(c->loop, 0, conn_pending_fire, c);
+    }
     if (want == c->watched)
         return;
     int r = ev_io_mod(c->loop, c->fd, want);
@@ -107,6 +94,12 @@ static void conn_watch(struct conn *c)
 static ssize_t conn_send(struct conn *c, const char *p, size_t n)
 {
     size_t done = 0;
+    if (c->tls_state == CONN_TLS_ON) {
+        ssize_t k = conn_tls_send(c, p, n);
+        if (k > 0)
+            c->last_active = clock_mono_ms();
+        return k;
+    }
     while (done < n) {
         /* MSG_NOSIGNAL: a peer that went away is an error, not SIGPIPE. */
         ssize_t k = send(c->fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -166,6 +159,10 @@ static void conn_flush(struct conn *c)
     }
     buf_reset(&c->wbuf);
     c->woff = 0;
+    if (c->tls_start) {
+        conn_tls_begin(c);
+        return;
+    }
     conn_watch(c);
     if (c->state == CONN_CLOSING) {
         conn_finish(c, 0);
@@ -176,26 +173,38 @@ static void conn_flush(struct conn *c)
     }
 }
 
+/* Reads what the socket (or TLS) has: > 0 bytes, 0 at EOF, -EAGAIN when
+ * nothing more is there now, another -errno on failure. */
+static ssize_t conn_recv(struct conn *c, char *p, size_t n)
+{
+    if (c->tls_state == CONN_TLS_ON)
+        return conn_tls_recv(c, p, n);
+    for (;;) {
+        ssize_t k = read(c->fd, p, n);
+        if (k >= 0)
+            return k;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
 static void conn_read(struct conn *c)
 {
     size_t got = 0;
     int err = 0;
     while (c->rbuf.len < CONN_HIGH_WATER) {
         char *p = buf_reserve(&c->rbuf, CONN_READ_CHUNK);
-        ssize_t n = read(c->fd, p, CONN_READ_CHUNK);
+        ssize_t n = conn_recv(c, p, CONN_READ_CHUNK);
         if (n > 0) {
             buf_commit(&c->rbuf, (size_t)n);
             got += (size_t)n;
             continue;
         }
-        if (n == 0) {
+        if (n == 0)
             c->eof = 1;
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            err = -errno;
+        else if (n != -EAGAIN)
+            err = (int)n;
         break;
     }
     if (got > 0) {
@@ -215,9 +224,14 @@ static void conn_read(struct conn *c)
 static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct conn *c = arg;
-    if ((events & EV_WRITE) && conn_queued(c) > 0 && c->state != CONN_DONE)
+    if (c->tls_state == CONN_TLS_HANDSHAKE) {
+        conn_tls_handshake(c);
+        return;
+    }
+    int swap = c->tls_rw_swap;
+    if ((events & EV_WRITE || swap) && conn_queued(c) > 0 && c->state != CONN_DONE)
         conn_flush(c);
-    if ((events & EV_READ) && (c->watched & EV_READ) && c->state == CONN_OPEN)
+    if ((events & EV_READ || swap) && (c->watched & EV_READ) && c->state == CONN_OPEN)
         conn_read(c);
 }
 
@@ -233,6 +247,14 @@ static void conn_resume_fire(struct ev_loop *loop, void *arg)
         return;
     conn_check_eof(c);
     conn_watch(c);
+}
+
+void conn_pending_fire(struct ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    c->resume_timer = 0;
+    if (c->state == CONN_OPEN && !c->paused)
+        conn_read(c);
 }
 
 /* The timer is re-armed lazily: activity only updates last_active, and
@@ -286,6 +308,7 @@ void conn_free(struct conn *c)
     ev_timer_cancel(c->loop, c->idle_timer);
     ev_timer_cancel(c->loop, c->resume_timer);
     ev_timer_cancel(c->loop, c->close_timer);
+    conn_tls_end(c, 0);
     if (c->fd >= 0) {
         ev_io_del(c->loop, c->fd);
         close(c->fd);

@@ -1,7 +1,7 @@
 /* conn: a buffered, non-blocking byte stream over a socket, with an idle
  * timeout. The owner reads from conn_rbuf() in its on_read callback and
  * consumes what it used; writes are queued and flushed by the loop.
- * TLS (a later issue) will sit behind this same interface. */
+ * TLS sits behind the same interface (conn_starttls, conn_tls.c). */
 #ifndef TERN_EV_CONN_H
 #define TERN_EV_CONN_H
 
@@ -25,7 +25,12 @@ struct conn_cb {
     void (*on_close)(struct conn *c, void *arg, int err);
     /* Optional: the write queue has become empty. */
     void (*on_drain)(struct conn *c, void *arg);
+    /* Optional: the TLS handshake started by conn_starttls() finished
+     * (err = 0). A failed handshake ends the conn through on_close. */
+    void (*on_tls)(struct conn *c, void *arg, int err);
 };
+
+struct tlsctx;
 
 /* Takes ownership of the connected, non-blocking `fd`. */
 struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_cb *cb, void *arg);
@@ -50,6 +55,19 @@ void conn_set_timeout(struct conn *c, uint64_t ms);
 void conn_close(struct conn *c);
 /* Closes at once, dropping the queue; reports on_close(err = 0) from the loop. */
 void conn_abort(struct conn *c);
+/* Switches the conn to TLS as the server: flushes what is queued in
+ * plaintext (the 220 of STARTTLS), throws away every byte received and
+ * not yet consumed (RFC 3207 §4.2: nothing sent before the handshake may
+ * count), then runs the handshake and reports on_tls. The conn takes a
+ * reference to t. For implicit TLS call it right after conn_new(). */
+void conn_starttls(struct conn *c, struct tlsctx *t);
+/* Non-zero once the handshake completed. */
+int conn_is_tls(const struct conn *c);
+/* The negotiated protocol ("TLSv1.3"), cipher and its secret bits, or
+ * NULL / 0 without TLS. The strings are static. */
+const char *conn_tls_version(const struct conn *c);
+const char *conn_tls_cipher(const struct conn *c);
+int conn_tls_bits(const struct conn *c);
 /* The file descriptor (for getpeername etc.). */
 int conn_fd(const struct conn *c);
 /* Non-zero once the peer half-closed or the conn was closed. */

@@ -240,6 +240,25 @@ int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int 
     return 0;
 }
 
+int ipc_send_sync(int fd, unsigned type, const struct buf *payload)
+{
+    size_t plen = payload ? payload->len : 0;
+    if (plen > IPC_MAX_PAYLOAD)
+        return -EMSGSIZE;
+    struct ipc_hdr h = {IPC_VERSION, (uint16_t)type, (uint32_t)plen};
+    struct iovec iov[2] = {{&h, sizeof h}, {payload ? payload->data : NULL, plen}};
+    struct msghdr mh = {0};
+    mh.msg_iov = iov;
+    mh.msg_iovlen = plen ? 2 : 1;
+    for (;;) {
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (n >= 0)
+            return (size_t)n == sizeof h + plen ? 0 : -EIO;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
 void ipc_put_u32(struct buf *b, uint32_t v)
 {
     buf_append(b, &v, sizeof v);

@@ -38,6 +38,10 @@ void ipc_chan_free(struct ipc_chan *ch);
  * keeps its own). Returns 0 or -errno (payload too large, channel closed). */
 int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int fd);
 
+/* Sends one message on a blocking descriptor, outside any loop (the
+ * parent, which has none). Returns 0 or -errno. */
+int ipc_send_sync(int fd, unsigned type, const struct buf *payload);
+
 /* Payload builders. */
 void ipc_put_u32(struct buf *b, uint32_t v);
 void ipc_put_u64(struct buf *b, uint64_t v);

@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 1
+#define IPC_VERSION 2
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -20,7 +20,13 @@ enum ipc_type {
     IPC_COMMITTED = 5,
     /* net -> queue: str qid; the message will not be committed */
     IPC_ABORT = 6,
-    IPC_TYPE_MAX = 7
+    /* net -> queue: u64 req, str user, bytes password (wiped after use) */
+    IPC_AUTH_CHECK = 7,
+    /* queue -> net: u64 req, i32 result (enum auth_result) */
+    IPC_AUTH_RESULT = 8,
+    /* parent -> net: bytes material (proc/tls_material), on SIGHUP */
+    IPC_TLS_RELOAD = 9,
+    IPC_TYPE_MAX = 10
 };
 
 #endif

@@ -18,12 +18,16 @@
 #include "base/idmap.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "auth/throttle.h"
+#include "auth/verify.h"
 #include "base/xmalloc.h"
 #include "ev/conn.h"
+#include "ev/tlsctx.h"
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "proc/privsep.h"
+#include "proc/tls_material.h"
 #include "smtp/smtp_session.h"
 
 /* Sessions are checked for idle timeouts this often. */
@@ -40,7 +44,13 @@ struct net_client {
     uint64_t last_ms;
     int paused;
     int closed; /* on the free list, waiting for the before-sleep hook */
+    size_t listener;  /* index into net.ls / net.tls */
+    int handshaking;  /* TLS handshake under way */
     ev_timer_id kick; /* pending re-feed after a resume */
+    /* AUTH: the answer waits out the throttle's delay on this timer. */
+    ev_timer_id auth_timer;
+    enum smtp_auth_result auth_result;
+    char auth_user[THROTTLE_KEY_MAX];
     struct net_client *next_dead;
 };
 
@@ -48,6 +58,9 @@ struct net {
     const struct config *cfg;
     struct ev_loop *loop;
     struct ipc_chan *ipc;
+    struct ipc_chan *ctl; /* from the parent: TLS reloads */
+    struct tlsctx *tls[CONF_MAX_LISTENERS]; /* per listener, NULL without a certificate */
+    struct throttle *auth_ip, *auth_users; /* failed AUTHs per client IP and per user */
     const struct net_listener *ls;
     size_t nls;
     struct idmap clients; /* id -> client, for asynchronous answers */
@@ -107,8 +120,20 @@ static void net_io_set_timeout(void *io, uint64_t ms)
     c->last_ms = clock_mono_ms();
 }
 
+static void net_io_starttls(void *io)
+{
+    struct net_client *c = io;
+    struct tlsctx *t = c->net->tls[c->listener];
+    if (c->closed || t == NULL) {
+        conn_abort(c->conn);
+        return;
+    }
+    c->handshaking = 1;
+    conn_starttls(c->conn, t);
+}
+
 static const struct smtp_session_io net_io = {
-    net_io_write, net_io_pause, net_io_close, net_io_set_timeout,
+    net_io_write, net_io_pause, net_io_close, net_io_set_timeout, net_io_starttls,
 };
 
 static void net_svc_body_open(void *svc, uint64_t sid)
@@ -151,8 +176,76 @@ static void net_svc_abort(void *svc, const char *qid)
     buf_free(&b);
 }
 
+static void net_auth_fire(struct ev_loop *loop, void *arg)
+{
+    struct net_client *c = arg;
+    c->auth_timer = 0;
+    if (!c->closed)
+        smtp_session_auth_done(c->session, c->auth_result);
+}
+
+/* Answers an AUTH after `delay_ms`, always from the loop. */
+static void net_auth_answer(struct net_client *c, enum smtp_auth_result r, unsigned delay_ms)
+{
+    c->auth_result = r;
+    if (c->auth_timer)
+        ev_timer_cancel(c->net->loop, c->auth_timer);
+    c->auth_timer = ev_timer_add(c->net->loop, delay_ms, net_auth_fire, c);
+}
+
+static void net_svc_auth_check(void *svc, uint64_t sid, const char *mech, const char *user,
+                               const char *password)
+{
+    struct net *n = svc;
+    struct net_client *c = idmap_get(&n->clients, sid);
+    if (c == NULL)
+        return;
+    strutil_lcpy(c->auth_user, user, sizeof c->auth_user);
+    strutil_lower(c->auth_user);
+    uint64_t now = clock_mono_ms();
+    if (throttle_blocked(n->auth_ip, c->ip, now) ||
+        (c->auth_user[0] && throttle_blocked(n->auth_users, c->auth_user, now))) {
+        net_auth_answer(c, SMTP_AUTH_BLOCKED, 0);
+        return;
+    }
+    struct buf b = BUF_INIT;
+    ipc_put_u64(&b, sid);
+    ipc_put_str(&b, c->auth_user);
+    ipc_put_bytes(&b, password, strlen(password));
+    int rc = ipc_send(n->ipc, IPC_AUTH_CHECK, &b, -1);
+    memset(b.data, 0, b.len);
+    buf_free(&b);
+    if (rc < 0)
+        net_auth_answer(c, SMTP_AUTH_TEMPFAIL, 0);
+}
+
+/* The queue's verdict: failures are counted per IP and per user and
+ * answered after a growing delay, so guessing runs at a crawl. */
+static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
+{
+    uint64_t now = clock_mono_ms();
+    if (result == AUTH_OK) {
+        if (c->auth_user[0])
+            throttle_success(n->auth_users, c->auth_user);
+        net_auth_answer(c, SMTP_AUTH_OK, 0);
+        return;
+    }
+    if (result != AUTH_FAIL) {
+        net_auth_answer(c, SMTP_AUTH_TEMPFAIL, 0);
+        return;
+    }
+    throttle_fail(n->auth_ip, c->ip, now);
+    if (c->auth_user[0])
+        throttle_fail(n->auth_users, c->auth_user, now);
+    unsigned d1 = throttle_delay_ms(n->auth_ip, c->ip, now);
+    unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now) : 0;
+    int blocked = throttle_blocked(n->auth_ip, c->ip, now) ||
+                  (c->auth_user[0] && throttle_blocked(n->auth_users, c->auth_user, now));
+    net_auth_answer(c, blocked ? SMTP_AUTH_BLOCKED : SMTP_AUTH_FAIL, d1 > d2 ? d1 : d2);
+}
+
 static const struct smtp_session_svc net_svc = {
-    net_svc_body_open, net_svc_commit, net_svc_abort,
+    net_svc_body_open, net_svc_commit, net_svc_abort, net_svc_auth_check,
 };
 
 static void net_on_read(struct conn *conn, void *arg)
@@ -167,13 +260,26 @@ static void net_on_close(struct conn *conn, void *arg, int err)
     struct net_client *c = arg;
     if (c->closed)
         return;
+    if (c->handshaking)
+        log_info("SSL_accept error from unknown[%s]: %s", c->ip,
+                 err == -ETIMEDOUT ? "timed out" : err ? strerror(-err) : "lost connection");
     c->closed = 1;
     /* Freed from the before-sleep hook: never inside its own callback. */
     c->next_dead = c->net->dead;
     c->net->dead = c;
 }
 
-static const struct conn_cb net_conn_cb = {net_on_read, net_on_close, NULL};
+static void net_on_tls(struct conn *conn, void *arg, int err)
+{
+    struct net_client *c = arg;
+    c->handshaking = 0;
+    c->last_ms = clock_mono_ms();
+    smtp_session_tls_done(c->session, conn_tls_version(conn), conn_tls_cipher(conn),
+                          conn_tls_bits(conn));
+}
+
+static const struct conn_cb net_conn_cb = {
+    .on_read = net_on_read, .on_close = net_on_close, .on_tls = net_on_tls};
 
 static unsigned net_count_ip(const struct net *n, const char *ip)
 {
@@ -198,8 +304,10 @@ static void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t out
         memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
-static void net_accept_one(struct net *n, int lfd, enum conf_role role)
+static void net_accept_one(struct net *n, size_t li)
 {
+    int lfd = n->ls[li].fd;
+    enum conf_role role = n->ls[li].role;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -212,12 +320,14 @@ static void net_accept_one(struct net *n, int lfd, enum conf_role role)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct net_client *c = xcalloc(1, sizeof *c);
     c->net = n;
+    c->listener = li;
     c->id = ++n->next_id;
     net_peer_ip(&ss, c->ip, sizeof c->ip);
     c->last_ms = clock_mono_ms();
     c->timeout_ms = (uint64_t)n->cfg->timeout_command * 1000;
     c->conn = conn_new(n->loop, fd, &net_conn_cb, c);
-    struct smtp_session_peer peer = {c->ip, "unknown", role};
+    struct smtp_session_peer peer = {c->ip, "unknown", role, n->tls[li] != NULL,
+                                     role == CONF_ROLE_SMTPS};
     c->session = smtp_session_new(c->id, n->cfg, &peer, &net_io, c, &net_svc, n);
     c->next = n->all;
     if (n->all)
@@ -226,7 +336,13 @@ static void net_accept_one(struct net *n, int lfd, enum conf_role role)
     n->nclients++;
     idmap_put(&n->clients, c->id, c);
     log_info("connect from unknown[%s]", c->ip);
-    if (n->nclients > n->cfg->sessions_max) {
+    int over = n->nclients > n->cfg->sessions_max ||
+               net_count_ip(n, c->ip) > n->cfg->sessions_per_ip;
+    if (over && role == CONF_ROLE_SMTPS) {
+        /* No reply is possible before the handshake: just close. */
+        log_warn("connection limit reached: refusing unknown[%s]", c->ip);
+        conn_abort(c->conn);
+    } else if (n->nclients > n->cfg->sessions_max) {
         log_warn("connection limit %u reached: refusing unknown[%s]", n->cfg->sessions_max, c->ip);
         smtp_session_refuse(c->session, "Error: too many connections");
     } else if (net_count_ip(n, c->ip) > n->cfg->sessions_per_ip) {
@@ -241,14 +357,14 @@ static void net_accept_one(struct net *n, int lfd, enum conf_role role)
 static void net_on_listen(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct net *n = arg;
-    enum conf_role role = CONF_ROLE_MX;
+    size_t li = 0;
     for (size_t i = 0; i < n->nls; i++)
         if (n->ls[i].fd == fd)
-            role = n->ls[i].role;
+            li = i;
     /* Bounded so a flood of connections cannot starve the sessions. */
     for (int i = 0; i < 64 && !n->stopping; i++) {
         unsigned before = n->nclients;
-        net_accept_one(n, fd, role);
+        net_accept_one(n, li);
         if (n->nclients == before)
             break;
     }
@@ -258,6 +374,8 @@ static void net_free_client(struct net *n, struct net_client *c)
 {
     if (c->kick)
         ev_timer_cancel(n->loop, c->kick);
+    if (c->auth_timer)
+        ev_timer_cancel(n->loop, c->auth_timer);
     idmap_del(&n->clients, c->id);
     if (c->prev)
         c->prev->next = c->next;
@@ -327,6 +445,15 @@ static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
             smtp_session_body_failed(c->session, err < 0 ? err : -EIO);
         return;
     }
+    case IPC_AUTH_RESULT: {
+        int32_t result = ipc_get_i32(&r);
+        if (ipc_rd_end(&r) < 0)
+            break;
+        c = idmap_get(&n->clients, sid);
+        if (c && !c->closed)
+            net_auth_result(n, c, result);
+        return;
+    }
     case IPC_COMMITTED: {
         ipc_get_str(&r, qid, sizeof qid);
         int32_t status = ipc_get_i32(&r);
@@ -343,6 +470,44 @@ static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
     log_err("ipc: unexpected or malformed message type %u from the queue", m->type);
     if (m->fd >= 0)
         close(m->fd);
+}
+
+/* Replaces the TLS contexts; sessions in a handshake keep the old ones
+ * (tlsctx is reference counted), so a reload drops nobody. */
+static int net_tls_load(struct net *n, const char *blob, size_t len)
+{
+    struct tlsctx *ctxs[CONF_MAX_LISTENERS] = {0};
+    struct buf err = BUF_INIT;
+    if (tls_material_build(n->cfg, blob, len, ctxs, &err) < 0) {
+        log_err("TLS certificates not loaded: %s", err.data ? err.data : "unknown error");
+        buf_free(&err);
+        return -1;
+    }
+    buf_free(&err);
+    for (size_t i = 0; i < n->nls; i++) {
+        tlsctx_unref(n->tls[i]);
+        n->tls[i] = ctxs[i];
+    }
+    return 0;
+}
+
+static void net_on_ctl(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+    struct net *n = arg;
+    if (m->fd >= 0)
+        close(m->fd);
+    if (m->type != IPC_TLS_RELOAD) {
+        log_err("ipc: unexpected message type %u from the parent", m->type);
+        return;
+    }
+    if (net_tls_load(n, m->payload, m->len) == 0)
+        log_info("reloaded TLS certificates");
+}
+
+static void net_on_ctl_close(struct ipc_chan *ch, int err, void *arg)
+{
+    /* Only reloads come this way; the parent's death ends us anyway. */
+    log_debug("the parent's control channel closed");
 }
 
 static void net_on_ipc_close(struct ipc_chan *ch, int err, void *arg)
@@ -371,7 +536,8 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
         ev_loop_stop(loop);
 }
 
-int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd)
+int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd,
+             const char *tls, size_t tls_len, int ctl_fd)
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
@@ -383,9 +549,16 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     n.cfg = cfg;
     n.ls = ls;
     n.nls = nls;
+    if (net_tls_load(&n, tls, tls_len) < 0)
+        return 1;
+    n.auth_ip = throttle_new(cfg->auth_failures_max, cfg->auth_failure_window,
+                             THROTTLE_KEYS_DEFAULT);
+    n.auth_users = throttle_new(cfg->auth_failures_max, cfg->auth_failure_window,
+                                THROTTLE_KEYS_DEFAULT);
     n.loop = ev_loop_new();
     idmap_init(&n.clients);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
+    n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
     for (size_t i = 0; i < nls; i++)
         if (ev_io_add(n.loop, ls[i].fd, EV_READ, net_on_listen, &n) < 0)
             fatal("cannot watch listener %zu", i);
@@ -396,6 +569,11 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
     ipc_chan_free(n.ipc);
+    ipc_chan_free(n.ctl);
+    for (size_t i = 0; i < nls; i++)
+        tlsctx_unref(n.tls[i]);
+    throttle_free(n.auth_ip);
+    throttle_free(n.auth_users);
     idmap_free(&n.clients);
     ev_loop_free(n.loop);
     return rc < 0 ? 1 : 0;

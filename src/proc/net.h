@@ -13,7 +13,10 @@ struct net_listener {
     enum conf_role role;
 };
 
-/* Runs the net process until SIGTERM. Returns the exit status. */
-int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd);
+/* Runs the net process until SIGTERM. tls (len octets) is the TLS
+ * material of proc/tls_material; ctl_fd carries the parent's later
+ * IPC_TLS_RELOAD messages. Returns the exit status. */
+int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd,
+             const char *tls, size_t tls_len, int ctl_fd);
 
 #endif

@@ -16,14 +16,23 @@
 
 #include "base/log.h"
 #include "ipc/ipc.h"
+#include "ipc/ipc_types.h"
 #include "proc/net.h"
 #include "proc/queue_proc.h"
+#include "proc/tls_material.h"
 
 /* A child that dies this soon after its start counts as a crash loop. */
 #define PARENT_MIN_UPTIME_S 5
 #define PARENT_MAX_FAST_RESTARTS 5
 
 static volatile sig_atomic_t parent_stop_sig;
+static volatile sig_atomic_t parent_reload;
+
+static void parent_on_hup(int sig)
+{
+    (void)sig;
+    parent_reload = 1;
+}
 
 static void parent_on_term(int sig)
 {
@@ -83,23 +92,32 @@ static void parent_child_setup(pid_t parent)
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    signal(SIGHUP, SIG_IGN); /* reloads come from the parent, as messages */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
         _exit(1);
 }
 
 struct parent_kids {
     pid_t net, queue;
+    int ctl; /* the parent's end of the control channel to net, or -1 */
 };
 
 /* Starts the queue process and the net process joined by a socketpair. */
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
-                        struct parent_kids *k)
+                        const struct buf *tls, struct parent_kids *k)
 {
     pid_t self = getpid();
-    int sp[2];
+    int sp[2], ctl[2];
     int rc = ipc_pair(sp);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
+        return -1;
+    }
+    rc = ipc_pair(ctl);
+    if (rc < 0) {
+        log_err("socketpair: %s", strerror(-rc));
+        close(sp[0]);
+        close(sp[1]);
         return -1;
     }
     k->queue = fork();
@@ -111,6 +129,8 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     }
     if (k->queue == 0) {
         close(sp[0]);
+        close(ctl[0]);
+        close(ctl[1]);
         parent_child_setup(self);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
@@ -122,15 +142,20 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         kill(k->queue, SIGTERM);
         close(sp[0]);
         close(sp[1]);
+        close(ctl[0]);
+        close(ctl[1]);
         return -1;
     }
     if (k->net == 0) {
         close(sp[1]);
+        close(ctl[0]);
         parent_child_setup(self);
-        _exit(net_main(cfg, ls, nls, sp[0]));
+        _exit(net_main(cfg, ls, nls, sp[0], tls->data, tls->len, ctl[1]));
     }
     close(sp[0]);
     close(sp[1]);
+    close(ctl[1]);
+    k->ctl = ctl[0];
     return 0;
 }
 
@@ -159,6 +184,29 @@ static void parent_stop_kids(struct parent_kids *k)
         parent_wait_pid(k->queue, 30);
     }
     k->net = k->queue = 0;
+    if (k->ctl >= 0)
+        close(k->ctl);
+    k->ctl = -1;
+}
+
+/* SIGHUP: certificates are read again and handed to the net process,
+ * which swaps them in without dropping a session. A bad file keeps the
+ * old certificates in service. */
+static void parent_reload_tls(const struct config *cfg, struct parent_kids *k)
+{
+    struct buf tls = BUF_INIT, err = BUF_INIT;
+    if (tls_material_read(cfg, &tls, &err) < 0) {
+        log_err("reload: certificates not reloaded: %s", err.data ? err.data : "");
+    } else if (k->ctl >= 0) {
+        int rc = ipc_send_sync(k->ctl, IPC_TLS_RELOAD, &tls);
+        if (rc < 0)
+            log_err("reload: cannot reach the smtp process: %s", strerror(-rc));
+        else
+            log_info("reload: certificates passed to the smtp process");
+    }
+    memset(tls.data, 0, tls.len);
+    buf_free(&tls);
+    buf_free(&err);
 }
 
 int parent_serve(const struct config *cfg)
@@ -178,8 +226,21 @@ int parent_serve(const struct config *cfg)
         nls++;
     }
 
+    struct buf tls = BUF_INIT, err = BUF_INIT;
+    if (tls_material_read(cfg, &tls, &err) < 0) {
+        log_err("cannot read the TLS certificates: %s", err.data);
+        buf_free(&tls);
+        buf_free(&err);
+        for (size_t j = 0; j < nls; j++)
+            close(ls[j].fd);
+        return 1;
+    }
+    buf_free(&err);
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
+    sa.sa_handler = parent_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = parent_on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -191,11 +252,14 @@ int parent_serve(const struct config *cfg)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, &old);
 
-    struct parent_kids k = {0, 0};
-    if (parent_spawn(cfg, ls, nls, &k) < 0)
+    struct parent_kids k = {0, 0, -1};
+    if (parent_spawn(cfg, ls, nls, &tls, &k) < 0) {
+        buf_free(&tls);
         return 1;
+    }
     for (size_t i = 0; i < cfg->nlisteners; i++)
         log_info("listening on %s%s%s:%d (%s)", strchr(cfg->listeners[i].addr, ':') ? "[" : "",
                  cfg->listeners[i].addr, strchr(cfg->listeners[i].addr, ':') ? "]" : "",
@@ -206,6 +270,10 @@ int parent_serve(const struct config *cfg)
     int fast_restarts = 0, status = 0;
     while (!parent_stop_sig) {
         sigsuspend(&old);
+        if (parent_reload) {
+            parent_reload = 0;
+            parent_reload_tls(cfg, &k);
+        }
         int ws;
         pid_t pid;
         int died = 0;
@@ -241,12 +309,23 @@ int parent_serve(const struct config *cfg)
         }
         started = time(NULL);
         log_warn("restarting the smtp and queue processes");
-        if (parent_spawn(cfg, ls, nls, &k) < 0) {
+        /* A restarted net process starts with the latest certificates. */
+        struct buf fresh = BUF_INIT, ferr = BUF_INIT;
+        if (tls_material_read(cfg, &fresh, &ferr) == 0) {
+            buf_free(&tls);
+            tls = fresh;
+        } else {
+            buf_free(&fresh);
+        }
+        buf_free(&ferr);
+        if (parent_spawn(cfg, ls, nls, &tls, &k) < 0) {
             status = 1;
             break;
         }
     }
     parent_stop_kids(&k);
+    memset(tls.data, 0, tls.len);
+    buf_free(&tls);
     for (size_t i = 0; i < nls; i++)
         close(ls[i].fd);
     log_info("terminating on signal %d", (int)parent_stop_sig);

@@ -14,6 +14,7 @@
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
+#include "proc/queue_auth.h"
 #include "queue/queue.h"
 
 struct qproc {
@@ -21,7 +22,18 @@ struct qproc {
     struct ev_loop *loop;
     struct ipc_chan *ipc;
     struct queue *queue;
+    struct queue_auth *auth;
 };
+
+static void qproc_auth_done(void *arg, uint64_t req, int result)
+{
+    struct qproc *qp = arg;
+    struct buf b = BUF_INIT;
+    ipc_put_u64(&b, req);
+    ipc_put_i32(&b, result);
+    (void)ipc_send(qp->ipc, IPC_AUTH_RESULT, &b, -1); /* a lost answer: the client times out */
+    buf_free(&b);
+}
 
 /* Remembers who asked for a commit until the queue answers. */
 struct qproc_commit {
@@ -123,6 +135,17 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         qproc_commit(qp, req, qid, envp, envlen);
         return;
     }
+    case IPC_AUTH_CHECK: {
+        uint64_t req = ipc_get_u64(&r);
+        char user[256];
+        ipc_get_str(&r, user, sizeof user);
+        size_t pwlen;
+        const char *pw = ipc_get_bytes(&r, &pwlen, 1024);
+        if (ipc_rd_end(&r) < 0)
+            break;
+        queue_auth_check(qp->auth, req, user, pw, pwlen);
+        return;
+    }
     case IPC_ABORT:
         ipc_get_str(&r, qid, sizeof qid);
         if (ipc_rd_end(&r) < 0)
@@ -159,9 +182,13 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
     if (qp.queue == NULL)
         return 1;
     qp.ipc = ipc_chan_new(qp.loop, ipc_fd, qproc_on_ipc, qproc_on_ipc_close, &qp);
+    qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
+    if (qp.auth == NULL)
+        return 1;
     ev_signal_add(qp.loop, SIGTERM, qproc_on_signal, &qp);
     ev_signal_add(qp.loop, SIGINT, qproc_on_signal, &qp);
     int rc = ev_loop_run(qp.loop);
+    queue_auth_free(qp.auth);
     queue_free(qp.queue);
     ipc_chan_free(qp.ipc);
     ev_loop_free(qp.loop);

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/strutil.h"
+#include "auth/verify.h"
 #include "base/xmalloc.h"
 #include "mail/reply.h"
 #include "smtp/smtp_session_priv.h"
@@ -53,10 +54,16 @@ void smtp_close(struct smtp_session *s)
 
 const char *smtp_proto_name(const struct smtp_session *s)
 {
-    /* RFC 3848 / RFC 6531 §3.7.3 protocol names for the Received header. */
+    /* RFC 3848 / RFC 6531 §3.7.3 protocol names for the Received header:
+     * S for TLS, A for AUTH. */
+    static const char *const esmtp[] = {"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"};
+    static const char *const utf8[] = {"UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA"};
+    int i = (s->tls_on ? 1 : 0) | (s->auth_user[0] ? 2 : 0);
     if (s->env.smtputf8)
-        return "UTF8SMTP";
-    return s->esmtp ? "ESMTP" : "SMTP";
+        return utf8[i];
+    if (!s->esmtp && i == 0)
+        return "SMTP";
+    return esmtp[i];
 }
 
 void smtp_txn_reset(struct smtp_session *s)
@@ -123,6 +130,10 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, in
     else
         buf_puts(&t, "SIZE\n");
     buf_puts(&t, "PIPELINING\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nCHUNKING\nBINARYMIME\n");
+    if (smtp_starttls_offered(s))
+        buf_puts(&t, "STARTTLS\n");
+    if (smtp_auth_offered(s) && !s->auth_user[0])
+        buf_puts(&t, "AUTH PLAIN LOGIN\n");
     buf_printf(&t, "LIMITS RCPTMAX=%zu", cfg->rcpt_max);
     reply_append(&s->out, 250, NULL, t.data);
     buf_free(&t);
@@ -171,6 +182,13 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
                 smtp_reply(s, 504, "5.5.4", "Unsupported BODY type");
                 return -1;
             }
+        } else if (!strcmp(p->key, "AUTH")) {
+            /* RFC 4954 §5: the submitter's identity (xtext), or <>. It is
+             * accepted and not passed on: tern trusts no one's claim. */
+            if (!p->has_value) {
+                smtp_reply(s, 501, "5.5.4", "Bad AUTH parameter");
+                return -1;
+            }
         } else if (!strcmp(p->key, "SMTPUTF8")) {
             if (p->has_value) {
                 smtp_reply(s, 501, "5.5.4", "SMTPUTF8 takes no value");
@@ -214,6 +232,11 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct mailaddr path;
     struct smtp_params ps;
+    /* RFC 6409 §4.3: submission requires AUTH before MAIL. */
+    if (s->role != CONF_ROLE_MX && !s->auth_user[0]) {
+        smtp_reply(s, 530, "5.7.0", "Authentication required");
+        return;
+    }
     int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 0, MAILADDR_ALLOW_NULL, &path, &ps);
     if (rc != SMTP_PATH_OK) {
         smtp_path_error(s, rc, 0);
@@ -226,6 +249,14 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     }
     if ((path.flags & MAILADDR_F_UTF8) && !s->env.smtputf8) {
         smtp_reply(s, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+        envelope_clear(&s->env);
+        return;
+    }
+    if (s->auth_user[0] && path.text[0] &&
+        !auth_login_owns(s->cfg, s->auth_user, &path, (int)s->cfg->sender_check)) {
+        smtp_reply(s, 553, "5.7.1", "<%s>: Sender address not owned by user %s",
+                   strutil_esc(path.text), s->auth_user);
+        smtp_log_reject(s, "MAIL", 553, "5.7.1", "Sender address not owned by user", "");
         envelope_clear(&s->env);
         return;
     }
@@ -276,6 +307,9 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         return;
     case CONF_RCPT_REMOTE:
     default:
+        /* Relaying: for authenticated users and relay_networks only. */
+        if (s->auth_user[0] || s->relay_ok)
+            break;
         smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", to);
         smtp_log_reject(s, "RCPT", 554, "5.7.1", "Relay access denied", to);
         s->rcpt_refused++;
@@ -335,11 +369,6 @@ static void smtp_do_help(struct smtp_session *s, const struct smtp_cmd *cmd)
                "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 }
 
-static void smtp_do_notimpl(struct smtp_session *s, const struct smtp_cmd *cmd)
-{
-    smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
-}
-
 static const struct smtp_verb_rule smtp_rules[SMTP_VERB_COUNT] = {
     [SMTP_VERB_EHLO] = {ST_TXN_OK, smtp_do_ehlo},
     [SMTP_VERB_HELO] = {ST_TXN_OK, smtp_do_helo},
@@ -353,8 +382,8 @@ static const struct smtp_verb_rule smtp_rules[SMTP_VERB_COUNT] = {
     [SMTP_VERB_VRFY] = {ST_TXN_OK, smtp_do_vrfy},
     [SMTP_VERB_EXPN] = {ST_TXN_OK, smtp_do_expn},
     [SMTP_VERB_HELP] = {ST_TXN_OK, smtp_do_help},
-    [SMTP_VERB_STARTTLS] = {ST_TXN_OK, smtp_do_notimpl},
-    [SMTP_VERB_AUTH] = {ST_TXN_OK, smtp_do_notimpl},
+    [SMTP_VERB_STARTTLS] = {ST_TXN_OK, smtp_do_starttls}, /* 502 before 503 */
+    [SMTP_VERB_AUTH] = {ST(SS_READY) | ST(SS_MAIL) | ST(SS_RCPT), smtp_do_auth},
 };
 
 /* The 503 reply for a verb used out of sequence (RFC 5321 §4.1.4). */
@@ -397,7 +426,7 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 
 void smtp_session_input(struct smtp_session *s, struct buf *in)
 {
-    while (s->state != SS_CLOSING && s->wait == SW_NONE) {
+    while (s->state != SS_CLOSING && s->state != SS_TLS && s->wait == SW_NONE) {
         /* A BDAT chunk of 0 octets completes without input. */
         if (in->len == 0 && !(s->state == SS_BDAT && s->bdat_left == 0))
             break;
@@ -406,6 +435,10 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
             used = smtp_data_feed(s, in->data, in->len);
         } else if (s->state == SS_BDAT) {
             used = smtp_bdat_feed(s, in->data, in->len);
+        } else if (s->state == SS_AUTH) {
+            used = smtp_auth_input(s, in->data, in->len);
+            if (used == 0 && s->state == SS_AUTH)
+                break; /* a partial line: wait for more */
         } else if (s->state == SS_SKIPLINE) {
             int done = 0;
             used = smtp_line_skip(in->data, in->len, &done);
@@ -453,6 +486,9 @@ struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
     s->ip = xstrdup(peer->ip);
     s->name = xstrdup(peer->name ? peer->name : "unknown");
     s->role = peer->role;
+    s->tls_offer = peer->tls_offer;
+    s->tls_implicit = peer->tls_implicit;
+    s->relay_ok = config_relay_allowed(cfg, s->ip);
     s->io = io;
     s->io_arg = io_arg;
     s->svc = svc;
@@ -465,11 +501,23 @@ struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
     return s;
 }
 
-void smtp_session_start(struct smtp_session *s)
+void smtp_session_greet(struct smtp_session *s)
 {
     reply_appendf(&s->out, 220, NULL, "%s ESMTP tern", s->cfg->hostname);
     s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_command * 1000);
     smtp_flush(s);
+}
+
+void smtp_session_start(struct smtp_session *s)
+{
+    if (s->tls_implicit) {
+        /* RFC 8314: the handshake first; smtp_session_tls_done() greets. */
+        s->state = SS_TLS;
+        s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_tls * 1000);
+        s->io->starttls(s->io_arg);
+        return;
+    }
+    smtp_session_greet(s);
 }
 
 void smtp_session_refuse(struct smtp_session *s, const char *text)
@@ -482,6 +530,13 @@ void smtp_session_timeout(struct smtp_session *s)
 {
     if (s->state == SS_CLOSING)
         return;
+    if (s->state == SS_TLS) {
+        /* No reply can be sent in the middle of a handshake. */
+        log_info("timeout during TLS handshake from %s[%s]", s->name, s->ip);
+        s->state = SS_CLOSING;
+        s->io->close(s->io_arg);
+        return;
+    }
     log_info("timeout after %s from %s[%s]",
              s->state == SS_DATA || s->state == SS_BDAT ? "DATA" : "command", s->name, s->ip);
     smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);

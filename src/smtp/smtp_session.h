@@ -27,6 +27,17 @@ struct smtp_session_io {
     /* Sets the idle timeout in milliseconds for what the session now
      * waits for (a command, or the next block of message data). */
     void (*set_timeout)(void *io, uint64_t ms);
+    /* Starts TLS once the 220 just written is sent; input received
+     * before the handshake is discarded. Answer with
+     * smtp_session_tls_done(), or the connection closes. */
+    void (*starttls)(void *io);
+};
+
+enum smtp_auth_result {
+    SMTP_AUTH_OK = 0,
+    SMTP_AUTH_FAIL = 1,     /* 535 5.7.8 */
+    SMTP_AUTH_TEMPFAIL = 2, /* 454 4.7.0 */
+    SMTP_AUTH_BLOCKED = 3,  /* too many failures: 421 4.7.0 and close */
 };
 
 struct smtp_session_svc {
@@ -37,12 +48,19 @@ struct smtp_session_svc {
     void (*commit)(void *svc, uint64_t sid, const char *qid, const struct envelope *env);
     /* The message qid will not be committed. */
     void (*abort)(void *svc, const char *qid);
+    /* Checks a login and password (mech for the log): answer later, from
+     * the loop, with smtp_session_auth_done(). The session wipes the
+     * password when this returns. */
+    void (*auth_check)(void *svc, uint64_t sid, const char *mech, const char *user,
+                       const char *password);
 };
 
 struct smtp_session_peer {
     const char *ip;   /* numeric client address */
     const char *name; /* reverse DNS name, or "unknown" */
     enum conf_role role;
+    int tls_offer;    /* a certificate is there: STARTTLS may be offered */
+    int tls_implicit; /* smtps: TLS first, the greeting after the handshake */
 };
 
 /* Creates a session; copies peer strings. cfg must outlive it. Returns an
@@ -64,6 +82,13 @@ void smtp_session_input(struct smtp_session *s, struct buf *in);
 void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd);
 void smtp_session_body_failed(struct smtp_session *s, int err);
 void smtp_session_committed(struct smtp_session *s, const char *qid, int status);
+
+/* The TLS handshake finished: the session starts over (and greets, for
+ * implicit TLS). The strings are copied. */
+void smtp_session_tls_done(struct smtp_session *s, const char *version, const char *cipher,
+                           int bits);
+/* The answer to svc->auth_check. */
+void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r);
 
 /* The idle timeout fired: 421 and close. */
 void smtp_session_timeout(struct smtp_session *s);

@@ -28,42 +28,101 @@ static void smtp_body_write(struct smtp_session *s)
     buf_reset(&s->body);
 }
 
-/* Counts "Received:" fields in the header section of new content, for
- * loop detection (RFC 5321 §6.3). Runs until the first empty line. */
-static void smtp_scan_headers(struct smtp_session *s, const char *p, size_t n)
+/* A header field this scan looks for: its name and what it sets. */
+static void smtp_header_seen(struct smtp_session *s)
 {
-    static const char want[] = "received:";
-    for (size_t i = 0; i < n && !s->hdr_done; i++) {
+    const char *n = s->hdr_name;
+    if (!strcmp(n, "received"))
+        s->received_count++;
+    else if (!strcmp(n, "date"))
+        s->hdr_date = 1;
+    else if (!strcmp(n, "message-id"))
+        s->hdr_msgid = 1;
+}
+
+/* Scans the header section of new content (s->body from `from` on):
+ * counts Received: fields (loop detection, RFC 5321 §6.3), notes Date:
+ * and Message-ID:, and where the empty line ending the header is. */
+static void smtp_scan_headers(struct smtp_session *s, size_t from)
+{
+    const char *p = s->body.data;
+    for (size_t i = from; i < s->body.len && !s->hdr_done; i++) {
         char c = p[i];
         if (s->hdr_bol) {
             if (c == '\r')
                 continue; /* a CR at line start: wait for LF to decide */
             if (c == '\n') {
                 s->hdr_done = 1; /* empty line: end of the header section */
+                s->hdr_end = i > 0 && p[i - 1] == '\r' ? i - 1 : i;
                 break;
             }
             s->hdr_bol = 0;
-            s->hdr_match = 0;
+            /* A folded line continues the previous field. */
+            s->hdr_in_name = c != ' ' && c != '\t';
+            s->hdr_name_len = 0;
         }
         if (c == '\n') {
             s->hdr_bol = 1;
             continue;
         }
-        if (s->hdr_match < sizeof want - 1) {
-            char lc = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-            if (lc == want[s->hdr_match]) {
-                if (++s->hdr_match == sizeof want - 1)
-                    s->received_count++;
-            } else {
-                s->hdr_match = sizeof want; /* no match on this line */
-            }
+        if (!s->hdr_in_name)
+            continue;
+        if (c == ':') {
+            s->hdr_name[s->hdr_name_len] = '\0';
+            smtp_header_seen(s);
+            s->hdr_in_name = 0;
+        } else if (s->hdr_name_len + 1 < sizeof s->hdr_name) {
+            s->hdr_name[s->hdr_name_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        } else {
+            s->hdr_in_name = 0; /* longer than any name we look for */
         }
     }
 }
 
+/* Submission (RFC 6409 §8.2, §8.3): a message without Date: or
+ * Message-ID: gets them, inserted where the header section ends. */
+static int smtp_fixes_header(const struct smtp_session *s)
+{
+    return s->role != CONF_ROLE_MX && !s->hdr_fixed;
+}
+
+static void smtp_fix_header(struct smtp_session *s, size_t at)
+{
+    s->hdr_fixed = 1;
+    if (s->hdr_date && s->hdr_msgid)
+        return;
+    struct buf add = BUF_INIT;
+    if (!s->hdr_date) {
+        char date[64];
+        clock_rfc5322(clock_wall(), date, sizeof date);
+        buf_printf(&add, "Date: %s\r\n", date);
+    }
+    if (!s->hdr_msgid)
+        buf_printf(&add, "Message-ID: <%s.%llu@%s>\r\n", s->qid,
+                   (unsigned long long)clock_mono_ms(), s->cfg->hostname);
+    struct buf *b = &s->body;
+    buf_reserve(b, add.len);
+    memmove(b->data + at + add.len, b->data + at, b->len - at);
+    memcpy(b->data + at, add.data, add.len);
+    buf_commit(b, add.len);
+    buf_free(&add);
+}
+
+/* Header fixes need the header section unwritten: hold the content back
+ * until its end is seen, up to a bound (then the fix is skipped). */
+#define SMTP_HEADER_HOLD (1024 * 1024)
+
 static void smtp_append_content(struct smtp_session *s, size_t from)
 {
-    smtp_scan_headers(s, s->body.data + from, s->body.len - from);
+    smtp_scan_headers(s, from);
+    if (smtp_fixes_header(s)) {
+        if (s->hdr_done)
+            smtp_fix_header(s, s->hdr_end);
+        else if (s->body.len < SMTP_HEADER_HOLD)
+            return;
+        else
+            s->hdr_fixed = 1; /* a header over 1 MiB: leave it as it is */
+    }
     if (s->body.len >= SMTP_BODY_BLOCK)
         smtp_body_write(s);
 }
@@ -76,8 +135,11 @@ static void smtp_received_header(struct smtp_session *s)
     char date[64];
     clock_rfc5322(clock_wall(), date, sizeof date);
     struct buf *b = &s->body;
-    buf_printf(b, "Received: from %s (%s [%s])\r\n\tby %s (tern) with %s id %s", s->helo,
-               s->name, s->ip, s->cfg->hostname, smtp_proto_name(s), s->qid);
+    buf_printf(b, "Received: from %s (%s [%s])\r\n", s->helo, s->name, s->ip);
+    if (s->tls_on)
+        buf_printf(b, "\t(using %s with cipher %s (%d/%d bits))\r\n", s->tls_version,
+                   s->tls_cipher, s->tls_bits, s->tls_bits);
+    buf_printf(b, "\tby %s (tern) with %s id %s", s->cfg->hostname, smtp_proto_name(s), s->qid);
     if (s->env.nrcpts == 1) {
         buf_puts(b, "\r\n\tfor <");
         strutil_escape(b, s->env.rcpts[0].addr, strlen(s->env.rcpts[0].addr));
@@ -124,7 +186,10 @@ static void smtp_data_init_decoder(struct smtp_session *s, enum dotstuff_mode mo
                   cfg->text_line_max, cfg->message_size_max);
     s->hdr_done = 0;
     s->hdr_bol = 1;
-    s->hdr_match = 0;
+    s->hdr_in_name = 0;
+    s->hdr_name_len = 0;
+    s->hdr_date = s->hdr_msgid = s->hdr_fixed = 0;
+    s->hdr_end = 0;
     s->received_count = 0;
 }
 
@@ -140,7 +205,11 @@ void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
     s->body_fd = fd;
     s->have_body = 1;
     strutil_lcpy(s->qid, qid, sizeof s->qid);
-    log_info("%s: client=%s[%s]", s->qid, s->name, s->ip);
+    if (s->auth_user[0])
+        log_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s", s->qid, s->name, s->ip,
+                 s->auth_method, strutil_esc(s->auth_user));
+    else
+        log_info("%s: client=%s[%s]", s->qid, s->name, s->ip);
     buf_reset(&s->body);
     smtp_received_header(s);
     s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_data * 1000);
@@ -160,6 +229,12 @@ void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
  * the queue and waits for it to be durable before replying. */
 static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
 {
+    if (smtp_fixes_header(s)) {
+        /* No empty line: the whole content is header; add at its end. */
+        if (s->body.len && s->body.data[s->body.len - 1] != '\n')
+            buf_puts(&s->body, "\r\n");
+        smtp_fix_header(s, s->body.len);
+    }
     smtp_body_write(s);
     s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_command * 1000);
     const struct dotstuff *d = &s->ds;

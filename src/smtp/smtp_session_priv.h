@@ -17,10 +17,14 @@ enum smtp_state {
     SS_BDAT,     /* reading a BDAT chunk */
     SS_SKIPLINE, /* discarding the rest of an overlong command line */
     SS_CLOSING,  /* reply sent, connection closing: input ignored */
+    SS_AUTH,     /* AUTH sent 334: the next line is a SASL response */
+    SS_TLS,      /* STARTTLS answered: waiting for the handshake */
 };
 
+enum smtp_auth_mech { SMTP_AUTH_NONE, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN };
+
 /* What the session waits for from the queue, if anything. */
-enum smtp_wait { SW_NONE, SW_BODY, SW_COMMIT };
+enum smtp_wait { SW_NONE, SW_BODY, SW_COMMIT, SW_AUTH };
 
 /* Counts of a verb for the disconnect log line ("rcpt=2/3"). */
 struct smtp_verb_count {
@@ -47,6 +51,28 @@ struct smtp_session {
     unsigned errors;           /* error replies, for bad_commands_max */
     struct smtp_verb_count counts[SMTP_VERB_COUNT];
 
+    /* TLS: offered (a certificate exists), implicit (smtps), on. */
+    int tls_offer, tls_implicit, tls_on;
+    char tls_version[16];
+    char tls_cipher[64];
+    int tls_bits;
+    int relay_ok; /* the client is in relay_networks */
+
+    /* AUTH: the user once authenticated ("" before), the exchange. */
+    char auth_user[256];
+    char auth_method[8];
+    char auth_name[256]; /* login name during the exchange */
+    enum smtp_auth_mech auth_mech;
+    int auth_step;
+    int auth_forced_fail; /* PLAIN asked to act as another user */
+
+    /* Submission: Date: and Message-ID: seen, where the header ends. */
+    int hdr_date, hdr_msgid, hdr_fixed;
+    size_t hdr_end;
+    char hdr_name[16];
+    size_t hdr_name_len;
+    int hdr_in_name;
+
     /* The current transaction. */
     struct envelope env;
     unsigned rcpt_refused;     /* RCPTs refused in this transaction */
@@ -62,9 +88,8 @@ struct smtp_session {
     int bdat_last;             /* current chunk is LAST */
     int bdat_discard;          /* current chunk is read and thrown away */
     uint64_t bdat_chunk;       /* size of the current chunk, for the reply */
-    /* Header scan for loop detection: counts Received: fields. */
+    /* Header scan: counts Received: fields (loop detection). */
     int hdr_done, hdr_bol;
-    size_t hdr_match;
     unsigned received_count;
 };
 
@@ -75,6 +100,15 @@ void smtp_flush(struct smtp_session *s);
 void smtp_close(struct smtp_session *s);
 void smtp_txn_reset(struct smtp_session *s);
 const char *smtp_proto_name(const struct smtp_session *s);
+void smtp_session_greet(struct smtp_session *s);
+
+/* smtp_session_auth.c */
+int smtp_auth_offered(const struct smtp_session *s);
+int smtp_starttls_offered(const struct smtp_session *s);
+void smtp_do_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
+void smtp_do_auth(struct smtp_session *s, const struct smtp_cmd *cmd);
+/* Reads one SASL response line in SS_AUTH; returns octets consumed. */
+size_t smtp_auth_input(struct smtp_session *s, const char *in, size_t len);
 
 /* smtp_session_data.c */
 void smtp_data_start(struct smtp_session *s, int bdat);

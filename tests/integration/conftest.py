@@ -5,13 +5,19 @@
   shared_server  one server per test module, for tests that look only at replies or find
                  their message by a unique marker
   client         an SMTPClient connected to shared_server, greeting already read
+  tls_factory    tern_factory with TLS: the mx.test certificate, listeners "submission" and
+                 "smtps" next to "mx", users with passwords (ternlib.PASSWORDS)
+  tls_server     one such server per test module (module_tls_factory: more of them)
+  module_factory tern_factory for servers shared by a test module
+  certs          self-signed ECDSA certificates made once per session: certs["mx.test"],
+                 certs["other.test"], certs["*.wild.test"], certs["mx.test-2"] -> (cert, key)
 
 At teardown every server gets SIGTERM (then SIGKILL), and a test fails if the server's log
 holds a sanitizer report ("AddressSanitizer", "runtime error:").
 """
 import pytest
 
-from ternlib import SANITIZED, TERN_BIN, TernServer
+from ternlib import PASSWORDS, SANITIZED, TERN_BIN, TernServer, make_cert
 
 
 def _finish(server):
@@ -21,27 +27,44 @@ def _finish(server):
         pytest.fail("sanitizer report in the tern log:\n" + report, pytrace=False)
 
 
-@pytest.fixture
-def tern_factory(tmp_path):
-    """Starts servers with their own settings: tern_factory(bare_lf="reject", users=[...])."""
+def _factory(directory):
+    """make(**settings) -> a server under `directory`, and finish() that stops them all."""
     servers = []
 
-    def make(users=None, aliases=None, extra_lines=(), start=True, **overrides):
-        s = TernServer(tmp_path / ("srv%d" % len(servers)), overrides, users, aliases, extra_lines)
+    def make(users=None, aliases=None, extra_lines=(), start=True, listeners=None, passwords=None, **overrides):
+        s = TernServer(directory / ("srv%d" % len(servers)), overrides, users, aliases, extra_lines, listeners, passwords)
         servers.append(s)
         if start:
             s.start()
         return s
 
+    def finish():
+        failures = []
+        for s in servers:
+            try:
+                _finish(s)
+            except BaseException as e:  # report every server, not only the first
+                failures.append(str(e))
+        if failures:
+            pytest.fail("\n".join(failures), pytrace=False)
+
+    return make, finish
+
+
+@pytest.fixture
+def tern_factory(tmp_path):
+    """Starts servers with their own settings: tern_factory(bare_lf="reject", users=[...])."""
+    make, finish = _factory(tmp_path)
     yield make
-    failures = []
-    for s in servers:
-        try:
-            _finish(s)
-        except BaseException as e:  # report every server, not only the first
-            failures.append(str(e))
-    if failures:
-        pytest.fail("\n".join(failures), pytrace=False)
+    finish()
+
+
+@pytest.fixture(scope="module")
+def module_factory(tmp_path_factory):
+    """tern_factory for servers shared by a test module."""
+    make, finish = _factory(tmp_path_factory.mktemp("module"))
+    yield make
+    finish()
 
 
 @pytest.fixture
@@ -65,6 +88,43 @@ def client(shared_server):
     c = shared_server.connect()
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    return {
+        "mx.test": make_cert(d, "mx.test"),
+        "other.test": make_cert(d, "other.test"),
+        "*.wild.test": make_cert(d, "*.wild.test"),
+        "mx.test-2": make_cert(d, "mx.test", name="mx.test-2"),  # same name, other key: reloads
+    }
+
+
+def _tls_settings(certs, kw):
+    cert, key = certs["mx.test"]
+    kw.setdefault("tls_cert", cert)
+    kw.setdefault("tls_key", key)
+    kw.setdefault("listeners", {"submission": "submission", "smtps": "smtps"})
+    kw.setdefault("passwords", PASSWORDS)
+    return kw
+
+
+@pytest.fixture
+def tls_factory(tern_factory, certs):
+    """tls_factory(**settings) -> a started server with TLS, submission and smtps listeners."""
+    return lambda **kw: tern_factory(**_tls_settings(certs, kw))
+
+
+@pytest.fixture(scope="module")
+def module_tls_factory(module_factory, certs):
+    """tls_factory for servers shared by a test module."""
+    return lambda **kw: module_factory(**_tls_settings(certs, kw))
+
+
+@pytest.fixture(scope="module")
+def tls_server(module_tls_factory):
+    return module_tls_factory()
 
 
 def pytest_report_header(config):

@@ -8,10 +8,12 @@ Environment:
   TERN_BIN        the binary (default /work/main/build/tern)
   TERN_SANITIZED  "1"/"ON"/"true" when the binary is built with ASan+UBSan (timeouts are scaled)
 """
+import base64
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -23,6 +25,8 @@ SLOW = 3.0 if SANITIZED else 1.0
 HOSTNAME = "mx.test"
 DEFAULT_USERS = ["alice", "bob@example.test", "carol", "dave", "erin", "frank"]
 DEFAULT_ALIASES = ["team: alice, carol"]
+# Users given a password by the TLS fixtures (the other default users have no hash).
+PASSWORDS = {"alice": "alice-Pw-7c1e!", "bob@example.test": "bob-Pw-93fa%"}
 # A leak report says "SUMMARY: AddressSanitizer: ... leaked"; "LeakSanitizer has encountered a
 # fatal error" alone is LSan failing to run (e.g. in the chrooted net process), not a finding.
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:")
@@ -76,7 +80,10 @@ class SMTPClient:
     """A raw-socket SMTP client: sends exactly the bytes it is given and reads replies,
     multi-line aware, with timeouts."""
 
-    def __init__(self, host, port, timeout=None, read_greeting=True, nodelay=True, source=None):
+    def __init__(self, host, port, timeout=None, read_greeting=True, nodelay=True, source=None,
+                 tls=None, server_hostname=HOSTNAME):
+        """`tls`: an ssl.SSLContext for implicit TLS (smtps): the handshake comes before the
+        greeting."""
         self.timeout = timeout if timeout is not None else scaled(15)
         self.sock = socket.create_connection((host, port), timeout=self.timeout,
                                              source_address=(source, 0) if source else None)
@@ -84,7 +91,30 @@ class SMTPClient:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.eof = False
+        if tls is not None:
+            self.wrap(tls, server_hostname)
         self.greeting = self.read_reply() if read_greeting else None
+
+    # -- TLS
+    def wrap(self, context=None, server_hostname=HOSTNAME):
+        """The TLS handshake on the open connection (raises ssl.SSLError / OSError on failure).
+        Bytes already read and not consumed stay in the buffer: a caller checks it is empty."""
+        self.sock = (context or client_context()).wrap_socket(self.sock, server_hostname=server_hostname)
+        return self
+
+    def starttls(self, context=None, server_hostname=HOSTNAME):
+        """STARTTLS, 220 expected, nothing else may have arrived, then the handshake."""
+        r = self.cmd("STARTTLS")
+        assert r.code == 220 and r.enh == "2.0.0", "STARTTLS -> %s" % r
+        assert self.buf == b"", "bytes after the 220 before the handshake: %r" % self.buf
+        return self.wrap(context, server_hostname)
+
+    @property
+    def tls(self):
+        return isinstance(self.sock, ssl.SSLSocket)
+
+    def peer_cert_der(self):
+        return self.sock.getpeercert(binary_form=True)
 
     # -- raw I/O
     def send(self, data):
@@ -96,7 +126,7 @@ class SMTPClient:
         self.sock.settimeout(timeout)
         try:
             chunk = self.sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             chunk = b""
         if not chunk:
             self.eof = True
@@ -142,6 +172,26 @@ class SMTPClient:
             line = line.encode("utf-8")
         self.send(line + b"\r\n")
         return self.read_reply(timeout)
+
+    def auth_plain(self, user, password, initial=True):
+        """AUTH PLAIN with the credentials as initial response or after the 334; returns the
+        final reply."""
+        cred = b64(b"\0" + user.encode() + b"\0" + password.encode())
+        if initial:
+            return self.cmd("AUTH PLAIN " + cred)
+        r = self.cmd("AUTH PLAIN")
+        assert r.code == 334 and r.lines == [""], "AUTH PLAIN -> %s (expected '334 ')" % r
+        return self.cmd(cred)
+
+    def auth_login(self, user, password, initial=False):
+        if initial:
+            r = self.cmd("AUTH LOGIN " + b64(user))
+        else:
+            r = self.cmd("AUTH LOGIN")
+            assert r.code == 334 and r.lines == ["VXNlcm5hbWU6"], "AUTH LOGIN -> %s" % r
+            r = self.cmd(b64(user))
+        assert r.code == 334 and r.lines == ["UGFzc3dvcmQ6"], "AUTH LOGIN user -> %s" % r
+        return self.cmd(b64(password))
 
     def wait_closed(self, timeout=None):
         """True when the server closes the connection within the timeout (pending data is
@@ -246,6 +296,21 @@ def make_message(subject="test", body="hello\r\n", msgid=None, extra_headers=(),
     return hdr.encode("utf-8") + b"\r\n" + body
 
 
+def b64(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.b64encode(data).decode("ascii")
+
+
+def ehlo_keywords(reply):
+    """{KEYWORD: parameters} of an EHLO reply (the first line is the greeting)."""
+    out = {}
+    for line in reply.lines[1:]:
+        kw, _, params = line.partition(" ")
+        out[kw.upper()] = params
+    return out
+
+
 def crlf_to_lf(b):
     return b.replace(b"\r\n", b"\n")
 
@@ -281,6 +346,77 @@ class Delivered:
         return re.sub(rb"\n[ \t]+", b" ", m.group(1)).decode("latin-1") if m else None
 
 
+# --------------------------------------------------------------------------- TLS and users
+
+
+def make_cert(directory, cn, name=None, sans=None):
+    """A self-signed ECDSA P-256 certificate for `cn` (subjectAltName DNS:cn, or `sans`);
+    returns (cert path, key path)."""
+    name = name or cn.replace("*", "star")
+    os.makedirs(directory, exist_ok=True)
+    cert, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+    san = ",".join("DNS:" + n for n in (sans or [cn]))
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "3650", "-subj", "/CN=" + cn,
+                        "-addext", "subjectAltName=" + san],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    return cert, key
+
+
+def cert_der(path):
+    """DER bytes of the first certificate of a PEM file (compare with peer_cert_der())."""
+    with open(path) as f:
+        pem = f.read()
+    first = pem[:pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    return ssl.PEM_cert_to_DER_cert(first)
+
+
+def client_context(min_version=None, max_version=None, ciphers=None):
+    """A client context that does not verify the (self-signed) certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+def sha512_crypt(password):
+    """A $6$ (SHA-512-crypt) hash made without tern."""
+    p = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode() + b"\n",
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode().strip()
+
+
+_user_cmd = None
+
+
+def user_cmd_available(config_path):
+    """Whether this tern has `tern user` (checked once with `tern user list`)."""
+    global _user_cmd
+    if _user_cmd is None:
+        p = subprocess.run([TERN_BIN, "user", "list", "-c", config_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(30))
+        _user_cmd = p.returncode == 0
+    return _user_cmd
+
+
+def tern_user(config_path, *args, password=None):
+    """Runs `tern user ARGS -c CONFIG` (password on stdin with --stdin); returns (rc, output)."""
+    cmd = [TERN_BIN, "user"] + list(args) + ["-c", config_path]
+    if password is not None:
+        cmd.insert(4, "--stdin")
+    p = subprocess.run(cmd, input=(password + "\n").encode() if password is not None else b"",
+                       capture_output=True, timeout=scaled(60))
+    return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -295,7 +431,11 @@ def free_port():
 class TernServer:
     """One `tern serve` instance in its own directory."""
 
-    def __init__(self, base, overrides=None, users=None, aliases=None, extra_lines=()):
+    def __init__(self, base, overrides=None, users=None, aliases=None, extra_lines=(), listeners=None,
+                 passwords=None):
+        """listeners: {name: "ROLE [cert=FILE key=FILE]"} added to the mx listener (name "mx",
+        self.port), each on its own free port (self.ports[name]). passwords: {user: password},
+        users added with `tern user add --stdin` (or a $6$ hash when tern has no `user`)."""
         self.base = str(base)
         os.makedirs(self.base, exist_ok=True)
         self.host = "127.0.0.1"
@@ -308,8 +448,10 @@ class TernServer:
         self.log_path = os.path.join(self.base, "tern.log")
         self.proc = None
         self.starts = 0
+        passwords = dict(passwords or {})
+        users = [u for u in (DEFAULT_USERS if users is None else users) if u.split(":")[0].strip() not in passwords]
         with open(self.users_path, "w") as f:
-            f.write("".join(u + "\n" for u in (DEFAULT_USERS if users is None else users)))
+            f.write("".join(u + "\n" for u in users))
         with open(self.aliases_path, "w") as f:
             f.write("".join(a + "\n" for a in (DEFAULT_ALIASES if aliases is None else aliases)))
         settings = {
@@ -338,6 +480,23 @@ class TernServer:
             for line in extra_lines:
                 f.write(line + "\n")
         self.settings = settings
+        self.ports = {"mx": self.port}
+        self.roles = {"mx": "mx"}
+        with open(self.config_path, "a") as f:
+            for name, spec in (listeners or {}).items():
+                self.ports[name] = free_port()
+                self.roles[name] = spec.split()[0]
+                f.write("listen = 127.0.0.1:%d %s\n" % (self.ports[name], spec))
+        for name, pw in passwords.items():
+            self.add_user(name, pw)
+
+    def add_user(self, name, password):
+        if user_cmd_available(self.config_path):
+            rc, out = tern_user(self.config_path, "add", name, password=password)
+            assert rc == 0, "tern user add %s: exit %d: %s" % (name, rc, out)
+        else:
+            with open(self.users_path, "a") as f:
+                f.write("%s: %s\n" % (name, sha512_crypt(password)))
 
     # -- life cycle
     def start(self, timeout=None):
@@ -585,8 +744,11 @@ class TernServer:
         time.sleep(scaled(seconds))
 
     # -- clients
-    def connect(self, **kw):
-        return SMTPClient(self.host, self.port, **kw)
+    def connect(self, listener="mx", **kw):
+        """A client of one listener; an smtps listener gets the TLS handshake first."""
+        if self.roles[listener] == "smtps" and "tls" not in kw:
+            kw["tls"] = client_context()
+        return SMTPClient(self.host, self.ports[listener], **kw)
 
     def send_one(self, content, sender="sender@example.org", rcpts=("alice@example.test",), ehlo="client.test"):
         """Sends one message over a fresh session; returns (final reply, queue id or None)."""

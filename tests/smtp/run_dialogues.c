@@ -7,12 +7,19 @@
  *                    text_line_max, bad_commands_max, cmd_line_max)
  *   !fail-open       the next body open fails
  *   !fail-commit     the next commit fails
+ *   !role ROLE       (before the first client line) mx, submission or smtps
+ *   !tls             (before the first client line) a certificate exists:
+ *                    STARTTLS is offered; the fake handshake succeeds at once
+ *                    and drops input received before it, as conn_tls does
+ *   !relay-ok        (before the first client line) the client may relay
+ *   (AUTH: the fake verifier accepts alice / secret and nothing else)
  *   > TEXT           client line, CRLF appended; consecutive lines are sent
  *                    in one write (pipelining)
  *   >> TEXT          client bytes with C escapes (\r \n \t \\ \xHH), no CRLF added
  *   < TEXT           the next reply line, exactly; a trailing '*' matches any rest
  *   =body TEXT       the last committed content after tern's Received
  *                    header, with C escapes
+ *   =body~ TEXT      the last committed content contains TEXT (C escapes)
  *   =rcpts N         the last committed envelope had N recipients
  *   =commits N       N messages were committed so far
  *   =closed          the session closed the connection
@@ -23,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -35,7 +43,8 @@ struct fake {
     struct smtp_session *s;
     struct buf in, out;
     int closed, paused;
-    int want_open, want_commit;
+    int want_open, want_commit, want_tls, want_auth;
+    enum smtp_auth_result auth_result;
     int fail_open, fail_commit;
     char qid[32];
     int fd; /* our copy of the body fd */
@@ -81,14 +90,39 @@ static void f_abort(void *svc, const char *qid)
 {
 }
 
-static const struct smtp_session_io fake_io = {f_write, f_pause, f_close, f_timeout};
-static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort};
+static void f_starttls(void *io)
+{
+    struct fake *f = io;
+    f->want_tls = 1;
+    buf_reset(&f->in); /* what conn_starttls does with pipelined input */
+}
+
+static void f_auth_check(void *svc, uint64_t sid, const char *mech, const char *user,
+                         const char *password)
+{
+    struct fake *f = svc;
+    f->want_auth = 1;
+    f->auth_result = !strcmp(user, "alice") && !strcmp(password, "secret") ? SMTP_AUTH_OK
+                                                                             : SMTP_AUTH_FAIL;
+}
+
+static const struct smtp_session_io fake_io = {f_write, f_pause, f_close, f_timeout,
+                                               f_starttls};
+static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort, f_auth_check};
 
 /* Resolves pending queue requests and re-feeds input until nothing moves. */
 static void fake_pump(struct fake *f)
 {
     for (int i = 0; i < 100; i++) {
-        if (f->want_open) {
+        if (f->want_tls) {
+            f->want_tls = 0;
+            smtp_session_tls_done(f->s, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 128);
+        } else if (f->want_auth) {
+            f->want_auth = 0;
+            smtp_session_auth_done(f->s, f->auth_result);
+            if (!f->paused)
+                smtp_session_input(f->s, &f->in);
+        } else if (f->want_open) {
             f->want_open = 0;
             if (f->fail_open) {
                 f->fail_open = 0;
@@ -213,7 +247,7 @@ static int run_script(const char *path)
     struct fake f;
     memset(&f, 0, sizeof f);
     f.fd = -1;
-    struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX};
+    struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX, 0, 0};
     int started = 0, fails = 0, lineno = 0;
     char raw[8192];
     int sending = 0;
@@ -230,10 +264,29 @@ static int run_script(const char *path)
             }
             continue;
         }
+        if (!strncmp(raw, "!role ", 6) && !started) {
+            peer.role = !strcmp(raw + 6, "submission") ? CONF_ROLE_SUBMISSION
+                        : !strcmp(raw + 6, "smtps")    ? CONF_ROLE_SMTPS
+                                                       : CONF_ROLE_MX;
+            peer.tls_implicit = peer.role == CONF_ROLE_SMTPS;
+            continue;
+        }
+        if (!strcmp(raw, "!tls") && !started) {
+            peer.tls_offer = 1;
+            continue;
+        }
+        if (!strcmp(raw, "!relay-ok") && !started) {
+            static const struct conf_cidr all = {{0}, AF_INET, 0}; /* 0.0.0.0/0 */
+            cfg.relay_networks = malloc(sizeof all);
+            cfg.relay_networks[0] = all;
+            cfg.nrelay_networks = 1;
+            continue;
+        }
         if (!started) {
             f.s = smtp_session_new(1, &cfg, &peer, &fake_io, &f, &fake_svc, &f);
             smtp_session_start(f.s);
             started = 1;
+            fake_pump(&f); /* smtps: the handshake before the greeting */
         }
         if (!strcmp(raw, "!fail-open")) {
             f.fail_open = 1;
@@ -279,6 +332,15 @@ static int run_script(const char *path)
             if (gl != want.len || memcmp(f.last_body.data + off, want.data, gl)) {
                 fprintf(stderr, "%s:%d: body differs: got \"%.*s\"\n", path, lineno, (int)gl,
                         f.last_body.data ? f.last_body.data + off : "");
+                fails++;
+            }
+            buf_free(&want);
+        } else if (!strncmp(raw, "=body~ ", 7)) {
+            struct buf want = BUF_INIT;
+            unescape(raw + 7, &want);
+            if (f.last_body.len < want.len ||
+                !memmem(f.last_body.data, f.last_body.len, want.data, want.len)) {
+                fprintf(stderr, "%s:%d: body lacks \"%s\"\n", path, lineno, raw + 7);
                 fails++;
             }
             buf_free(&want);

@@ -5,8 +5,11 @@
 #ifndef TERN_TEST_CHECK_H
 #define TERN_TEST_CHECK_H
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int check_failures;
 static int check_count;
@@ -72,6 +75,39 @@ static inline void check_dump(const char *p, size_t n)
         else
             fputc(c, stderr);
     }
+}
+
+/* Makes a fresh directory for this run, $TERN_TEST_TMP/<name>.XXXXXX (or
+ * under /tmp), and writes its real path to out. Ends the program if it
+ * cannot. */
+static inline void check_tmpdir(const char *name, char *out, size_t outsize)
+{
+    const char *base = getenv("TERN_TEST_TMP");
+    if (base == NULL || *base == '\0')
+        base = "/tmp";
+    mkdir(base, 0700);
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/%s.XXXXXX", base, name);
+    char real[PATH_MAX];
+    if (mkdtemp(tmpl) == NULL || realpath(tmpl, real) == NULL || strlen(real) >= outsize) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    memcpy(out, real, strlen(real) + 1);
+}
+
+/* Writes content to dir/name, ending the program if it cannot. Returns
+ * the path, in a static buffer that the next call reuses. */
+static inline const char *check_put(const char *dir, const char *name, const char *content)
+{
+    static char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f == NULL || fputs(content, f) < 0 || fclose(f) != 0) {
+        perror(p);
+        exit(1);
+    }
+    return p;
 }
 
 static inline int check_result(const char *name)

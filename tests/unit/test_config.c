@@ -122,13 +122,21 @@ static void test_defaults(void)
     config_default(&cfg);
     CHECK(cfg.path == NULL);
     CHECK(cfg.hostname && cfg.hostname[0]);
-    CHECK_EQ_INT(cfg.nlisteners, 1);
+    /* mx, submission and smtps on loopback, with a self-signed certificate. */
+    CHECK_EQ_INT(cfg.nlisteners, 3);
     CHECK_EQ_STR(cfg.listeners[0].addr, "127.0.0.1");
     CHECK_EQ_INT(cfg.listeners[0].port, 2525);
     CHECK_EQ_INT(cfg.listeners[0].role, CONF_ROLE_MX);
+    CHECK_EQ_INT(cfg.listeners[1].port, 2587);
+    CHECK_EQ_INT(cfg.listeners[1].role, CONF_ROLE_SUBMISSION);
+    CHECK_EQ_INT(cfg.listeners[2].port, 2465);
+    CHECK_EQ_INT(cfg.listeners[2].role, CONF_ROLE_SMTPS);
+    CHECK(cfg.tls_selfsigned);
+    CHECK_EQ_STR(cfg.tls_cert, "var/tls/cert.pem");
     CHECK_EQ_INT(cfg.nlocal_domains, 1);
     CHECK_EQ_STR(cfg.local_domains[0], "localhost");
-    CHECK(cfg.users_file == NULL && cfg.aliases_file == NULL);
+    CHECK_EQ_STR(cfg.users_file, "var/users");
+    CHECK(cfg.aliases_file == NULL);
     CHECK(cfg.users == NULL && cfg.aliases == NULL);
     CHECK_EQ_INT(cfg.accept_any_user, 1);
     CHECK_EQ_STR(cfg.maildir, "var/mail/%u/Maildir");
@@ -414,7 +422,7 @@ static void test_errors(void)
     CHECK(has_at(&err, "tern.conf", 27, "timeout_command: 0 is below the minimum 1"));
     CHECK(has_at(&err, "tern.conf", 29, "retry_max (3600s) is less than retry_min (7200s)"));
     CHECK(has_at(&err, "tern.conf", 30, "bad_commands_max: '-1' is not a number"));
-    CHECK(has_at(&err, "tern.conf", 31, "listen: expected ADDRESS:PORT [mx|submission|smtps]"));
+    CHECK(has_at(&err, "tern.conf", 31, "listen: unexpected 'extra'"));
     CHECK(has_at(&err, "tern.conf", 32, "sessions_max: '12abc' is not a number"));
     /* One line per error, none for the good lines: 30 bad lines above. */
     CHECK_EQ_INT(count_lines(&err), 30);
@@ -894,10 +902,81 @@ static void test_big_table(void)
     buf_free(&err);
 }
 
+/* The TLS, AUTH and relay keys of issue 3. */
+static void test_tls_auth_keys(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    CHECK_EQ_INT(load(&cfg, &err,
+                      "listen = 127.0.0.1:2587 submission cert=c.pem key=k.pem\n"
+                      "listen = 127.0.0.1:2465 smtps\n"
+                      "tls_cert = /etc/tls/full.pem\ntls_key = /etc/tls/priv.pem\n"
+                      "tls_sni = *.Example.ORG /a/c.pem /a/k.pem\n"
+                      "tls_min_version = TLSv1.3\ntimeout_tls = 2s\n"
+                      "relay_networks = 127.0.0.0/8, ::1/128 192.0.2.7\n"
+                      "sender_check = domain\nauth_failures_max = 3\n"
+                      "auth_failure_window = 1m\nauth_plaintext_loopback = yes\n"),
+                 0);
+    char want[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s/c.pem", tmpdir);
+    CHECK_EQ_STR(config_listener_cert(&cfg, &cfg.listeners[0]), want);
+    CHECK_EQ_STR(config_listener_cert(&cfg, &cfg.listeners[1]), "/etc/tls/full.pem");
+    CHECK_EQ_STR(config_listener_key(&cfg, &cfg.listeners[1]), "/etc/tls/priv.pem");
+    CHECK_EQ_INT(cfg.ntls_sni, 1);
+    CHECK_EQ_STR(cfg.tls_sni[0].name, "*.example.org");
+    CHECK_EQ_INT(cfg.tls_min_version, 13);
+    CHECK_EQ_INT(cfg.timeout_tls, 2);
+    CHECK_EQ_INT(cfg.sender_check, CONF_SENDER_DOMAIN);
+    CHECK_EQ_INT(cfg.auth_failures_max, 3);
+    CHECK_EQ_INT(cfg.auth_failure_window, 60);
+    CHECK_EQ_INT(cfg.auth_plaintext_loopback, 1);
+    CHECK_EQ_INT(cfg.nrelay_networks, 3);
+    CHECK(config_relay_allowed(&cfg, "127.1.2.3"));
+    CHECK(config_relay_allowed(&cfg, "::ffff:127.0.0.1"));
+    CHECK(config_relay_allowed(&cfg, "::1"));
+    CHECK(config_relay_allowed(&cfg, "192.0.2.7"));
+    CHECK(!config_relay_allowed(&cfg, "192.0.2.8"));
+    CHECK(!config_relay_allowed(&cfg, "128.0.0.1"));
+    CHECK(!config_relay_allowed(&cfg, "::2"));
+    CHECK(!config_relay_allowed(&cfg, "garbage"));
+    CHECK(config_ip_is_loopback("127.9.9.9") && config_ip_is_loopback("::1"));
+    CHECK(!config_ip_is_loopback("10.0.0.1") && !config_ip_is_loopback("::2"));
+    config_free(&cfg);
+
+    CHECK_EQ_INT(load(&cfg, &err,
+                      "relay_networks = 10.0.0.0/33 nonsense\n"      /* 1 */
+                      "sender_check = everyone\n"                    /* 2 */
+                      "tls_min_version = SSLv3\n"                    /* 3 */
+                      "tls_sni = host.example /only-cert.pem\n"      /* 4 */
+                      "listen = 127.0.0.1:25 mx cert=/c.pem\n"       /* 5 */
+                      "tls_sni = bad_name! /c.pem /k.pem\n"),        /* 6 */
+                 -1);
+    CHECK(has_at(&err, "tern.conf", 1, "relay_networks: '10.0.0.0/33' is not ADDRESS/PREFIX"));
+    CHECK(has_at(&err, "tern.conf", 1, "relay_networks: 'nonsense' is not ADDRESS/PREFIX"));
+    CHECK(has_at(&err, "tern.conf", 2, "sender_check: 'everyone' is not own, domain or any"));
+    CHECK(has_at(&err, "tern.conf", 3, "tls_min_version: 'SSLv3' is not TLSv1.2 or TLSv1.3"));
+    CHECK(has_at(&err, "tern.conf", 4, "tls_sni: expected HOSTNAME CERTFILE KEYFILE"));
+    CHECK(has_at(&err, "tern.conf", 5, "listen: cert= and key= go together"));
+    CHECK(has_at(&err, "tern.conf", 6, "tls_sni: 'bad_name!' is not a host name"));
+    config_free(&cfg);
+
+    /* A submission listener without a certificate cannot work. */
+    char text[PATH_MAX + 128];
+    snprintf(text, sizeof text, "listen = 127.0.0.1:2587 submission\nspool_dir = %s/spool\n",
+             tmpdir);
+    CHECK_EQ_INT(load(&cfg, &err, text), 0);
+    buf_reset(&err);
+    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK(has(&err, "needs a certificate"));
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 int main(void)
 {
     make_tmpdir();
     test_defaults();
+    test_tls_auth_keys();
     test_load_empty();
     test_every_key();
     test_suffixes();

@@ -85,8 +85,8 @@ static void on_drain(struct conn *c, void *arg)
     ((struct rec *)arg)->drains++;
 }
 
-static const struct conn_cb line_cb = {on_read, on_close, on_drain};
-static const struct conn_cb all_cb = {on_read_all, on_close, on_drain};
+static const struct conn_cb line_cb = {.on_read = on_read, .on_close = on_close, .on_drain = on_drain};
+static const struct conn_cb all_cb = {.on_read = on_read_all, .on_close = on_close, .on_drain = on_drain};
 
 static void setup(struct rec *r, const struct conn_cb *cb)
 {
