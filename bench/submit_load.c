@@ -61,6 +61,7 @@ struct opts {
     double io_timeout;  /* seconds for any one reply or handshake */
     const char *helo, *user, *pass, *from, *rcpt, *sni;
     long body_size;
+    int quickack;  /* -Q: ACK every segment at once (TCP_QUICKACK) */
 };
 
 /* One connection: the socket, TLS once started, and a read buffer. */
@@ -101,10 +102,12 @@ static void usage(void)
     fprintf(stderr,
             "usage: submit_load -m handshake|implicit|submit -p PORT [-H 127.0.0.1]\n"
             "         [-s SESSIONS] [-n COUNT] [-t SECONDS] [-T IO_SECONDS] [-e EHLO_NAME]\n"
-            "         [-u USER -w PASSWORD] [-f FROM] [-r RCPT] [-l BODY_BYTES] [-S SNI]\n"
+            "         [-u USER -w PASSWORD] [-f FROM] [-r RCPT] [-l BODY_BYTES] [-S SNI] [-Q]\n"
             "  -s sessions (threads) [1], -n sessions in all [100], -t time limit [60],\n"
             "  -T limit for one reply or handshake [30], -l body size [4096].\n"
-            "  submit needs -u, -w, -f and -r. Only 127.0.0.0/8 is accepted as -H.\n");
+            "  submit needs -u, -w, -f and -r. Only 127.0.0.0/8 is accepted as -H.\n"
+            "  -Q: acknowledge every segment at once (TCP_QUICKACK) instead of the\n"
+            "  delayed ACKs a real client's kernel sends.\n");
     exit(2);
 }
 
@@ -141,7 +144,7 @@ static void opts_parse(int argc, char **argv)
     opt.io_timeout = 30;
     opt.helo = "client.bench.test";
     opt.body_size = 4096;
-    while ((c = getopt(argc, argv, "m:H:p:s:n:t:T:e:u:w:f:r:l:S:h")) != -1) {
+    while ((c = getopt(argc, argv, "m:H:p:s:n:t:T:e:u:w:f:r:l:S:Qh")) != -1) {
         switch (c) {
         case 'm':
             have_mode = 1;
@@ -167,6 +170,7 @@ static void opts_parse(int argc, char **argv)
         case 'r': opt.rcpt = optarg; break;
         case 'l': opt.body_size = parse_long(optarg, 0, MAX_BODY, "-l"); break;
         case 'S': opt.sni = optarg; break;
+        case 'Q': opt.quickack = 1; break;
         default: usage();
         }
     }
@@ -213,6 +217,12 @@ static int sconn_wait(struct sconn *c, short events)
     double end = now_s() + c->io_timeout;
     if (end > c->deadline)
         end = c->deadline;
+    /* The kernel leaves quick-ACK mode by itself: re-arm it before each
+     * wait for data. */
+    if (opt.quickack && (events & POLLIN)) {
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
     for (;;) {
         double left = end - now_s();
         if (left <= 0) {
@@ -460,8 +470,9 @@ static int sconn_tls(struct sconn *c, long index)
     }
     if (tls_info[0] == '\0') {
         pthread_mutex_lock(&info_lock);
-        snprintf(tls_info, sizeof tls_info, "%s %s", SSL_get_version(c->ssl),
-                 SSL_get_cipher_name(c->ssl));
+        const char *group = SSL_group_to_name(c->ssl, SSL_get_negotiated_group(c->ssl));
+        snprintf(tls_info, sizeof tls_info, "%s %s %s", SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl), group != NULL ? group : "?");
         pthread_mutex_unlock(&info_lock);
     }
     return 0;

@@ -152,7 +152,8 @@ class TlsTern(bench.Tern):
         self.users = os.path.join(base, "users")
 
     def config_text(self):
-        return super().config_text() + f"""listen = 127.0.0.1:{self.tls_ports['submission']} submission
+        return super().config_text() + f"""# TLS and AUTH (bench/tls_bench.py)
+listen = 127.0.0.1:{self.tls_ports['submission']} submission
 listen = 127.0.0.1:{self.tls_ports['smtps']} smtps
 tls_cert = {self.cert}
 tls_key = {self.key}
@@ -196,9 +197,11 @@ def hash_verify_ms(password, hashed):
     return spent if out == hashed.encode() else None
 
 
-def loadgen_argv(binary, mode, port, sessions, count, limit, creds):
+def loadgen_argv(binary, mode, port, sessions, count, limit, creds, quickack):
     argv = [binary, "-m", mode, "-p", str(port), "-s", str(sessions), "-n", str(count),
             "-t", f"{limit:g}", "-T", str(IO_TIMEOUT_S), "-e", bench.HELO_NAME]
+    if quickack:
+        argv.append("-Q")
     if mode == "submit":
         argv += ["-u", creds.user, "-w", creds.password, "-f", SENDER,
                  "-r", bench.RECIPIENT, "-l", str(BODY_SIZE)]
@@ -216,7 +219,7 @@ def parse_report(out):
     return None
 
 
-def run_tls_case(server, loadgen, creds, mode, sessions, count, limit):
+def run_tls_case(server, loadgen, creds, mode, sessions, count, limit, quickack):
     """One measured run of submit_load. rate: sessions completed per second
     (submit_load's own clock); for submit also delivered: count / time from
     submit_load's start until the Maildir's new/ holds count messages."""
@@ -226,7 +229,7 @@ def run_tls_case(server, loadgen, creds, mode, sessions, count, limit):
            "deliver_rate": None, "latency_ms": None, "tls": None, "error": None}
     if mode == "submit":
         bench.clear_maildir(server)
-    argv = loadgen_argv(loadgen, mode, port, sessions, count, limit, creds)
+    argv = loadgen_argv(loadgen, mode, port, sessions, count, limit, creds, quickack)
     # submit_load stops by itself at the limit, plus one reply's timeout.
     rc, out, err, t0, _ = bench.run_load(argv, limit + IO_TIMEOUT_S + 10)
     rep = parse_report(out)
@@ -280,6 +283,9 @@ def parse_args(argv):
                          "to each server first, at 16 sessions (default: %(default)s)")
     ap.add_argument("--postfix-in-flow-delay", default="0s", metavar="TIME",
                     help="Postfix's in_flow_delay (default: %(default)s)")
+    ap.add_argument("--client-quickack", action="store_true",
+                    help="the load generator ACKs every segment at once (TCP_QUICKACK) "
+                         "rather than as a client's kernel does (see bench/README.md)")
     args = ap.parse_args(argv)
     bench.check_common_args(ap, args)
     args.case_list = parse_cases(ap, args.cases)
@@ -306,7 +312,7 @@ def main(argv):
     def run_case(server, case):
         mode, sessions = case
         return run_tls_case(server, loadgen, creds, mode, sessions, count_for(mode),
-                            args.time_limit)
+                            args.time_limit, args.client_quickack)
 
     def label(case):
         return f"{case[0]:>9} x{case[1]:<3}"
@@ -322,7 +328,8 @@ def main(argv):
         meta.update(bench.base_meta(command, base, servers, args))
         meta["loadgen"] = shlex.join(loadgen_argv("submit_load", "submit", "PORT", "SESSIONS",
                                                   "COUNT", args.time_limit,
-                                                  Credentials(USER, "PASSWORD")))
+                                                  Credentials(USER, "PASSWORD"),
+                                                  args.client_quickack))
         meta["certificate"] = "self-signed ECDSA P-256, the same file for both"
         meta["postfix_in_flow_delay"] = args.postfix_in_flow_delay
         for s in servers:
@@ -334,7 +341,8 @@ def main(argv):
             # Both listeners: Postfix has a pool of smtpd processes per service.
             for s in servers:
                 for mode in ("submit", "implicit"):
-                    r = run_tls_case(s, loadgen, creds, mode, 16, args.warmup, args.time_limit)
+                    r = run_tls_case(s, loadgen, creds, mode, 16, args.warmup, args.time_limit,
+                                     args.client_quickack)
                     log(f"warm-up {s.name} {mode}: " + ("ok" if r["ok"] else r["error"]))
                 s.drain(bench.DRAIN_TIMEOUT_S)
         runs = bench.run_rounds(servers, args.rounds, args.case_list, run_case, label,

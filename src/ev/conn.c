@@ -327,6 +327,8 @@ void conn_write(struct conn *c, const void *p, size_t n)
 {
     if (c->state != CONN_OPEN || n == 0)
         return; /* after conn_close/abort or an error nothing more is sent */
+    if (c->tls_start || c->tls_state == CONN_TLS_HANDSHAKE)
+        return; /* plaintext must never leak into a TLS handshake */
     if (conn_queued(c) == 0) {
         /* Nothing queued: write at once and queue only the rest. */
         ssize_t k = conn_send(c, p, n);

@@ -209,6 +209,14 @@ static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope
     for (size_t i = 0; i < nold; i++) {
         struct conf_mailbox *mbs = NULL;
         size_t nmb = 0;
+        const char *at = strrchr(old[i].addr, '@');
+        if (at && !config_is_local_domain(q->cfg, at + 1)) {
+            /* Relayed mail (AUTH or relay_networks): kept as it is for the
+             * remote transport. */
+            if (env->nrcpts < ENVELOPE_MAX_RCPTS)
+                envelope_add_rcpt(env, old[i].addr, old[i].orcpt, old[i].notify);
+            continue;
+        }
         if (config_expand(q->cfg, old[i].addr, &mbs, &nmb) < 0 || nmb == 0) {
             log_warn("%s: to=<%s>: no local mailbox (unknown user or alias loop); recipient "
                      "dropped",

@@ -84,6 +84,13 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
     const char *addr = j->env.rcpts[i].addr;
     struct store_slot *s = &j->slots[i];
     char path[4096];
+    const char *at = strrchr(addr, '@');
+    if (at && !config_is_local_domain(j->cfg, at + 1)) {
+        /* Remote delivery (DNS, the SMTP client) is not built yet: the
+         * message waits in the queue, retried, never dropped. */
+        result_set(res, RESULT_TEMPFAIL, 451, "4.4.0", "no transport for remote domains yet");
+        return;
+    }
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
         return;
     if (s->flags & STORE_SLOT_INFLIGHT) {

@@ -394,29 +394,6 @@ def sha512_crypt(password):
     return p.stdout.decode().strip()
 
 
-_user_cmd = None
-
-
-def user_cmd_available(config_path):
-    """Whether this tern has `tern user` (checked once with `tern user list`)."""
-    global _user_cmd
-    if _user_cmd is None:
-        p = subprocess.run([TERN_BIN, "user", "list", "-c", config_path], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=scaled(30))
-        _user_cmd = p.returncode == 0
-    return _user_cmd
-
-
-def tern_user(config_path, *args, password=None):
-    """Runs `tern user ARGS -c CONFIG` (password on stdin with --stdin); returns (rc, output)."""
-    cmd = [TERN_BIN, "user"] + list(args) + ["-c", config_path]
-    if password is not None:
-        cmd.insert(4, "--stdin")
-    p = subprocess.run(cmd, input=(password + "\n").encode() if password is not None else b"",
-                       capture_output=True, timeout=scaled(60))
-    return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
-
-
 # --------------------------------------------------------------------------- the server
 
 
@@ -435,7 +412,7 @@ class TernServer:
                  passwords=None):
         """listeners: {name: "ROLE [cert=FILE key=FILE]"} added to the mx listener (name "mx",
         self.port), each on its own free port (self.ports[name]). passwords: {user: password},
-        users added with `tern user add --stdin` (or a $6$ hash when tern has no `user`)."""
+        users added with `tern user add --stdin` (yescrypt hashes)."""
         self.base = str(base)
         os.makedirs(self.base, exist_ok=True)
         self.host = "127.0.0.1"
@@ -491,12 +468,9 @@ class TernServer:
             self.add_user(name, pw)
 
     def add_user(self, name, password):
-        if user_cmd_available(self.config_path):
-            rc, out = tern_user(self.config_path, "add", name, password=password)
-            assert rc == 0, "tern user add %s: exit %d: %s" % (name, rc, out)
-        else:
-            with open(self.users_path, "a") as f:
-                f.write("%s: %s\n" % (name, sha512_crypt(password)))
+        p = subprocess.run([TERN_BIN, "user", "add", name, "--stdin", "-c", self.config_path],
+                           input=password.encode() + b"\n", capture_output=True, timeout=scaled(60))
+        assert p.returncode == 0, "tern user add %s: exit %d: %r" % (name, p.returncode, p.stdout + p.stderr)
 
     # -- life cycle
     def start(self, timeout=None):
