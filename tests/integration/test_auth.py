@@ -185,12 +185,20 @@ def test_auth_before_ehlo_503(tls_server):
         assert r.code == 503 and r.enh == "5.5.1", r
 
 
-def test_auth_line_limit_is_12288(tls_server):
+@pytest.mark.parametrize("initial", [True, False], ids=["initial-response", "after-334"])
+def test_auth_line_limit_is_12288(tls_server, initial):
+    """RFC 4954 §4: AUTH lines (the command with its initial response, or a response after
+    334) up to 12288 octets are accepted; longer ones get 500 5.5.6."""
     with session(tls_server, source=fresh_source()) as c:
-        # far longer than a command line (512), within the AUTH limit: an ordinary failure
-        r = c.auth_plain("alice", "x" * 3000)
+        # longer than a command line (512), within the AUTH limit and within RFC 4616's 255
+        # octets per field: an ordinary failure
+        r = c.auth_plain("u" * 250, "x" * 255, initial=initial)
         assert r.code == 535 and r.enh == "5.7.8", r
-        c.expect("AUTH PLAIN " + "A" * 12300, 500, "5.5.6")
+        if initial:
+            c.expect("AUTH PLAIN " + "A" * 12300, 500, "5.5.6")
+        else:
+            assert c.cmd("AUTH PLAIN").code == 334
+            c.expect("A" * 12300, 500, "5.5.6")
         assert c.auth_plain("alice", ALICE_PW).code == 235
 
 
