@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -446,13 +447,21 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 s->state = s->resume_state;
         } else {
             size_t linelen;
-            int rc = smtp_line_take(in->data, in->len, s->cfg->cmd_line_max, &linelen, &used);
+            /* RFC 4954 §4: an AUTH line (initial response) may be 12288 octets. */
+            int auth = in->len >= 5 && !strncasecmp(in->data, "AUTH ", 5);
+            size_t max = auth && s->cfg->cmd_line_max < SMTP_AUTH_LINE_MAX + 2
+                             ? SMTP_AUTH_LINE_MAX + 2
+                             : s->cfg->cmd_line_max;
+            int rc = smtp_line_take(in->data, in->len, max, &linelen, &used);
             if (rc == SMTP_LINE_AGAIN)
                 break;
             if (rc == SMTP_LINE_TOOLONG) {
                 /* RFC 5321 §4.5.3.1.4: 500 and the rest of the line is dropped. */
-                s->counts[SMTP_VERB_UNKNOWN].total++;
-                smtp_reply(s, 500, "5.5.2", "Error: line too long");
+                s->counts[auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN].total++;
+                if (auth)
+                    smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
+                else
+                    smtp_reply(s, 500, "5.5.2", "Error: line too long");
                 s->resume_state = s->state;
                 s->state = SS_SKIPLINE;
                 used = 0;

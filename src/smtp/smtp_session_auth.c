@@ -2,6 +2,7 @@
  * inbound session, and what they change: the session starting over after
  * the handshake, the submission roles' "AUTH before MAIL". */
 #include <string.h>
+#include <strings.h>
 
 #include "auth/sasl.h"
 #include "base/log.h"
@@ -9,8 +10,6 @@
 #include "mail/reply.h"
 #include "smtp/smtp_session_priv.h"
 
-/* RFC 4954 §4: a server must accept AUTH lines of 12288 octets. */
-#define SMTP_AUTH_LINE_MAX 12288
 
 int smtp_auth_offered(const struct smtp_session *s)
 {

@@ -21,6 +21,9 @@ enum smtp_state {
     SS_TLS,      /* STARTTLS answered: waiting for the handshake */
 };
 
+/* RFC 4954 §4: a server must accept AUTH lines of 12288 octets. */
+#define SMTP_AUTH_LINE_MAX 12288
+
 enum smtp_auth_mech { SMTP_AUTH_NONE, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN };
 
 /* What the session waits for from the queue, if anything. */
