@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-dev
       libssl-dev libunbound-dev zlib1g-dev libcrypt-dev
-      python3 python3-pytest swaks libnet-ssleay-perl curl msmtp postfix openssl
+      python3 python3-pytest swaks libnet-ssleay-perl curl msmtp postfix unbound openssl
       testssl.sh $*"
 
 missing=""

@@ -280,6 +280,7 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     envelope_set(&e->client_ip, s->ip);
     envelope_set(&e->client_name, s->name);
     envelope_set(&e->helo, s->helo);
+    envelope_set(&e->auth_user, s->auth_user[0] ? s->auth_user : NULL);
     s->counts[verb].ok++;
     s->state = SS_READY;
     smtp_wait_for(s, SW_COMMIT);

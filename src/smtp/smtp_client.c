@@ -1,0 +1,570 @@
+/* smtp_client.c: the outbound transaction. Commands of one transaction
+ * are a numbered sequence (MAIL, RCPT 1..n, DATA); with PIPELINING
+ * (RFC 2920) all are sent at once, otherwise one per reply, and replies
+ * are matched to them in order either way. */
+#include "smtp/smtp_client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/strutil.h"
+#include "base/xmalloc.h"
+
+/* A reply line longer than this is a broken server (RFC 5321 §4.5.3.1.5: 512). */
+#define CLIENT_LINE_MAX 4096
+#define CLIENT_REPLY_LINES_MAX 100
+#define CLIENT_CHUNK (64 * 1024)
+#define CLIENT_WRITE_HIGH (256 * 1024)
+
+/* RFC 5321 §4.5.3.2 client timeouts, in seconds. */
+#define T_GREETING 300
+#define T_MAIL 300
+#define T_RCPT 300
+#define T_DATA 120
+#define T_BLOCK 180
+#define T_DOT 600
+
+enum cstate {
+    CS_GREETING, CS_EHLO, CS_HELO, CS_STARTTLS, CS_TLS, CS_EHLO2, CS_IDLE, CS_TXN,
+    CS_CONTENT, CS_DOT, CS_RSET, CS_QUIT, CS_DEAD,
+};
+
+struct smtp_client {
+    char *helo;  /* owned */
+    char *peer;  /* owned */
+    enum smtp_client_tls tls_policy;
+    const struct smtp_client_io *io;
+    void *io_arg;
+    enum cstate state;
+    int tls_on;
+    /* EHLO keywords. */
+    int esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn;
+    uint64_t size_max; /* 0 = not announced */
+    /* The current reply being read. */
+    int rcode;
+    char rtext[512];
+    unsigned rlines;
+    /* The transaction. */
+    int have_msg;
+    struct smtp_client_msg m; /* its strings and fd are the owner's */
+    smtp_client_done_fn done;
+    void *done_arg;
+    struct result *res; /* owned, m.nrcpts */
+    size_t sent, answered; /* commands of the sequence */
+    size_t accepted;       /* recipients with 2xx */
+    int mail_failed;
+    uint64_t content_off;  /* octets of content sent */
+    int bol;               /* the content is at a line start */
+};
+
+static void client_timeout(struct smtp_client *c, unsigned s)
+{
+    c->io->set_timeout(c->io_arg, (uint64_t)s * 1000);
+}
+
+static void client_cmd(struct smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void client_cmd(struct smtp_client *c, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n > sizeof line - 3)
+        n = (int)(sizeof line - 3);
+    line[n++] = '\r';
+    line[n++] = '\n';
+    c->io->write(c->io_arg, line, (size_t)n);
+}
+
+/* The enhanced status code of a reply text (RFC 3463), or the class default. */
+static void client_result(struct result *r, int code, const char *text, const char *where,
+                          const char *peer)
+{
+    char enh[16];
+    const char *t = text;
+    size_t n = strspn(t, "0123456789.");
+    if (n >= 5 && n < sizeof enh && (t[0] == '2' || t[0] == '4' || t[0] == '5') && t[1] == '.' &&
+        t[n] == ' ') {
+        memcpy(enh, t, n);
+        enh[n] = '\0';
+        t += n + 1;
+    } else {
+        snprintf(enh, sizeof enh, "%c.0.0", code >= 500 ? '5' : code >= 400 ? '4' : '2');
+    }
+    enum result_kind k = code < 400 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL : RESULT_PERMFAIL;
+    result_set(r, k, code, enh, "host %s said: %d %s%s%s (in reply to %s)", peer, code,
+               enh, *t ? " " : "", t, where);
+}
+
+static void client_fail_all(struct smtp_client *c, enum result_kind k, int code,
+                            const char *enh, const char *why)
+{
+    for (size_t i = 0; i < c->m.nrcpts; i++)
+        if (c->res[i].code == 0 || c->res[i].kind == RESULT_OK)
+            result_set(&c->res[i], k, code, enh, "%s", why);
+}
+
+/* Ends the transaction: reports, then the client is idle (or dead). */
+static void client_finish(struct smtp_client *c)
+{
+    if (!c->have_msg)
+        return;
+    c->have_msg = 0;
+    struct result *res = c->res;
+    size_t n = c->m.nrcpts;
+    c->res = NULL;
+    int closed = c->state == CS_DEAD;
+    smtp_client_done_fn done = c->done;
+    void *arg = c->done_arg;
+    c->done = NULL;
+    done(arg, res, n, closed);
+    free(res);
+}
+
+static void client_die(struct smtp_client *c, enum result_kind k, int code, const char *enh,
+                       const char *why)
+{
+    if (c->have_msg)
+        client_fail_all(c, k, code, enh, why);
+    c->state = CS_DEAD;
+    client_finish(c);
+}
+
+/* Sends the transaction's next commands: all of them with PIPELINING,
+ * else the next one. Sequence: 0 MAIL, 1..n RCPT, n+1 DATA. */
+static void client_send_cmds(struct smtp_client *c)
+{
+    size_t last = c->m.nrcpts + 1;
+    while (c->sent <= last) {
+        if (!c->pipelining && c->sent > c->answered)
+            return;
+        if (c->sent == 0) {
+            char params[128] = "";
+            size_t pl = 0;
+            if (c->size_max || c->esmtp)
+                pl += (size_t)snprintf(params + pl, sizeof params - pl, " SIZE=%llu",
+                                       (unsigned long long)c->m.len);
+            if (c->m.eightbit && c->eightbitmime)
+                pl += (size_t)snprintf(params + pl, sizeof params - pl, " BODY=8BITMIME");
+            if (c->m.smtputf8)
+                snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
+            client_cmd(c, "MAIL FROM:<%s>%s", c->m.from, c->esmtp ? params : "");
+            client_timeout(c, T_MAIL);
+        } else if (c->sent <= c->m.nrcpts) {
+            client_cmd(c, "RCPT TO:<%s>", c->m.rcpts[c->sent - 1]);
+            client_timeout(c, T_RCPT);
+        } else {
+            client_cmd(c, "DATA");
+            client_timeout(c, T_DATA);
+        }
+        c->sent++;
+    }
+}
+
+static void client_begin(struct smtp_client *c)
+{
+    if (c->m.len > 0 && c->size_max && c->m.len > c->size_max) {
+        /* RFC 1870 §6: do not send what the server said it will refuse. */
+        char why[160];
+        snprintf(why, sizeof why, "message size %llu exceeds the limit %llu of %s",
+                 (unsigned long long)c->m.len, (unsigned long long)c->size_max, c->peer);
+        client_fail_all(c, RESULT_PERMFAIL, 552, "5.3.4", why);
+        c->state = CS_IDLE;
+        client_finish(c);
+        return;
+    }
+    if (c->m.smtputf8 && !c->smtputf8) {
+        /* RFC 6531 §3.2: no downgrade; the message cannot go this way. */
+        char why[160];
+        snprintf(why, sizeof why, "%s does not support SMTPUTF8", c->peer);
+        client_fail_all(c, RESULT_PERMFAIL, 553, "5.6.7", why);
+        c->state = CS_IDLE;
+        client_finish(c);
+        return;
+    }
+    c->state = CS_TXN;
+    c->sent = c->answered = c->accepted = 0;
+    c->mail_failed = 0;
+    client_send_cmds(c);
+}
+
+/* Writes content while the connection takes it, dot-stuffed (RFC 5321
+ * §4.5.2), then the final dot. */
+static void client_pump(struct smtp_client *c)
+{
+    char in[CLIENT_CHUNK];
+    struct buf out = BUF_INIT;
+    while (c->state == CS_CONTENT && c->io->pending(c->io_arg) < CLIENT_WRITE_HIGH) {
+        uint64_t left = c->m.len - c->content_off;
+        if (left == 0) {
+            if (!c->bol)
+                buf_puts(&out, "\r\n");
+            buf_puts(&out, ".\r\n");
+            c->io->write(c->io_arg, out.data, out.len);
+            buf_reset(&out);
+            c->state = CS_DOT;
+            client_timeout(c, T_DOT);
+            break;
+        }
+        size_t want = left < sizeof in ? (size_t)left : sizeof in;
+        ssize_t k = pread(c->m.fd, in, want, c->m.off + (off_t)c->content_off);
+        if (k <= 0) {
+            buf_free(&out);
+            /* Not the peer's fault: the message must not end half sent. */
+            client_die(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
+            return;
+        }
+        for (ssize_t i = 0; i < k; i++) {
+            char ch = in[i];
+            if (c->bol && ch == '.')
+                buf_putc(&out, '.');
+            buf_putc(&out, ch);
+            c->bol = ch == '\n';
+        }
+        c->content_off += (uint64_t)k;
+        c->io->write(c->io_arg, out.data, out.len);
+        buf_reset(&out);
+        client_timeout(c, T_BLOCK);
+    }
+    buf_free(&out);
+}
+
+static void client_ehlo_line(struct smtp_client *c, const char *kw)
+{
+    if (!strncasecmp(kw, "PIPELINING", 10) && (kw[10] == '\0' || kw[10] == ' '))
+        c->pipelining = 1;
+    else if (!strncasecmp(kw, "STARTTLS", 8) && kw[8] == '\0')
+        c->starttls = 1;
+    else if (!strncasecmp(kw, "8BITMIME", 8) && kw[8] == '\0')
+        c->eightbitmime = 1;
+    else if (!strncasecmp(kw, "SMTPUTF8", 8) && kw[8] == '\0')
+        c->smtputf8 = 1;
+    else if (!strncasecmp(kw, "DSN", 3) && kw[3] == '\0')
+        c->dsn = 1;
+    else if (!strncasecmp(kw, "SIZE", 4) && (kw[4] == '\0' || kw[4] == ' ')) {
+        unsigned long long v;
+        if (kw[4] == ' ' && strutil_parse_u64(kw + 5, &v) == 0)
+            c->size_max = v;
+    }
+}
+
+static void client_send_ehlo(struct smtp_client *c, enum cstate st)
+{
+    c->pipelining = c->starttls = c->eightbitmime = c->smtputf8 = c->dsn = 0;
+    c->size_max = 0;
+    c->state = st;
+    client_cmd(c, "EHLO %s", c->helo);
+    client_timeout(c, T_GREETING);
+}
+
+/* After EHLO (or HELO): TLS first when offered, then the transaction. */
+static void client_ready(struct smtp_client *c)
+{
+    if (!c->tls_on && c->starttls && c->io->starttls) {
+        c->state = CS_STARTTLS;
+        client_cmd(c, "STARTTLS");
+        client_timeout(c, T_GREETING);
+        return;
+    }
+    if (!c->tls_on && c->tls_policy == SMTP_TLS_REQUIRE) {
+        char why[160];
+        snprintf(why, sizeof why, "TLS is required, but %s does not offer STARTTLS", c->peer);
+        client_die(c, RESULT_TEMPFAIL, 451, "4.7.4", why);
+        return;
+    }
+    c->state = CS_IDLE;
+    if (c->have_msg)
+        client_begin(c);
+}
+
+/* A whole reply of the transaction: the one for command `answered`. */
+static void client_txn_reply(struct smtp_client *c)
+{
+    size_t i = c->answered++;
+    size_t n = c->m.nrcpts;
+    if (i == 0) {
+        if (c->rcode >= 300) {
+            struct result r;
+            client_result(&r, c->rcode, c->rtext, "MAIL FROM", c->peer);
+            client_fail_all(c, r.kind, r.code, r.enh, r.text);
+            c->mail_failed = 1;
+        }
+    } else if (i <= n) {
+        struct result *r = &c->res[i - 1];
+        if (c->mail_failed)
+            ; /* the MAIL result stands */
+        else if (c->rcode >= 200 && c->rcode < 300) {
+            c->accepted++;
+            result_set(r, RESULT_OK, c->rcode, "2.0.0", "accepted");
+        } else {
+            client_result(r, c->rcode, c->rtext, "RCPT TO", c->peer);
+        }
+    } else {
+        /* DATA */
+        if (c->rcode == 354 && c->accepted > 0 && !c->mail_failed) {
+            c->state = CS_CONTENT;
+            c->content_off = 0;
+            c->bol = 1;
+            client_pump(c);
+            return;
+        }
+        if (c->rcode == 354) {
+            /* Nobody to deliver to (RFC 2920 §3.1): end the empty message. */
+            client_cmd(c, ".");
+            c->state = CS_RSET;
+            return;
+        }
+        if (c->accepted > 0 && !c->mail_failed) {
+            struct result r;
+            client_result(&r, c->rcode, c->rtext, "DATA", c->peer);
+            client_fail_all(c, r.kind, r.code, r.enh, r.text);
+        }
+        c->state = CS_RSET;
+        client_cmd(c, "RSET");
+        client_timeout(c, T_MAIL);
+        return;
+    }
+    if (!c->pipelining && c->answered == c->sent) {
+        /* Without pipelining: nothing more is worth sending after a
+         * failed MAIL or with no accepted recipient at the end. */
+        if (c->mail_failed || (c->answered == n + 1 && c->accepted == 0)) {
+            c->state = CS_RSET;
+            client_cmd(c, "RSET");
+            client_timeout(c, T_MAIL);
+            return;
+        }
+        client_send_cmds(c);
+    }
+}
+
+/* One complete reply (code and first line's text) in the current state. */
+static void client_reply(struct smtp_client *c)
+{
+    char why[700];
+    switch (c->state) {
+    case CS_GREETING:
+        if (c->rcode != 220) {
+            snprintf(why, sizeof why, "host %s refused to talk to us: %d %s", c->peer, c->rcode,
+                     c->rtext);
+            client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", why);
+            return;
+        }
+        client_send_ehlo(c, CS_EHLO);
+        return;
+    case CS_EHLO:
+    case CS_EHLO2:
+        if (c->rcode == 250) {
+            c->esmtp = 1;
+            client_ready(c);
+            return;
+        }
+        if (c->state == CS_EHLO2) {
+            snprintf(why, sizeof why, "host %s refused EHLO after STARTTLS: %d %s", c->peer,
+                     c->rcode, c->rtext);
+            client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", why);
+            return;
+        }
+        c->state = CS_HELO; /* RFC 5321 §3.2: fall back to HELO */
+        client_cmd(c, "HELO %s", c->helo);
+        return;
+    case CS_HELO:
+        if (c->rcode != 250) {
+            snprintf(why, sizeof why, "host %s refused HELO: %d %s", c->peer, c->rcode,
+                     c->rtext);
+            client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", why);
+            return;
+        }
+        c->esmtp = 0;
+        client_ready(c);
+        return;
+    case CS_STARTTLS:
+        if (c->rcode != 220) {
+            if (c->tls_policy == SMTP_TLS_REQUIRE) {
+                snprintf(why, sizeof why, "host %s refused STARTTLS: %d %s", c->peer,
+                         c->rcode, c->rtext);
+                client_die(c, RESULT_TEMPFAIL, 451, "4.7.4", why);
+                return;
+            }
+            c->starttls = 0; /* opportunistic: go on in plaintext */
+            client_ready(c);
+            return;
+        }
+        c->state = CS_TLS;
+        c->io->starttls(c->io_arg);
+        return;
+    case CS_TXN:
+        client_txn_reply(c);
+        return;
+    case CS_DOT: {
+        struct result r;
+        client_result(&r, c->rcode, c->rtext, "end of DATA", c->peer);
+        for (size_t i = 0; i < c->m.nrcpts; i++)
+            if (c->res[i].kind == RESULT_OK)
+                c->res[i] = r;
+        c->state = CS_IDLE;
+        client_finish(c);
+        return;
+    }
+    case CS_RSET:
+        c->state = CS_IDLE;
+        client_finish(c);
+        return;
+    case CS_QUIT:
+        c->state = CS_DEAD;
+        return;
+    default:
+        return; /* CS_TLS, CS_CONTENT, CS_IDLE, CS_DEAD: a reply nobody asked for */
+    }
+}
+
+struct smtp_client *smtp_client_new(const char *helo, const char *peer,
+                                    enum smtp_client_tls tls, const struct smtp_client_io *io,
+                                    void *io_arg)
+{
+    struct smtp_client *c = xcalloc(1, sizeof *c);
+    c->helo = xstrdup(helo);
+    c->peer = xstrdup(peer);
+    c->tls_policy = tls;
+    c->io = io;
+    c->io_arg = io_arg;
+    c->state = CS_GREETING;
+    client_timeout(c, T_GREETING);
+    return c;
+}
+
+void smtp_client_free(struct smtp_client *c)
+{
+    if (c == NULL)
+        return;
+    free(c->res);
+    free(c->helo);
+    free(c->peer);
+    free(c);
+}
+
+void smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m,
+                      smtp_client_done_fn done, void *arg)
+{
+    c->m = *m;
+    c->have_msg = 1;
+    c->done = done;
+    c->done_arg = arg;
+    free(c->res);
+    c->res = xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *c->res);
+    if (c->state == CS_DEAD) {
+        client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", "connection already closed");
+        return;
+    }
+    if (c->state == CS_IDLE)
+        client_begin(c);
+}
+
+void smtp_client_input(struct smtp_client *c, struct buf *in)
+{
+    while (in->len && c->state != CS_DEAD) {
+        char *nl = memchr(in->data, '\n', in->len);
+        if (nl == NULL) {
+            if (in->len > CLIENT_LINE_MAX) {
+                client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", "reply line too long");
+                return;
+            }
+            return;
+        }
+        size_t len = (size_t)(nl - in->data);
+        size_t used = len + 1;
+        if (len && in->data[len - 1] == '\r')
+            len--;
+        int code = 0, ok = len >= 3;
+        for (size_t i = 0; ok && i < 3; i++) {
+            ok = in->data[i] >= '0' && in->data[i] <= '9';
+            code = code * 10 + (in->data[i] - '0');
+        }
+        char sep = len > 3 ? in->data[3] : ' ';
+        if (!ok || code < 200 || code > 599 || (sep != ' ' && sep != '-') ||
+            (c->rlines > 0 && code != c->rcode) || len > CLIENT_LINE_MAX) {
+            client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", "malformed reply from the server");
+            return;
+        }
+        const char *text = len > 4 ? in->data + 4 : "";
+        size_t tlen = len > 4 ? len - 4 : 0;
+        if (c->rlines == 0) {
+            c->rcode = code;
+            struct buf esc = BUF_INIT;
+            strutil_escape(&esc, text, tlen > 400 ? 400 : tlen);
+            strutil_lcpy(c->rtext, esc.data ? esc.data : "", sizeof c->rtext);
+            buf_free(&esc);
+        } else if (c->state == CS_EHLO || c->state == CS_EHLO2) {
+            char kw[128];
+            size_t k = tlen < sizeof kw - 1 ? tlen : sizeof kw - 1;
+            memcpy(kw, text, k);
+            kw[k] = '\0';
+            client_ehlo_line(c, kw);
+        }
+        c->rlines++;
+        buf_consume(in, used);
+        if (c->rlines > CLIENT_REPLY_LINES_MAX) {
+            client_die(c, RESULT_TEMPFAIL, 451, "4.4.0", "reply too long");
+            return;
+        }
+        if (sep == ' ') {
+            c->rlines = 0;
+            client_reply(c);
+            if (c->state == CS_TLS)
+                return; /* bytes after the 220 are not TLS: dropped by the owner */
+        }
+    }
+}
+
+void smtp_client_drained(struct smtp_client *c)
+{
+    if (c->state == CS_CONTENT)
+        client_pump(c);
+}
+
+void smtp_client_tls_done(struct smtp_client *c, int ok)
+{
+    if (c->state != CS_TLS)
+        return;
+    if (!ok) {
+        char why[160];
+        snprintf(why, sizeof why, "TLS handshake with %s failed", c->peer);
+        client_die(c, RESULT_TEMPFAIL, 451, "4.7.5", why);
+        return;
+    }
+    c->tls_on = 1;
+    client_send_ehlo(c, CS_EHLO2); /* RFC 3207 §4.2: everything anew */
+}
+
+void smtp_client_lost(struct smtp_client *c, const char *why)
+{
+    if (c->state == CS_DEAD)
+        return;
+    char text[300];
+    snprintf(text, sizeof text, "lost connection with %s: %s", c->peer, why);
+    client_die(c, RESULT_TEMPFAIL, 451, "4.4.2", text);
+}
+
+void smtp_client_quit(struct smtp_client *c)
+{
+    if (c->state != CS_IDLE)
+        return;
+    client_cmd(c, "QUIT");
+    c->state = CS_QUIT;
+}
+
+int smtp_client_idle(const struct smtp_client *c)
+{
+    return c->state == CS_IDLE && !c->have_msg;
+}
+
+int smtp_client_tls(const struct smtp_client *c)
+{
+    return c->tls_on;
+}

@@ -1,0 +1,79 @@
+/* smtp_client: one outbound SMTP transaction (RFC 5321 client side) as a
+ * state machine. Like smtp_session it does no I/O of its own: server
+ * replies come in through smtp_client_input(), commands and content go
+ * out through the io callbacks, and the message content is read from a
+ * descriptor the owner gives (pread, never the spool itself). It reports
+ * one result per recipient, then the connection can carry another
+ * transaction (smtp_client_next) or be closed (smtp_client_quit). */
+#ifndef TERN_SMTP_SMTP_CLIENT_H
+#define TERN_SMTP_SMTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "mail/result.h"
+
+struct smtp_client;
+
+struct smtp_client_io {
+    /* Sends bytes to the server. */
+    void (*write)(void *io, const void *p, size_t n);
+    /* Bytes written and not yet sent (flow control of the content). */
+    size_t (*pending)(void *io);
+    /* Starts TLS as the client; answer with smtp_client_tls_done(). */
+    void (*starttls)(void *io);
+    /* Idle timeout for what the client now waits for (RFC 5321 §4.5.3.2). */
+    void (*set_timeout)(void *io, uint64_t ms);
+};
+
+enum smtp_client_tls { SMTP_TLS_MAY = 0, SMTP_TLS_REQUIRE = 1 };
+
+/* One message for one destination. Strings and the fd stay the owner's
+ * and must live until the done callback. */
+struct smtp_client_msg {
+    const char *from;      /* "" for the null reverse-path */
+    const char *const *rcpts;
+    size_t nrcpts;
+    int fd;                /* the content: pread at off, len octets (CRLF lines) */
+    off_t off;
+    uint64_t len;
+    int eightbit;          /* BODY=8BITMIME content */
+    int smtputf8;          /* needs SMTPUTF8 */
+};
+
+/* The outcome of a transaction: res[i] for rcpts[i]. The client is idle
+ * again afterwards unless closed is set (the connection is unusable). */
+typedef void (*smtp_client_done_fn)(void *arg, const struct result *res, size_t n,
+                                    int closed);
+
+/* Creates a client for a new connection to `peer` (a name for texts,
+ * e.g. "mx.example.org[192.0.2.1]"), speaking as `helo`. Owned: free with
+ * smtp_client_free(). */
+struct smtp_client *smtp_client_new(const char *helo, const char *peer,
+                                    enum smtp_client_tls tls, const struct smtp_client_io *io,
+                                    void *io_arg);
+void smtp_client_free(struct smtp_client *c);
+
+/* Starts a transaction: on a fresh connection after the greeting and
+ * EHLO (queued until then), on an idle one at once. */
+void smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m,
+                      smtp_client_done_fn done, void *arg);
+/* Feeds server bytes; consumes complete reply lines. */
+void smtp_client_input(struct smtp_client *c, struct buf *in);
+/* The write queue drained: more content may go. */
+void smtp_client_drained(struct smtp_client *c);
+/* The TLS handshake finished (ok) or failed. */
+void smtp_client_tls_done(struct smtp_client *c, int ok);
+/* The connection broke or timed out: a running transaction fails
+ * temporarily with `why`. */
+void smtp_client_lost(struct smtp_client *c, const char *why);
+/* Sends QUIT (when idle). */
+void smtp_client_quit(struct smtp_client *c);
+/* Is the connection idle and usable for another transaction? */
+int smtp_client_idle(const struct smtp_client *c);
+/* Did the session use TLS? (for the log and Received) */
+int smtp_client_tls(const struct smtp_client *c);
+
+#endif
