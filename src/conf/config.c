@@ -74,6 +74,8 @@ void config_default(struct config *cfg)
     cfg->auth_failure_window = 900;
     cfg->auth_cache_ttl = 3600;
     cfg->sender_check = CONF_SENDER_OWN;
+    cfg->relay_port = 25;
+    cfg->delay_warning = 4 * 3600;
     cfg->users_file = xstrdup("var/users"); /* read only if it exists */
 }
 
@@ -105,6 +107,18 @@ struct conf_table *config_users_read(const struct config *cfg, struct buf *err)
         return NULL;
     }
     return tmp.users;
+}
+
+const struct conf_route *config_route(const struct config *cfg, const char *domain)
+{
+    const struct conf_route *any = NULL;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        if (!strcmp(cfg->routes[i].domain, "*"))
+            any = any ? any : &cfg->routes[i];
+        else if (!strutil_casecmp(cfg->routes[i].domain, domain))
+            return &cfg->routes[i];
+    }
+    return any;
 }
 
 const char *config_listener_cert(const struct config *cfg, const struct conf_listener *l)
@@ -235,6 +249,10 @@ void config_free(struct config *cfg)
     free(cfg->tls_sni);
     free(cfg->tls_ciphers);
     free(cfg->relay_networks);
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        free(cfg->routes[i].domain);
+    free(cfg->routes);
+    free(cfg->resolver);
     conf_table_free(cfg->users);
     conf_table_free(cfg->aliases);
     memset(cfg, 0, sizeof *cfg);

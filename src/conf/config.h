@@ -39,6 +39,15 @@ struct conf_cidr {
     unsigned prefix;
 };
 
+/* Where mail for a domain goes (route lines). */
+enum conf_route_kind { CONF_ROUTE_MX = 0, CONF_ROUTE_HOST = 1, CONF_ROUTE_DISCARD = 2 };
+struct conf_route {
+    char *domain; /* owned, lowercased; "*" for every other domain */
+    enum conf_route_kind kind;
+    char host[64]; /* CONF_ROUTE_HOST: numeric address */
+    int port;
+};
+
 /* Which envelope senders an authenticated user may use. */
 enum conf_sender_check { CONF_SENDER_OWN = 0, CONF_SENDER_DOMAIN = 1, CONF_SENDER_ANY = 2 };
 
@@ -97,6 +106,13 @@ struct config {
     size_t nrelay_networks;
     enum conf_sender_check sender_check;
 
+    /* Relay (outbound SMTP). */
+    struct conf_route *routes; /* owned array, in file order */
+    size_t nroutes;
+    unsigned relay_port;  /* 25: the port of MX hosts */
+    char *resolver;       /* owned "ADDR:PORT", NULL = the system's resolv.conf */
+    unsigned delay_warning; /* 4 h: a delay DSN after this long (0 = never) */
+
     struct conf_table *users;   /* owned, may be NULL */
     struct conf_table *aliases; /* owned, may be NULL */
 };
@@ -131,6 +147,10 @@ void config_free(struct config *cfg);
  * (either may be NULL when none is configured). */
 const char *config_listener_cert(const struct config *cfg, const struct conf_listener *l);
 const char *config_listener_key(const struct config *cfg, const struct conf_listener *l);
+
+/* The route for a (lowercased) domain: its own line, else "*", else
+ * NULL (deliver by MX). */
+const struct conf_route *config_route(const struct config *cfg, const char *domain);
 
 /* Is the numeric address ip inside one of relay_networks? */
 int config_relay_allowed(const struct config *cfg, const char *ip);

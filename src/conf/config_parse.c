@@ -475,6 +475,58 @@ static int conf_set_networks(struct conf_load *ld, const struct conf_key *k, cha
     return bad ? -1 : 0;
 }
 
+/* route = DOMAIN|* mx | ADDR:PORT | [ADDR]:PORT | discard (repeatable). */
+static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *val,
+                          unsigned line)
+{
+    struct config *cfg = ld->cfg;
+    char *p = val;
+    char *dom = conf_token(&p, 0), *act = conf_token(&p, 0);
+    if (dom == NULL || act == NULL || conf_token(&p, 0) != NULL) {
+        CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|discard");
+        return -1;
+    }
+    if (strcmp(dom, "*") && !conf_domain_valid(dom, 0)) {
+        CONF_ERR(ld, line, "route: '%s' is not a domain", strutil_esc(dom));
+        return -1;
+    }
+    struct conf_route r = {0};
+    if (!strcmp(act, "mx")) {
+        r.kind = CONF_ROUTE_MX;
+    } else if (!strcmp(act, "discard")) {
+        r.kind = CONF_ROUTE_DISCARD;
+    } else {
+        struct conf_listener l;
+        const char *why = NULL;
+        if (conf_parse_hostport(act, &l, &why) < 0) {
+            CONF_ERR(ld, line, "route: '%s': %s", strutil_esc(act), why);
+            return -1;
+        }
+        r.kind = CONF_ROUTE_HOST;
+        memcpy(r.host, l.addr, sizeof r.host);
+        r.port = l.port;
+    }
+    r.domain = xstrdup(dom);
+    strutil_lower(r.domain);
+    cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof *cfg->routes);
+    cfg->routes[cfg->nroutes++] = r;
+    return 0;
+}
+
+static int conf_set_resolver(struct conf_load *ld, const struct conf_key *k, char *val,
+                             unsigned line)
+{
+    struct conf_listener l;
+    const char *why = NULL;
+    if (conf_parse_hostport(val, &l, &why) < 0) {
+        CONF_ERR(ld, line, "resolver: '%s': %s", strutil_esc(val), why);
+        return -1;
+    }
+    free(ld->cfg->resolver);
+    ld->cfg->resolver = xstrdup(val);
+    return 0;
+}
+
 static int conf_set_sender_check(struct conf_load *ld, const struct conf_key *k, char *val,
                                  unsigned line)
 {
@@ -540,6 +592,10 @@ static const struct conf_key conf_keys[] = {
     {"auth_cache_ttl", conf_set_duration, F(auth_cache_ttl), 0, DAY, 0, NULL},
     {"relay_networks", conf_set_networks, 0, 0, 0, 0, 0, NULL},
     {"sender_check", conf_set_sender_check, 0, 0, 0, 0, 0, NULL},
+    {"route", conf_set_route, 0, 0, 0, 0, 0, NULL},
+    {"resolver", conf_set_resolver, 0, 0, 0, 0, 0, NULL},
+    {"relay_port", conf_set_count, F(relay_port), 1, 65535, 0, NULL},
+    {"delay_warning", conf_set_duration, F(delay_warning), 0, 365 * DAY, 0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

@@ -61,6 +61,9 @@ void conn_abort(struct conn *c);
  * count), then runs the handshake and reports on_tls. The conn takes a
  * reference to t. For implicit TLS call it right after conn_new(). */
 void conn_starttls(struct conn *c, struct tlsctx *t);
+/* The same as the client of the handshake (outbound SMTP), with a
+ * context from tlsctx_client_new(). */
+void conn_starttls_client(struct conn *c, struct tlsctx *t);
 /* Non-zero once the handshake completed. */
 int conn_is_tls(const struct conn *c);
 /* The negotiated protocol ("TLSv1.3"), cipher and its secret bits, or

@@ -43,6 +43,7 @@ struct conn {
     int tls_start;
     unsigned tls_want;
     int tls_rw_swap;       /* a read needs a write, or a write a read */
+    int tls_client;        /* we connect (outbound) rather than accept */
     void *ssl;             /* owned SSL *, NULL without TLS */
     struct tlsctx *tls;    /* a reference, released with ssl */
 };

@@ -25,6 +25,12 @@ void conn_starttls(struct conn *c, struct tlsctx *t)
     conn_watch(c); /* stops reading until the 220 is out */
 }
 
+void conn_starttls_client(struct conn *c, struct tlsctx *t)
+{
+    c->tls_client = 1;
+    conn_starttls(c, t);
+}
+
 void conn_tls_begin(struct conn *c)
 {
     c->tls_start = 0;
@@ -35,10 +41,14 @@ void conn_tls_begin(struct conn *c)
         conn_finish(c, -ENOMEM);
         return;
     }
-    SSL_set_accept_state(ssl);
+    if (c->tls_client)
+        SSL_set_connect_state(ssl);
+    else
+        SSL_set_accept_state(ssl);
     c->ssl = ssl;
     c->tls_state = CONN_TLS_HANDSHAKE;
-    c->tls_want = EV_READ; /* the ClientHello */
+    /* A server waits for the ClientHello; a client sends it first. */
+    c->tls_want = c->tls_client ? EV_WRITE : EV_READ;
     conn_watch(c);
 }
 

@@ -160,6 +160,26 @@ fail:
     return NULL;
 }
 
+struct tlsctx *tlsctx_client_new(struct buf *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        tlsctx_errors(err, "SSL_CTX_new", NULL);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    struct tlsctx *t = xcalloc(1, sizeof *t);
+    t->refs = 1;
+    t->def = ctx;
+    t->sni = xcalloc(1, sizeof *t->sni);
+    return t;
+}
+
 struct tlsctx *tlsctx_ref(struct tlsctx *t)
 {
     t->refs++;

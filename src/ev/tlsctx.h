@@ -34,6 +34,9 @@ struct tlsctx_opts {
  * appended to *err (a bad PEM, a key that does not match its cert). */
 struct tlsctx *tlsctx_new(const struct tlsctx_opts *opts, const struct tlsctx_pem *def,
                           const struct tlsctx_pem *sni, size_t nsni, struct buf *err);
+/* A context for outbound SMTP: TLS 1.2 or newer, opportunistic (RFC 7435:
+ * no certificate check; a verifying policy is a later step). Owned. */
+struct tlsctx *tlsctx_client_new(struct buf *err);
 struct tlsctx *tlsctx_ref(struct tlsctx *t);
 void tlsctx_unref(struct tlsctx *t);
 

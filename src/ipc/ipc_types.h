@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -26,7 +26,13 @@ enum ipc_type {
     IPC_AUTH_RESULT = 8,
     /* parent -> net: bytes material (proc/tls_material), on SIGHUP */
     IPC_TLS_RELOAD = 9,
-    IPC_TYPE_MAX = 10
+    /* queue -> net: u64 id, str domain, u64 content length, bytes envelope
+     * (the domain's recipients); fd: the content (sealed memfd) */
+    IPC_RELAY = 10,
+    /* net -> queue: u64 id, str relay ("host[addr]:port" or "none"), u32 n,
+     * n x (u32 kind, i32 code, str enh, str text) */
+    IPC_RELAY_DONE = 11,
+    IPC_TYPE_MAX = 12
 };
 
 #endif

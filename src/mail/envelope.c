@@ -9,6 +9,7 @@
  *     body 8bitmime
  *     smtputf8 0
  *     ret_hdrs 0
+ *     ret_full 1     (only when set: RET=FULL)
  *     size 1234
  *     arrival 1767225600
  *     client_ip 192.0.2.1
@@ -128,6 +129,9 @@ void envelope_serialize(const struct envelope *e, struct buf *out)
         buf_printf(out, "body %s\n", envelope_body_names[e->body]);
     buf_printf(out, "smtputf8 %d\n", e->smtputf8 ? 1 : 0);
     buf_printf(out, "ret_hdrs %d\n", e->ret_hdrs ? 1 : 0);
+    /* Written only when set, so envelopes without it read as before. */
+    if (e->ret_full)
+        buf_puts(out, "ret_full 1\n");
     envelope_put_str(out, "envid", e->envid);
     buf_printf(out, "size %llu\n", (unsigned long long)e->size);
     buf_printf(out, "arrival %lld\n", (long long)e->arrival);
@@ -160,6 +164,7 @@ enum {
     ENVF_CLIENT_NAME = 1u << 9,
     ENVF_HELO = 1u << 10,
     ENVF_AUTH_USER = 1u << 11,
+    ENVF_RET_FULL = 1u << 12,
 };
 
 static int envelope_hexval(char c)
@@ -348,6 +353,12 @@ static int envelope_take_line(struct envelope *e, struct envelope_pstate *ps, co
         ps->seen |= ENVF_RET;
         return envelope_get_bool(v, vn, &e->ret_hdrs);
     }
+    if (envelope_key_is(k, kn, "ret_full")) {
+        if (ps->seen & ENVF_RET_FULL)
+            return -1;
+        ps->seen |= ENVF_RET_FULL;
+        return envelope_get_bool(v, vn, &e->ret_full);
+    }
     if (envelope_key_is(k, kn, "size")) {
         if (ps->seen & ENVF_SIZE)
             return -1;
@@ -437,6 +448,8 @@ int envelope_parse(const char *in, size_t len, struct envelope *e)
     }
     if (!ended)
         goto bad;
+    if (e->ret_hdrs && e->ret_full)
+        goto bad; /* RET is one of FULL and HDRS (RFC 3461 §4.3) */
     return 0;
 bad:
     envelope_clear(e);

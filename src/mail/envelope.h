@@ -35,6 +35,7 @@ struct envelope {
     enum envelope_body body;
     int smtputf8; /* SMTPUTF8 given at MAIL */
     int ret_hdrs; /* DSN RET=HDRS */
+    int ret_full; /* DSN RET=FULL; neither flag: RET not given (headers are returned) */
     char *envid;  /* owned, may be NULL: DSN ENVID */
     uint64_t size; /* content octets as stored */
     time_t arrival;

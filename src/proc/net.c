@@ -26,6 +26,7 @@
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "proc/net_relay.h"
 #include "proc/privsep.h"
 #include "proc/tls_material.h"
 #include "smtp/smtp_session.h"
@@ -59,6 +60,7 @@ struct net {
     struct ev_loop *loop;
     struct ipc_chan *ipc;
     struct ipc_chan *ctl; /* from the parent: TLS reloads */
+    struct net_relay *relay; /* outbound SMTP */
     struct tlsctx *tls[CONF_MAX_LISTENERS]; /* per listener, NULL without a certificate */
     struct throttle *auth_ip, *auth_users; /* failed AUTHs per client IP and per user */
     const struct net_listener *ls;
@@ -418,6 +420,12 @@ static void net_sweep(struct ev_loop *loop, void *arg)
 static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
     struct net *n = arg;
+    if (m->type == IPC_RELAY) {
+        net_relay_job(n->relay, m);
+        if (m->fd >= 0)
+            close(m->fd);
+        return;
+    }
     struct ipc_rd r;
     ipc_rd_init(&r, m);
     char qid[ENVELOPE_QID_MAX + 1];
@@ -559,6 +567,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     idmap_init(&n.clients);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
+    n.relay = net_relay_new(n.loop, cfg, n.ipc);
     for (size_t i = 0; i < nls; i++)
         if (ev_io_add(n.loop, ls[i].fd, EV_READ, net_on_listen, &n) < 0)
             fatal("cannot watch listener %zu", i);
@@ -568,6 +577,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     ev_signal_add(n.loop, SIGINT, net_on_signal, &n);
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
+    net_relay_free(n.relay);
     ipc_chan_free(n.ipc);
     ipc_chan_free(n.ctl);
     for (size_t i = 0; i < nls; i++)

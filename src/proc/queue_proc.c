@@ -25,6 +25,51 @@ struct qproc {
     struct queue_auth *auth;
 };
 
+/* The queue's relay transport: the net process's SMTP client. */
+static int qproc_relay(void *arg, const struct queue_relay_req *req)
+{
+    struct qproc *qp = arg;
+    struct buf e = BUF_INIT, b = BUF_INIT;
+    envelope_serialize(req->env, &e);
+    ipc_put_u64(&b, req->id);
+    ipc_put_str(&b, req->domain);
+    ipc_put_u64(&b, req->len);
+    ipc_put_bytes(&b, e.data, e.len);
+    int rc = ipc_send(qp->ipc, IPC_RELAY, &b, req->fd);
+    buf_free(&e);
+    buf_free(&b);
+    return rc;
+}
+
+/* IPC_RELAY_DONE: every field is checked, the net process is untrusted. */
+static int qproc_relay_done(struct qproc *qp, struct ipc_rd *r)
+{
+    uint64_t id = ipc_get_u64(r);
+    char relay[128];
+    ipc_get_str(r, relay, sizeof relay);
+    uint32_t n = ipc_get_u32(r);
+    if (r->err || n > ENVELOPE_MAX_RCPTS)
+        return -1;
+    struct result *res = xcalloc(n ? n : 1, sizeof *res);
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        uint32_t kind = ipc_get_u32(r);
+        int32_t code = ipc_get_i32(r);
+        ipc_get_str(r, res[i].enh, sizeof res[i].enh);
+        ipc_get_str(r, res[i].text, sizeof res[i].text);
+        if (kind > RESULT_PERMFAIL || code < 200 || code > 599)
+            r->err = 1;
+        res[i].kind = (enum result_kind)kind;
+        res[i].code = code;
+    }
+    if (ipc_rd_end(r) < 0) {
+        free(res);
+        return -1;
+    }
+    queue_relay_done(qp->queue, id, res, n, relay);
+    free(res);
+    return 0;
+}
+
 static void qproc_auth_done(void *arg, uint64_t req, int result)
 {
     struct qproc *qp = arg;
@@ -146,6 +191,10 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         queue_auth_check(qp->auth, req, user, pw, pwlen);
         return;
     }
+    case IPC_RELAY_DONE:
+        if (qproc_relay_done(qp, &r) < 0)
+            break;
+        return;
     case IPC_ABORT:
         ipc_get_str(&r, qid, sizeof qid);
         if (ipc_rd_end(&r) < 0)
@@ -182,6 +231,7 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
     if (qp.queue == NULL)
         return 1;
     qp.ipc = ipc_chan_new(qp.loop, ipc_fd, qproc_on_ipc, qproc_on_ipc_close, &qp);
+    queue_set_relay(qp.queue, qproc_relay, &qp);
     qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
     if (qp.auth == NULL)
         return 1;

@@ -425,6 +425,7 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     q->tmpdir = buf_steal(&b);
     idmap_init(&q->msgs);
     idmap_init(&q->bodies);
+    idmap_init(&q->relays);
     sched_init(&q->sched);
     int rc = fsio_mkdirs(q->tmpdir, 0700);
     if (rc < 0) {
@@ -491,6 +492,8 @@ void queue_free(struct queue *q)
     }
     ev_timer_cancel(q->loop, q->flush_timer);
     store_close(q->st);
+    queue_run_drop_relays(q);
+    idmap_free(&q->relays);
     for (size_t i = 0; i < q->msgs.cap; i++)
         if (q->msgs.keys && q->msgs.keys[i])
             free(q->msgs.vals[i]);

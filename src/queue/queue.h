@@ -9,6 +9,7 @@
 #include "conf/config.h"
 #include "ev/loop.h"
 #include "mail/envelope.h"
+#include "mail/result.h"
 
 struct queue;
 
@@ -40,6 +41,25 @@ typedef void (*queue_commit_cb)(void *arg, const char *qid, int status);
  * if cb will be called, -errno otherwise (unknown qid, bad size). */
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
                  void *arg);
+
+/* Remote recipients go to a relay transport (proc/net's SMTP client over
+ * IPC): one request per destination domain, with the content in a sealed
+ * copy (memfd) so the network process never sees the spool. */
+struct queue_relay_req {
+    uint64_t id;
+    const char *domain;
+    const struct envelope *env; /* sender, parameters, the domain's recipients */
+    int fd;                     /* the content at offset 0; the transport dups it */
+    uint64_t len;
+};
+/* Returns 0 if the request was handed over (then queue_relay_done() will
+ * come), -errno otherwise (the recipients are deferred). */
+typedef int (*queue_relay_fn)(void *arg, const struct queue_relay_req *req);
+void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg);
+/* The transport's answer for request id: res[i] for its i-th recipient,
+ * and the host that answered ("none" when no connection was made). */
+void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, size_t n,
+                      const char *relay);
 
 /* Counters, for tests and logs. */
 struct queue_stats {

@@ -51,6 +51,10 @@ struct queue {
     uint16_t qid_counter;
     int closing;
     struct queue_stats stats;
+    queue_relay_fn relay;   /* may be NULL: remote recipients wait */
+    void *relay_arg;
+    struct idmap relays;    /* request id -> struct qrelay (owned) */
+    uint64_t relay_next_id;
 };
 
 /* Queue ids are 16 hex digits: the key is their value. Returns 0 for a
@@ -66,6 +70,8 @@ void queue_run_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg)
 /* Stops the delivery threads: running jobs finish and their results are
  * applied; jobs not started are dropped (their messages stay spooled). */
 void queue_run_stop(struct queue *q);
+/* Frees relay requests still waiting for an answer (at shutdown). */
+void queue_run_drop_relays(struct queue *q);
 /* Removes a message whose every recipient is done from spool and index. */
 void queue_msg_finish(struct queue *q, struct qmsg *m);
 

@@ -5,6 +5,7 @@
  * back to the loop thread, which alone updates the spool and the index. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/fsio.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
@@ -23,7 +25,9 @@
 
 struct qjob_rcpt {
     uint32_t idx; /* recipient index in the envelope and the slots */
+    int remote;   /* for the relay transport; res.code 0 until it answers */
     struct result res;
+    char relay[128]; /* who answered: "local", "mx.example[192.0.2.1]:25" */
     uint64_t t0_us, t1_us; /* this delivery's start and end */
 };
 
@@ -42,6 +46,16 @@ struct qjob {
     struct qjob_rcpt *r;   /* owned, the attempts made */
     size_t nr;
     uint64_t t_start_us;
+    int content_fd;        /* owned sealed copy of the content for relaying, or -1 */
+    size_t nremote;        /* entries of r waiting for the relay transport */
+    unsigned relays_out;   /* relay requests not yet answered */
+};
+
+/* One relay request in flight: which entries of its job it answers for. */
+struct qrelay {
+    struct qjob *job;  /* not owned: the job waits for all its requests */
+    size_t *entries;   /* owned: indices into job->r */
+    size_t n;
 };
 
 static uint64_t queue_now_us(void)
@@ -84,13 +98,6 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
     const char *addr = j->env.rcpts[i].addr;
     struct store_slot *s = &j->slots[i];
     char path[4096];
-    const char *at = strrchr(addr, '@');
-    if (at && !config_is_local_domain(j->cfg, at + 1)) {
-        /* Remote delivery (DNS, the SMTP client) is not built yet: the
-         * message waits in the queue, retried, never dropped. */
-        result_set(res, RESULT_TEMPFAIL, 451, "4.4.0", "no transport for remote domains yet");
-        return;
-    }
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
         return;
     if (s->flags & STORE_SLOT_INFLIGHT) {
@@ -132,6 +139,45 @@ static void qjob_record_done(struct qjob *j, uint32_t i, int fd)
     (void)store_slot_pwrite(fd, &j->rec, i, s); /* the loop writes it again */
 }
 
+/* Is recipient i for another domain (relayed mail)? */
+static int qjob_is_remote(const struct qjob *j, uint32_t i)
+{
+    const char *at = strrchr(j->env.rcpts[i].addr, '@');
+    return at && !config_is_local_domain(j->cfg, at + 1);
+}
+
+/* A sealed in-memory copy of the content for the network process: it
+ * gets this message and nothing else of the segment. */
+static int qjob_content_copy(const struct qjob *j, int segfd)
+{
+    int fd = memfd_create("tern-relay", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    off_t in = (off_t)store_content_off(&j->rec);
+    uint64_t left = j->rec.content_len;
+    char buf[64 * 1024];
+    while (left > 0) {
+        /* copy_file_range refuses to cross file systems (EXDEV) on older
+         * kernels, and a memfd is always another one: plain copying. */
+        size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
+        int rc = fsio_pread_all(segfd, buf, want, in);
+        if (rc == 0)
+            rc = fsio_write_all(fd, buf, want);
+        if (rc < 0) {
+            close(fd);
+            return rc;
+        }
+        in += (off_t)want;
+        left -= want;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 static void qjob_run(struct pool_job *pj)
 {
     struct qjob *j = (struct qjob *)pj;
@@ -161,10 +207,22 @@ static void qjob_run(struct pool_job *pj)
         struct qjob_rcpt *r = &j->r[j->nr++];
         r->idx = i;
         r->t0_us = queue_now_us();
+        if (qjob_is_remote(j, i)) {
+            r->remote = 1;
+            j->nremote++;
+            continue; /* the loop thread hands it to the relay transport */
+        }
+        strutil_lcpy(r->relay, "local", sizeof r->relay);
         qjob_deliver_one(j, i, fd, &r->res);
         if (r->res.kind == RESULT_OK)
             qjob_record_done(j, i, fd);
         r->t1_us = queue_now_us();
+    }
+    if (j->nremote > 0) {
+        j->content_fd = qjob_content_copy(j, fd);
+        if (j->content_fd < 0)
+            log_warn("%s: cannot copy the content for relaying: %s", j->rec.qid,
+                     strerror(-j->content_fd));
     }
     close(fd);
 }
@@ -173,6 +231,8 @@ static void qjob_run(struct pool_job *pj)
 
 static void qjob_free(struct qjob *j)
 {
+    if (j->content_fd >= 0)
+        close(j->content_fd);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -212,7 +272,7 @@ static void queue_log_result(const struct qjob *j, const struct qjob_rcpt *r,
         buf_puts(&b, ", ");
         queue_put_addr(&b, "orig_to", rc->orcpt);
     }
-    buf_puts(&b, ", relay=local, delay=");
+    buf_printf(&b, ", relay=%s, delay=", r->relay[0] ? r->relay : "none");
     queue_put_delay(&b, r->t1_us > arrival ? r->t1_us - arrival : 0);
     /* a: before the delivery queue; b: waiting for a thread (and for the
      * recipients before this one); c: connection set-up (none); d: the
@@ -256,70 +316,59 @@ void queue_msg_finish(struct queue *q, struct qmsg *m)
     q->stats.active--;
 }
 
-static void qjob_done(struct queue *q, struct qjob *j)
+/* Applies the outcome of attempt j->r[k] to its recipient's slot. */
+static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k, int64_t now)
 {
-    q->inflight--;
-    struct qmsg *m = idmap_get(&q->msgs, j->key);
-    if (m == NULL || m->state != QM_RUNNING)
-        fatal("%s: delivery result for a message not being delivered", j->rec.qid);
     const struct config *cfg = q->cfg;
-    int64_t now = clock_wall();
-    if (j->err < 0) {
-        /* The record passed its checks at recovery or was just written:
-         * this is an I/O problem that may pass. */
-        log_err("%s: cannot read the queue file: %s; will retry", j->rec.qid,
-                strerror(-j->err));
-        m->next_attempt = now + sched_backoff(cfg->retry_min, cfg->retry_max, 1, queue_jitter());
-        queue_run_schedule(q, m);
-        qjob_free(j);
-        return;
-    }
     int64_t age = now - (int64_t)(j->rec.arrival_us / 1000000u);
-    for (size_t k = 0; k < j->nr; k++) {
-        const struct qjob_rcpt *r = &j->r[k];
-        struct store_slot *s = &j->slots[r->idx];
-        s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT; /* the outcome is known */
-        s->attempts++;
-        s->last_attempt = now;
-        /* The last error is kept cut to the slot's size. */
-        struct buf err = BUF_INIT;
-        buf_printf(&err, "%d %s %s", r->res.code, r->res.enh, r->res.text);
-        strutil_lcpy(s->error, err.data, sizeof s->error);
-        buf_free(&err);
-        switch (r->res.kind) {
-        case RESULT_OK:
-            s->status = STORE_DONE;
-            s->error[0] = '\0';
-            q->stats.delivered++;
-            queue_log_result(j, r, "sent", NULL);
-            break;
-        case RESULT_TEMPFAIL:
-            if (age >= (int64_t)cfg->queue_lifetime) {
-                s->status = STORE_FAILED;
-                q->stats.bounced++;
-                queue_log_result(j, r, "expired",
-                                 "message older than queue_lifetime; no bounce sent "
-                                 "(bounces are not implemented yet)");
-            } else {
-                s->next_attempt =
-                    now + sched_backoff(cfg->retry_min, cfg->retry_max, s->attempts,
-                                        queue_jitter());
-                q->stats.deferred++;
-                queue_log_result(j, r, "deferred", NULL);
-            }
-            break;
-        case RESULT_PERMFAIL:
-        default:
+    const struct qjob_rcpt *r = &j->r[k];
+    struct store_slot *s = &j->slots[r->idx];
+    s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT; /* the outcome is known */
+    s->attempts++;
+    s->last_attempt = now;
+    /* The last error is kept cut to the slot's size. */
+    struct buf err = BUF_INIT;
+    buf_printf(&err, "%d %s %s", r->res.code, r->res.enh, r->res.text);
+    strutil_lcpy(s->error, err.data, sizeof s->error);
+    buf_free(&err);
+    switch (r->res.kind) {
+    case RESULT_OK:
+        s->status = STORE_DONE;
+        s->error[0] = '\0';
+        q->stats.delivered++;
+        queue_log_result(j, r, "sent", NULL);
+        break;
+    case RESULT_TEMPFAIL:
+        if (age >= (int64_t)cfg->queue_lifetime) {
             s->status = STORE_FAILED;
             q->stats.bounced++;
-            queue_log_result(j, r, "bounced",
-                             "no bounce sent (bounces are not implemented yet)");
-            break;
+            queue_log_result(j, r, "expired",
+                             "message older than queue_lifetime; no bounce sent "
+                             "(bounces are not implemented yet)");
+        } else {
+            s->next_attempt =
+                now + sched_backoff(cfg->retry_min, cfg->retry_max, s->attempts,
+                                    queue_jitter());
+            q->stats.deferred++;
+            queue_log_result(j, r, "deferred", NULL);
         }
-        int rc = store_slot_write(q->st, &m->rec, r->idx, s);
-        if (rc < 0)
-            log_err("%s: cannot record the delivery state: %s", j->rec.qid, strerror(-rc));
+        break;
+    case RESULT_PERMFAIL:
+    default:
+        s->status = STORE_FAILED;
+        q->stats.bounced++;
+        queue_log_result(j, r, "bounced", "no bounce sent (bounces are not implemented yet)");
+        break;
     }
+    int rc = store_slot_write(q->st, &m->rec, r->idx, s);
+    if (rc < 0)
+        log_err("%s: cannot record the delivery state: %s", j->rec.qid, strerror(-rc));
+}
+
+/* Every attempt of job j has its outcome: reschedule or finish. */
+static void qjob_finalize(struct queue *q, struct qmsg *m, struct qjob *j)
+{
+    q->inflight--;
     m->npending = 0;
     m->next_attempt = INT64_MAX;
     for (uint32_t i = 0; i < j->rec.nrcpt; i++) {
@@ -334,6 +383,144 @@ static void qjob_done(struct queue *q, struct qjob *j)
     else
         queue_run_schedule(q, m);
     qjob_free(j);
+}
+
+/* Hands the remote recipients of j to the relay transport, one request
+ * per domain. Returns the number of requests in flight; recipients that
+ * could not be handed over are answered (deferred) at once. */
+static unsigned qjob_relay(struct queue *q, struct qmsg *m, struct qjob *j, int64_t now)
+{
+    unsigned sent = 0;
+    int *done = xcalloc(j->nr, sizeof *done);
+    for (size_t k = 0; k < j->nr; k++) {
+        if (!j->r[k].remote || done[k])
+            continue;
+        const char *dom = strrchr(j->env.rcpts[j->r[k].idx].addr, '@') + 1;
+        struct qrelay *qr = xcalloc(1, sizeof *qr);
+        qr->job = j;
+        qr->entries = xcalloc(j->nr, sizeof *qr->entries);
+        struct envelope e;
+        envelope_init(&e);
+        envelope_set(&e.from, j->env.from);
+        e.body = j->env.body;
+        e.smtputf8 = j->env.smtputf8;
+        e.ret_hdrs = j->env.ret_hdrs;
+        envelope_set(&e.envid, j->env.envid);
+        strutil_lcpy(e.qid, j->rec.qid, sizeof e.qid);
+        for (size_t l = k; l < j->nr; l++) {
+            if (!j->r[l].remote || done[l])
+                continue;
+            const struct envelope_rcpt *rc = &j->env.rcpts[j->r[l].idx];
+            const char *d = strrchr(rc->addr, '@') + 1;
+            if (strutil_casecmp(d, dom) != 0)
+                continue;
+            done[l] = 1;
+            qr->entries[qr->n++] = l;
+            envelope_add_rcpt(&e, rc->addr, rc->orcpt, rc->notify);
+        }
+        uint64_t id = ++q->relay_next_id;
+        struct queue_relay_req req = {id, dom, &e, j->content_fd, j->rec.content_len};
+        int rc = q->relay && j->content_fd >= 0 ? q->relay(q->relay_arg, &req) : -ENOTCONN;
+        envelope_clear(&e);
+        if (rc == 0) {
+            idmap_put(&q->relays, id, qr);
+            sent++;
+            continue;
+        }
+        for (size_t i = 0; i < qr->n; i++) {
+            struct qjob_rcpt *r = &j->r[qr->entries[i]];
+            result_set(&r->res, RESULT_TEMPFAIL, 451, "4.4.0",
+                       q->relay ? "cannot reach the relay transport"
+                                : "no transport for remote domains");
+            r->t1_us = queue_now_us();
+            qjob_apply(q, m, j, qr->entries[i], now);
+        }
+        free(qr->entries);
+        free(qr);
+    }
+    free(done);
+    return sent;
+}
+
+static void qjob_done(struct queue *q, struct qjob *j)
+{
+    struct qmsg *m = idmap_get(&q->msgs, j->key);
+    if (m == NULL || m->state != QM_RUNNING)
+        fatal("%s: delivery result for a message not being delivered", j->rec.qid);
+    const struct config *cfg = q->cfg;
+    int64_t now = clock_wall();
+    if (j->err < 0) {
+        /* The record passed its checks at recovery or was just written:
+         * this is an I/O problem that may pass. */
+        q->inflight--;
+        log_err("%s: cannot read the queue file: %s; will retry", j->rec.qid,
+                strerror(-j->err));
+        m->next_attempt = now + sched_backoff(cfg->retry_min, cfg->retry_max, 1, queue_jitter());
+        queue_run_schedule(q, m);
+        qjob_free(j);
+        return;
+    }
+    for (size_t k = 0; k < j->nr; k++)
+        if (!j->r[k].remote)
+            qjob_apply(q, m, j, k, now);
+    if (j->nremote > 0 && !q->closing) {
+        j->relays_out = qjob_relay(q, m, j, now);
+        if (j->relays_out > 0)
+            return; /* queue_relay_done() finishes the job */
+    }
+    qjob_finalize(q, m, j);
+}
+
+void queue_run_drop_relays(struct queue *q)
+{
+    /* Unanswered recipients stay pending in the spool: retried after the
+     * restart. */
+    for (size_t i = 0; i < q->relays.cap; i++) {
+        if (!q->relays.keys || !q->relays.keys[i])
+            continue;
+        struct qrelay *qr = q->relays.vals[i];
+        if (--qr->job->relays_out == 0)
+            qjob_free(qr->job);
+        free(qr->entries);
+        free(qr);
+    }
+    idmap_free(&q->relays);
+    idmap_init(&q->relays);
+}
+
+void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg)
+{
+    q->relay = fn;
+    q->relay_arg = arg;
+}
+
+void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, size_t n,
+                      const char *relay)
+{
+    struct qrelay *qr = idmap_get(&q->relays, id);
+    if (qr == NULL) {
+        log_warn("relay result for unknown request %llu", (unsigned long long)id);
+        return;
+    }
+    idmap_del(&q->relays, id);
+    struct qjob *j = qr->job;
+    struct qmsg *m = idmap_get(&q->msgs, j->key);
+    int64_t now = clock_wall();
+    for (size_t i = 0; i < qr->n; i++) {
+        struct qjob_rcpt *r = &j->r[qr->entries[i]];
+        if (i < n)
+            r->res = res[i];
+        else
+            result_set(&r->res, RESULT_TEMPFAIL, 451, "4.4.0", "no result from the relay");
+        strutil_lcpy(r->relay, relay, sizeof r->relay);
+        r->t1_us = queue_now_us();
+        if (m)
+            qjob_apply(q, m, j, qr->entries[i], now);
+    }
+    free(qr->entries);
+    free(qr);
+    if (--j->relays_out == 0 && m)
+        qjob_finalize(q, m, j);
 }
 
 static void queue_on_run_timer(struct ev_loop *loop, void *arg)
@@ -380,6 +567,7 @@ static struct qjob *queue_run_job(struct queue *q, struct qmsg *m, uint64_t key)
     j->rec = m->rec;
     j->segpath = xstrdup(path);
     j->t_queued_us = queue_now_us();
+    j->content_fd = -1;
     envelope_init(&j->env);
     m->state = QM_RUNNING;
     q->inflight++;

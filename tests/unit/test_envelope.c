@@ -57,7 +57,8 @@ static int str_eq(const char *a, const char *b)
 static int env_eq(const struct envelope *a, const struct envelope *b)
 {
     if (strcmp(a->qid, b->qid) || !str_eq(a->from, b->from) || a->body != b->body ||
-        a->smtputf8 != b->smtputf8 || a->ret_hdrs != b->ret_hdrs || !str_eq(a->envid, b->envid) ||
+        a->smtputf8 != b->smtputf8 || a->ret_hdrs != b->ret_hdrs || a->ret_full != b->ret_full ||
+        !str_eq(a->envid, b->envid) ||
         a->size != b->size || a->arrival != b->arrival || !str_eq(a->client_ip, b->client_ip) ||
         !str_eq(a->client_name, b->client_name) || !str_eq(a->helo, b->helo) ||
         !str_eq(a->auth_user, b->auth_user) || a->nrcpts != b->nrcpts)
@@ -246,6 +247,9 @@ static void test_malformed(void)
     BAD(H "smtputf8 2\nend\n");
     BAD(H "smtputf8 \nend\n");
     BAD(H "ret_hdrs yes\nend\n");
+    BAD(H "ret_full 2\nend\n");
+    BAD(H "ret_full 1\nret_full 1\nend\n");
+    BAD(H "ret_hdrs 1\nret_full 1\nend\n"); /* RET is FULL or HDRS, not both */
     BAD(H "size -1\nend\n");
     BAD(H "size 01\nend\n");
     BAD(H "size 1x\nend\n");
@@ -278,6 +282,21 @@ static void test_malformed(void)
     CHECK_EQ_INT(e.rcpts[1].notify, 2);
     CHECK_EQ_STR(e.rcpts[1].orcpt, "z");
     envelope_clear(&e);
+    /* RET=FULL: a line only when set; it reads back. */
+    envelope_init(&e);
+    e.ret_full = 1;
+    struct buf rb = BUF_INIT;
+    envelope_serialize(&e, &rb);
+    CHECK(strstr(rb.data, "\nret_hdrs 0\nret_full 1\n") != NULL);
+    envelope_clear(&e);
+    CHECK_EQ_INT(envelope_parse(rb.data, rb.len, &e), 0);
+    CHECK_EQ_INT(e.ret_full, 1);
+    CHECK_EQ_INT(e.ret_hdrs, 0);
+    envelope_clear(&e);
+    CHECK_EQ_INT(parse_str(H "ret_full 0\nend\n", &e), 0);
+    CHECK_EQ_INT(e.ret_full, 0);
+    envelope_clear(&e);
+    buf_free(&rb);
 }
 
 static void test_limits(void)
