@@ -69,8 +69,8 @@ const char *strutil_esc(const char *s)
     if (n > 300)
         n = 300;
     strutil_escape(&b, s, n);
-    if (b.data == NULL)
-        buf_reserve(&b, 0);
+    if (b.data == NULL) /* "" before any other call: a fresh, empty string */
+        *buf_reserve(&b, 0) = '\0';
     return b.data;
 }
 

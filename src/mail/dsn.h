@@ -56,9 +56,11 @@ struct dsn_report {
     size_t nrcpts;
     const char *content;  /* the original message as stored (CRLF or LF lines) */
     size_t content_len;
-    size_t full_max;      /* RET=FULL returns the whole message up to this many
-                             octets, headers only beyond; 0: no limit */
-    const char *boundary; /* 1..60 RFC 2046 bchars, no trailing space */
+    int content_cut;      /* content is only the start of the message: headers only */
+    size_t full_max;      /* RET=FULL returns the whole message when it is shorter
+                             than this (so a copy cut at full_max octets never
+                             passes for whole), headers only otherwise; 0: no limit */
+    const char *boundary; /* 1..60 RFC 2046 bchars, not ending in a space */
     const char *message_id; /* without angle brackets: "20260101.abc@host" */
     time_t date;
 };
@@ -78,12 +80,13 @@ struct dsn_report {
  * when it has 8-bit octets) with RET=FULL. A message that arrived with
  * SMTPUTF8 gets the RFC 6533 types (message/global-delivery-status,
  * message/global-headers, message/global). The full message falls back
- * to its headers when it is over full_max or is not fit to travel as
- * 8bit (NUL, a bare CR, a line over 998 octets).
+ * to its headers when it was cut, is not shorter than full_max, or is
+ * not fit to travel as 8bit (NUL, a bare CR, a line over 998 octets).
  *
  * Every line ends in CRLF and is at most 998 octets; long fields are
- * folded. When the boundary occurs in the content, ".N" is appended to
- * it until it does not. Returns 0 and sets *flags (may be NULL) to
+ * folded. When a line of the parts starts with "--" and the boundary,
+ * characters from [0-9A-Za-z] are appended to it until none does.
+ * Returns 0 and sets *flags (may be NULL) to
  * DSN_OUT_* bits, or -1 (nothing appended) when the sender is null,
  * there are no recipients, or a caller-supplied string is missing or
  * malformed. */

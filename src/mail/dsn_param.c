@@ -217,9 +217,10 @@ int dsn_param_orcpt_read(const char *orcpt, char *type, struct buf *addr)
     size_t n = strlen(orcpt);
     if (dsn_param_orcpt_parse(orcpt, n, 1, type, addr) == 0)
         return 1;
+    /* RCPT TO:<postmaster> has no domain (RFC 5321 §4.1.1.3). */
     struct mailaddr ma;
-    if (n == 0 || mailaddr_parse_mailbox(orcpt, n, MAILADDR_ALLOW_UTF8 | MAILADDR_ALLOW_POSTMASTER,
-                                           &ma) != MAILADDR_OK)
+    if (strutil_casecmp(orcpt, "postmaster") &&
+        mailaddr_parse_mailbox(orcpt, n, MAILADDR_ALLOW_UTF8, &ma) != MAILADDR_OK)
         return -1;
     strutil_lcpy(type, dsn_param_has_8bit(orcpt) ? "utf-8" : "rfc822", DSN_ADDRTYPE_MAX + 1);
     buf_append(addr, orcpt, n);

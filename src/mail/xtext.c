@@ -125,7 +125,7 @@ void xtext_utf8_encode(struct buf *out, const char *in, size_t n, int unitext)
 {
     const unsigned char *p = (const unsigned char *)in;
     for (size_t i = 0; i < n;) {
-        size_t k = strutil_utf8_len(p + i, n - i);
+        size_t k = p[i] < 0x80 ? 1 : strutil_utf8_len(p + i, n - i);
         uint32_t cp = k ? xtext_utf8_cp(p + i, k) : 0xFFFD;
         if (k == 0)
             k = 1;

@@ -20,6 +20,8 @@
 #include "deliver/maildir.h"
 #include "mail/envelope.h"
 #include "mail/result.h"
+#include "mail/dsn.h"
+#include "queue/bounce.h"
 #include "queue/queue_priv.h"
 #include "queue/redeliver.h"
 
@@ -49,6 +51,8 @@ struct qjob {
     int content_fd;        /* owned sealed copy of the content for relaying, or -1 */
     size_t nremote;        /* entries of r waiting for the relay transport */
     unsigned relays_out;   /* relay requests not yet answered */
+    size_t *failed;        /* owned: entries of r that failed for good */
+    size_t nfailed;
 };
 
 /* One relay request in flight: which entries of its job it answers for. */
@@ -233,6 +237,7 @@ static void qjob_free(struct qjob *j)
 {
     if (j->content_fd >= 0)
         close(j->content_fd);
+    free(j->failed);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -317,6 +322,13 @@ void queue_msg_finish(struct queue *q, struct qmsg *m)
 }
 
 /* Applies the outcome of attempt j->r[k] to its recipient's slot. */
+static void qjob_failed(struct qjob *j, size_t k)
+{
+    if (j->failed == NULL)
+        j->failed = xcalloc(j->nr, sizeof *j->failed);
+    j->failed[j->nfailed++] = k;
+}
+
 static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k, int64_t now)
 {
     const struct config *cfg = q->cfg;
@@ -342,9 +354,8 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
         if (age >= (int64_t)cfg->queue_lifetime) {
             s->status = STORE_FAILED;
             q->stats.bounced++;
-            queue_log_result(j, r, "expired",
-                             "message older than queue_lifetime; no bounce sent "
-                             "(bounces are not implemented yet)");
+            queue_log_result(j, r, "expired", "message older than queue_lifetime");
+            qjob_failed(j, k);
         } else {
             s->next_attempt =
                 now + sched_backoff(cfg->retry_min, cfg->retry_max, s->attempts,
@@ -357,7 +368,8 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
     default:
         s->status = STORE_FAILED;
         q->stats.bounced++;
-        queue_log_result(j, r, "bounced", "no bounce sent (bounces are not implemented yet)");
+        queue_log_result(j, r, "bounced", NULL);
+        qjob_failed(j, k);
         break;
     }
     int rc = store_slot_write(q->st, &m->rec, r->idx, s);
@@ -365,9 +377,71 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
         log_err("%s: cannot record the delivery state: %s", j->rec.qid, strerror(-rc));
 }
 
+/* The host part of "host[addr]:port", for Remote-MTA. */
+static void qjob_remote_mta(const char *relay, char *out, size_t n)
+{
+    size_t l = strcspn(relay, "[");
+    if (l >= n)
+        l = n - 1;
+    memcpy(out, relay, l);
+    out[l] = '\0';
+}
+
+/* A notification to the sender for the recipients that failed for good
+ * (RFC 3461 NOTIFY decides; never to <>). */
+static void qjob_bounce(struct queue *q, struct qjob *j)
+{
+    struct dsn_rcpt *dr = xcalloc(j->nfailed, sizeof *dr);
+    char (*mta)[128] = xcalloc(j->nfailed, sizeof *mta);
+    char (*diag)[300] = xcalloc(j->nfailed, sizeof *diag);
+    size_t n = 0;
+    for (size_t i = 0; i < j->nfailed; i++) {
+        const struct qjob_rcpt *r = &j->r[j->failed[i]];
+        const struct envelope_rcpt *rc = &j->env.rcpts[r->idx];
+        if (!dsn_should_send(&j->env, rc, DSN_ACTION_FAILED))
+            continue;
+        int remote = r->remote && strcmp(r->relay, "none") != 0;
+        if (remote)
+            qjob_remote_mta(r->relay, mta[n], sizeof mta[n]);
+        snprintf(diag[n], sizeof diag[n], "%d %s %s", r->res.code, r->res.enh, r->res.text);
+        dr[n] = (struct dsn_rcpt){
+            .addr = rc->addr,
+            .orcpt = rc->orcpt,
+            .action = DSN_ACTION_FAILED,
+            .status = r->res.enh,
+            .diag = diag[n],
+            .diag_type = remote ? "smtp" : "x-tern",
+            .remote_mta = remote ? mta[n] : NULL,
+            .last_attempt = (time_t)(r->t1_us / 1000000u),
+        };
+        n++;
+    }
+    if (n > 0) {
+        size_t len = j->rec.content_len > BOUNCE_FULL_MAX ? BOUNCE_FULL_MAX
+                                                          : (size_t)j->rec.content_len;
+        char *content = xmalloc(len + 1);
+        int fd = open(j->segpath, O_RDONLY | O_CLOEXEC);
+        int rc = fd < 0 ? -errno
+                        : fsio_pread_all(fd, content, len, (off_t)store_content_off(&j->rec));
+        if (fd >= 0)
+            close(fd);
+        if (rc == 0)
+            rc = queue_bounce(q, &j->env, content, len, dr, n);
+        if (rc < 0)
+            log_err("%s: cannot queue the notification to the sender: %s", j->rec.qid,
+                    strerror(-rc));
+        free(content);
+    }
+    free(dr);
+    free(mta);
+    free(diag);
+}
+
 /* Every attempt of job j has its outcome: reschedule or finish. */
 static void qjob_finalize(struct queue *q, struct qmsg *m, struct qjob *j)
 {
+    if (j->nfailed > 0 && !q->closing)
+        qjob_bounce(q, j);
     q->inflight--;
     m->npending = 0;
     m->next_attempt = INT64_MAX;

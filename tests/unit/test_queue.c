@@ -446,12 +446,12 @@ static void test_expire(void)
     struct committed c = {0};
     struct queue_stats before = stats();
     const char *to[] = {"gina@localhost"};
-    CHECK_EQ_INT(submit("sender@example.org", to, 1, content, &c), 0);
-    /* Relayed mail is kept (deferred 4.4.0 until a remote transport
-     * exists), never dropped: it expires like any other. */
+    CHECK_EQ_INT(submit("sam@localhost", to, 1, content, &c), 0);
+    /* Relayed mail is kept (deferred: this queue has no relay transport),
+     * never dropped: it expires like any other. */
     struct committed r = {0};
     const char *remote[] = {"someone@example.com"};
-    CHECK_EQ_INT(submit("sender@example.org", remote, 1, content, &r), 0);
+    CHECK_EQ_INT(submit("sam@localhost", remote, 1, content, &r), 0);
     unsigned long want = before.deferred + 2;
     CHECK(run_until(cond_deferred, &want, 10000));
     CHECK_EQ_INT(r.status, 0);
@@ -461,8 +461,20 @@ static void test_expire(void)
     clock_fake_advance(20);
     unsigned long b = before.bounced + 2;
     CHECK(run_until(cond_bounced, &b, 10000));
+    /* Each expiry sends the sender a notification (RFC 3464), delivered
+     * here like any local mail; then the queue is empty. */
+    unsigned long d = before.delivered + 2;
+    CHECK(run_until(cond_delivered, &d, 10000));
     CHECK(run_until(cond_idle, NULL, 10000));
     CHECK_EQ_INT(stats().deferred, want);
+    CHECK_EQ_INT(maildir_count("sam"), 2);
+    char msg[8192];
+    CHECK_EQ_INT(maildir_read_first("sam", msg, sizeof msg), 0);
+    CHECK(strstr(msg, "Return-Path: <>\n") != NULL);
+    CHECK(strstr(msg, "multipart/report") != NULL);
+    CHECK(strstr(msg, "Action: failed") != NULL);
+    CHECK(strstr(msg, "Final-Recipient: rfc822; gina@localhost") != NULL ||
+          strstr(msg, "Final-Recipient: rfc822; someone@example.com") != NULL);
     cfg.queue_lifetime = 5 * 86400;
     unlink(blocker);
 }

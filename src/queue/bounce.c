@@ -1,0 +1,83 @@
+/* bounce.c: building the report (mail/dsn) and committing it through the
+ * same path as received mail: a body file, then the group commit. */
+#include "queue/bounce.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/fsio.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "queue/queue_priv.h"
+
+static void bounce_committed(void *arg, const char *qid, int status)
+{
+    if (status < 0)
+        log_err("%s: the delivery status notification could not be queued: %s", qid,
+                strerror(-status));
+}
+
+int queue_bounce(struct queue *q, const struct envelope *orig, const char *content,
+                 size_t len, const struct dsn_rcpt *rcpts, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (orig->from == NULL || orig->from[0] == '\0') {
+        /* RFC 5321 §4.5.5 / RFC 3461 §6.2: no notification to <>. */
+        log_info("%s: no notification: the sender is <>", orig->qid);
+        return 0;
+    }
+    char qid[ENVELOPE_QID_MAX + 1];
+    int fd = -1;
+    int rc = queue_body_open(q, qid, &fd);
+    if (rc < 0)
+        return rc;
+    char boundary[64], msgid[300];
+    snprintf(boundary, sizeof boundary, "%s.%llu/tern", qid,
+             (unsigned long long)clock_wall());
+    snprintf(msgid, sizeof msgid, "%s.dsn@%s", qid, q->cfg->hostname);
+    struct dsn_report rep = {
+        .reporting_mta = q->cfg->hostname,
+        .env = orig,
+        .rcpts = rcpts,
+        .nrcpts = n,
+        .content = content,
+        .content_len = len,
+        .full_max = BOUNCE_FULL_MAX,
+        .boundary = boundary,
+        .message_id = msgid,
+        .date = clock_wall(),
+    };
+    struct buf out = BUF_INIT;
+    unsigned flags = 0;
+    rc = dsn_build(&rep, &out, &flags);
+    if (rc == 0)
+        rc = fsio_write_all(fd, out.data, out.len);
+    close(fd);
+    if (rc < 0) {
+        buf_free(&out);
+        queue_body_abort(q, qid);
+        return rc;
+    }
+    struct envelope env;
+    envelope_init(&env);
+    envelope_set(&env.from, "");
+    env.body = (flags & DSN_OUT_8BIT) ? ENV_BODY_8BITMIME : ENV_BODY_7BIT;
+    env.smtputf8 = (flags & DSN_OUT_UTF8) != 0;
+    env.size = out.len;
+    env.arrival = clock_wall();
+    envelope_set(&env.client_name, "localhost");
+    /* NOTIFY=NEVER: a notification about a notification would loop. */
+    envelope_add_rcpt(&env, orig->from, NULL, ENV_NOTIFY_NEVER);
+    buf_free(&out);
+    const char *what = rcpts[0].action == DSN_ACTION_DELAYED     ? "delay"
+                       : rcpts[0].action == DSN_ACTION_DELIVERED ? "success"
+                                                                 : "non-delivery";
+    log_info("%s: sender %s notification: %s", orig->qid, what, qid);
+    rc = queue_commit(q, qid, &env, bounce_committed, NULL);
+    envelope_clear(&env);
+    return rc;
+}
