@@ -67,8 +67,11 @@ void conn_watch(struct conn *c)
     if (c->tls_state == CONN_TLS_HANDSHAKE) {
         want = c->tls_want;
     } else {
+        /* A peer that does not read its replies gets no more of its
+         * commands read: the write queue stays bounded too. */
         int reading = c->state == CONN_OPEN && !c->paused && !c->eof &&
-                      c->rbuf.len < CONN_HIGH_WATER && !c->tls_start;
+                      c->rbuf.len < CONN_HIGH_WATER && !c->tls_start &&
+                      conn_queued(c) < CONN_WRITE_HIGH;
         if (reading)
             want |= EV_READ;
         if (conn_queued(c) > 0)
@@ -160,6 +163,10 @@ static void conn_flush(struct conn *c)
     buf_reset(&c->wbuf);
     c->woff = 0;
     if (c->tls_start) {
+        if (c->state != CONN_OPEN) {
+            conn_finish(c, 0); /* closed meanwhile: no handshake to start */
+            return;
+        }
         conn_tls_begin(c);
         return;
     }
@@ -387,11 +394,15 @@ void conn_close(struct conn *c)
         return;
     ev_timer_cancel(c->loop, c->resume_timer);
     c->resume_timer = 0;
-    if (conn_queued(c) == 0) {
+    /* Nothing queued, or only the 220 of a STARTTLS that will not happen. */
+    if (conn_queued(c) == 0 || c->tls_start || c->tls_state == CONN_TLS_HANDSHAKE) {
         conn_finish(c, 0);
         return;
     }
-    c->state = CONN_CLOSING; /* the idle timeout bounds the flush */
+    c->state = CONN_CLOSING;
+    /* A peer that stops reading must not keep a closing conn forever. */
+    if (c->timeout_ms == 0 || c->timeout_ms > CONN_CLOSE_TIMEOUT_MS)
+        conn_set_timeout(c, CONN_CLOSE_TIMEOUT_MS);
     conn_watch(c);
 }
 

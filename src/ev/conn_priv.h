@@ -12,6 +12,10 @@
  * buffer without bound (DESIGN.md: limits before allocating). */
 #define CONN_HIGH_WATER (64 * 1024)
 #define CONN_READ_CHUNK (64 * 1024)
+/* Reading pauses while more than this waits to be sent. */
+#define CONN_WRITE_HIGH (256 * 1024)
+/* The longest a closing conn may take to flush its last replies. */
+#define CONN_CLOSE_TIMEOUT_MS 30000
 
 enum conn_state { CONN_OPEN, CONN_CLOSING, CONN_DONE };
 enum conn_tls_state { CONN_TLS_NONE, CONN_TLS_HANDSHAKE, CONN_TLS_ON };

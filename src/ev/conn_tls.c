@@ -86,6 +86,10 @@ void conn_tls_handshake(struct conn *c)
 {
     ERR_clear_error();
     int r = SSL_do_handshake(c->ssl);
+    if (r == 1 && c->state != CONN_OPEN) {
+        conn_finish(c, 0);
+        return;
+    }
     if (r == 1) {
         c->tls_state = CONN_TLS_ON;
         c->tls_want = 0;

@@ -91,7 +91,8 @@ static SSL_CTX *tlsctx_one(const struct tlsctx_opts *o, const struct tlsctx_pem 
      * end for SMTP clients, not an error worth a log line. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET |
+                                 SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

@@ -195,6 +195,19 @@ static void net_auth_answer(struct net_client *c, enum smtp_auth_result r, unsig
     c->auth_timer = ev_timer_add(c->net->loop, delay_ms, net_auth_fire, c);
 }
 
+/* The throttle's key for a client: its IPv4 address, or the /64 of an
+ * IPv6 address (one host usually owns a whole /64). */
+static void net_auth_ip_key(const char *ip, char *out, size_t n)
+{
+    struct in6_addr a6;
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, out, (socklen_t)n) != NULL)
+            return;
+    }
+    strutil_lcpy(out, ip, n);
+}
+
 static void net_svc_auth_check(void *svc, uint64_t sid, const char *mech, const char *user,
                                const char *password)
 {
@@ -205,8 +218,9 @@ static void net_svc_auth_check(void *svc, uint64_t sid, const char *mech, const 
     strutil_lcpy(c->auth_user, user, sizeof c->auth_user);
     strutil_lower(c->auth_user);
     uint64_t now = clock_mono_ms();
-    if (throttle_blocked(n->auth_ip, c->ip, now) ||
-        (c->auth_user[0] && throttle_blocked(n->auth_users, c->auth_user, now))) {
+    char ipkey[INET6_ADDRSTRLEN];
+    net_auth_ip_key(c->ip, ipkey, sizeof ipkey);
+    if (throttle_blocked(n->auth_ip, ipkey, now)) {
         net_auth_answer(c, SMTP_AUTH_BLOCKED, 0);
         return;
     }
@@ -236,13 +250,17 @@ static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
         net_auth_answer(c, SMTP_AUTH_TEMPFAIL, 0);
         return;
     }
-    throttle_fail(n->auth_ip, c->ip, now);
+    char ipkey[INET6_ADDRSTRLEN];
+    net_auth_ip_key(c->ip, ipkey, sizeof ipkey);
+    throttle_fail(n->auth_ip, ipkey, now);
     if (c->auth_user[0])
         throttle_fail(n->auth_users, c->auth_user, now);
-    unsigned d1 = throttle_delay_ms(n->auth_ip, c->ip, now);
+    unsigned d1 = throttle_delay_ms(n->auth_ip, ipkey, now);
     unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now) : 0;
-    int blocked = throttle_blocked(n->auth_ip, c->ip, now) ||
-                  (c->auth_user[0] && throttle_blocked(n->auth_users, c->auth_user, now));
+    /* Only the client address is shut out: failures for a user name slow
+     * every guess at it down but never lock its owner out, which anyone
+     * could otherwise do on purpose. */
+    int blocked = throttle_blocked(n->auth_ip, ipkey, now);
     net_auth_answer(c, blocked ? SMTP_AUTH_BLOCKED : SMTP_AUTH_FAIL, d1 > d2 ? d1 : d2);
 }
 

@@ -472,9 +472,13 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
             } else {
                 /* Copy: handlers may consume `in` indirectly (none do today). */
                 char *line = xstrndup(in->data, linelen);
+                if (auth) /* an initial response holds a password */
+                    explicit_bzero(in->data, linelen);
                 buf_consume(in, used);
                 used = 0;
                 smtp_dispatch(s, line, linelen);
+                if (auth)
+                    explicit_bzero(line, linelen);
                 free(line);
             }
         }

@@ -207,7 +207,7 @@ void smtp_do_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
     reply_append(&s->out, 334, NULL, s->auth_mech == SMTP_AUTH_PLAIN ? "" : "VXNlcm5hbWU6");
 }
 
-size_t smtp_auth_input(struct smtp_session *s, const char *in, size_t len)
+size_t smtp_auth_input(struct smtp_session *s, char *in, size_t len)
 {
     size_t linelen, used;
     int rc = smtp_line_take(in, len, SMTP_AUTH_LINE_MAX + 2, &linelen, &used);
@@ -222,6 +222,8 @@ size_t smtp_auth_input(struct smtp_session *s, const char *in, size_t len)
     }
     s->state = SS_READY; /* smtp_auth_step re-enters SS_AUTH for LOGIN's second step */
     smtp_auth_step(s, in, linelen);
+    /* The line is base64 of a password: do not leave it in the buffer. */
+    explicit_bzero(in, linelen);
     return used;
 }
 

@@ -111,7 +111,7 @@ int smtp_starttls_offered(const struct smtp_session *s);
 void smtp_do_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
 void smtp_do_auth(struct smtp_session *s, const struct smtp_cmd *cmd);
 /* Reads one SASL response line in SS_AUTH; returns octets consumed. */
-size_t smtp_auth_input(struct smtp_session *s, const char *in, size_t len);
+size_t smtp_auth_input(struct smtp_session *s, char *in, size_t len);
 
 /* smtp_session_data.c */
 void smtp_data_start(struct smtp_session *s, int bdat);

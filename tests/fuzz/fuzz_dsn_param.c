@@ -196,7 +196,10 @@ static void fuzz_report(const char *in, size_t n, const char *s, unsigned flags)
          .remote_mta = s,
          .last_attempt = 1767225660,
          .retry_until = 1767225700},
-        {.addr = "bob@example.net", .action = DSN_ACTION_FAILED, .status = "5.1.1", .diag = s + strlen(s) / 2},
+        {.addr = "bob@example.net",
+         .action = DSN_ACTION_FAILED,
+         .status = "5.1.1",
+         .diag = s + strlen(s) / 2},
     };
     struct dsn_report r = {.reporting_mta = "mx.tern.test",
                            .env = &e,

@@ -127,7 +127,8 @@ static void test_xtext_utf8(void)
     expect_u8_enc(" ", 0, "\\x{20}");
 
     expect_u8_dec("j\\x{FC}rgen@example.de", 0, "j\xc3\xbcrgen@example.de");
-    expect_u8_dec("j\\x{fc}rgen@example.de", 0, "j\xc3\xbcrgen@example.de"); /* ABNF hex is caseless */
+    /* ABNF hex digits are caseless. */
+    expect_u8_dec("j\\x{fc}rgen@example.de", 0, "j\xc3\xbcrgen@example.de");
     expect_u8_dec("j\xc3\xbcrgen@example.de", 1, "j\xc3\xbcrgen@example.de");
     expect_u8_dec("\\x{7528}\\x{6237}@x", 0, "\xe7\x94\xa8\xe6\x88\xb7@x");
     expect_u8_dec("\\x{1F600}", 0, "\xf0\x9f\x98\x80");
@@ -464,8 +465,8 @@ static void test_should_send(void)
         CHECK_EQ_INT(dsn_should_send(&e, &r, DSN_ACTION_EXPANDED), t[i].expanded);
     }
     /* Never to the null sender, whatever NOTIFY says. */
-    struct envelope_rcpt all = {"bob@example.net", NULL, ENV_NOTIFY_SUCCESS |
-                                                              ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY};
+    struct envelope_rcpt all = {"bob@example.net", NULL,
+                                ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY};
     envelope_set(&e.from, "");
     CHECK_EQ_INT(dsn_should_send(&e, &all, DSN_ACTION_FAILED), 0);
     CHECK_EQ_INT(dsn_should_send(&e, &all, DSN_ACTION_DELIVERED), 0);
@@ -1101,7 +1102,8 @@ static void test_hostile_text(void)
     sample_env(&e);
     sample_report(&r, &e, rc);
     /* A reply that tries to start fields of its own. */
-    rc[0].diag = "550 5.1.1 no\r\nX-Injected: 1\r\n\r\nFinal-Recipient: rfc822; evil@x\n\x01\x7f\xc3\xa9 end";
+    rc[0].diag = "550 5.1.1 no\r\nX-Injected: 1\r\n\r\nFinal-Recipient: rfc822; evil@x\n"
+                 "\x01\x7f\xc3\xa9 end";
     rc[0].remote_mta = "mx.example.net\r\nX-Also: 1";
     rc[0].diag_type = "x-tern";
     build_parse(&r, &out, &m);
