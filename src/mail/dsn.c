@@ -223,6 +223,28 @@ static int dsn_status_ok(const char *s, enum dsn_action a)
 
 /* ---- the original message ---- */
 
+/* One line of a text: where it starts and its length without the line
+ * end (LF or CRLF). */
+struct dsn_line {
+    size_t start, len;
+};
+
+/* Takes the line of p[0..n) at *pos into *l and moves *pos past its line
+ * end; returns 0 when there is none left. */
+static int dsn_line_next(const char *p, size_t n, size_t *pos, struct dsn_line *l)
+{
+    if (*pos >= n)
+        return 0;
+    const char *nl = memchr(p + *pos, '\n', n - *pos);
+    size_t end = nl ? (size_t)(nl - p) : n;
+    l->start = *pos;
+    l->len = end - *pos;
+    if (l->len > 0 && p[end - 1] == '\r')
+        l->len--;
+    *pos = nl ? end + 1 : n;
+    return 1;
+}
+
 /* What a look through the original found. */
 struct dsn_scan {
     size_t hdr_len; /* octets of the header section, its last line end included */
@@ -241,19 +263,15 @@ static void dsn_scan_content(const char *p, size_t n, int cut, struct dsn_scan *
         sc->hdr_len = last ? (size_t)(last - p) + 1 : 0;
     }
     sc->fit = 1;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - p) : n;
-        size_t len = end - i;
-        if (len > 0 && p[end - 1] == '\r')
-            len--;
-        if (in_hdr && len == 0) {
-            sc->hdr_len = i;
+    struct dsn_line l;
+    for (size_t pos = 0; dsn_line_next(p, n, &pos, &l);) {
+        if (in_hdr && l.len == 0) {
+            sc->hdr_len = l.start;
             in_hdr = 0;
         }
-        if (len > DSN_LINE_MAX || memchr(p + i, '\0', len) || memchr(p + i, '\r', len))
+        if (l.len > DSN_LINE_MAX || memchr(p + l.start, '\0', l.len) ||
+            memchr(p + l.start, '\r', l.len))
             sc->fit = 0;
-        i = nl ? end + 1 : n;
     }
 }
 
@@ -263,17 +281,13 @@ static void dsn_scan_content(const char *p, size_t n, int cut, struct dsn_scan *
  * continuing on a line that starts with a space. */
 static void dsn_put_lines(struct buf *out, const char *p, size_t n, int repair)
 {
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - p) : n;
-        size_t len = end - i;
-        if (len > 0 && p[end - 1] == '\r')
-            len--;
+    struct dsn_line l;
+    for (size_t pos = 0; dsn_line_next(p, n, &pos, &l);) {
         if (!repair) {
-            buf_append(out, p + i, len);
+            buf_append(out, p + l.start, l.len);
         } else {
             size_t col = 0;
-            for (size_t k = i; k < i + len; k++) {
+            for (size_t k = l.start; k < l.start + l.len; k++) {
                 char c = p[k];
                 if (c == '\0')
                     continue;
@@ -286,7 +300,6 @@ static void dsn_put_lines(struct buf *out, const char *p, size_t n, int repair)
             }
         }
         buf_puts(out, "\r\n");
-        i = nl ? end + 1 : n;
     }
 }
 
@@ -519,16 +532,14 @@ static void dsn_boundary_pick(char *b, size_t cap, const struct buf *bodies, siz
         unsigned char used[256] = {0};
         int hit = 0;
         for (size_t i = 0; i < nb; i++) {
-            const char *p = bodies[i].data, *end = p + bodies[i].len;
-            while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t)(end - p));
-                size_t len = (size_t)((nl ? nl : end) - p);
-                if (len >= 2 + bl && p[0] == '-' && p[1] == '-' && !memcmp(p + 2, b, bl)) {
+            struct dsn_line l;
+            for (size_t pos = 0; dsn_line_next(bodies[i].data, bodies[i].len, &pos, &l);) {
+                const char *p = bodies[i].data + l.start;
+                if (l.len >= 2 + bl && p[0] == '-' && p[1] == '-' && !memcmp(p + 2, b, bl)) {
                     hit = 1;
-                    if (len > 2 + bl)
+                    if (l.len > 2 + bl)
                         used[(unsigned char)p[2 + bl]] = 1;
                 }
-                p = nl ? nl + 1 : end;
             }
         }
         if (!hit || bl + 1 >= cap)

@@ -32,6 +32,14 @@ static int xtext_hexval(unsigned char c, int lower)
     return -1;
 }
 
+/* Takes out back to the length it had before a failed decode. */
+static void xtext_undo(struct buf *out, size_t len)
+{
+    out->len = len;
+    if (out->data)
+        out->data[len] = '\0';
+}
+
 void xtext_encode(struct buf *out, const char *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -68,9 +76,7 @@ int xtext_decode(const char *in, size_t n, size_t max, struct buf *out)
     }
     return 0;
 bad:
-    out->len = start;
-    if (out->data)
-        out->data[start] = '\0';
+    xtext_undo(out, start);
     return -1;
 }
 
@@ -200,8 +206,6 @@ int xtext_utf8_decode(const char *in, size_t n, int unitext, size_t max, struct 
     }
     return 0;
 bad:
-    out->len = start;
-    if (out->data)
-        out->data[start] = '\0';
+    xtext_undo(out, start);
     return -1;
 }

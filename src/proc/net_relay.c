@@ -50,7 +50,7 @@ struct relay_job {
     struct conn *conn;  /* owned */
     struct smtp_client *client; /* owned */
     int handshaking;
-    char last_error[300];
+    char last_error[512];
     int finished;       /* answered; freed from the reaper */
 };
 
