@@ -15,6 +15,7 @@
 #include "base/strutil.h"
 #include "auth/verify.h"
 #include "base/xmalloc.h"
+#include "mail/dsn_param.h"
 #include "mail/reply.h"
 #include "smtp/smtp_session_priv.h"
 
@@ -130,7 +131,8 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, in
         buf_printf(&t, "SIZE %llu\n", (unsigned long long)cfg->message_size_max);
     else
         buf_puts(&t, "SIZE\n");
-    buf_puts(&t, "PIPELINING\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nCHUNKING\nBINARYMIME\n");
+    buf_puts(&t, "PIPELINING\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nCHUNKING\nBINARYMIME\n"
+                 "DSN\n");
     if (smtp_starttls_offered(s))
         buf_puts(&t, "STARTTLS\n");
     if (smtp_auth_offered(s) && !s->auth_user[0])
@@ -152,12 +154,23 @@ static void smtp_do_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps)
 {
+    struct dsn_param_mail dm;
+    dsn_param_mail_init(&dm);
     for (size_t i = 0; i < ps->n; i++) {
         const struct smtp_param *p = &ps->p[i];
         if (!s->esmtp) {
             smtp_reply(s, 555, "5.5.4", "Unsupported option: %s (no EHLO)", p->key);
             return -1;
         }
+        struct dsn_param_error de;
+        int d = dsn_param_mail(&dm, p->key, p->has_value ? p->value : NULL, strlen(p->value),
+                               &de);
+        if (d < 0) {
+            smtp_reply(s, de.code, de.enh, "%s", de.text);
+            return -1;
+        }
+        if (d > 0)
+            continue; /* RET or ENVID (RFC 3461) */
         if (!strcmp(p->key, "SIZE")) {
             unsigned long long n;
             if (!p->has_value || strutil_parse_u64(p->value, &n) < 0) {
@@ -201,6 +214,7 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
             return -1;
         }
     }
+    dsn_param_mail_apply(&dm, &s->env);
     return 0;
 }
 
@@ -286,10 +300,21 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         s->rcpt_refused++;
         return;
     }
-    if (ps.n) {
-        smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", ps.p[0].key);
-        s->rcpt_refused++;
-        return;
+    struct dsn_param_rcpt dr;
+    dsn_param_rcpt_init(&dr);
+    for (size_t i = 0; i < ps.n; i++) {
+        const struct smtp_param *p = &ps.p[i];
+        struct dsn_param_error de;
+        int d = dsn_param_rcpt(&dr, p->key, p->has_value ? p->value : NULL, strlen(p->value),
+                               s->env.smtputf8, &de);
+        if (d <= 0) {
+            if (d < 0)
+                smtp_reply(s, de.code, de.enh, "%s", de.text);
+            else
+                smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", p->key);
+            s->rcpt_refused++;
+            return;
+        }
     }
     if (s->env.nrcpts >= s->cfg->rcpt_max) {
         /* RFC 5321 §4.5.3.1.10: 452 and the client sends the rest later. */
@@ -317,7 +342,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         return;
     }
     if (!smtp_rcpt_seen(s, path.text))
-        envelope_add_rcpt(&s->env, path.text, NULL, 0);
+        dsn_param_rcpt_add(&dr, &s->env, path.text);
     s->state = SS_RCPT;
     s->counts[SMTP_VERB_RCPT].ok++;
     smtp_reply(s, 250, "2.1.5", "Ok");

@@ -5,7 +5,7 @@ import pytest
 
 from ternlib import HOSTNAME, make_message, parse_qid
 
-EHLO_KEYWORDS = ["SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME", "LIMITS"]
+EHLO_KEYWORDS = ["SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME", "DSN", "LIMITS"]
 
 
 def ehlo_keywords(reply):
@@ -27,8 +27,9 @@ def test_ehlo_reply(client):
         assert k in kw, "EHLO lacks %s: %s" % (k, r)
     assert kw["SIZE"] == "SIZE 1048576", r
     assert kw["LIMITS"] == "LIMITS RCPTMAX=100", r
-    for k in ("STARTTLS", "AUTH", "DSN"):
-        assert k not in kw, "EHLO advertises %s which is not implemented: %s" % (k, r)
+    # No certificate here: no STARTTLS; the mx role never offers AUTH.
+    for k in ("STARTTLS", "AUTH"):
+        assert k not in kw, "EHLO advertises %s without it being usable: %s" % (k, r)
     # no enhanced code inside the EHLO reply
     assert all(not re.match(r"^\d\.\d", line) for line in r.lines), r
 
@@ -298,18 +299,22 @@ def test_rcpt_unknown_parameter(client):
     assert r.code == 555 and r.enh == "5.5.4", r
 
 
-def test_rcpt_notify_not_supported(client):
-    # DSN is not advertised: its parameters are unknown ones.
+def test_dsn_parameters(client):
+    # DSN (RFC 3461) is advertised: its parameters are accepted and checked.
     client.ehlo()
-    client.expect("MAIL FROM:<a@example.org>", 250)
-    r = client.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER")
-    assert r.code == 555 and r.enh == "5.5.4", r
-
-
-def test_mail_ret_not_supported(client):
-    client.ehlo()
-    r = client.cmd("MAIL FROM:<a@example.org> RET=HDRS")
-    assert r.code == 555 and r.enh == "5.5.4", r
+    client.expect("MAIL FROM:<a@example.org> RET=HDRS ENVID=abc+2Bdef", 250, "2.1.0")
+    client.expect("RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE "
+                  "ORCPT=rfc822;alice+40example.test", 250, "2.1.5")
+    client.expect("RCPT TO:<carol@example.test> NOTIFY=NEVER", 250, "2.1.5")
+    r = client.cmd("RCPT TO:<dave@example.test> NOTIFY=NEVER,SUCCESS")
+    assert r.code == 501 and r.enh == "5.5.4", r
+    r = client.cmd("RCPT TO:<dave@example.test> NOTIFY=SOMETIMES")
+    assert r.code == 501 and r.enh == "5.5.4", r
+    client.expect("RSET", 250)
+    r = client.cmd("MAIL FROM:<a@example.org> RET=MAYBE")
+    assert r.code == 501 and r.enh == "5.5.4", r
+    r = client.cmd("MAIL FROM:<a@example.org> ENVID=bad+zz")
+    assert r.code == 501 and r.enh == "5.5.4", r
 
 
 @pytest.mark.parametrize("body", ["7BIT", "8BITMIME", "BINARYMIME", "8bitmime"])

@@ -173,13 +173,21 @@ static struct mx_result *expect(const char *domain, enum mx_status status, size_
     return r;
 }
 
-static int addr_is(const struct sockaddr_storage *ss, const char *text)
+/* The address in text form, in a static buffer. */
+static const char *addr_text(const struct sockaddr_storage *ss)
 {
-    char buf[INET6_ADDRSTRLEN] = "";
+    static char buf[INET6_ADDRSTRLEN];
     const void *p = ss->ss_family == AF_INET
                         ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
                         : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-    inet_ntop(ss->ss_family, p, buf, sizeof buf);
+    if (inet_ntop(ss->ss_family, p, buf, sizeof buf) == NULL)
+        buf[0] = '\0';
+    return buf;
+}
+
+static int addr_is(const struct sockaddr_storage *ss, const char *text)
+{
+    const char *buf = addr_text(ss);
     if (strcmp(buf, text) != 0) {
         fprintf(stderr, "  address %s, expected %s\n", buf, text);
         return 0;
@@ -314,8 +322,11 @@ static void test_dual(void)
         CHECK_EQ_INT(h->addrs[1].ss_family, AF_INET);
         CHECK_EQ_INT(h->addrs[2].ss_family, AF_INET);
         /* The order of the A records is the server's. */
-        CHECK((addr_is(&h->addrs[1], "127.0.0.10") && addr_is(&h->addrs[2], "127.0.0.11")) ||
-              (addr_is(&h->addrs[1], "127.0.0.11") && addr_is(&h->addrs[2], "127.0.0.10")));
+        char a1[INET6_ADDRSTRLEN];
+        snprintf(a1, sizeof a1, "%s", addr_text(&h->addrs[1]));
+        const char *a2 = addr_text(&h->addrs[2]);
+        CHECK((!strcmp(a1, "127.0.0.10") && !strcmp(a2, "127.0.0.11")) ||
+              (!strcmp(a1, "127.0.0.11") && !strcmp(a2, "127.0.0.10")));
     }
     mx_result_free(r);
 }
