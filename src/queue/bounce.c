@@ -21,7 +21,7 @@ static void bounce_committed(void *arg, const char *qid, int status)
 }
 
 int queue_bounce(struct queue *q, const struct envelope *orig, const char *content,
-                 size_t len, const struct dsn_rcpt *rcpts, size_t n)
+                 size_t len, int cut, const struct dsn_rcpt *rcpts, size_t n)
 {
     if (n == 0)
         return 0;
@@ -46,6 +46,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
         .nrcpts = n,
         .content = content,
         .content_len = len,
+        .content_cut = cut,
         .full_max = BOUNCE_FULL_MAX,
         .boundary = boundary,
         .message_id = msgid,

@@ -16,9 +16,9 @@
 #define BOUNCE_FULL_MAX (10u * 1024 * 1024)
 
 /* Queues a DSN to orig->from about rcpts[0..n). content is the original
- * message as stored (len octets, possibly cut to what was read). Returns
+ * message as stored (len octets; cut: only its first len octets). Returns
  * 0 (queued, or nothing to send to the null sender) or -errno. */
 int queue_bounce(struct queue *q, const struct envelope *orig, const char *content,
-                 size_t len, const struct dsn_rcpt *rcpts, size_t n);
+                 size_t len, int cut, const struct dsn_rcpt *rcpts, size_t n);
 
 #endif

@@ -426,7 +426,7 @@ static void qjob_bounce(struct queue *q, struct qjob *j)
         if (fd >= 0)
             close(fd);
         if (rc == 0)
-            rc = queue_bounce(q, &j->env, content, len, dr, n);
+            rc = queue_bounce(q, &j->env, content, len, len < j->rec.content_len, dr, n);
         if (rc < 0)
             log_err("%s: cannot queue the notification to the sender: %s", j->rec.qid,
                     strerror(-rc));

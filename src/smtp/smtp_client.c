@@ -13,6 +13,8 @@
 
 #include "base/strutil.h"
 #include "base/xmalloc.h"
+#include "mail/envelope.h"
+#include "mail/xtext.h"
 
 /* A reply line longer than this is a broken server (RFC 5321 §4.5.3.1.5: 512). */
 #define CLIENT_LINE_MAX 4096
@@ -137,6 +139,35 @@ static void client_die(struct smtp_client *c, enum result_kind k, int code, cons
     client_finish(c);
 }
 
+/* RFC 3461 §4: NOTIFY and ORCPT of recipient i, for a server with DSN. */
+static void client_dsn_rcpt(const struct smtp_client *c, size_t i, struct buf *p)
+{
+    unsigned n = c->m.notify ? c->m.notify[i] : 0;
+    if (n & ENV_NOTIFY_NEVER) {
+        buf_puts(p, " NOTIFY=NEVER");
+    } else if (n) {
+        static const struct {
+            unsigned bit;
+            const char *name;
+        } kw[] = {{ENV_NOTIFY_SUCCESS, "SUCCESS"}, {ENV_NOTIFY_FAILURE, "FAILURE"},
+                  {ENV_NOTIFY_DELAY, "DELAY"}};
+        const char *sep = " NOTIFY=";
+        for (size_t k = 0; k < 3; k++) {
+            if (n & kw[k].bit) {
+                buf_printf(p, "%s%s", sep, kw[k].name);
+                sep = ",";
+            }
+        }
+    }
+    const char *o = c->m.orcpt ? c->m.orcpt[i] : NULL;
+    if (o && strchr(o, ';')) {
+        buf_printf(p, " ORCPT=%s", o); /* as the client gave it */
+    } else if (o) {
+        buf_puts(p, " ORCPT=rfc822;");
+        xtext_encode(p, o, strlen(o));
+    }
+}
+
 /* Sends the transaction's next commands: all of them with PIPELINING,
  * else the next one. Sequence: 0 MAIL, 1..n RCPT, n+1 DATA. */
 static void client_send_cmds(struct smtp_client *c)
@@ -145,25 +176,33 @@ static void client_send_cmds(struct smtp_client *c)
     while (c->sent <= last) {
         if (!c->pipelining && c->sent > c->answered)
             return;
+        struct buf params = BUF_INIT;
         if (c->sent == 0) {
-            char params[128] = "";
-            size_t pl = 0;
-            if (c->size_max || c->esmtp)
-                pl += (size_t)snprintf(params + pl, sizeof params - pl, " SIZE=%llu",
-                                       (unsigned long long)c->m.len);
+            if (c->esmtp)
+                buf_printf(&params, " SIZE=%llu", (unsigned long long)c->m.len);
             if (c->m.eightbit && c->eightbitmime)
-                pl += (size_t)snprintf(params + pl, sizeof params - pl, " BODY=8BITMIME");
+                buf_puts(&params, " BODY=8BITMIME");
             if (c->m.smtputf8)
-                snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
-            client_cmd(c, "MAIL FROM:<%s>%s", c->m.from, c->esmtp ? params : "");
+                buf_puts(&params, " SMTPUTF8");
+            if (c->dsn && c->m.ret)
+                buf_puts(&params, c->m.ret == 1 ? " RET=FULL" : " RET=HDRS");
+            if (c->dsn && c->m.envid) {
+                buf_puts(&params, " ENVID=");
+                xtext_encode(&params, c->m.envid, strlen(c->m.envid));
+            }
+            client_cmd(c, "MAIL FROM:<%s>%s", c->m.from, params.data ? params.data : "");
             client_timeout(c, T_MAIL);
         } else if (c->sent <= c->m.nrcpts) {
-            client_cmd(c, "RCPT TO:<%s>", c->m.rcpts[c->sent - 1]);
+            size_t i = c->sent - 1;
+            if (c->dsn)
+                client_dsn_rcpt(c, i, &params);
+            client_cmd(c, "RCPT TO:<%s>%s", c->m.rcpts[i], params.data ? params.data : "");
             client_timeout(c, T_RCPT);
         } else {
             client_cmd(c, "DATA");
             client_timeout(c, T_DATA);
         }
+        buf_free(&params);
         c->sent++;
     }
 }
@@ -562,6 +601,11 @@ void smtp_client_quit(struct smtp_client *c)
 int smtp_client_idle(const struct smtp_client *c)
 {
     return c->state == CS_IDLE && !c->have_msg;
+}
+
+int smtp_client_dsn(const struct smtp_client *c)
+{
+    return c->dsn;
 }
 
 int smtp_client_tls(const struct smtp_client *c)

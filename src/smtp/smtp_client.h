@@ -41,6 +41,11 @@ struct smtp_client_msg {
     uint64_t len;
     int eightbit;          /* BODY=8BITMIME content */
     int smtputf8;          /* needs SMTPUTF8 */
+    /* DSN (RFC 3461), passed on when the server offers DSN. */
+    const char *envid;     /* decoded ENVID, or NULL */
+    int ret;               /* 0 none, 1 FULL, 2 HDRS */
+    const unsigned *notify;    /* per recipient ENV_NOTIFY_* bits (0: not given), or NULL */
+    const char *const *orcpt;  /* per recipient "type;xtext" or a bare address, or NULL */
 };
 
 /* The outcome of a transaction: res[i] for rcpts[i]. The client is idle
@@ -73,6 +78,8 @@ void smtp_client_lost(struct smtp_client *c, const char *why);
 void smtp_client_quit(struct smtp_client *c);
 /* Is the connection idle and usable for another transaction? */
 int smtp_client_idle(const struct smtp_client *c);
+/* Did the server offer DSN? (Then it sends the notices from now on.) */
+int smtp_client_dsn(const struct smtp_client *c);
 /* Did the session use TLS? (for the log and Received) */
 int smtp_client_tls(const struct smtp_client *c);
 

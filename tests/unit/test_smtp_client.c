@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "mail/envelope.h"
 #include "smtp/smtp_client.h"
 
 struct fake {
@@ -77,7 +78,7 @@ static void test_pipelined(void)
     const char *content = "Subject: x\r\n\r\n.leading dot\r\n..two\r\nend";
     int fd = content_fd(content);
     const char *rcpts[] = {"a@x.test", "b@x.test", "c@x.test"};
-    struct smtp_client_msg m = {"s@y.test", rcpts, 3, fd, 0, strlen(content), 0, 0};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 3, fd, 0, strlen(content), 0, 0, NULL, 0, NULL, NULL};
     struct smtp_client *c = smtp_client_new("me.test", "mx.x.test[127.0.0.2]", SMTP_TLS_MAY,
                                             &fio, &f);
     smtp_client_send(c, &m, f_done, &f);
@@ -113,7 +114,7 @@ static void test_helo_fallback_one_by_one(void)
     const char *content = "x\r\n";
     int fd = content_fd(content);
     const char *rcpts[] = {"a@x.test", "b@x.test"};
-    struct smtp_client_msg m = {"", rcpts, 2, fd, 0, 3, 0, 0};
+    struct smtp_client_msg m = {"", rcpts, 2, fd, 0, 3, 0, 0, NULL, 0, NULL, NULL};
     struct smtp_client *c = smtp_client_new("me.test", "old[127.0.0.3]", SMTP_TLS_MAY, &fio, &f);
     smtp_client_send(c, &m, f_done, &f);
     CHECK_EQ_STR(say(c, &f, "220 old\r\n"), "EHLO me.test\r\n");
@@ -136,7 +137,7 @@ static void test_starttls_and_limits(void)
     struct fake f = {0};
     int fd = content_fd("0123456789");
     const char *rcpts[] = {"a@x.test"};
-    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 10, 0, 1};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 10, 0, 1, NULL, 0, NULL, NULL};
     struct smtp_client *c = smtp_client_new("me.test", "p[127.0.0.4]", SMTP_TLS_MAY, &fio, &f);
     smtp_client_send(c, &m, f_done, &f);
     say(c, &f, "220 hi\r\n");
@@ -167,7 +168,7 @@ static void test_required_tls_and_lost(void)
     struct fake f = {0};
     int fd = content_fd("x\r\n");
     const char *rcpts[] = {"a@x.test"};
-    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 3, 0, 0};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 3, 0, 0, NULL, 0, NULL, NULL};
     struct smtp_client *c = smtp_client_new("me.test", "p[127.0.0.5]", SMTP_TLS_REQUIRE, &fio,
                                             &f);
     smtp_client_send(c, &m, f_done, &f);
@@ -202,8 +203,40 @@ static void test_required_tls_and_lost(void)
     close(fd);
 }
 
+static void test_dsn_passed_on(void)
+{
+    struct fake f = {0};
+    int fd = content_fd("x\r\n");
+    const char *rcpts[] = {"a@x.test", "b@x.test"};
+    const unsigned notify[] = {ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE, ENV_NOTIFY_NEVER};
+    const char *orcpt[] = {"rfc822;list+40x.test", "b+c@x.test"};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 2, fd, 0, 3, 0, 0, "id=1 2", 2, notify, orcpt};
+    struct smtp_client *c = smtp_client_new("me.test", "p[127.0.0.8]", SMTP_TLS_MAY, &fio, &f);
+    smtp_client_send(c, &m, f_done, &f);
+    say(c, &f, "220 hi\r\n");
+    CHECK_EQ_STR(say(c, &f, "250-p\r\n250-PIPELINING\r\n250 DSN\r\n"),
+                 "MAIL FROM:<s@y.test> SIZE=3 RET=HDRS ENVID=id+3D1+202\r\n"
+                 "RCPT TO:<a@x.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;list+40x.test\r\n"
+                 "RCPT TO:<b@x.test> NOTIFY=NEVER ORCPT=rfc822;b+2Bc@x.test\r\n"
+                 "DATA\r\n");
+    CHECK(smtp_client_dsn(c));
+    smtp_client_free(c);
+    /* Without DSN at the server, nothing of it is sent. */
+    struct fake g = {0};
+    c = smtp_client_new("me.test", "p[127.0.0.9]", SMTP_TLS_MAY, &fio, &g);
+    smtp_client_send(c, &m, f_done, &g);
+    say(c, &g, "220 hi\r\n");
+    CHECK_EQ_STR(say(c, &g, "250-p\r\n250 PIPELINING\r\n"),
+                 "MAIL FROM:<s@y.test> SIZE=3\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
+                 "DATA\r\n");
+    CHECK(!smtp_client_dsn(c));
+    smtp_client_free(c);
+    close(fd);
+}
+
 int main(void)
 {
+    test_dsn_passed_on();
     test_pipelined();
     test_helo_fallback_one_by_one();
     test_starttls_and_limits();
