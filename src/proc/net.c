@@ -20,6 +20,7 @@
 #include "base/strutil.h"
 #include "auth/throttle.h"
 #include "auth/verify.h"
+#include "dns/resolver.h"
 #include "base/xmalloc.h"
 #include "ev/conn.h"
 #include "ev/tlsctx.h"
@@ -61,6 +62,7 @@ struct net {
     struct ipc_chan *ipc;
     struct ipc_chan *ctl; /* from the parent: TLS reloads */
     struct net_relay *relay; /* outbound SMTP */
+    struct dns *dns;         /* owned; NULL if the resolver could not start */
     struct tlsctx *tls[CONF_MAX_LISTENERS]; /* per listener, NULL without a certificate */
     struct throttle *auth_ip, *auth_users; /* failed AUTHs per client IP and per user */
     const struct net_listener *ls;
@@ -567,11 +569,20 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
+    struct net n = {0};
+    /* The resolver reads resolv.conf and starts its thread before the
+     * chroot takes the files away. */
+    n.loop = ev_loop_new();
+    struct buf derr = BUF_INIT;
+    n.dns = dns_new(n.loop, cfg->resolver, &derr);
+    if (n.dns == NULL)
+        log_err("DNS resolver not available (mail by MX will wait): %s",
+                derr.data ? derr.data : "");
+    buf_free(&derr);
     char empty[4096];
     snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
     if (privsep_confine(empty, "nobody") < 0)
         return 1;
-    struct net n = {0};
     n.cfg = cfg;
     n.ls = ls;
     n.nls = nls;
@@ -581,11 +592,10 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
                              THROTTLE_KEYS_DEFAULT);
     n.auth_users = throttle_new(cfg->auth_failures_max, cfg->auth_failure_window,
                                 THROTTLE_KEYS_DEFAULT);
-    n.loop = ev_loop_new();
     idmap_init(&n.clients);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
-    n.relay = net_relay_new(n.loop, cfg, n.ipc);
+    n.relay = net_relay_new(n.loop, cfg, n.ipc, n.dns);
     for (size_t i = 0; i < nls; i++)
         if (ev_io_add(n.loop, ls[i].fd, EV_READ, net_on_listen, &n) < 0)
             fatal("cannot watch listener %zu", i);
@@ -596,6 +606,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
     net_relay_free(n.relay);
+    dns_free(n.dns);
     ipc_chan_free(n.ipc);
     ipc_chan_free(n.ctl);
     for (size_t i = 0; i < nls; i++)

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
+#include "dns/mx.h"
 #include "ev/conn.h"
 #include "ev/tlsctx.h"
 #include "ipc/ipc_types.h"
@@ -40,6 +41,9 @@ struct relay_job {
     char domain[256];
     struct envelope env;
     const char **rcpts; /* owned array; strings are env's */
+    unsigned *notify;   /* owned array: DSN NOTIFY per recipient */
+    const char **orcpt; /* owned array; strings are env's */
+    struct mx_req *mx;  /* an MX lookup in progress */
     int fd;             /* owned content */
     uint64_t len;
     struct relay_target targets[RELAY_TARGETS_MAX];
@@ -68,6 +72,7 @@ struct net_relay {
     const struct config *cfg;
     struct ipc_chan *ipc;
     struct tlsctx *tls; /* client context */
+    struct dns *dns;    /* not owned, may be NULL */
     struct relay_job *jobs;
     unsigned njobs;
     ev_timer_id reap_timer;
@@ -93,6 +98,20 @@ static void relay_answer(struct relay_job *j, const struct result *res, size_t n
     if (ipc_send(j->r->ipc, IPC_RELAY_DONE, &b, -1) < 0)
         log_err("relay: cannot answer the queue for %s", j->env.qid);
     buf_free(&b);
+}
+
+/* Frees what a job owns besides its connection. */
+static void relay_job_release(struct relay_job *j)
+{
+    if (j->mx)
+        mx_cancel(j->mx);
+    if (j->fd >= 0)
+        close(j->fd);
+    free(j->rcpts);
+    free(j->notify);
+    free(j->orcpt);
+    envelope_clear(&j->env);
+    free(j);
 }
 
 static void relay_free_dead(struct net_relay *r)
@@ -129,11 +148,7 @@ static void relay_reap(struct ev_loop *loop, void *arg)
                 close(j->sock);
             }
             ev_timer_cancel(loop, j->connect_timer);
-            if (j->fd >= 0)
-                close(j->fd);
-            free(j->rcpts);
-            envelope_clear(&j->env);
-            free(j);
+            relay_job_release(j);
         }
         j = next;
     }
@@ -299,6 +314,10 @@ static void relay_connected(struct relay_job *j)
         .len = j->len,
         .eightbit = j->env.body != ENV_BODY_7BIT,
         .smtputf8 = j->env.smtputf8,
+        .envid = j->env.envid,
+        .ret = j->env.ret_full ? 1 : j->env.ret_hdrs ? 2 : 0,
+        .notify = j->notify,
+        .orcpt = j->orcpt,
     };
     smtp_client_send(j->client, &m, relay_done, j);
 }
@@ -375,6 +394,58 @@ static void relay_try(struct relay_job *j)
                    j->last_error[0] ? j->last_error : "no host to connect to");
 }
 
+static int relay_add_target(struct relay_job *j, const char *host, const char *addr, int port);
+
+/* RFC 5321 §5.1: hosts in preference order; a host that is us, and any
+ * less preferred, would loop the mail back. */
+static void relay_on_mx(void *arg, struct mx_result *res)
+{
+    struct relay_job *j = arg;
+    j->mx = NULL;
+    switch (res->status) {
+    case MX_OK:
+        break;
+    case MX_NULLMX:
+        relay_fail_all(j, RESULT_PERMFAIL, 556, "5.1.10", "the domain accepts no mail (null MX)");
+        mx_result_free(res);
+        return;
+    case MX_NXDOMAIN:
+        relay_fail_all(j, RESULT_PERMFAIL, 550, "5.1.2", res->why[0] ? res->why
+                                                                     : "no such domain");
+        mx_result_free(res);
+        return;
+    default:
+        relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.3", res->why[0] ? res->why
+                                                                     : "DNS lookup failed");
+        mx_result_free(res);
+        return;
+    }
+    int looped = 0;
+    for (size_t h = 0; h < res->nhosts && !looped; h++) {
+        const struct mx_host *mh = &res->hosts[h];
+        if (strutil_casecmp(mh->name, j->r->cfg->hostname) == 0) {
+            looped = 1;
+            break;
+        }
+        for (size_t a = 0; a < mh->naddrs; a++) {
+            char addr[INET6_ADDRSTRLEN];
+            const struct sockaddr_storage *ss = &mh->addrs[a];
+            const void *p = ss->ss_family == AF_INET6
+                                ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+            if (inet_ntop(ss->ss_family, p, addr, sizeof addr) != NULL)
+                (void)relay_add_target(j, mh->name, addr, (int)j->r->cfg->relay_port);
+        }
+    }
+    mx_result_free(res);
+    if (j->ntargets == 0 && looped) {
+        relay_fail_all(j, RESULT_PERMFAIL, 554, "5.4.6",
+                       "mail for this domain loops back to myself");
+        return;
+    }
+    relay_try(j);
+}
+
 static int relay_add_target(struct relay_job *j, const char *host, const char *addr, int port)
 {
     if (j->ntargets >= RELAY_TARGETS_MAX)
@@ -447,8 +518,13 @@ static void relay_start(struct relay_job *j)
         relay_try(j);
         return;
     }
-    /* MX routing needs the resolver (dns/), which is not wired in yet. */
-    relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.3", "no DNS resolver for MX routing yet");
+    if (j->r->dns == NULL) {
+        relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.3", "no DNS resolver");
+        return;
+    }
+    j->mx = mx_resolve(j->r->dns, j->domain, relay_on_mx, j);
+    if (j->mx == NULL)
+        relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.3", "cannot start the DNS lookup");
 }
 
 void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
@@ -482,15 +558,21 @@ void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
         return;
     }
     j->rcpts = xcalloc(j->env.nrcpts, sizeof *j->rcpts);
-    for (size_t i = 0; i < j->env.nrcpts; i++)
+    j->notify = xcalloc(j->env.nrcpts, sizeof *j->notify);
+    j->orcpt = xcalloc(j->env.nrcpts, sizeof *j->orcpt);
+    for (size_t i = 0; i < j->env.nrcpts; i++) {
         j->rcpts[i] = j->env.rcpts[i].addr;
+        j->notify[i] = j->env.rcpts[i].notify;
+        j->orcpt[i] = j->env.rcpts[i].orcpt;
+    }
     relay_start(j);
 }
 
 struct net_relay *net_relay_new(struct ev_loop *loop, const struct config *cfg,
-                                struct ipc_chan *ipc)
+                                struct ipc_chan *ipc, struct dns *dns)
 {
     struct net_relay *r = xcalloc(1, sizeof *r);
+    r->dns = dns;
     r->loop = loop;
     r->cfg = cfg;
     r->ipc = ipc;
@@ -524,11 +606,7 @@ void net_relay_free(struct net_relay *r)
             close(j->sock);
         }
         ev_timer_cancel(r->loop, j->connect_timer);
-        if (j->fd >= 0)
-            close(j->fd);
-        free(j->rcpts);
-        envelope_clear(&j->env);
-        free(j);
+        relay_job_release(j);
         j = next;
     }
     relay_free_dead(r);

@@ -12,9 +12,12 @@
 
 struct net_relay;
 
-/* NULL after logging why. The channel answers go to is not owned. */
+struct dns;
+
+/* NULL after logging why. The channel answers go to and the resolver
+ * (NULL: MX routing defers) are not owned. */
 struct net_relay *net_relay_new(struct ev_loop *loop, const struct config *cfg,
-                                struct ipc_chan *ipc);
+                                struct ipc_chan *ipc, struct dns *dns);
 void net_relay_free(struct net_relay *r);
 
 /* An IPC_RELAY message; takes its fd (sets msg->fd to -1). */
