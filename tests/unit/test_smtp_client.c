@@ -64,6 +64,11 @@ static char *say(struct smtp_client *c, struct fake *f, const char *server)
     return sent;
 }
 
+static void fake_free(struct fake *f)
+{
+    buf_free(&f->out);
+}
+
 static int content_fd(const char *text)
 {
     int fd = memfd_create("msg", MFD_CLOEXEC);
@@ -106,6 +111,7 @@ static void test_pipelined(void)
     CHECK_EQ_STR(say(c, &f, ""), "QUIT\r\n");
     smtp_client_free(c);
     close(fd);
+    fake_free(&f);
 }
 
 static void test_helo_fallback_one_by_one(void)
@@ -130,6 +136,7 @@ static void test_helo_fallback_one_by_one(void)
     CHECK_EQ_INT(f.res[1].kind, RESULT_PERMFAIL);
     smtp_client_free(c);
     close(fd);
+    fake_free(&f);
 }
 
 static void test_starttls_and_limits(void)
@@ -161,6 +168,7 @@ static void test_starttls_and_limits(void)
     CHECK_EQ_STR(say(c, &f, ""), "");
     smtp_client_free(c);
     close(fd);
+    fake_free(&f);
 }
 
 static void test_required_tls_and_lost(void)
@@ -201,6 +209,9 @@ static void test_required_tls_and_lost(void)
     CHECK_EQ_INT(h.res[0].kind, RESULT_TEMPFAIL);
     smtp_client_free(c);
     close(fd);
+    fake_free(&f);
+    fake_free(&g);
+    fake_free(&h);
 }
 
 static void test_dsn_passed_on(void)
@@ -232,6 +243,8 @@ static void test_dsn_passed_on(void)
     CHECK(!smtp_client_dsn(c));
     smtp_client_free(c);
     close(fd);
+    fake_free(&f);
+    fake_free(&g);
 }
 
 int main(void)
