@@ -1,89 +1,29 @@
-/* net_relay.c: relay jobs. A job walks its list of next-hop addresses
- * (RFC 5321 §5.1: in preference order; the next one on a connection
- * failure or a temporary failure of the whole session) until one gives
- * per-recipient answers, then reports them to the queue. */
+/* net_relay.c: relay jobs. A job finds its next-hop addresses (a route
+ * line, an address literal, or DNS MX in preference order), walks them
+ * (RFC 5321 §5.1: the next one on a connection failure or a temporary
+ * failure of the whole session) until one gives per-recipient answers,
+ * and reports those to the queue. Connections are net_relay_conn.c's. */
 #include "proc/net_relay.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "dns/mx.h"
-#include "ev/conn.h"
 #include "ev/tlsctx.h"
 #include "ipc/ipc_types.h"
-#include "mail/envelope.h"
-#include "mail/result.h"
-#include "smtp/smtp_client.h"
-
-#define RELAY_TARGETS_MAX 32
-#define RELAY_CONNECT_MS 30000
-
-struct relay_target {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    char name[300]; /* "host[addr]:port" for logs and results */
-};
-
-struct relay_job {
-    struct net_relay *r;
-    struct relay_job *next, *prev; /* all jobs */
-    uint64_t id;
-    char domain[256];
-    struct envelope env;
-    const char **rcpts; /* owned array; strings are env's */
-    unsigned *notify;   /* owned array: DSN NOTIFY per recipient */
-    const char **orcpt; /* owned array; strings are env's */
-    struct mx_req *mx;  /* an MX lookup in progress */
-    int fd;             /* owned content */
-    uint64_t len;
-    struct relay_target targets[RELAY_TARGETS_MAX];
-    size_t ntargets, cur;
-    /* The current attempt. */
-    int sock;           /* connecting, -1 otherwise */
-    ev_timer_id connect_timer;
-    struct conn *conn;  /* owned */
-    struct smtp_client *client; /* owned */
-    int handshaking;
-    char last_error[512];
-    int finished;       /* answered; freed from the reaper */
-};
-
-/* A connection given up for the next address, freed from the reaper
- * (never inside its own callbacks). */
-struct relay_dead {
-    struct relay_dead *next;
-    struct conn *conn;
-    struct smtp_client *client;
-};
-
-struct net_relay {
-    struct relay_dead *dead;
-    struct ev_loop *loop;
-    const struct config *cfg;
-    struct ipc_chan *ipc;
-    struct tlsctx *tls; /* client context */
-    struct dns *dns;    /* not owned, may be NULL */
-    struct relay_job *jobs;
-    unsigned njobs;
-    ev_timer_id reap_timer;
-};
-
-static void relay_try(struct relay_job *j);
+#include "proc/net_relay_priv.h"
 
 /* ---- answers ---- */
 
-static void relay_answer(struct relay_job *j, const struct result *res, size_t n,
-                         const char *relay)
+void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay)
 {
     struct buf b = BUF_INIT;
     ipc_put_u64(&b, j->id);
@@ -100,7 +40,7 @@ static void relay_answer(struct relay_job *j, const struct result *res, size_t n
     buf_free(&b);
 }
 
-/* Frees what a job owns besides its connection. */
+/* Frees what a job owns. */
 static void relay_job_release(struct relay_job *j)
 {
     if (j->mx)
@@ -114,26 +54,15 @@ static void relay_job_release(struct relay_job *j)
     free(j);
 }
 
-static void relay_free_dead(struct net_relay *r)
-{
-    while (r->dead) {
-        struct relay_dead *d = r->dead;
-        r->dead = d->next;
-        smtp_client_free(d->client);
-        conn_free(d->conn);
-        free(d);
-    }
-}
-
 static void relay_reap(struct ev_loop *loop, void *arg)
 {
     struct net_relay *r = arg;
     r->reap_timer = 0;
-    relay_free_dead(r);
+    relay_conns_reap(r, 0);
     struct relay_job *j = r->jobs;
     while (j) {
         struct relay_job *next = j->next;
-        if (j->finished && (j->conn == NULL || conn_is_closed(j->conn))) {
+        if (j->finished) {
             if (j->prev)
                 j->prev->next = j->next;
             else
@@ -141,28 +70,20 @@ static void relay_reap(struct ev_loop *loop, void *arg)
             if (j->next)
                 j->next->prev = j->prev;
             r->njobs--;
-            smtp_client_free(j->client);
-            conn_free(j->conn);
-            if (j->sock >= 0) {
-                ev_io_del(loop, j->sock);
-                close(j->sock);
-            }
-            ev_timer_cancel(loop, j->connect_timer);
             relay_job_release(j);
         }
         j = next;
     }
 }
 
-static void relay_schedule_reap(struct net_relay *r)
+void relay_schedule_reap(struct net_relay *r)
 {
     if (r->reap_timer == 0)
         r->reap_timer = ev_timer_add(r->loop, 0, relay_reap, r);
 }
 
-/* The same temporary failure for every recipient. */
-static void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
-                           const char *why)
+void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
+                    const char *why)
 {
     size_t n = j->env.nrcpts;
     struct result *res = xcalloc(n ? n : 1, sizeof *res);
@@ -174,224 +95,30 @@ static void relay_fail_all(struct relay_job *j, enum result_kind k, int code, co
     relay_schedule_reap(j->r);
 }
 
-/* ---- the SMTP client on a conn ---- */
-
-static void relay_io_write(void *io, const void *p, size_t n)
-{
-    struct relay_job *j = io;
-    if (j->conn)
-        conn_write(j->conn, p, n);
-}
-
-static size_t relay_io_pending(void *io)
-{
-    struct relay_job *j = io;
-    return j->conn ? conn_wpending(j->conn) : 0;
-}
-
-static void relay_io_starttls(void *io)
-{
-    struct relay_job *j = io;
-    if (j->conn == NULL || j->r->tls == NULL) {
-        smtp_client_tls_done(j->client, 0);
-        return;
-    }
-    j->handshaking = 1;
-    conn_starttls_client(j->conn, j->r->tls);
-}
-
-static void relay_io_timeout(void *io, uint64_t ms)
-{
-    struct relay_job *j = io;
-    if (j->conn)
-        conn_set_timeout(j->conn, ms);
-}
-
-static const struct smtp_client_io relay_client_io = {
-    relay_io_write, relay_io_pending, relay_io_starttls, relay_io_timeout,
-};
-
-static void relay_on_read(struct conn *c, void *arg)
-{
-    struct relay_job *j = arg;
-    if (c == j->conn && j->client)
-        smtp_client_input(j->client, conn_rbuf(c));
-}
-
-static void relay_on_drain(struct conn *c, void *arg)
-{
-    struct relay_job *j = arg;
-    if (c == j->conn && j->client)
-        smtp_client_drained(j->client);
-}
-
-static void relay_on_tls(struct conn *c, void *arg, int err)
-{
-    struct relay_job *j = arg;
-    if (c != j->conn)
-        return;
-    j->handshaking = 0;
-    if (j->client)
-        smtp_client_tls_done(j->client, err == 0);
-}
-
-static void relay_on_close(struct conn *c, void *arg, int err)
-{
-    struct relay_job *j = arg;
-    if (c != j->conn)
-        return; /* a connection already given up */
-    if (j->client == NULL || j->finished) {
-        relay_schedule_reap(j->r);
-        return;
-    }
-    if (j->handshaking) {
-        j->handshaking = 0;
-        smtp_client_tls_done(j->client, 0);
-        return;
-    }
-    smtp_client_lost(j->client, err == -ETIMEDOUT ? "timeout" : err ? strerror(-err)
-                                                                    : "connection closed");
-}
-
-static const struct conn_cb relay_conn_cb = {
-    .on_read = relay_on_read, .on_close = relay_on_close, .on_drain = relay_on_drain,
-    .on_tls = relay_on_tls};
-
 /* The transaction's outcome. A session that failed as a whole (no
  * connection, a refused greeting, a lost connection) moves on to the
  * next address; anything else is the answer. */
-static void relay_done(void *arg, const struct result *res, size_t n, int closed)
+void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int closed)
 {
-    struct relay_job *j = arg;
     int all_temp = n > 0;
     for (size_t i = 0; i < n; i++)
         if (res[i].kind != RESULT_TEMPFAIL)
             all_temp = 0;
+    struct relay_conn *rc = j->rc;
     if (closed && all_temp && j->cur + 1 < j->ntargets) {
         strutil_lcpy(j->last_error, res[0].text, sizeof j->last_error);
         log_info("%s: %s; trying the next host", j->env.qid, res[0].text);
-        struct relay_dead *d = xcalloc(1, sizeof *d);
-        d->conn = j->conn;
-        d->client = j->client;
-        d->next = j->r->dead;
-        j->r->dead = d;
-        if (j->conn)
-            conn_abort(j->conn);
-        j->conn = NULL;
-        j->client = NULL;
+        if (rc)
+            relay_conn_release(rc, 0);
         j->cur++;
-        relay_schedule_reap(j->r);
         relay_try(j);
         return;
     }
     relay_answer(j, res, n, j->targets[j->cur].name);
     j->finished = 1;
-    if (!closed && j->client) {
-        smtp_client_quit(j->client);
-        conn_close(j->conn);
-    } else if (j->conn) {
-        conn_abort(j->conn);
-    }
     relay_schedule_reap(j->r);
-}
-
-/* ---- connecting ---- */
-
-static void relay_connected(struct relay_job *j)
-{
-    const struct relay_target *t = &j->targets[j->cur];
-    int one = 1;
-    (void)setsockopt(j->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    j->conn = conn_new(j->r->loop, j->sock, &relay_conn_cb, j);
-    j->sock = -1;
-    j->client = smtp_client_new(j->r->cfg->hostname, t->name, SMTP_TLS_MAY, &relay_client_io, j);
-    struct smtp_client_msg m = {
-        .from = j->env.from ? j->env.from : "",
-        .rcpts = j->rcpts,
-        .nrcpts = j->env.nrcpts,
-        .fd = j->fd,
-        .off = 0,
-        .len = j->len,
-        .eightbit = j->env.body != ENV_BODY_7BIT,
-        .smtputf8 = j->env.smtputf8,
-        .envid = j->env.envid,
-        .ret = j->env.ret_full ? 1 : j->env.ret_hdrs ? 2 : 0,
-        .notify = j->notify,
-        .orcpt = j->orcpt,
-    };
-    smtp_client_send(j->client, &m, relay_done, j);
-}
-
-static void relay_connect_failed(struct relay_job *j, const char *why)
-{
-    ev_timer_cancel(j->r->loop, j->connect_timer);
-    j->connect_timer = 0;
-    if (j->sock >= 0) {
-        ev_io_del(j->r->loop, j->sock);
-        close(j->sock);
-        j->sock = -1;
-    }
-    snprintf(j->last_error, sizeof j->last_error, "connect to %s: %s", j->targets[j->cur].name,
-             why);
-    log_info("%s: %s", j->env.qid, j->last_error);
-    j->cur++;
-    relay_try(j);
-}
-
-static void relay_on_connect(struct ev_loop *loop, int fd, unsigned events, void *arg)
-{
-    struct relay_job *j = arg;
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-        err = errno;
-    if (err) {
-        relay_connect_failed(j, strerror(err));
-        return;
-    }
-    ev_timer_cancel(loop, j->connect_timer);
-    j->connect_timer = 0;
-    ev_io_del(loop, fd);
-    relay_connected(j);
-}
-
-static void relay_on_connect_timeout(struct ev_loop *loop, void *arg)
-{
-    struct relay_job *j = arg;
-    j->connect_timer = 0;
-    relay_connect_failed(j, "Connection timed out");
-}
-
-/* Tries the current target and, on immediate failure, the next ones. */
-static void relay_try(struct relay_job *j)
-{
-    while (j->cur < j->ntargets) {
-        const struct relay_target *t = &j->targets[j->cur];
-        int fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            snprintf(j->last_error, sizeof j->last_error, "socket: %s", strerror(errno));
-            j->cur++;
-            continue;
-        }
-        if (connect(fd, (const struct sockaddr *)&t->ss, t->sl) < 0 && errno != EINPROGRESS) {
-            snprintf(j->last_error, sizeof j->last_error, "connect to %s: %s", t->name,
-                     strerror(errno));
-            close(fd);
-            j->cur++;
-            continue;
-        }
-        j->sock = fd;
-        if (ev_io_add(j->r->loop, fd, EV_WRITE, relay_on_connect, j) < 0) {
-            close(fd);
-            j->sock = -1;
-            j->cur++;
-            continue;
-        }
-        j->connect_timer = ev_timer_add(j->r->loop, RELAY_CONNECT_MS, relay_on_connect_timeout, j);
-        return;
-    }
-    relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.1",
-                   j->last_error[0] ? j->last_error : "no host to connect to");
+    if (rc)
+        relay_conn_release(rc, !closed);
 }
 
 static int relay_add_target(struct relay_job *j, const char *host, const char *addr, int port);
@@ -540,7 +267,6 @@ void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
     struct relay_job *j = xcalloc(1, sizeof *j);
     j->r = r;
     j->id = id;
-    j->sock = -1;
     j->fd = msg->fd;
     msg->fd = -1;
     j->len = len;
@@ -588,28 +314,14 @@ void net_relay_free(struct net_relay *r)
 {
     if (r == NULL)
         return;
-    for (struct relay_job *j = r->jobs; j; j = j->next)
-        j->finished = 1;
     ev_timer_cancel(r->loop, r->reap_timer);
-    r->reap_timer = 0;
-    for (struct relay_job *j = r->jobs; j; j = j->next)
-        if (j->conn)
-            conn_abort(j->conn);
-    /* conn_abort reports on_close from the loop; free everything now. */
+    relay_conns_reap(r, 1);
     struct relay_job *j = r->jobs;
     while (j) {
         struct relay_job *next = j->next;
-        smtp_client_free(j->client);
-        conn_free(j->conn);
-        if (j->sock >= 0) {
-            ev_io_del(r->loop, j->sock);
-            close(j->sock);
-        }
-        ev_timer_cancel(r->loop, j->connect_timer);
         relay_job_release(j);
         j = next;
     }
-    relay_free_dead(r);
     tlsctx_unref(r->tls);
     free(r);
 }

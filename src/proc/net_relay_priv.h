@@ -1,0 +1,102 @@
+/* net_relay_priv: what net_relay.c (jobs: next hops, answers) and
+ * net_relay_conn.c (connections: connecting, reuse, limits, the SMTP
+ * client on a conn) share. */
+#ifndef TERN_PROC_NET_RELAY_PRIV_H
+#define TERN_PROC_NET_RELAY_PRIV_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ev/conn.h"
+#include "ev/loop.h"
+#include "ipc/ipc.h"
+#include "mail/envelope.h"
+#include "mail/result.h"
+#include "proc/net_relay.h"
+#include "smtp/smtp_client.h"
+
+#define RELAY_TARGETS_MAX 32
+#define RELAY_CONNECT_MS 30000
+/* An idle connection is kept this long for the next message to the same
+ * host (Postfix keeps its cached connections about as long). */
+#define RELAY_IDLE_MS 5000
+#define RELAY_CONNS_MAX 100      /* outbound connections in all */
+#define RELAY_CONNS_PER_HOST 10  /* to one next-hop address */
+
+struct relay_target {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    char name[300]; /* "host[addr]:port": the key for reuse, and for logs */
+};
+
+struct relay_conn;
+
+struct relay_job {
+    struct net_relay *r;
+    struct relay_job *next, *prev; /* all jobs */
+    struct relay_job *wnext;       /* waiting for a connection slot */
+    int waiting;
+    uint64_t id;
+    char domain[256];
+    struct envelope env;
+    const char **rcpts;  /* owned array; strings are env's */
+    unsigned *notify;    /* owned array: DSN NOTIFY per recipient */
+    const char **orcpt;  /* owned array; strings are env's */
+    struct mx_req *mx;   /* an MX lookup in progress */
+    int fd;              /* owned content */
+    uint64_t len;
+    struct relay_target targets[RELAY_TARGETS_MAX];
+    size_t ntargets, cur;
+    struct relay_conn *rc; /* the connection carrying it, or NULL */
+    char last_error[512];
+    int finished;        /* answered; freed by the reaper */
+};
+
+/* One outbound connection: connecting, busy with a job, or idle. */
+struct relay_conn {
+    struct net_relay *r;
+    struct relay_conn *next, *prev;
+    char target[300];
+    int sock;            /* while connecting, else -1 */
+    ev_timer_id timer;   /* connect timeout, or idle time */
+    struct conn *conn;   /* owned */
+    struct smtp_client *client; /* owned */
+    struct relay_job *job;      /* not owned */
+    int handshaking;
+    int dead;            /* unusable; freed by the reaper once closed */
+    int closed;          /* the conn reported on_close */
+};
+
+struct net_relay {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    struct ipc_chan *ipc;
+    struct tlsctx *tls; /* client context */
+    struct dns *dns;    /* not owned, may be NULL */
+    struct relay_job *jobs;
+    unsigned njobs;
+    struct relay_conn *conns;
+    unsigned nconns;    /* not dead */
+    struct relay_job *wait_head, *wait_tail;
+    ev_timer_id reap_timer;
+};
+
+/* net_relay.c */
+void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay);
+void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
+                    const char *why);
+void relay_schedule_reap(struct net_relay *r);
+/* The transaction on the job's connection ended (res per recipient). */
+void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int closed);
+
+/* net_relay_conn.c */
+/* Sends job j to its current target: an idle connection to it, a new
+ * one, or (at the limits) later. Moves on to the next target when one
+ * cannot be reached; answers the job when none is left. */
+void relay_try(struct relay_job *j);
+/* The job's transaction is over and its connection can serve another. */
+void relay_conn_release(struct relay_conn *rc, int usable);
+/* Frees dead connections (from the reaper) and, at shutdown, all. */
+void relay_conns_reap(struct net_relay *r, int all);
+
+#endif
