@@ -144,11 +144,35 @@ def tail(path, nlines=30):
     return "\n".join(data.splitlines()[-nlines:])
 
 
+def stop_group(proc, what):
+    """Stops a process started with start_new_session=True: SIGTERM to its
+    process group, SIGKILL after STOP_TIMEOUT_S, and then SIGKILL to what
+    is left in the group (its children)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log(f"warning: {what} {proc.pid} ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL")
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log(f"warning: {what} {proc.pid} still not reaped")
+
+
 class Postfix:
     """A private Postfix instance: config, queue, data, mail and log all
     under `base`; smtpd on 127.0.0.1:port only."""
 
     name = "postfix"
+    relayhost = ""  # main.cf's relayhost; bench/relay_bench.py sets it
 
     def __init__(self, base, port, in_flow_delay):
         self.base = base
@@ -217,7 +241,7 @@ local_transport = error:5.1.1 no local delivery in this instance
 local_recipient_maps =
 alias_maps =
 alias_database =
-relayhost =
+relayhost = {self.relayhost}
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -411,24 +435,7 @@ sessions_per_ip = 1000
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                log(f"warning: tern {proc.pid} ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL")
-        # Children of the daemon left behind in its group go too.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log(f"warning: tern {proc.pid} still not reaped")
+        stop_group(proc, "tern")
         if self.logf is not None:
             self.logf.close()
             self.logf = None
@@ -467,9 +474,9 @@ sessions_per_ip = 1000
         return "unknown"
 
 
-def smtp_source_argv(port, sessions, count, size):
+def smtp_source_argv(port, sessions, count, size, rcpt=RECIPIENT):
     return ["smtp-source", "-c", "-s", str(sessions), "-m", str(count), "-l", str(size),
-            "-M", HELO_NAME, "-f", SENDER, "-t", RECIPIENT, f"127.0.0.1:{port}"]
+            "-M", HELO_NAME, "-f", SENDER, "-t", rcpt, f"127.0.0.1:{port}"]
 
 
 def last_counter(out):
@@ -508,18 +515,58 @@ def clear_maildir(server):
     os.sync()
 
 
+def wait_count(counter, count, t0, deadline, what, unit):
+    """Polls counter() until it reaches count. Returns (seconds since t0,
+    None), or (None, error) at the deadline; the error names `what` timed
+    out and how many `unit` there were."""
+    while True:
+        n = counter()
+        now = time.monotonic()
+        if n >= count:
+            return now - t0, None
+        if now >= deadline:
+            return None, f"{what} timed out after {now - t0:.0f}s ({n}/{count} {unit})"
+        time.sleep(POLL_S)
+
+
 def wait_delivered(server, count, t0, deadline):
     """Polls until the server's Maildir new/ holds count messages. Returns
     (seconds since t0, None), or (None, error) at the deadline."""
     new_dir = os.path.join(server.maildir, "new")
-    while True:
-        delivered = count_entries(new_dir)
-        now = time.monotonic()
-        if delivered >= count:
-            return now - t0, None
-        if now >= deadline:
-            return None, f"delivery timed out after {now - t0:.0f}s ({delivered}/{count} in new/)"
-        time.sleep(POLL_S)
+    return wait_count(lambda: count_entries(new_dir), count, t0, deadline,
+                      "delivery", "in new/")
+
+
+def run_accept(server, size, sessions, count, limit, rcpt=RECIPIENT):
+    """The acceptance half of a run: smtp-source sends count messages to
+    rcpt through the server. Returns (the run's dict, smtp-source's start
+    on the monotonic clock); the dict has accept_s and accept_rate (count /
+    wall time of smtp-source), or its error, and `accepted`, the messages
+    the server took responsibility for (all, unless smtp-source failed)."""
+    res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
+           "ok": False, "accepted": 0, "accept_s": None, "accept_rate": None, "error": None}
+    rc, out, err, t0, t_accept = run_load(
+        smtp_source_argv(server.port, sessions, count, size, rcpt), limit)
+    if rc is None:
+        res["accepted"] = last_counter(out)
+        res["error"] = f"smtp-source timed out after {limit}s ({res['accepted']}/{count} accepted)"
+    elif rc != 0:
+        res["accepted"] = last_counter(out)
+        res["error"] = (f"smtp-source exited {rc} after {res['accepted']}/{count}: "
+                        f"{err.strip()[-500:]}")
+    else:
+        res.update(accepted=count, accept_s=t_accept, accept_rate=count / t_accept)
+    return res, t0
+
+
+def complete_run(res, key, seconds, error):
+    """Fills a run's second figure, KEY_s and KEY_rate (count / seconds),
+    or its error; the run is ok without an error."""
+    res[f"{key}_s"] = seconds
+    res[f"{key}_rate"] = res["count"] / seconds if seconds else None
+    res["error"] = error
+    res["ok"] = error is None
+    return res
 
 
 def run_one(server, size, sessions, count, limit):
@@ -527,28 +574,10 @@ def run_one(server, size, sessions, count, limit):
     Delivery: count / time from smtp-source's start until the Maildir's new/
     holds count messages."""
     clear_maildir(server)
-    res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
-           "ok": False, "accept_s": None, "accept_rate": None,
-           "deliver_s": None, "deliver_rate": None, "error": None}
-    rc, out, err, t0, t_accept = run_load(smtp_source_argv(server.port, sessions, count, size),
-                                          limit)
-    if rc is None:
-        res["error"] = (f"smtp-source timed out after {limit}s "
-                        f"({last_counter(out)}/{count} accepted)")
-        return res
-    if rc != 0:
-        res["error"] = (f"smtp-source exited {rc} after {last_counter(out)}/{count}: "
-                        f"{err.strip()[-500:]}")
-        return res
-    res["accept_s"] = t_accept
-    res["accept_rate"] = count / t_accept
-    t_deliver, res["error"] = wait_delivered(server, count, t0, t0 + limit)
-    if t_deliver is None:
-        return res
-    res["deliver_s"] = t_deliver
-    res["deliver_rate"] = count / t_deliver
-    res["ok"] = True
-    return res
+    res, t0 = run_accept(server, size, sessions, count, limit)
+    if res["error"] is not None:
+        return complete_run(res, "deliver", None, res["error"])
+    return complete_run(res, "deliver", *wait_delivered(server, count, t0, t0 + limit))
 
 
 def median_rate(runs, key):
@@ -593,10 +622,11 @@ def check_common_args(ap, args):
     args.tern = os.path.abspath(args.tern)
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(
-        prog=os.environ.get("BENCH_ENTRY", "bench.py"),
-        description="Benchmark tern against a private Postfix instance with smtp-source.")
+def parse_grid_args(argv, prog, description):
+    """The options of the smtp-source benchmarks (this one and
+    relay_bench.py): the common ones and the grid of sizes and sessions."""
+    ap = argparse.ArgumentParser(prog=os.environ.get("BENCH_ENTRY", prog),
+                                 description=description)
     add_common_args(ap, rounds=3, time_limit=300.0)
     ap.add_argument("--count-4k", type=int, default=2000, metavar="N",
                     help="messages per run at 4 KB (default: %(default)s)")
@@ -765,8 +795,70 @@ def finish(args, meta, summary, goal, runs):
     return 1 if any(not r["ok"] for r in runs) else 0
 
 
+def run_grid(args, servers, run_one_fn, key, word):
+    """The warm-up (unmeasured: 4K messages at the highest session count),
+    then the rounds over every (size, sessions) pair. run_one_fn(server,
+    size, sessions, count, limit) returns a run with accept_* and a second
+    figure KEY_s/KEY_rate, called WORD in the progress lines. Returns all
+    runs, each with its size_label."""
+    if args.warmup > 0:
+        for s in servers:
+            r = run_one_fn(s, SIZES["4K"], max(args.session_list), args.warmup, args.time_limit)
+            log(f"warm-up {s.name}: " + ("ok" if r["ok"] else r["error"]))
+            s.drain(DRAIN_TIMEOUT_S)
+
+    def run_case(server, case):
+        zlabel, sessions = case
+        r = run_one_fn(server, SIZES[zlabel], sessions, count_for(args, zlabel), args.time_limit)
+        r["size_label"] = zlabel
+        return r
+
+    def label(case):
+        return f"{case[0]:>4} x{case[1]:<3}"
+
+    def describe(r):
+        return (f"accept {r['count']} in {r['accept_s']:.2f}s = "
+                f"{r['accept_rate']:.1f}/s, {word} in {r[f'{key}_s']:.2f}s = "
+                f"{r[f'{key}_rate']:.1f}/s")
+
+    cases = [(z, n) for z in args.size_list for n in args.session_list]
+    return run_rounds(servers, args.rounds, cases, run_case, label, describe)
+
+
+def grid_summary(args, runs, key):
+    """One row per (size, sessions): medians and ratios of accept and KEY."""
+    metrics = {"accept": "accept_rate", key: f"{key}_rate"}
+    return [summary_row({"size": z, "sessions": n}, runs,
+                        lambda r, z=z, n=n: r["size_label"] == z and r["sessions"] == n,
+                        metrics)
+            for z in args.size_list for n in args.session_list]
+
+
+def print_grid(command, meta, args, summary, key, title, notes=()):
+    """The header (command, load, versions, notes: one line each) and the
+    table of accept and KEY (headed TITLE) by size and sessions."""
+    print(f"command: {command}")
+    print(f"load:    {meta.get('smtp_source', '')}")
+    print(f"versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()))
+    for line in notes:
+        print(line)
+    print(f"median of {args.rounds} round(s), messages/s; "
+          f"Postfix in_flow_delay = {args.postfix_in_flow_delay}")
+    print()
+    print_table(f"{'size':>5} {'sess':>4}", lambda row: f"{row['size']:>5} {row['sessions']:>4}",
+                summary, [("accept", "accept"), (title, key)])
+
+
+def grid_meta(command, base, servers, args, rcpt=RECIPIENT):
+    meta = base_meta(command, base, servers, args)
+    meta["smtp_source"] = shlex.join(smtp_source_argv("PORT", "SESSIONS", "COUNT", "SIZE", rcpt))
+    meta["postfix_in_flow_delay"] = args.postfix_in_flow_delay
+    return meta
+
+
 def main(argv):
-    args = parse_args(argv)
+    args = parse_grid_args(argv, "bench.py", "Benchmark tern against a private Postfix "
+                           "instance with smtp-source.")
     check_environment()
     command = command_line(argv)
     base = make_workdir()
@@ -778,51 +870,15 @@ def main(argv):
         servers.append(Tern(os.path.join(base, "tern"), tern_port, args.tern))
     meta = {}
 
-    def run_case(server, case):
-        zlabel, sessions = case
-        r = run_one(server, SIZES[zlabel], sessions, count_for(args, zlabel), args.time_limit)
-        r["size_label"] = zlabel
-        return r
-
-    def label(case):
-        return f"{case[0]:>4} x{case[1]:<3}"
-
-    def describe(r):
-        return (f"accept {r['count']} in {r['accept_s']:.2f}s = "
-                f"{r['accept_rate']:.1f}/s, delivered in {r['deliver_s']:.2f}s = "
-                f"{r['deliver_rate']:.1f}/s")
-
     def measure():
-        meta.update(base_meta(command, base, servers, args))
-        meta["smtp_source"] = shlex.join(smtp_source_argv("PORT", "SESSIONS", "COUNT", "SIZE"))
-        meta["postfix_in_flow_delay"] = args.postfix_in_flow_delay
-        if args.warmup > 0:
-            for s in servers:
-                r = run_one(s, SIZES["4K"], max(args.session_list), args.warmup, args.time_limit)
-                log(f"warm-up {s.name}: " + ("ok" if r["ok"] else r["error"]))
-                s.drain(DRAIN_TIMEOUT_S)
-        cases = [(z, n) for z in args.size_list for n in args.session_list]
-        runs = run_rounds(servers, args.rounds, cases, run_case, label, describe)
+        meta.update(grid_meta(command, base, servers, args))
+        runs = run_grid(args, servers, run_one, "deliver", "delivered")
         meta["loadavg_end"] = os.getloadavg()
         return runs
 
     runs = with_servers(servers, base, args.keep, measure)
-
-    metrics = {"accept": "accept_rate", "deliver": "deliver_rate"}
-    summary = [summary_row({"size": z, "sessions": n}, runs,
-                           lambda r, z=z, n=n: r["size_label"] == z and r["sessions"] == n,
-                           metrics)
-               for z in args.size_list for n in args.session_list]
-
-    print(f"command: {command}")
-    print(f"load:    {meta.get('smtp_source', '')}")
-    print(f"versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()))
-    print(f"median of {args.rounds} round(s), messages/s; "
-          f"Postfix in_flow_delay = {args.postfix_in_flow_delay}")
-    print()
-    print_table(f"{'size':>5} {'sess':>4}", lambda row: f"{row['size']:>5} {row['sessions']:>4}",
-                summary, [("accept", "accept"), ("delivered", "deliver")])
-
+    summary = grid_summary(args, runs, "deliver")
+    print_grid(command, meta, args, summary, "deliver", "delivered")
     goal = check_goal(summary, {"size": GOAL[0], "sessions": GOAL[1]}, "accept", GOAL[2],
                       f"tern accepts >= {GOAL[2]:.0f}x Postfix at {GOAL[1]} sessions, {GOAL[0]}")
     return finish(args, meta, summary, goal, runs)

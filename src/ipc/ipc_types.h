@@ -29,7 +29,8 @@ enum ipc_type {
     /* queue -> net: u64 id, str domain, u64 content length, bytes envelope
      * (the domain's recipients); fd: the content (sealed memfd) */
     IPC_RELAY = 10,
-    /* net -> queue: u64 id, str relay ("host[addr]:port" or "none"), u32 n,
+    /* net -> queue: u64 id, str relay ("host[addr]:port" or "none"),
+     * u32 peer_dsn (the server took over DSN duties), u32 n,
      * n x (u32 kind, i32 code, str enh, str text) */
     IPC_RELAY_DONE = 11,
     IPC_TYPE_MAX = 12

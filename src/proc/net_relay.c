@@ -23,11 +23,13 @@
 
 /* ---- answers ---- */
 
-void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay)
+void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay,
+                  int peer_dsn)
 {
     struct buf b = BUF_INIT;
     ipc_put_u64(&b, j->id);
     ipc_put_str(&b, relay);
+    ipc_put_u32(&b, peer_dsn ? 1 : 0);
     ipc_put_u32(&b, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         ipc_put_u32(&b, (uint32_t)res[i].kind);
@@ -89,7 +91,7 @@ void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const cha
     struct result *res = xcalloc(n ? n : 1, sizeof *res);
     for (size_t i = 0; i < n; i++)
         result_set(&res[i], k, code, enh, "%s", why);
-    relay_answer(j, res, n, "none");
+    relay_answer(j, res, n, "none", 0);
     free(res);
     j->finished = 1;
     relay_schedule_reap(j->r);
@@ -114,7 +116,8 @@ void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int
         relay_try(j);
         return;
     }
-    relay_answer(j, res, n, j->targets[j->cur].name);
+    relay_answer(j, res, n, j->targets[j->cur].name,
+                 rc && rc->client && smtp_client_dsn(rc->client));
     j->finished = 1;
     relay_schedule_reap(j->r);
     if (rc)
@@ -225,7 +228,7 @@ static void relay_start(struct relay_job *j)
         struct result *res = xcalloc(n ? n : 1, sizeof *res);
         for (size_t i = 0; i < n; i++)
             result_set(&res[i], RESULT_OK, 250, "2.0.0", "discarded by route");
-        relay_answer(j, res, n, "discard");
+        relay_answer(j, res, n, "discard", 1);
         free(res);
         j->finished = 1;
         relay_schedule_reap(j->r);

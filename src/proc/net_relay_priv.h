@@ -82,7 +82,8 @@ struct net_relay {
 };
 
 /* net_relay.c */
-void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay);
+void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay,
+                  int peer_dsn);
 void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
                     const char *why);
 void relay_schedule_reap(struct net_relay *r);

@@ -47,6 +47,7 @@ static int qproc_relay_done(struct qproc *qp, struct ipc_rd *r)
     uint64_t id = ipc_get_u64(r);
     char relay[128];
     ipc_get_str(r, relay, sizeof relay);
+    uint32_t peer_dsn = ipc_get_u32(r);
     uint32_t n = ipc_get_u32(r);
     if (r->err || n > ENVELOPE_MAX_RCPTS)
         return -1;
@@ -65,7 +66,7 @@ static int qproc_relay_done(struct qproc *qp, struct ipc_rd *r)
         free(res);
         return -1;
     }
-    queue_relay_done(qp->queue, id, res, n, relay);
+    queue_relay_done(qp->queue, id, res, n, relay, peer_dsn != 0);
     free(res);
     return 0;
 }

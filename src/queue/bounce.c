@@ -75,7 +75,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     envelope_add_rcpt(&env, orig->from, NULL, ENV_NOTIFY_NEVER);
     buf_free(&out);
     const char *what = rcpts[0].action == DSN_ACTION_DELAYED     ? "delay"
-                       : rcpts[0].action == DSN_ACTION_DELIVERED ? "success"
+                       : rcpts[0].action == DSN_ACTION_DELIVERED || rcpts[0].action == DSN_ACTION_RELAYED ? "success"
                                                                  : "non-delivery";
     log_info("%s: sender %s notification: %s", orig->qid, what, qid);
     rc = queue_commit(q, qid, &env, bounce_committed, NULL);

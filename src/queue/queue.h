@@ -57,9 +57,11 @@ struct queue_relay_req {
 typedef int (*queue_relay_fn)(void *arg, const struct queue_relay_req *req);
 void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg);
 /* The transport's answer for request id: res[i] for its i-th recipient,
- * and the host that answered ("none" when no connection was made). */
+ * the host that answered ("none" when no connection was made), and
+ * whether it offered DSN (then success notices are its job, RFC 3461
+ * §5.2.2; else tern sends "relayed" notices where NOTIFY asked). */
 void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, size_t n,
-                      const char *relay);
+                      const char *relay, int peer_dsn);
 
 /* Counters, for tests and logs. */
 struct queue_stats {

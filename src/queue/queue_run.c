@@ -28,6 +28,7 @@
 struct qjob_rcpt {
     uint32_t idx; /* recipient index in the envelope and the slots */
     int remote;   /* for the relay transport; res.code 0 until it answers */
+    int peer_dsn; /* the next hop offered DSN */
     struct result res;
     char relay[128]; /* who answered: "local", "mx.example[192.0.2.1]:25" */
     uint64_t t0_us, t1_us; /* this delivery's start and end */
@@ -53,6 +54,8 @@ struct qjob {
     unsigned relays_out;   /* relay requests not yet answered */
     size_t *failed;        /* owned: entries of r that failed for good */
     size_t nfailed;
+    size_t *succeeded;     /* owned: entries of r delivered or relayed */
+    size_t nsucceeded;
 };
 
 /* One relay request in flight: which entries of its job it answers for. */
@@ -238,6 +241,7 @@ static void qjob_free(struct qjob *j)
     if (j->content_fd >= 0)
         close(j->content_fd);
     free(j->failed);
+    free(j->succeeded);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -322,11 +326,16 @@ void queue_msg_finish(struct queue *q, struct qmsg *m)
 }
 
 /* Applies the outcome of attempt j->r[k] to its recipient's slot. */
+static void qjob_note(size_t **list, size_t *n, size_t cap, size_t k)
+{
+    if (*list == NULL)
+        *list = xcalloc(cap, sizeof **list);
+    (*list)[(*n)++] = k;
+}
+
 static void qjob_failed(struct qjob *j, size_t k)
 {
-    if (j->failed == NULL)
-        j->failed = xcalloc(j->nr, sizeof *j->failed);
-    j->failed[j->nfailed++] = k;
+    qjob_note(&j->failed, &j->nfailed, j->nr, k);
 }
 
 static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k, int64_t now)
@@ -349,6 +358,8 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
         s->error[0] = '\0';
         q->stats.delivered++;
         queue_log_result(j, r, "sent", NULL);
+        if (!r->remote || !r->peer_dsn)
+            qjob_note(&j->succeeded, &j->nsucceeded, j->nr, k);
         break;
     case RESULT_TEMPFAIL:
         if (age >= (int64_t)cfg->queue_lifetime) {
@@ -387,18 +398,22 @@ static void qjob_remote_mta(const char *relay, char *out, size_t n)
     out[l] = '\0';
 }
 
-/* A notification to the sender for the recipients that failed for good
- * (RFC 3461 NOTIFY decides; never to <>). */
-static void qjob_bounce(struct queue *q, struct qjob *j)
+/* A notification to the sender about entries[0..n) of j, all with the
+ * same action (RFC 3461 NOTIFY decides who is named; never to <>). */
+static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, size_t count,
+                        int success)
 {
-    struct dsn_rcpt *dr = xcalloc(j->nfailed, sizeof *dr);
-    char (*mta)[128] = xcalloc(j->nfailed, sizeof *mta);
-    char (*diag)[300] = xcalloc(j->nfailed, sizeof *diag);
+    struct dsn_rcpt *dr = xcalloc(count, sizeof *dr);
+    char (*mta)[128] = xcalloc(count, sizeof *mta);
+    char (*diag)[300] = xcalloc(count, sizeof *diag);
     size_t n = 0;
-    for (size_t i = 0; i < j->nfailed; i++) {
-        const struct qjob_rcpt *r = &j->r[j->failed[i]];
+    for (size_t i = 0; i < count; i++) {
+        const struct qjob_rcpt *r = &j->r[entries[i]];
         const struct envelope_rcpt *rc = &j->env.rcpts[r->idx];
-        if (!dsn_should_send(&j->env, rc, DSN_ACTION_FAILED))
+        enum dsn_action action = !success  ? DSN_ACTION_FAILED
+                                 : r->remote ? DSN_ACTION_RELAYED
+                                             : DSN_ACTION_DELIVERED;
+        if (!dsn_should_send(&j->env, rc, action))
             continue;
         int remote = r->remote && strcmp(r->relay, "none") != 0;
         if (remote)
@@ -407,7 +422,7 @@ static void qjob_bounce(struct queue *q, struct qjob *j)
         dr[n] = (struct dsn_rcpt){
             .addr = rc->addr,
             .orcpt = rc->orcpt,
-            .action = DSN_ACTION_FAILED,
+            .action = action,
             .status = r->res.enh,
             .diag = diag[n],
             .diag_type = remote ? "smtp" : "x-tern",
@@ -441,7 +456,9 @@ static void qjob_bounce(struct queue *q, struct qjob *j)
 static void qjob_finalize(struct queue *q, struct qmsg *m, struct qjob *j)
 {
     if (j->nfailed > 0 && !q->closing)
-        qjob_bounce(q, j);
+        qjob_notify(q, j, j->failed, j->nfailed, 0);
+    if (j->nsucceeded > 0 && !q->closing)
+        qjob_notify(q, j, j->succeeded, j->nsucceeded, 1);
     q->inflight--;
     m->npending = 0;
     m->next_attempt = INT64_MAX;
@@ -569,7 +586,7 @@ void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg)
 }
 
 void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, size_t n,
-                      const char *relay)
+                      const char *relay, int peer_dsn)
 {
     struct qrelay *qr = idmap_get(&q->relays, id);
     if (qr == NULL) {
@@ -587,6 +604,7 @@ void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, si
         else
             result_set(&r->res, RESULT_TEMPFAIL, 451, "4.4.0", "no result from the relay");
         strutil_lcpy(r->relay, relay, sizeof r->relay);
+        r->peer_dsn = peer_dsn;
         r->t1_us = queue_now_us();
         if (m)
             qjob_apply(q, m, j, qr->entries[i], now);

@@ -631,6 +631,18 @@ class TernServer:
     def log_tail(self, n=60):
         return "\n".join(self.log().splitlines()[-n:])
 
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Waits until the log has `count` matches of the regex `pattern`; returns the last."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            found = list(re.finditer(pattern, self.log()))
+            if len(found) >= count:
+                return found[count - 1]
+            if time.monotonic() >= deadline:
+                raise AssertionError("%d log line(s) matching %r within %ss, expected %d; log tail:\n%s" % (
+                    len(found), pattern, timeout, count, self.log_tail()))
+            time.sleep(0.05)
+
     def sanitizer_report(self):
         text = self.log()
         for m in SANITIZER_MARKERS:

@@ -2,9 +2,8 @@
 restart too; one that succeeds is not retried."""
 import os
 import re
-import time
 
-from ternlib import Delivered, crlf_to_lf, make_message, scaled
+from ternlib import Delivered, crlf_to_lf, make_message
 
 
 def obstruct(server, user, domain="example.test"):
@@ -18,13 +17,7 @@ def obstruct(server, user, domain="example.test"):
 
 
 def wait_log(server, pattern, timeout=10):
-    deadline = time.monotonic() + scaled(timeout)
-    while time.monotonic() < deadline:
-        m = re.search(pattern, server.log())
-        if m:
-            return m
-        time.sleep(0.1)
-    raise AssertionError("no log line matching %r within %ss; log tail:\n%s" % (pattern, timeout, server.log_tail()))
+    return server.wait_log(pattern, timeout)
 
 
 def test_temporary_failure_is_retried(tern_factory):
