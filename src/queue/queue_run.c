@@ -56,6 +56,8 @@ struct qjob {
     size_t nfailed;
     size_t *succeeded;     /* owned: entries of r delivered or relayed */
     size_t nsucceeded;
+    size_t *delayed;       /* owned: entries of r past delay_warning, first time */
+    size_t ndelayed;
 };
 
 /* One relay request in flight: which entries of its job it answers for. */
@@ -242,6 +244,7 @@ static void qjob_free(struct qjob *j)
         close(j->content_fd);
     free(j->failed);
     free(j->succeeded);
+    free(j->delayed);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -373,6 +376,11 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
                                     queue_jitter());
             q->stats.deferred++;
             queue_log_result(j, r, "deferred", NULL);
+            if (cfg->delay_warning && age >= (int64_t)cfg->delay_warning &&
+                !(s->flags & STORE_SLOT_WARNED)) {
+                s->flags |= STORE_SLOT_WARNED;
+                qjob_note(&j->delayed, &j->ndelayed, j->nr, k);
+            }
         }
         break;
     case RESULT_PERMFAIL:
@@ -401,7 +409,7 @@ static void qjob_remote_mta(const char *relay, char *out, size_t n)
 /* A notification to the sender about entries[0..n) of j, all with the
  * same action (RFC 3461 NOTIFY decides who is named; never to <>). */
 static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, size_t count,
-                        int success)
+                        enum dsn_action what)
 {
     struct dsn_rcpt *dr = xcalloc(count, sizeof *dr);
     char (*mta)[128] = xcalloc(count, sizeof *mta);
@@ -410,9 +418,8 @@ static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, 
     for (size_t i = 0; i < count; i++) {
         const struct qjob_rcpt *r = &j->r[entries[i]];
         const struct envelope_rcpt *rc = &j->env.rcpts[r->idx];
-        enum dsn_action action = !success  ? DSN_ACTION_FAILED
-                                 : r->remote ? DSN_ACTION_RELAYED
-                                             : DSN_ACTION_DELIVERED;
+        enum dsn_action action = what == DSN_ACTION_DELIVERED && r->remote ? DSN_ACTION_RELAYED
+                                                                           : what;
         if (!dsn_should_send(&j->env, rc, action))
             continue;
         int remote = r->remote && strcmp(r->relay, "none") != 0;
@@ -428,6 +435,9 @@ static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, 
             .diag_type = remote ? "smtp" : "x-tern",
             .remote_mta = remote ? mta[n] : NULL,
             .last_attempt = (time_t)(r->t1_us / 1000000u),
+            .retry_until = action == DSN_ACTION_DELAYED
+                               ? (time_t)(j->rec.arrival_us / 1000000u) + q->cfg->queue_lifetime
+                               : 0,
         };
         n++;
     }
@@ -456,9 +466,11 @@ static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, 
 static void qjob_finalize(struct queue *q, struct qmsg *m, struct qjob *j)
 {
     if (j->nfailed > 0 && !q->closing)
-        qjob_notify(q, j, j->failed, j->nfailed, 0);
+        qjob_notify(q, j, j->failed, j->nfailed, DSN_ACTION_FAILED);
     if (j->nsucceeded > 0 && !q->closing)
-        qjob_notify(q, j, j->succeeded, j->nsucceeded, 1);
+        qjob_notify(q, j, j->succeeded, j->nsucceeded, DSN_ACTION_DELIVERED);
+    if (j->ndelayed > 0 && !q->closing)
+        qjob_notify(q, j, j->delayed, j->ndelayed, DSN_ACTION_DELAYED);
     q->inflight--;
     m->npending = 0;
     m->next_attempt = INT64_MAX;
