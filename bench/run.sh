@@ -1,6 +1,6 @@
 #!/bin/sh
-# tern vs Postfix benchmark: a thin entry for bench.py, or with --tls first
-# for tls_bench.py (see bench/README.md).
+# tern vs Postfix benchmark: a thin entry for bench.py, with --tls first
+# for tls_bench.py, with --relay first for relay_bench.py (see bench/README.md).
 # Runs from any directory; paths given as arguments are taken relative to the
 # caller's working directory, the default tern binary is <repo>/build/tern.
 set -eu
@@ -11,5 +11,9 @@ if [ "${1:-}" = "--tls" ]; then
     # saslpasswd2 (sasl2-bin) and the PLAIN/LOGIN modules. Idempotent, quiet.
     "$here/../scripts/deps.sh" sasl2-bin libsasl2-modules
     BENCH_ENTRY="$0 --tls" exec /usr/bin/python3 "$here/tls_bench.py" "$@"
+fi
+if [ "${1:-}" = "--relay" ]; then
+    shift
+    BENCH_ENTRY="$0 --relay" exec /usr/bin/python3 "$here/relay_bench.py" "$@"
 fi
 BENCH_ENTRY=$0 exec /usr/bin/python3 "$here/bench.py" "$@"

@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 TERN_BIN = os.environ.get("TERN_BIN", "/work/main/build/tern")
@@ -715,32 +716,216 @@ class TernServer:
         return [(p, m) for p, m in self.all_messages() if marker in m]
 
     def wait_find(self, marker, n=1, timeout=10):
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            found = self.find(marker)
-            if len(found) >= n:
-                return found
-            if time.monotonic() >= deadline:
-                raise AssertionError("%d delivered message(s) contain %r, expected %d; log tail:\n%s" % (len(found), marker, n, self.log_tail()))
-            time.sleep(0.05)
+        """Waits until n accepted messages contain `marker`; returns them."""
+        if isinstance(marker, str):
+            marker = marker.encode()
 
-    def settle(self, seconds=1.0):
-        """Gives the queue time to deliver something it should not (used before asserting
-        an absence)."""
-        time.sleep(scaled(seconds))
+        def found():
+            f = [m for m in self.messages if marker in m.data]
+            return f if len(f) >= n else None
+        return self.wait_for("%d message(s) with %r" % (n, marker), found, timeout)
 
-    # -- clients
-    def connect(self, listener="mx", **kw):
-        """A client of one listener; an smtps listener gets the TLS handshake first."""
-        if self.roles[listener] == "smtps" and "tls" not in kw:
-            kw["tls"] = client_context()
-        return SMTPClient(self.host, self.ports[listener], **kw)
+    def wait_sessions(self, n, timeout=10):
+        """Waits until n sessions have ended; returns all sessions."""
+        def ended():
+            return list(self.sessions) if sum(1 for s in self.sessions if s.ended) >= n else None
+        return self.wait_for("%d ended session(s)" % n, ended, timeout)
 
-    def send_one(self, content, sender="sender@example.org", rcpts=("alice@example.test",), ehlo="client.test"):
-        """Sends one message over a fresh session; returns (final reply, queue id or None)."""
-        with self.connect() as c:
-            c.ehlo(ehlo)
-            r = c.mail(sender, list(rcpts), content)
-            qid = parse_qid(r) if r.code == 250 else None
-            c.cmd("QUIT")
-        return r, qid
+    def transactions(self):
+        """Every MAIL of every session (complete or not)."""
+        with self.lock:
+            return [m for s in self.sessions for m in s.messages]
+
+    # -- the session
+    def _failing(self, attr, moment):
+        if getattr(self, attr) != moment:
+            return False
+        with self.lock:
+            if self.fail_sessions is None:
+                return True
+            if self.fail_sessions <= 0:
+                return False
+            self.fail_sessions -= 1
+            return True
+
+    def _maybe_fail(self, sess, conn, moment):
+        """True when the session ends here (dropped, or stalled then closed)."""
+        if self._failing("drop_at", moment):
+            sess.events.append(("END", "dropped at " + moment))
+            return True
+        if self._failing("stall_at", moment):
+            sess.events.append(("END", "stalled at " + moment))
+            until = min(conn.deadline, time.monotonic() + self.stall_seconds)
+            while not self.stopping and time.monotonic() < until:
+                try:
+                    conn.fill(until)  # input is read and ignored
+                except socket.timeout:
+                    break
+                except _SinkStop:
+                    break
+            return True
+        return False
+
+    def _reply(self, sess, conn, text):
+        sess.events.append(("S", text))
+        conn.send(text.encode("utf-8") + b"\r\n")
+
+    def _keywords(self, sess):
+        kws = []
+        if self.pipelining:
+            kws.append("PIPELINING")
+        if self.size is not None:
+            kws.append("SIZE %d" % self.size)
+        if self.eightbitmime:
+            kws.append("8BITMIME")
+        if self.dsn:
+            kws.append("DSN")
+        if self.smtputf8:
+            kws.append("SMTPUTF8")
+        if self.enhanced:
+            kws.append("ENHANCEDSTATUSCODES")
+        if self.tls_context is not None and not sess.tls:
+            kws.append("STARTTLS")
+        return kws
+
+    def _session(self, sock, peer):
+        sess = SinkSession(peer)
+        with self.lock:
+            self.sessions.append(sess)
+        conn = _SinkConn(self, sock, time.monotonic() + self.session_max)
+        try:
+            self._run(sess, conn)
+        except _SinkStop as e:
+            sess.events.append(("END", str(e)))
+        except (OSError, ssl.SSLError) as e:
+            sess.events.append(("END", "error: %s" % e))
+        finally:
+            try:
+                sock.close()
+                if conn.sock is not sock:
+                    conn.sock.close()
+            except OSError:
+                pass
+            with self.lock:
+                if sock in self.socks:
+                    self.socks.remove(sock)
+            sess.ended = True
+
+    def _run(self, sess, conn):
+        if self._maybe_fail(sess, conn, "connect"):
+            return
+        self._reply(sess, conn, self.greeting)
+        if not self.greeting.startswith("2"):
+            return
+        msg = None
+        for _ in range(100000):  # bounded: commands per session
+            raw = conn.readline()
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            sess.events.append(("C", line))
+            verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb == "EHLO":
+                if self.ehlo_reply:
+                    self._reply(sess, conn, self.ehlo_reply)
+                    continue
+                kws = self._keywords(sess)
+                lines = [self.name] + kws
+                text = "\r\n".join("250%s%s" % ("-" if i < len(lines) - 1 else " ", l)
+                                   for i, l in enumerate(lines))
+                sess.events.append(("S", text))
+                conn.send(text.encode() + b"\r\n")
+                msg = None
+            elif verb == "HELO":
+                self._reply(sess, conn, "250 %s" % self.name)
+                msg = None
+            elif verb == "STARTTLS":
+                if self.tls_context is None or sess.tls:
+                    self._reply(sess, conn, "502 5.5.1 no STARTTLS here")
+                    continue
+                self._reply(sess, conn, "220 2.0.0 ready to start TLS")
+                sess.plaintext_after_starttls = conn.buf
+                conn.buf = b""
+                conn.sock.settimeout(10)
+                conn.sock = self.tls_context.wrap_socket(conn.sock, server_side=True)
+                sess.tls = True
+                sess.tls_version = conn.sock.version()
+                sess.events.append(("TLS", sess.tls_version))
+                msg = None
+            elif verb == "MAIL":
+                msg = SinkMessage(sess, line)
+                sess.messages.append(msg)
+                if self.pipeline_wait:
+                    # What else of the group has arrived before MAIL is answered.
+                    until = time.monotonic() + self.pipeline_wait
+                    while not re.search(rb"(?im)^(DATA|BDAT)\b", conn.buf):
+                        try:
+                            conn.fill(until)
+                        except socket.timeout:
+                            break
+                msg.pipelined = [line] + [l.decode("utf-8", "replace")
+                                          for l in conn.buf.split(b"\r\n") if l]
+                if self._maybe_fail(sess, conn, "mail"):
+                    return
+                self._reply(sess, conn, self.mail_reply)
+                if not self.mail_reply.startswith("2"):
+                    msg = None
+            elif verb == "RCPT":
+                if msg is None:
+                    self._reply(sess, conn, "503 5.5.1 MAIL first")
+                    continue
+                if self._maybe_fail(sess, conn, "rcpt"):
+                    return
+                addr = parse_path_params(line)[0].lower()
+                reply = {k.lower(): v for k, v in self.rcpt_replies.items()}.get(addr, self.default_rcpt_reply)
+                msg.rcpt_lines.append(line)
+                msg.rcpt_replies.append(reply)
+                if reply.startswith("2"):
+                    msg.accepted.append(line)
+                self._reply(sess, conn, reply)
+            elif verb == "DATA":
+                if msg is None or not msg.accepted:
+                    self._reply(sess, conn, "554 5.5.1 no valid recipients")
+                    continue
+                self._reply(sess, conn, self.data_reply)
+                if not self.data_reply.startswith("3"):
+                    msg = None
+                    continue
+                if not self._data(sess, conn, msg):
+                    return
+                if self._maybe_fail(sess, conn, "dot"):
+                    return
+                msg.final_reply = self.dot_reply
+                self._reply(sess, conn, self.dot_reply)
+                if self.dot_reply.startswith("2"):
+                    with self.lock:
+                        self.messages.append(msg)
+                msg = None
+            elif verb == "RSET":
+                msg = None
+                self._reply(sess, conn, "250 2.0.0 reset")
+            elif verb == "NOOP":
+                self._reply(sess, conn, "250 2.0.0 ok")
+            elif verb == "QUIT":
+                self._reply(sess, conn, "221 2.0.0 bye")
+                sess.events.append(("END", "quit"))
+                return
+            else:
+                self._reply(sess, conn, "502 5.5.2 command not recognized")
+
+    def _data(self, sess, conn, msg):
+        """Reads the content up to the final dot; False when the session ends inside it."""
+        raw, data, first = [], [], True
+        for _ in range(10000000):  # bounded: lines per message
+            line = conn.readline()
+            if line == b".\r\n":
+                break
+            raw.append(line)
+            data.append(line[1:] if line.startswith(b".") else line)
+            if first:
+                first = False
+                if self._maybe_fail(sess, conn, "data"):
+                    msg.raw_data, msg.data = b"".join(raw), b"".join(data)
+                    return False
+        msg.raw_data, msg.data = b"".join(raw), b"".join(data)
+        msg.complete = True
+        sess.events.append(("DATA", len(msg.data)))
+        return True
