@@ -474,9 +474,12 @@ sessions_per_ip = 1000
         return "unknown"
 
 
-def smtp_source_argv(port, sessions, count, size, rcpt=RECIPIENT):
-    return ["smtp-source", "-c", "-s", str(sessions), "-m", str(count), "-l", str(size),
-            "-M", HELO_NAME, "-f", SENDER, "-t", rcpt, f"127.0.0.1:{port}"]
+def smtp_source_argv(port, sessions, count, size, rcpt=RECIPIENT, reuse=False):
+    """One message per session, or with reuse (-d) all of a session's
+    messages over one connection."""
+    return ["smtp-source", "-c", *(["-d"] if reuse else []), "-s", str(sessions),
+            "-m", str(count), "-l", str(size), "-M", HELO_NAME, "-f", SENDER, "-t", rcpt,
+            f"127.0.0.1:{port}"]
 
 
 def last_counter(out):
@@ -537,16 +540,17 @@ def wait_delivered(server, count, t0, deadline):
                       "delivery", "in new/")
 
 
-def run_accept(server, size, sessions, count, limit, rcpt=RECIPIENT):
+def run_accept(server, size, sessions, count, limit, rcpt=RECIPIENT, reuse=False):
     """The acceptance half of a run: smtp-source sends count messages to
     rcpt through the server. Returns (the run's dict, smtp-source's start
     on the monotonic clock); the dict has accept_s and accept_rate (count /
     wall time of smtp-source), or its error, and `accepted`, the messages
-    the server took responsibility for (all, unless smtp-source failed)."""
+    the server took responsibility for (all, unless smtp-source failed).
+    reuse: smtp-source sends a session's messages over one connection."""
     res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
            "ok": False, "accepted": 0, "accept_s": None, "accept_rate": None, "error": None}
     rc, out, err, t0, t_accept = run_load(
-        smtp_source_argv(server.port, sessions, count, size, rcpt), limit)
+        smtp_source_argv(server.port, sessions, count, size, rcpt, reuse), limit)
     if rc is None:
         res["accepted"] = last_counter(out)
         res["error"] = f"smtp-source timed out after {limit}s ({res['accepted']}/{count} accepted)"

@@ -102,6 +102,16 @@ class Sink:
     def messages(self):
         return self.counters()[1]
 
+    def cpu(self):
+        """CPU seconds (user + system) the sink has used so far."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except (OSError, AttributeError):
+            return 0.0
+        # utime and stime: fields 14 and 15 of proc(5), 12 and 13 after ")".
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def drain(self, timeout):
         return True
 
@@ -157,7 +167,7 @@ def run_relay(server, size, sessions, count, limit):
     has received count more messages."""
     os.sync()  # the last run's dirty pages written back now
     sink = server.sink
-    sess0, mesg0 = sink.counters()
+    mesg0, cpu0 = sink.messages(), sink.cpu()
     # Messages of an earlier run not yet relayed (after a failed run);
     # should they arrive now, they count for this run.
     outstanding = server.expected - mesg0
@@ -170,67 +180,99 @@ def run_relay(server, size, sessions, count, limit):
     if err is None:
         t, err = bench.wait_count(lambda: sink.messages() - mesg0, count, t0, t0 + limit,
                                   "relaying", "at the sink")
-    sess1, mesg1 = sink.counters()
-    res.update(outstanding_before=outstanding, sink_messages=mesg1 - mesg0,
-               sink_sessions=sess1 - sess0)
+    res.update(outstanding_before=outstanding, sink_messages=sink.messages() - mesg0,
+               sink_cpu_s=sink.cpu() - cpu0)
     return bench.complete_run(res, "relay", t, err)
 
 
 def run_ceiling(args, sink):
-    """smtp-source straight into the sink, for every (size, sessions), the
-    median over --rounds runs: the most the sink can take."""
+    """smtp-source straight into the sink, for every (size, sessions), one
+    message per connection and then (-d) a connection per session, the
+    median over --rounds runs: what the sink takes at the most, with the
+    load generator on the same cores."""
     rows = []
     for z in args.size_list:
         for n in args.session_list:
-            count = bench.count_for(args, z)
-            runs = []
-            for _ in range(args.rounds):
-                mesg0 = sink.messages()
-                res, t0 = bench.run_accept(sink, bench.SIZES[z], n, count, args.time_limit,
-                                           RELAY_RCPT)
-                t, err = None, res["error"]
-                if err is None:
-                    t, err = bench.wait_count(lambda: sink.messages() - mesg0, count, t0,
-                                              t0 + args.time_limit, "sink", "counted")
-                runs.append(bench.complete_run(res, "sink", t, err))
-            rates = [r["sink_rate"] for r in runs if r["ok"]]
-            row = {"size": z, "sessions": n, "count": count,
-                   "rate": statistics.median(rates) if rates else None,
-                   "failed": sum(1 for r in runs if not r["ok"]),
-                   "errors": [r["error"] for r in runs if not r["ok"]]}
-            log(f"sink alone {z:>4} x{n:<3} " + (f"{row['rate']:.1f}/s" if rates else
-                                                 f"FAILED: {row['errors'][0]}"))
-            rows.append(row)
+            for reuse in (False, True):
+                count = bench.count_for(args, z)
+                runs = []
+                for _ in range(args.rounds):
+                    mesg0, cpu0 = sink.messages(), sink.cpu()
+                    res, t0 = bench.run_accept(sink, bench.SIZES[z], n, count, args.time_limit,
+                                               RELAY_RCPT, reuse)
+                    t, err = None, res["error"]
+                    if err is None:
+                        t, err = bench.wait_count(lambda: sink.messages() - mesg0, count, t0,
+                                                  t0 + args.time_limit, "sink", "counted")
+                    res["sink_cpu_s"] = sink.cpu() - cpu0
+                    runs.append(bench.complete_run(res, "sink", t, err))
+                ok = [r for r in runs if r["ok"]]
+                row = {"size": z, "sessions": n, "reuse": reuse, "count": count,
+                       "rate": statistics.median(r["sink_rate"] for r in ok) if ok else None,
+                       "cpu_ms_per_message": (statistics.median(1000 * r["sink_cpu_s"] / count
+                                                                for r in ok) if ok else None),
+                       "failed": len(runs) - len(ok),
+                       "errors": [r["error"] for r in runs if not r["ok"]]}
+                log(f"sink alone {z:>4} x{n:<3} {'reused' if reuse else 'new   '} " +
+                    (f"{row['rate']:.1f}/s, {row['cpu_ms_per_message']:.3f} ms CPU/message"
+                     if ok else f"FAILED: {row['errors'][0]}"))
+                rows.append(row)
     return rows
 
 
-def ceiling_notes(ceiling, summary):
-    """The header lines on the sink: its ceiling per case, and a warning
-    where an MTA's relay figure comes near it."""
-    cells = [f"{c['size']} x{c['sessions']} " + (f"{c['rate']:.0f}/s" if c["rate"] else "n/a")
-             for c in ceiling]
-    notes = [f"sink:    smtp-sink {' '.join(Sink('', '', 'PORT').argv()[1:-2])} ...; alone "
-             f"(smtp-source straight in): " + ", ".join(cells)]
-    limit = {(c["size"], c["sessions"]): c["rate"] for c in ceiling}
+def sink_notes(ceiling, summary, runs, check):
+    """The header lines on the sink: its ceiling per case, the connections
+    each MTA made to it, how busy it was during the MTAs' runs; a warning
+    where it may have been the limit."""
+    def cell(c):
+        return (f"{c['rate']:.0f}/s {c['cpu_ms_per_message']:.2f} ms" if c["rate"] is not None
+                else "n/a")
+
+    notes = [f"sink:    {' '.join(Sink('', '', 'PORT').argv()[:-2])} ...",
+             "sink alone (smtp-source straight in; a connection per message | per session; "
+             "sink CPU per message):"]
+    notes += [f"         {new['size']:>4} x{new['sessions']:<3} {cell(new)} | {cell(reused)}"
+              for new, reused in zip(ceiling[::2], ceiling[1::2])]
+    notes.append("check:   " + "; ".join(
+        f"{name} accepted {c['accepted']}, its sink received {c['received']} over "
+        f"{c['connections']} connections" +
+        ("" if c["accepted"] == c["received"] else " (MISMATCH)")
+        for name, c in check.items()))
+    busy = {}
+    for r in runs:
+        if r["ok"] and r["relay_s"]:
+            busy[r["server"]] = max(busy.get(r["server"], 0.0), r["sink_cpu_s"] / r["relay_s"])
+    if busy:
+        notes.append("sink busy during the MTAs' runs, at most: " + ", ".join(
+            f"{name} {share:.0%} of a core" for name, share in busy.items()))
+    top = {}
+    for c in ceiling:
+        key = (c["size"], c["sessions"])
+        top[key] = max(top.get(key) or 0.0, c["rate"] or 0.0) or None
     for row in summary:
-        top = limit.get((row["size"], row["sessions"]))
+        best = top.get((row["size"], row["sessions"]))
         for name in ("postfix", "tern"):
             v = row[f"{name}_relay"]
-            if top and v and v >= CEILING_SHARE * top:
+            if best and v and v >= CEILING_SHARE * best:
                 notes.append(f"warning: {name} relays {row['size']} x{row['sessions']} at "
-                             f"{v:.0f}/s, {v / top:.0%} of the sink's ceiling: the sink may "
+                             f"{v:.0f}/s, {v / best:.0%} of the sink's ceiling: the sink may "
                              "be the limit")
+    for name, share in busy.items():
+        if share >= CEILING_SHARE:
+            notes.append(f"warning: the sink was busy {share:.0%} of a core in a {name} run: "
+                         "it may be the limit")
     return notes
 
 
 def sink_check(servers):
-    """Per server: messages accepted (all runs, warm-up included) against
-    messages its sink received, and in how many sessions."""
-    out = {}
-    for s in servers:
-        sess, mesg = s.sink.counters()
-        out[s.name] = {"accepted": s.expected, "received": mesg, "sink_sessions": sess}
-    return out
+    """Per server, once it has stopped (its cached connections closed):
+    messages accepted (all runs, warm-up included) against messages its
+    sink received, and over how many connections."""
+    time.sleep(0.5)  # the sinks see the last connections end
+    return {s.name: {"accepted": s.expected, "received": s.sink.messages(),
+                     # the sink's first session was bench.wait_port's probe
+                     "connections": s.sink.counters()[0] - 1}
+            for s in servers}
 
 
 def main(argv):
@@ -261,6 +303,7 @@ def main(argv):
         runs = bench.run_grid(args, servers, run_relay, "relay", "relayed")
         for s in servers:
             s.drain(bench.DRAIN_TIMEOUT_S)
+            s.stop()  # with_servers' own stop is then a no-op
         meta["sink_check"] = sink_check(servers)
         meta["loadavg_end"] = os.getloadavg()
         return runs
@@ -269,12 +312,8 @@ def main(argv):
     summary = bench.grid_summary(args, runs, "relay")
     notes = [f"relay:   to {RELAY_RCPT}; Postfix relayhost = [127.0.0.1]:SINK, "
              f"tern route = * 127.0.0.1:SINK; one sink each"]
-    notes += ceiling_notes(meta["sink_ceiling"], summary)
     check = meta["sink_check"]
-    notes.append("check:   " + "; ".join(
-        f"{name} accepted {c['accepted']}, its sink received {c['received']} in "
-        f"{c['sink_sessions']} sessions" + ("" if c["accepted"] == c["received"] else " (MISMATCH)")
-        for name, c in check.items()))
+    notes += sink_notes(meta["sink_ceiling"], summary, runs, check)
     bench.print_grid(command, meta, args, summary, "relay", "relayed to sink", notes)
     goal = bench.check_goal(summary, {"size": GOAL[0], "sessions": GOAL[1]}, "relay", GOAL[2],
                             f"tern relays >= {GOAL[2]:.0f}x Postfix (smtp-source -> MTA -> "

@@ -76,6 +76,8 @@ void config_default(struct config *cfg)
     cfg->sender_check = CONF_SENDER_OWN;
     cfg->relay_port = 25;
     cfg->delay_warning = 4 * 3600;
+    cfg->connections_max = 100;
+    cfg->connections_per_destination = 10;
     cfg->users_file = xstrdup("var/users"); /* read only if it exists */
 }
 

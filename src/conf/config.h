@@ -112,6 +112,8 @@ struct config {
     unsigned relay_port;  /* 25: the port of MX hosts */
     char *resolver;       /* owned "ADDR:PORT", NULL = the system's resolv.conf */
     unsigned delay_warning; /* 4 h: a delay DSN after this long (0 = never) */
+    unsigned connections_max;   /* 100 outbound connections in all */
+    unsigned connections_per_destination; /* 10 to one next-hop address */
 
     struct conf_table *users;   /* owned, may be NULL */
     struct conf_table *aliases; /* owned, may be NULL */

@@ -596,6 +596,9 @@ static const struct conf_key conf_keys[] = {
     {"resolver", conf_set_resolver, 0, 0, 0, 0, 0, NULL},
     {"relay_port", conf_set_count, F(relay_port), 1, 65535, 0, NULL},
     {"delay_warning", conf_set_duration, F(delay_warning), 0, 365 * DAY, 0, NULL},
+    {"connections_max", conf_set_count, F(connections_max), 1, 100000, 0, NULL},
+    {"connections_per_destination", conf_set_count, F(connections_per_destination), 1, 100000,
+     0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

@@ -1,7 +1,8 @@
 /* net_relay_conn.c: outbound connections. A connection that ends its
  * transaction cleanly stays idle for a few seconds and carries the next
  * message to the same address (no new TCP and TLS handshake, no EHLO);
- * the number of connections is bounded in all and per address, and jobs
+ * the number of connections is bounded in all and per address
+ * (connections_max, connections_per_destination), and jobs
  * beyond the bounds wait in arrival order. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -291,7 +292,8 @@ void relay_try(struct relay_job *j)
             }
             to_host++;
         }
-        if (r->nconns >= RELAY_CONNS_MAX || to_host >= RELAY_CONNS_PER_HOST) {
+        if (r->nconns >= r->cfg->connections_max ||
+            to_host >= r->cfg->connections_per_destination) {
             j->waiting = 1;
             if (r->wait_tail)
                 r->wait_tail->wnext = j;

@@ -20,8 +20,6 @@
 /* An idle connection is kept this long for the next message to the same
  * host (Postfix keeps its cached connections about as long). */
 #define RELAY_IDLE_MS 5000
-#define RELAY_CONNS_MAX 100      /* outbound connections in all */
-#define RELAY_CONNS_PER_HOST 10  /* to one next-hop address */
 
 struct relay_target {
     struct sockaddr_storage ss;

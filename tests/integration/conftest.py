@@ -11,13 +11,17 @@
   module_factory tern_factory for servers shared by a test module
   certs          self-signed ECDSA certificates made once per session: certs["mx.test"],
                  certs["other.test"], certs["*.wild.test"], certs["mx.test-2"] -> (cert, key)
+  dns_server     the test DNS server (tests/dns/start-unbound.sh), once per session:
+                 dns_server.address is "127.0.0.1:PORT" for tern's `resolver` setting
+  sink_factory   sink_factory(host, port, **capabilities) -> a started ternlib.SinkServer,
+                 stopped at teardown
 
 At teardown every server gets SIGTERM (then SIGKILL), and a test fails if the server's log
 holds a sanitizer report ("AddressSanitizer", "runtime error:").
 """
 import pytest
 
-from ternlib import PASSWORDS, SANITIZED, TERN_BIN, TernServer, make_cert
+from ternlib import PASSWORDS, SANITIZED, TERN_BIN, DNSServer, SinkServer, TernServer, make_cert
 
 
 def _finish(server):
@@ -125,6 +129,29 @@ def module_tls_factory(module_factory, certs):
 @pytest.fixture(scope="module")
 def tls_server(module_tls_factory):
     return module_tls_factory()
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    d = DNSServer(tmp_path_factory.mktemp("dns"))
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def sink_factory():
+    """sink_factory(host, port, **capabilities) -> a started SinkServer (see ternlib)."""
+    sinks = []
+
+    def make(host, port, **kw):
+        s = SinkServer(host, port, **kw)
+        sinks.append(s)
+        return s.start()
+
+    yield make
+    for s in sinks:
+        s.stop()
 
 
 def pytest_report_header(config):

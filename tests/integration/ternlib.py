@@ -716,6 +716,364 @@ class TernServer:
         return [(p, m) for p, m in self.all_messages() if marker in m]
 
     def wait_find(self, marker, n=1, timeout=10):
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            found = self.find(marker)
+            if len(found) >= n:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError("%d delivered message(s) contain %r, expected %d; log tail:\n%s" % (len(found), marker, n, self.log_tail()))
+            time.sleep(0.05)
+
+    def settle(self, seconds=1.0):
+        """Gives the queue time to deliver something it should not (used before asserting
+        an absence)."""
+        time.sleep(scaled(seconds))
+
+    # -- clients
+    def connect(self, listener="mx", **kw):
+        """A client of one listener; an smtps listener gets the TLS handshake first."""
+        if self.roles[listener] == "smtps" and "tls" not in kw:
+            kw["tls"] = client_context()
+        return SMTPClient(self.host, self.ports[listener], **kw)
+
+    def send_one(self, content, sender="sender@example.org", rcpts=("alice@example.test",), ehlo="client.test"):
+        """Sends one message over a fresh session; returns (final reply, queue id or None)."""
+        with self.connect() as c:
+            c.ehlo(ehlo)
+            r = c.mail(sender, list(rcpts), content)
+            qid = parse_qid(r) if r.code == 250 else None
+            c.cmd("QUIT")
+        return r, qid
+
+
+# --------------------------------------------------------------------------- relay peers
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port_on(hosts, udp=False, tries=50):
+    """A port free for TCP (and UDP when `udp`) on every address of `hosts` (all 127.0.0.x)."""
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for _ in range(tries):
+        port = free_port()
+        socks = []
+        try:
+            for h in hosts:
+                for kind in kinds:
+                    s = socket.socket(socket.AF_INET, kind)
+                    socks.append(s)
+                    s.bind((h, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no port free on %s after %d tries" % (hosts, tries))
+
+
+class DNSServer:
+    """The test DNS server: tests/dns/start-unbound.sh (Debian's unbound serving the zone
+    "test." of tests/dns/zone.conf.in) on 127.0.0.1:self.port, its files in `directory`."""
+
+    SCRIPT = os.path.join(REPO, "tests", "dns", "start-unbound.sh")
+
+    def __init__(self, directory):
+        self.dir = str(directory)
+        self.port = None
+        self.pid = None
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.port = free_port_on(["127.0.0.1"], udp=True)
+        # With our pid, the script stops the server when this process ends (a crashed run).
+        p = subprocess.run(["sh", self.SCRIPT, str(self.port), self.dir, str(os.getpid())],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        assert p.returncode == 0, "start-unbound.sh failed (%d): %s" % (
+            p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace"))
+        with open(os.path.join(self.dir, "unbound.pid")) as f:
+            self.pid = int(f.read().strip())
+        return self
+
+    def stop(self):
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.05)
+
+
+def parse_path_params(line):
+    """(address, {PARAM: value or None}) of a "MAIL FROM:<a> P=V" / "RCPT TO:<a> P" line."""
+    m = re.match(r"(?i)^(?:MAIL FROM|RCPT TO):\s*<([^>]*)>(.*)$", line)
+    assert m, "not a MAIL/RCPT line: %r" % line
+    params = {}
+    for tok in m.group(2).split():
+        k, eq, v = tok.partition("=")
+        params[k.upper()] = v if eq else None
+    return m.group(1), params
+
+
+class SinkMessage:
+    """One transaction a sink saw: the MAIL line, the RCPT lines, and the content
+    (dot-unstuffed, CRLF line ends, final dot excluded)."""
+
+    def __init__(self, session, mail):
+        self.session = session
+        self.mail = mail
+        self.rcpt_lines = []      # every RCPT line of the transaction, in order
+        self.rcpt_replies = []    # the sink's reply to each
+        self.accepted = []        # RCPT lines answered 2xx
+        self.pipelined = None     # lines that had arrived when MAIL was answered (MAIL first)
+        self.raw_data = b""       # as received (dot-stuffed), final dot excluded
+        self.data = b""           # unstuffed
+        self.complete = False     # the final dot arrived
+        self.final_reply = None   # the sink's reply to the final dot
+
+    @property
+    def sender(self):
+        return parse_path_params(self.mail)[0]
+
+    @property
+    def mail_params(self):
+        return parse_path_params(self.mail)[1]
+
+    @property
+    def recipients(self):
+        return [parse_path_params(line)[0] for line in self.accepted]
+
+    def rcpt_params(self, addr):
+        for line in self.rcpt_lines:
+            a, p = parse_path_params(line)
+            if a.lower() == addr.lower():
+                return p
+        raise KeyError(addr)
+
+    @property
+    def tls(self):
+        return self.session.tls
+
+    def __repr__(self):
+        return "SinkMessage(%r, %r, %d bytes)" % (self.mail, self.accepted, len(self.data))
+
+
+class SinkSession:
+    """One connection to a sink: everything said both ways, in order."""
+
+    def __init__(self, peer):
+        self.peer = peer
+        # ("C", command) ("S", reply) ("TLS", version) ("DATA", octets) ("END", why)
+        self.events = []
+        self.tls = False
+        self.tls_version = None
+        self.messages = []    # SinkMessage of this session, complete or not
+        self.plaintext_after_starttls = b""
+        self.ended = False
+
+    @property
+    def commands(self):
+        return [t for k, t in self.events if k == "C"]
+
+    def verbs(self):
+        return [c.split(" ", 1)[0].split(":", 1)[0].upper() for c in self.commands]
+
+    def __repr__(self):
+        return "SinkSession(%s, tls=%s, %r)" % (self.peer, self.tls, self.events)
+
+
+class _SinkStop(Exception):
+    """The sink is stopping, the session's time is up, or the client closed."""
+
+
+class _SinkConn:
+    def __init__(self, sink, sock, deadline):
+        self.sink = sink
+        self.sock = sock
+        self.buf = b""
+        self.deadline = deadline
+
+    def fill(self, until=None):
+        """Reads more input; socket.timeout at `until`, _SinkStop at EOF or the session's end."""
+        until = self.deadline if until is None else min(until, self.deadline)
+        while True:
+            if self.sink.stopping:
+                raise _SinkStop("sink stopping")
+            left = until - time.monotonic()
+            if left <= 0:
+                if until >= self.deadline:
+                    raise _SinkStop("session time limit")
+                raise socket.timeout("no input")
+            self.sock.settimeout(min(0.2, left))
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise _SinkStop("client closed")
+            self.buf += chunk
+            return
+
+    def readline(self, until=None):
+        while b"\n" not in self.buf:
+            self.fill(until)
+        i = self.buf.index(b"\n") + 1
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+
+    def send(self, data):
+        self.sock.settimeout(10)
+        self.sock.sendall(data)
+
+
+class SinkServer:
+    """A scriptable SMTP server on host:port (127.0.0.x) for the relay tests. Every session
+    runs in its own thread, lasts at most `session_max` seconds, and is recorded
+    (self.sessions); complete transactions answered 2xx are in self.messages.
+
+    Capabilities (constructor): starttls=(cert, key) or None, size=N or None, pipelining,
+    eightbitmime, dsn, smtputf8, enhanced (ENHANCEDSTATUSCODES).
+    Behaviour (attributes, may change while it runs):
+      greeting         the greeting line ("220 ..."; "421 ..." refuses the session)
+      ehlo_reply       None (the keyword list) or a refusal such as "502 5.5.2 no EHLO"
+      mail_reply       reply to MAIL
+      rcpt_replies     {address (any case): reply}; others get default_rcpt_reply
+      data_reply       reply to DATA ("354 ...")
+      dot_reply        reply to the final dot
+      drop_at          None or when the sink closes the connection without a word:
+                       "connect" (before the greeting), "mail", "rcpt", "data" (after the
+                       first line of content), "dot" (after the final dot, before the reply)
+      stall_at         the same moments: the sink stops answering (for stall_seconds at
+                       most, then closes)
+      fail_sessions    None (always) or how many more sessions drop_at/stall_at applies to
+      pipeline_wait    after MAIL, how long to wait for the rest of a pipelined group
+                       (until a DATA line) before answering: SinkMessage.pipelined
+    """
+
+    def __init__(self, host, port, name=None, starttls=None, size=None, pipelining=True,
+                 eightbitmime=True, dsn=True, smtputf8=True, enhanced=True):
+        self.host, self.port = host, port
+        self.name = name or "sink-%s" % host
+        self.tls_context = None
+        if starttls is not None:
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(*starttls)
+        self.size, self.pipelining, self.eightbitmime = size, pipelining, eightbitmime
+        self.dsn, self.smtputf8, self.enhanced = dsn, smtputf8, enhanced
+        self.greeting = "220 %s ESMTP sink" % self.name
+        self.ehlo_reply = None
+        self.mail_reply = "250 2.1.0 sender ok"
+        self.rcpt_replies = {}
+        self.default_rcpt_reply = "250 2.1.5 recipient ok"
+        self.data_reply = "354 end with <CRLF>.<CRLF>"
+        self.dot_reply = "250 2.0.0 ok: queued"
+        self.drop_at = None
+        self.stall_at = None
+        self.fail_sessions = None
+        self.stall_seconds = scaled(30)
+        self.pipeline_wait = scaled(2) if pipelining else 0
+        self.session_max = scaled(120)
+        self.sessions = []
+        self.messages = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.listener = None
+        self.threads = []
+        self.socks = []
+
+    # -- life cycle
+    def start(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, self.port))
+        s.listen(64)
+        s.settimeout(0.2)
+        self.listener = s
+        self.stopping = False
+        t = threading.Thread(target=self._accept_loop, args=(s,), name="sink-%s" % self.host,
+                             daemon=True)
+        self.threads.append(t)
+        t.start()
+        return self
+
+    def stop(self):
+        """Closes the listener and every session; the sink can be started again."""
+        self.stopping = True
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            socks = list(self.socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        for t in list(self.threads):
+            t.join(max(0.1, deadline - time.monotonic()))
+        self.threads = [t for t in self.threads if t.is_alive()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _accept_loop(self, listener):
+        for _ in range(100000):  # bounded: at most this many connections
+            if self.stopping:
+                return
+            try:
+                sock, peer = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.socks.append(sock)
+            t = threading.Thread(target=self._session, args=(sock, peer), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    # -- observation
+    def wait_for(self, what, predicate, timeout=10):
+        """Polls predicate() (under the lock) until it returns something true; returns it."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            with self.lock:
+                v = predicate()
+            if v:
+                return v
+            if time.monotonic() >= deadline:
+                with self.lock:
+                    raise AssertionError("%s: %s not seen within %ss; sessions: %r" % (
+                        self.name, what, timeout, self.sessions))
+            time.sleep(0.05)
+
+    def find(self, marker):
+        """Accepted messages whose content holds `marker`."""
+        if isinstance(marker, str):
+            marker = marker.encode()
+        with self.lock:
+            return [m for m in self.messages if marker in m.data]
+
+    def wait_find(self, marker, n=1, timeout=10):
         """Waits until n accepted messages contain `marker`; returns them."""
         if isinstance(marker, str):
             marker = marker.encode()
@@ -756,12 +1114,10 @@ class TernServer:
         if self._failing("stall_at", moment):
             sess.events.append(("END", "stalled at " + moment))
             until = min(conn.deadline, time.monotonic() + self.stall_seconds)
-            while not self.stopping and time.monotonic() < until:
+            for _ in range(1000000):  # input is read and ignored until `until`
                 try:
-                    conn.fill(until)  # input is read and ignored
-                except socket.timeout:
-                    break
-                except _SinkStop:
+                    conn.fill(until)
+                except (socket.timeout, _SinkStop):
                     break
             return True
         return False
@@ -800,16 +1156,15 @@ class TernServer:
         except (OSError, ssl.SSLError) as e:
             sess.events.append(("END", "error: %s" % e))
         finally:
-            try:
-                sock.close()
-                if conn.sock is not sock:
-                    conn.sock.close()
-            except OSError:
-                pass
+            for s in {sock, conn.sock}:
+                try:
+                    s.close()
+                except OSError:
+                    pass
             with self.lock:
                 if sock in self.socks:
                     self.socks.remove(sock)
-            sess.ended = True
+                sess.ended = True
 
     def _run(self, sess, conn):
         if self._maybe_fail(sess, conn, "connect"):
@@ -824,19 +1179,17 @@ class TernServer:
             sess.events.append(("C", line))
             verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
             if verb == "EHLO":
+                msg = None
                 if self.ehlo_reply:
                     self._reply(sess, conn, self.ehlo_reply)
                     continue
-                kws = self._keywords(sess)
-                lines = [self.name] + kws
-                text = "\r\n".join("250%s%s" % ("-" if i < len(lines) - 1 else " ", l)
-                                   for i, l in enumerate(lines))
-                sess.events.append(("S", text))
-                conn.send(text.encode() + b"\r\n")
-                msg = None
+                lines = [self.name] + self._keywords(sess)
+                self._reply(sess, conn, "\r\n".join(
+                    "250%s%s" % ("-" if i < len(lines) - 1 else " ", text)
+                    for i, text in enumerate(lines)))
             elif verb == "HELO":
-                self._reply(sess, conn, "250 %s" % self.name)
                 msg = None
+                self._reply(sess, conn, "250 %s" % self.name)
             elif verb == "STARTTLS":
                 if self.tls_context is None or sess.tls:
                     self._reply(sess, conn, "502 5.5.1 no STARTTLS here")
@@ -854,15 +1207,15 @@ class TernServer:
                 msg = SinkMessage(sess, line)
                 sess.messages.append(msg)
                 if self.pipeline_wait:
-                    # What else of the group has arrived before MAIL is answered.
+                    # What else of the group arrives before MAIL is answered.
                     until = time.monotonic() + self.pipeline_wait
                     while not re.search(rb"(?im)^(DATA|BDAT)\b", conn.buf):
                         try:
                             conn.fill(until)
                         except socket.timeout:
                             break
-                msg.pipelined = [line] + [l.decode("utf-8", "replace")
-                                          for l in conn.buf.split(b"\r\n") if l]
+                msg.pipelined = [line] + [x.decode("utf-8", "replace")
+                                          for x in conn.buf.split(b"\r\n") if x]
                 if self._maybe_fail(sess, conn, "mail"):
                     return
                 self._reply(sess, conn, self.mail_reply)
@@ -875,7 +1228,8 @@ class TernServer:
                 if self._maybe_fail(sess, conn, "rcpt"):
                     return
                 addr = parse_path_params(line)[0].lower()
-                reply = {k.lower(): v for k, v in self.rcpt_replies.items()}.get(addr, self.default_rcpt_reply)
+                replies = {k.lower(): v for k, v in self.rcpt_replies.items()}
+                reply = replies.get(addr, self.default_rcpt_reply)
                 msg.rcpt_lines.append(line)
                 msg.rcpt_replies.append(reply)
                 if reply.startswith("2"):
@@ -913,18 +1267,16 @@ class TernServer:
 
     def _data(self, sess, conn, msg):
         """Reads the content up to the final dot; False when the session ends inside it."""
-        raw, data, first = [], [], True
+        raw, data = [], []
         for _ in range(10000000):  # bounded: lines per message
             line = conn.readline()
             if line == b".\r\n":
                 break
             raw.append(line)
             data.append(line[1:] if line.startswith(b".") else line)
-            if first:
-                first = False
-                if self._maybe_fail(sess, conn, "data"):
-                    msg.raw_data, msg.data = b"".join(raw), b"".join(data)
-                    return False
+            if len(raw) == 1 and self._maybe_fail(sess, conn, "data"):
+                msg.raw_data, msg.data = b"".join(raw), b"".join(data)
+                return False
         msg.raw_data, msg.data = b"".join(raw), b"".join(data)
         msg.complete = True
         sess.events.append(("DATA", len(msg.data)))
