@@ -251,8 +251,13 @@ void config_free(struct config *cfg)
     free(cfg->tls_sni);
     free(cfg->tls_ciphers);
     free(cfg->relay_networks);
-    for (size_t i = 0; i < cfg->nroutes; i++)
+    for (size_t i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].domain);
+        free(cfg->routes[i].auth_user);
+        if (cfg->routes[i].auth_pass)
+            explicit_bzero(cfg->routes[i].auth_pass, strlen(cfg->routes[i].auth_pass));
+        free(cfg->routes[i].auth_pass);
+    }
     free(cfg->routes);
     free(cfg->resolver);
     conf_table_free(cfg->users);

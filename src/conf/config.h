@@ -41,11 +41,17 @@ struct conf_cidr {
 
 /* Where mail for a domain goes (route lines). */
 enum conf_route_kind { CONF_ROUTE_MX = 0, CONF_ROUTE_HOST = 1, CONF_ROUTE_DISCARD = 2 };
+/* Outbound TLS: opportunistic (RFC 7435), required, or required with a
+ * certificate that verifies for the host name. */
+enum conf_tls_policy { CONF_TLS_MAY = 0, CONF_TLS_REQUIRE = 1, CONF_TLS_VERIFY = 2 };
 struct conf_route {
     char *domain; /* owned, lowercased; "*" for every other domain */
     enum conf_route_kind kind;
     char host[64]; /* CONF_ROUTE_HOST: numeric address */
     int port;
+    enum conf_tls_policy tls;
+    char *auth_user; /* owned, NULL: no AUTH (a smarthost's login) */
+    char *auth_pass; /* owned */
 };
 
 /* Which envelope senders an authenticated user may use. */

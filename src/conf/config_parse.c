@@ -476,14 +476,17 @@ static int conf_set_networks(struct conf_load *ld, const struct conf_key *k, cha
 }
 
 /* route = DOMAIN|* mx | ADDR:PORT | [ADDR]:PORT | discard (repeatable). */
+/* route = DOMAIN|* mx|ADDR:PORT|[ADDR]:PORT|discard [tls=may|require|verify]
+ * [auth=USER:PASSWORD] (repeatable). */
 static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *val,
                           unsigned line)
 {
     struct config *cfg = ld->cfg;
     char *p = val;
-    char *dom = conf_token(&p, 0), *act = conf_token(&p, 0);
-    if (dom == NULL || act == NULL || conf_token(&p, 0) != NULL) {
-        CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|discard");
+    char *dom = conf_token(&p, 0), *act = conf_token(&p, 0), *opt;
+    if (dom == NULL || act == NULL) {
+        CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|discard "
+                           "[tls=may|require|verify] [auth=USER:PASSWORD]");
         return -1;
     }
     if (strcmp(dom, "*") && !conf_domain_valid(dom, 0)) {
@@ -506,6 +509,29 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         memcpy(r.host, l.addr, sizeof r.host);
         r.port = l.port;
     }
+    while ((opt = conf_token(&p, 0)) != NULL) {
+        char *colon;
+        if (!strcmp(opt, "tls=may")) {
+            r.tls = CONF_TLS_MAY;
+        } else if (!strcmp(opt, "tls=require")) {
+            r.tls = CONF_TLS_REQUIRE;
+        } else if (!strcmp(opt, "tls=verify")) {
+            r.tls = CONF_TLS_VERIFY;
+        } else if (!strncmp(opt, "auth=", 5) && (colon = strchr(opt + 5, ':')) != NULL &&
+                   colon > opt + 5 && colon[1] && r.auth_user == NULL) {
+            r.auth_user = xstrndup(opt + 5, (size_t)(colon - opt - 5));
+            r.auth_pass = xstrdup(colon + 1);
+        } else {
+            CONF_ERR(ld, line, "route: unknown option '%s' (tls=may|require|verify, "
+                               "auth=USER:PASSWORD)", strutil_esc(opt));
+            free(r.auth_user);
+            free(r.auth_pass);
+            return -1;
+        }
+    }
+    /* A password is never sent where it could be read: AUTH implies TLS. */
+    if (r.auth_user && r.tls == CONF_TLS_MAY)
+        r.tls = CONF_TLS_REQUIRE;
     r.domain = xstrdup(dom);
     strutil_lower(r.domain);
     cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof *cfg->routes);

@@ -64,6 +64,10 @@ void conn_starttls(struct conn *c, struct tlsctx *t);
 /* The same as the client of the handshake (outbound SMTP), with a
  * context from tlsctx_client_new(). */
 void conn_starttls_client(struct conn *c, struct tlsctx *t);
+/* Before conn_starttls_client(): the server's name, sent as SNI and,
+ * with verify, checked against its certificate (a name or a numeric
+ * address) with the system's trusted CAs; a mismatch fails the handshake. */
+void conn_tls_set_peer(struct conn *c, const char *name, int verify);
 /* Non-zero once the handshake completed. */
 int conn_is_tls(const struct conn *c);
 /* The negotiated protocol ("TLSv1.3"), cipher and its secret bits, or

@@ -48,6 +48,8 @@ struct conn {
     unsigned tls_want;
     int tls_rw_swap;       /* a read needs a write, or a write a read */
     int tls_client;        /* we connect (outbound) rather than accept */
+    char *tls_peer;        /* owned: the server's name (SNI, verification), or NULL */
+    int tls_verify;        /* the server's certificate must verify for tls_peer */
     void *ssl;             /* owned SSL *, NULL without TLS */
     struct tlsctx *tls;    /* a reference, released with ssl */
 };

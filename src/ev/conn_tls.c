@@ -1,10 +1,14 @@
 /* conn_tls.c: TLS under conn's interface (DESIGN.md: only ev/conn_tls and
  * ev/tlsctx include OpenSSL). The socket stays non-blocking; OpenSSL's
  * WANT_READ / WANT_WRITE become the events conn asks the loop for. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "base/log.h"
 #include "ev/conn_priv.h"
@@ -31,6 +35,31 @@ void conn_starttls_client(struct conn *c, struct tlsctx *t)
     conn_starttls(c, t);
 }
 
+void conn_tls_set_peer(struct conn *c, const char *name, int verify)
+{
+    free(c->tls_peer);
+    c->tls_peer = name ? strdup(name) : NULL;
+    c->tls_verify = verify && c->tls_peer != NULL;
+}
+
+/* SNI and, when asked, certificate checks for an outbound handshake. */
+static int conn_tls_client_peer(struct conn *c, SSL *ssl)
+{
+    if (c->tls_peer == NULL)
+        return 0;
+    unsigned char bin[16];
+    int numeric = inet_pton(AF_INET, c->tls_peer, bin) == 1 ||
+                  inet_pton(AF_INET6, c->tls_peer, bin) == 1;
+    if (!numeric && SSL_set_tlsext_host_name(ssl, c->tls_peer) != 1)
+        return -1;
+    if (!c->tls_verify)
+        return 0;
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+    if (numeric)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->tls_peer) == 1 ? 0 : -1;
+    return SSL_set1_host(ssl, c->tls_peer) == 1 ? 0 : -1;
+}
+
 void conn_tls_begin(struct conn *c)
 {
     c->tls_start = 0;
@@ -41,10 +70,17 @@ void conn_tls_begin(struct conn *c)
         conn_finish(c, -ENOMEM);
         return;
     }
-    if (c->tls_client)
+    if (c->tls_client) {
         SSL_set_connect_state(ssl);
-    else
+        if (conn_tls_client_peer(c, ssl) < 0) {
+            SSL_free(ssl);
+            ERR_clear_error();
+            conn_finish(c, -EINVAL);
+            return;
+        }
+    } else {
         SSL_set_accept_state(ssl);
+    }
     c->ssl = ssl;
     c->tls_state = CONN_TLS_HANDSHAKE;
     /* A server waits for the ClientHello; a client sends it first. */
@@ -158,6 +194,8 @@ void conn_tls_end(struct conn *c, int clean)
     }
     tlsctx_unref(c->tls);
     c->tls = NULL;
+    free(c->tls_peer);
+    c->tls_peer = NULL;
     c->tls_state = CONN_TLS_NONE;
     c->tls_start = 0;
 }

@@ -173,7 +173,11 @@ struct tlsctx *tlsctx_client_new(struct buf *err)
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Verification is per connection (conn_tls_set_peer); the trusted
+     * CAs are the system's. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+        ERR_clear_error();
     struct tlsctx *t = xcalloc(1, sizeof *t);
     t->refs = 1;
     t->def = ctx;

@@ -198,6 +198,7 @@ static int relay_add_target(struct relay_job *j, const char *host, const char *a
         t->sl = sizeof *s4;
     }
     snprintf(t->name, sizeof t->name, "%s[%s]:%d", host, addr, port);
+    strutil_lcpy(t->host, host, sizeof t->host);
     j->ntargets++;
     return 0;
 }
@@ -223,6 +224,7 @@ static int relay_literal(struct relay_job *j)
 static void relay_start(struct relay_job *j)
 {
     const struct conf_route *rt = config_route(j->r->cfg, j->domain);
+    j->route = rt;
     if (rt && rt->kind == CONF_ROUTE_DISCARD) {
         size_t n = j->env.nrcpts;
         struct result *res = xcalloc(n ? n : 1, sizeof *res);

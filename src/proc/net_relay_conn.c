@@ -73,6 +73,8 @@ static void rconn_io_starttls(void *io)
         return;
     }
     rc->handshaking = 1;
+    const struct conf_route *rt = rc->route;
+    conn_tls_set_peer(rc->conn, rc->host, rt && rt->tls == CONF_TLS_VERIFY);
     conn_starttls_client(rc->conn, rc->r->tls);
 }
 
@@ -227,8 +229,12 @@ static void rconn_on_connect(struct ev_loop *loop, int fd, unsigned events, void
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     rc->conn = conn_new(loop, fd, &rconn_conn_cb, rc);
     rc->sock = -1;
-    rc->client = smtp_client_new(rc->r->cfg->hostname, rc->target, SMTP_TLS_MAY,
+    const struct conf_route *rt = rc->route;
+    rc->client = smtp_client_new(rc->r->cfg->hostname, rc->target,
+                                 rt && rt->tls != CONF_TLS_MAY ? SMTP_TLS_REQUIRE : SMTP_TLS_MAY,
                                  &rconn_client_io, rc);
+    if (rt && rt->auth_user)
+        smtp_client_set_auth(rc->client, rt->auth_user, rt->auth_pass);
     struct relay_job *j = rc->job;
     rc->job = NULL;
     rconn_send(rc, j);
@@ -257,7 +263,9 @@ static int rconn_open(struct net_relay *r, struct relay_job *j, const struct rel
     struct relay_conn *rc = xcalloc(1, sizeof *rc);
     rc->r = r;
     rc->sock = fd;
+    rc->route = j->route;
     strutil_lcpy(rc->target, t->name, sizeof rc->target);
+    strutil_lcpy(rc->host, t->host, sizeof rc->host);
     if (ev_io_add(r->loop, fd, EV_WRITE, rconn_on_connect, rc) < 0) {
         close(fd);
         free(rc);
@@ -282,7 +290,7 @@ void relay_try(struct relay_job *j)
         const struct relay_target *t = &j->targets[j->cur];
         unsigned to_host = 0;
         for (struct relay_conn *rc = r->conns; rc; rc = rc->next) {
-            if (rc->dead || strcmp(rc->target, t->name))
+            if (rc->dead || strcmp(rc->target, t->name) || rc->route != j->route)
                 continue;
             if (rc->job == NULL && rc->client && smtp_client_idle(rc->client)) {
                 ev_timer_cancel(r->loop, rc->timer);

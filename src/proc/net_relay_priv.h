@@ -25,6 +25,7 @@ struct relay_target {
     struct sockaddr_storage ss;
     socklen_t sl;
     char name[300]; /* "host[addr]:port": the key for reuse, and for logs */
+    char host[256]; /* the name a verified certificate must carry */
 };
 
 struct relay_conn;
@@ -46,6 +47,7 @@ struct relay_job {
     struct relay_target targets[RELAY_TARGETS_MAX];
     size_t ntargets, cur;
     struct relay_conn *rc; /* the connection carrying it, or NULL */
+    const struct conf_route *route; /* its route line (cfg's), or NULL */
     char last_error[512];
     int finished;        /* answered; freed by the reaper */
 };
@@ -55,11 +57,13 @@ struct relay_conn {
     struct net_relay *r;
     struct relay_conn *next, *prev;
     char target[300];
+    char host[256]; /* for SNI and certificate verification */
     int sock;            /* while connecting, else -1 */
     ev_timer_id timer;   /* connect timeout, or idle time */
     struct conn *conn;   /* owned */
     struct smtp_client *client; /* owned */
     struct relay_job *job;      /* not owned */
+    const struct conf_route *route; /* TLS policy and login it was opened with */
     int handshaking;
     int dead;            /* unusable; freed by the reaper once closed */
     int closed;          /* the conn reported on_close */

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/base64.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "mail/envelope.h"
@@ -31,7 +32,7 @@
 #define T_DOT 600
 
 enum cstate {
-    CS_GREETING, CS_EHLO, CS_HELO, CS_STARTTLS, CS_TLS, CS_EHLO2, CS_IDLE, CS_TXN,
+    CS_GREETING, CS_EHLO, CS_HELO, CS_STARTTLS, CS_TLS, CS_EHLO2, CS_AUTH, CS_IDLE, CS_TXN,
     CS_CONTENT, CS_DOT, CS_RSET, CS_QUIT, CS_DEAD,
 };
 
@@ -44,7 +45,9 @@ struct smtp_client {
     enum cstate state;
     int tls_on;
     /* EHLO keywords. */
-    int esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn;
+    int esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, auth_plain;
+    char *auth_user, *auth_pass; /* owned; NULL: no AUTH */
+    int authed;
     uint64_t size_max; /* 0 = not announced */
     /* The current reply being read. */
     int rcode;
@@ -287,6 +290,12 @@ static void client_ehlo_line(struct smtp_client *c, const char *kw)
         c->smtputf8 = 1;
     else if (!strncasecmp(kw, "DSN", 3) && kw[3] == '\0')
         c->dsn = 1;
+    else if (!strncasecmp(kw, "AUTH", 4) && (kw[4] == ' ' || kw[4] == '=')) {
+        for (const char *p = kw + 5; *p; p++)
+            if (!strncasecmp(p, "PLAIN", 5) && (p[5] == '\0' || p[5] == ' ') &&
+                (p[-1] == ' ' || p[-1] == '='))
+                c->auth_plain = 1;
+    }
     else if (!strncasecmp(kw, "SIZE", 4) && (kw[4] == '\0' || kw[4] == ' ')) {
         unsigned long long v;
         if (kw[4] == ' ' && strutil_parse_u64(kw + 5, &v) == 0)
@@ -296,7 +305,7 @@ static void client_ehlo_line(struct smtp_client *c, const char *kw)
 
 static void client_send_ehlo(struct smtp_client *c, enum cstate st)
 {
-    c->pipelining = c->starttls = c->eightbitmime = c->smtputf8 = c->dsn = 0;
+    c->pipelining = c->starttls = c->eightbitmime = c->smtputf8 = c->dsn = c->auth_plain = 0;
     c->size_max = 0;
     c->state = st;
     client_cmd(c, "EHLO %s", c->helo);
@@ -316,6 +325,39 @@ static void client_ready(struct smtp_client *c)
         char why[160];
         snprintf(why, sizeof why, "TLS is required, but %s does not offer STARTTLS", c->peer);
         client_die(c, RESULT_TEMPFAIL, 451, "4.7.4", why);
+        return;
+    }
+    if (c->auth_user && !c->authed) {
+        char why[200];
+        if (!c->tls_on || !c->auth_plain) {
+            snprintf(why, sizeof why, "cannot log in to %s: %s", c->peer,
+                     c->tls_on ? "no AUTH PLAIN offered" : "no TLS for the password");
+            client_die(c, RESULT_TEMPFAIL, 451, "4.7.0", why);
+            return;
+        }
+        /* RFC 4616: authzid NUL authcid NUL password, base64. */
+        size_t ul = strlen(c->auth_user), pl = strlen(c->auth_pass);
+        char *raw = xmalloc(ul + pl + 2), *b64 = xmalloc(BASE64_ENCODED_SIZE(ul + pl + 2));
+        raw[0] = '\0';
+        memcpy(raw + 1, c->auth_user, ul);
+        raw[1 + ul] = '\0';
+        memcpy(raw + 2 + ul, c->auth_pass, pl);
+        ssize_t n = base64_encode(raw, ul + pl + 2, b64, BASE64_ENCODED_SIZE(ul + pl + 2));
+        if (n > 0) {
+            c->state = CS_AUTH;
+            struct buf line = BUF_INIT;
+            buf_printf(&line, "AUTH PLAIN %s\r\n", b64);
+            c->io->write(c->io_arg, line.data, line.len);
+            explicit_bzero(line.data, line.len);
+            buf_free(&line);
+            client_timeout(c, T_MAIL);
+        }
+        explicit_bzero(raw, ul + pl + 2);
+        explicit_bzero(b64, BASE64_ENCODED_SIZE(ul + pl + 2));
+        free(raw);
+        free(b64);
+        if (n <= 0)
+            client_die(c, RESULT_TEMPFAIL, 451, "4.7.0", "cannot encode the AUTH credentials");
         return;
     }
     c->state = CS_IDLE;
@@ -438,6 +480,16 @@ static void client_reply(struct smtp_client *c)
         c->state = CS_TLS;
         c->io->starttls(c->io_arg);
         return;
+    case CS_AUTH:
+        if (c->rcode != 235) {
+            snprintf(why, sizeof why, "SASL authentication with %s failed: %d %s", c->peer,
+                     c->rcode, c->rtext);
+            client_die(c, RESULT_TEMPFAIL, 451, "4.7.0", why);
+            return;
+        }
+        c->authed = 1;
+        client_ready(c);
+        return;
     case CS_TXN:
         client_txn_reply(c);
         return;
@@ -478,10 +530,22 @@ struct smtp_client *smtp_client_new(const char *helo, const char *peer,
     return c;
 }
 
+void smtp_client_set_auth(struct smtp_client *c, const char *user, const char *pass)
+{
+    free(c->auth_user);
+    free(c->auth_pass);
+    c->auth_user = xstrdup(user);
+    c->auth_pass = xstrdup(pass);
+}
+
 void smtp_client_free(struct smtp_client *c)
 {
     if (c == NULL)
         return;
+    if (c->auth_pass)
+        explicit_bzero(c->auth_pass, strlen(c->auth_pass));
+    free(c->auth_user);
+    free(c->auth_pass);
     free(c->res);
     free(c->helo);
     free(c->peer);

@@ -60,6 +60,10 @@ struct smtp_client *smtp_client_new(const char *helo, const char *peer,
                                     enum smtp_client_tls tls, const struct smtp_client_io *io,
                                     void *io_arg);
 void smtp_client_free(struct smtp_client *c);
+/* Logs in with AUTH PLAIN (RFC 4954) after STARTTLS, before the first
+ * transaction (a smarthost). Never without TLS: the session fails then.
+ * The strings are copied; the password is wiped on free. */
+void smtp_client_set_auth(struct smtp_client *c, const char *user, const char *pass);
 
 /* Starts a transaction: on a fresh connection after the greeting and
  * EHLO (queued until then), on an idle one at once. */

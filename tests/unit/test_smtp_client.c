@@ -247,8 +247,47 @@ static void test_dsn_passed_on(void)
     fake_free(&g);
 }
 
+static void test_smarthost_auth(void)
+{
+    struct fake f = {0};
+    int fd = content_fd("x\r\n");
+    const char *rcpts[] = {"a@x.test"};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 3, 0, 0, NULL, 0, NULL, NULL};
+    struct smtp_client *c = smtp_client_new("me.test", "smart[127.0.0.10]:587",
+                                            SMTP_TLS_REQUIRE, &fio, &f);
+    smtp_client_set_auth(c, "me", "secret");
+    smtp_client_send(c, &m, f_done, &f);
+    say(c, &f, "220 hi\r\n");
+    CHECK_EQ_STR(say(c, &f, "250-smart\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"),
+                 "STARTTLS\r\n");
+    say(c, &f, "220 go\r\n");
+    smtp_client_tls_done(c, 1);
+    CHECK_EQ_STR(say(c, &f, ""), "EHLO me.test\r\n");
+    /* base64("\0me\0secret") */
+    CHECK_EQ_STR(say(c, &f, "250-smart\r\n250 AUTH PLAIN LOGIN\r\n"),
+                 "AUTH PLAIN AG1lAHNlY3JldA==\r\n");
+    CHECK_EQ_STR(say(c, &f, "235 2.7.0 ok\r\n"), "MAIL FROM:<s@y.test> SIZE=3\r\n");
+    smtp_client_free(c);
+
+    /* A refused login defers the mail; no password without TLS. */
+    struct fake g = {0};
+    c = smtp_client_new("me.test", "smart[127.0.0.10]:587", SMTP_TLS_MAY, &fio, &g);
+    smtp_client_set_auth(c, "me", "secret");
+    smtp_client_send(c, &m, f_done, &g);
+    say(c, &g, "220 hi\r\n");
+    CHECK_EQ_STR(say(c, &g, "250-smart\r\n250 AUTH PLAIN\r\n"), "");
+    CHECK_EQ_INT(g.done, 1);
+    CHECK_EQ_INT(g.res[0].kind, RESULT_TEMPFAIL);
+    CHECK_EQ_STR(g.res[0].enh, "4.7.0");
+    smtp_client_free(c);
+    close(fd);
+    fake_free(&f);
+    fake_free(&g);
+}
+
 int main(void)
 {
+    test_smarthost_auth();
     test_dsn_passed_on();
     test_pipelined();
     test_helo_fallback_one_by_one();
