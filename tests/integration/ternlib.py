@@ -449,6 +449,10 @@ class TernServer:
             "bare_lf": "normalize",
             "timeout_command": "300",
             "timeout_data": "180",
+            # Hermetic: no DNS query ever leaves the machine (nothing answers
+            # on port 9, so remote mail is deferred); relay tests point this
+            # at their own unbound.
+            "resolver": "127.0.0.1:9",
         }
         settings.update({k: str(v) for k, v in (overrides or {}).items()})
         with open(self.config_path, "w") as f:
@@ -1281,3 +1285,86 @@ class SinkServer:
         msg.complete = True
         sess.events.append(("DATA", len(msg.data)))
         return True
+
+
+class PostfixPeer:
+    """A private Postfix instance as a relay peer: bench/bench.py's Postfix (the one place
+    that knows how to run Postfix unchrooted in a directory of its own), with smtpd on
+    127.0.0.1:self.port, every recipient at `bench.test` delivered through virtual(8) into
+    one Maildir (self.maildir), and everything else relayed to `relayhost` (e.g.
+    "[127.0.0.1]:PORT"). Needs root (Postfix's master starts as root) and Debian's postfix
+    (scripts/deps.sh). The directory is made world-searchable: Postfix's daemons run as the
+    postfix user."""
+
+    DOMAIN = "bench.test"
+
+    def __init__(self, relayhost="", port=None):
+        import sys
+        import tempfile
+        bench_dir = os.path.join(REPO, "bench")
+        if bench_dir not in sys.path:
+            sys.path.insert(0, bench_dir)
+        import bench  # bench/bench.py
+        self.bench = bench
+        self.base = tempfile.mkdtemp(prefix="tern-postfix-")
+        os.chmod(self.base, 0o755)
+        self.port = port or free_port()
+        self.pf = bench.Postfix(self.base, self.port, "0s")
+        self.pf.relayhost = relayhost
+
+    @property
+    def maildir(self):
+        return self.pf.maildir
+
+    @property
+    def maillog(self):
+        return self.pf.maillog
+
+    def start(self):
+        self.pf.setup()
+        self.pf.start()
+        return self
+
+    def stop(self):
+        import shutil
+        try:
+            self.pf.stop()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.pf.maillog, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def messages(self):
+        """Delivered messages (bytes) in the Maildir's new/ and cur/, oldest name first."""
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.maildir, sub)
+            try:
+                names = sorted(os.listdir(d))
+            except FileNotFoundError:
+                continue
+            for n in names:
+                try:
+                    with open(os.path.join(d, n), "rb") as f:
+                        out.append(f.read())
+                except FileNotFoundError:
+                    pass
+        return out
+
+    def wait_find(self, marker, n=1, timeout=20):
+        if isinstance(marker, str):
+            marker = marker.encode()
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            found = [m for m in self.messages() if marker in m]
+            if len(found) >= n:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError("postfix: %d message(s) with %r, expected %d; maillog tail:\n%s" % (
+                    len(found), marker, n, "\n".join(self.log().splitlines()[-30:])))
+            time.sleep(0.05)
