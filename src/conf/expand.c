@@ -109,8 +109,11 @@ static void conf_expand_one(struct conf_expand *x, size_t depth)
             next->domain = f->domain;
             if (at) {
                 int d = conf_local_domain_index(cfg, at + 1);
-                if (d < 0)
-                    continue; /* the loader refuses these; be safe anyway */
+                if (d < 0) {
+                    /* Another domain: the relay delivers it. */
+                    conf_expand_add(x, next->local, at + 1);
+                    continue;
+                }
                 next->domain = cfg->local_domains[d];
             }
             conf_expand_one(x, depth + 1);

@@ -122,11 +122,9 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
             p++;
         if (*p)
             *p++ = '\0';
+        /* A target in another domain (rc > 0) is relayed to. */
         rc = conf_check_name(tl, t, lineno, "alias target");
-        if (rc > 0) {
-            conf_error(tl->err, tl->file, lineno, "remote alias targets are not supported yet");
-            bad = 1;
-        } else if (rc < 0) {
+        if (rc < 0) {
             bad = 1;
         } else {
             targets = xrealloc(targets, (nt + 1) * sizeof *targets);
