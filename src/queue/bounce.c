@@ -25,11 +25,26 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
 {
     if (n == 0)
         return 0;
-    if (orig->from == NULL || orig->from[0] == '\0') {
-        /* RFC 5321 §4.5.5 / RFC 3461 §6.2: no notification to <>. */
-        log_info("%s: no notification: the sender is <>", orig->qid);
-        return 0;
+    const char *to = orig->from;
+    const char *mark = BOUNCE_MARK;
+    char pm[300];
+    if (to == NULL || to[0] == '\0') {
+        /* RFC 5321 §4.5.5 / RFC 3461 §6.2: no notification to <>; but
+         * when our own notification fails, postmaster hears of it once. */
+        int ours = orig->client_name && !strcmp(orig->client_name, BOUNCE_MARK);
+        if (!ours || rcpts[0].action != DSN_ACTION_FAILED) {
+            log_info("%s: no notification: the sender is <>", orig->qid);
+            return 0;
+        }
+        snprintf(pm, sizeof pm, "postmaster@%s",
+                 q->cfg->nlocal_domains ? q->cfg->local_domains[0] : q->cfg->hostname);
+        to = pm;
+        mark = BOUNCE_MARK_DOUBLE;
     }
+    /* The report is addressed to `to` (its To: field comes from the
+     * envelope sender it is given). */
+    struct envelope about = *orig; /* shallow: nothing of it is freed */
+    about.from = (char *)to;
     char qid[ENVELOPE_QID_MAX + 1];
     int fd = -1;
     int rc = queue_body_open(q, qid, &fd);
@@ -41,7 +56,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     snprintf(msgid, sizeof msgid, "%s.dsn@%s", qid, q->cfg->hostname);
     struct dsn_report rep = {
         .reporting_mta = q->cfg->hostname,
-        .env = orig,
+        .env = &about,
         .rcpts = rcpts,
         .nrcpts = n,
         .content = content,
@@ -55,7 +70,9 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     struct buf out = BUF_INIT;
     unsigned flags = 0;
     rc = dsn_build(&rep, &out, &flags);
-    if (rc == 0)
+    if (rc < 0)
+        rc = -EINVAL; /* dsn_build says -1 */
+    else
         rc = fsio_write_all(fd, out.data, out.len);
     close(fd);
     if (rc < 0) {
@@ -70,14 +87,15 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     env.smtputf8 = (flags & DSN_OUT_UTF8) != 0;
     env.size = out.len;
     env.arrival = clock_wall();
-    envelope_set(&env.client_name, "localhost");
+    envelope_set(&env.client_name, mark);
     /* NOTIFY=NEVER: a notification about a notification would loop. */
-    envelope_add_rcpt(&env, orig->from, NULL, ENV_NOTIFY_NEVER);
+    envelope_add_rcpt(&env, to, NULL, ENV_NOTIFY_NEVER);
     buf_free(&out);
     const char *what = rcpts[0].action == DSN_ACTION_DELAYED     ? "delay"
                        : rcpts[0].action == DSN_ACTION_DELIVERED || rcpts[0].action == DSN_ACTION_RELAYED ? "success"
                                                                  : "non-delivery";
-    log_info("%s: sender %s notification: %s", orig->qid, what, qid);
+    log_info("%s: %s %s notification: %s", orig->qid,
+             strcmp(mark, BOUNCE_MARK) ? "postmaster" : "sender", what, qid);
     rc = queue_commit(q, qid, &env, bounce_committed, NULL);
     envelope_clear(&env);
     return rc;

@@ -15,9 +15,16 @@
  * RET=FULL; longer messages return their header only. */
 #define BOUNCE_FULL_MAX (10u * 1024 * 1024)
 
-/* Queues a DSN to orig->from about rcpts[0..n). content is the original
+/* Notifications are marked in their envelope's client name, so a failed
+ * one is told to postmaster once and a failed one of those to nobody:
+ * nothing ever loops. */
+#define BOUNCE_MARK "tern-notification"
+#define BOUNCE_MARK_DOUBLE "tern-double-bounce"
+
+/* Queues a DSN about rcpts[0..n) to orig->from, or, when orig is itself a
+ * notification that failed, to postmaster. content is the original
  * message as stored (len octets; cut: only its first len octets). Returns
- * 0 (queued, or nothing to send to the null sender) or -errno. */
+ * 0 (queued, or nobody to tell) or -errno. */
 int queue_bounce(struct queue *q, const struct envelope *orig, const char *content,
                  size_t len, int cut, const struct dsn_rcpt *rcpts, size_t n);
 

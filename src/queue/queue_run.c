@@ -420,7 +420,11 @@ static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, 
         const struct envelope_rcpt *rc = &j->env.rcpts[r->idx];
         enum dsn_action action = what == DSN_ACTION_DELIVERED && r->remote ? DSN_ACTION_RELAYED
                                                                            : what;
-        if (!dsn_should_send(&j->env, rc, action))
+        /* Our own failed notification goes to postmaster (bounce.h);
+         * everything else as RFC 3461 says. */
+        int ours = action == DSN_ACTION_FAILED && j->env.client_name &&
+                   !strcmp(j->env.client_name, BOUNCE_MARK);
+        if (!ours && !dsn_should_send(&j->env, rc, action))
             continue;
         int remote = r->remote && strcmp(r->relay, "none") != 0;
         if (remote)
