@@ -14,6 +14,7 @@
 #include "base/base64.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
+#include "mail/downgrade.h"
 #include "mail/envelope.h"
 #include "mail/xtext.h"
 
@@ -63,6 +64,8 @@ struct smtp_client {
     size_t accepted;       /* recipients with 2xx */
     int mail_failed;
     uint64_t content_off;  /* octets of content sent */
+    struct buf conv;       /* the content made 7-bit for a server without 8BITMIME */
+    int use_conv;
     int bol;               /* the content is at a line start */
 };
 
@@ -142,6 +145,11 @@ static void client_die(struct smtp_client *c, enum result_kind k, int code, cons
     client_finish(c);
 }
 
+static uint64_t client_content_len(const struct smtp_client *c)
+{
+    return c->use_conv ? c->conv.len : c->m.len;
+}
+
 /* RFC 3461 §4: NOTIFY and ORCPT of recipient i, for a server with DSN. */
 static void client_dsn_rcpt(const struct smtp_client *c, size_t i, struct buf *p)
 {
@@ -182,7 +190,7 @@ static void client_send_cmds(struct smtp_client *c)
         struct buf params = BUF_INIT;
         if (c->sent == 0) {
             if (c->esmtp)
-                buf_printf(&params, " SIZE=%llu", (unsigned long long)c->m.len);
+                buf_printf(&params, " SIZE=%llu", (unsigned long long)client_content_len(c));
             if (c->m.eightbit && c->eightbitmime)
                 buf_puts(&params, " BODY=8BITMIME");
             if (c->m.smtputf8)
@@ -210,6 +218,48 @@ static void client_send_cmds(struct smtp_client *c)
     }
 }
 
+/* RFC 6152 §3: 8-bit content must not go to a server without 8BITMIME:
+ * it is made 7-bit (quoted-printable or base64 per MIME entity) or, when
+ * that cannot be done, the message bounces. Returns 0 or -1 (answered). */
+static int client_downgrade(struct smtp_client *c)
+{
+    if (c->m.len > (uint64_t)1 << 31) {
+        client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3",
+                        "conversion to 7 bit required but the message is too large");
+        return -1;
+    }
+    size_t len = (size_t)c->m.len;
+    char *raw = xmalloc(len + 1);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t k = pread(c->m.fd, raw + got, len - got, c->m.off + (off_t)got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    if (got < len) {
+        free(raw);
+        client_fail_all(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
+        return -1;
+    }
+    const char *why = NULL;
+    int rc = 0;
+    if (downgrade_needed(raw, len)) {
+        rc = downgrade_convert(raw, len, &c->conv, &why);
+        c->use_conv = rc == 0;
+    }
+    free(raw);
+    if (rc < 0) {
+        char text[300];
+        snprintf(text, sizeof text,
+                 "%s does not support 8BITMIME and the message cannot be converted: %s", c->peer,
+                 why ? why : "unknown reason");
+        client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3", text);
+        return -1;
+    }
+    return 0;
+}
+
 static void client_begin(struct smtp_client *c)
 {
     if (c->m.len > 0 && c->size_max && c->m.len > c->size_max) {
@@ -231,6 +281,13 @@ static void client_begin(struct smtp_client *c)
         client_finish(c);
         return;
     }
+    buf_reset(&c->conv);
+    c->use_conv = 0;
+    if (c->m.eightbit && !c->eightbitmime && client_downgrade(c) < 0) {
+        c->state = CS_IDLE;
+        client_finish(c);
+        return;
+    }
     c->state = CS_TXN;
     c->sent = c->answered = c->accepted = 0;
     c->mail_failed = 0;
@@ -244,7 +301,7 @@ static void client_pump(struct smtp_client *c)
     char in[CLIENT_CHUNK];
     struct buf out = BUF_INIT;
     while (c->state == CS_CONTENT && c->io->pending(c->io_arg) < CLIENT_WRITE_HIGH) {
-        uint64_t left = c->m.len - c->content_off;
+        uint64_t left = client_content_len(c) - c->content_off;
         if (left == 0) {
             if (!c->bol)
                 buf_puts(&out, "\r\n");
@@ -256,7 +313,13 @@ static void client_pump(struct smtp_client *c)
             break;
         }
         size_t want = left < sizeof in ? (size_t)left : sizeof in;
-        ssize_t k = pread(c->m.fd, in, want, c->m.off + (off_t)c->content_off);
+        ssize_t k;
+        if (c->use_conv) {
+            memcpy(in, c->conv.data + c->content_off, want);
+            k = (ssize_t)want;
+        } else {
+            k = pread(c->m.fd, in, want, c->m.off + (off_t)c->content_off);
+        }
         if (k <= 0) {
             buf_free(&out);
             /* Not the peer's fault: the message must not end half sent. */
@@ -547,6 +610,7 @@ void smtp_client_free(struct smtp_client *c)
     free(c->auth_user);
     free(c->auth_pass);
     free(c->res);
+    buf_free(&c->conv);
     free(c->helo);
     free(c->peer);
     free(c);

@@ -285,8 +285,50 @@ static void test_smarthost_auth(void)
     fake_free(&g);
 }
 
+static void test_8bit_downgrade(void)
+{
+    struct fake f = {0};
+    const char *content = "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n";
+    const char *body8 = "Subject: x\r\n\r\nna\xc3\xafve\r\n";
+    int fd = content_fd(body8);
+    const char *rcpts[] = {"a@x.test"};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, strlen(body8), 1, 0, NULL, 0,
+                                NULL, NULL};
+    struct smtp_client *c = smtp_client_new("me.test", "p[127.0.0.11]", SMTP_TLS_MAY, &fio, &f);
+    smtp_client_send(c, &m, f_done, &f);
+    say(c, &f, "220 hi\r\n");
+    /* No 8BITMIME: no BODY=8BITMIME, and the body goes quoted-printable. */
+    const char *cmds = say(c, &f, "250-p\r\n250 PIPELINING\r\n");
+    CHECK(strstr(cmds, "BODY=8BITMIME") == NULL);
+    say(c, &f, "250 ok\r\n250 ok\r\n");
+    const char *data = say(c, &f, "354 go\r\n");
+    CHECK(strstr(data, "Content-Transfer-Encoding: quoted-printable") != NULL);
+    CHECK(strstr(data, "na=C3=AFve") != NULL);
+    for (const char *p = data; *p; p++)
+        CHECK((unsigned char)*p < 0x80);
+    smtp_client_free(c);
+    close(fd);
+    /* 8-bit in the header cannot be converted: bounced, nothing sent. */
+    struct fake g = {0};
+    fd = content_fd(content);
+    m.fd = fd;
+    m.len = strlen(content);
+    c = smtp_client_new("me.test", "p[127.0.0.11]", SMTP_TLS_MAY, &fio, &g);
+    smtp_client_send(c, &m, f_done, &g);
+    say(c, &g, "220 hi\r\n");
+    CHECK_EQ_STR(say(c, &g, "250 p\r\n"), "");
+    CHECK_EQ_INT(g.done, 1);
+    CHECK_EQ_INT(g.res[0].kind, RESULT_PERMFAIL);
+    CHECK_EQ_STR(g.res[0].enh, "5.6.3");
+    smtp_client_free(c);
+    close(fd);
+    fake_free(&f);
+    fake_free(&g);
+}
+
 int main(void)
 {
+    test_8bit_downgrade();
     test_smarthost_auth();
     test_dsn_passed_on();
     test_pipelined();
