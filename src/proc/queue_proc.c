@@ -212,7 +212,10 @@ static void qproc_on_ipc_close(struct ipc_chan *ch, int err, void *arg)
 {
     struct qproc *qp = arg;
     /* The parent restarts both processes; committed mail is safe. */
-    log_warn("lost the smtp process (%s); stopping", err ? strerror(-err) : "closed");
+    if (err)
+        log_warn("lost the smtp process (%s); stopping", strerror(-err));
+    else
+        log_info("the smtp process closed its channel; stopping");
     ev_loop_stop(qp->loop);
 }
 

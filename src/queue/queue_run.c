@@ -369,6 +369,13 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
             s->status = STORE_FAILED;
             q->stats.bounced++;
             queue_log_result(j, r, "expired", "message older than queue_lifetime");
+            /* RFC 3463 X.4.7: delivery time expired; the last error stays
+             * in the text for the notification. */
+            struct qjob_rcpt *rw = &j->r[k];
+            char last[sizeof rw->res.text];
+            strutil_lcpy(last, rw->res.text, sizeof last);
+            result_set(&rw->res, RESULT_PERMFAIL, rw->res.code, "5.4.7",
+                       "delivery time expired; last error: %s", last);
             qjob_failed(j, k);
         } else {
             s->next_attempt =
@@ -426,10 +433,20 @@ static void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, 
                    !strcmp(j->env.client_name, BOUNCE_MARK);
         if (!ours && !dsn_should_send(&j->env, rc, action))
             continue;
-        int remote = r->remote && strcmp(r->relay, "none") != 0;
-        if (remote)
+        /* The remote server's own reply when there was one (RFC 3464
+         * §2.3.6): smtp_client words it "host H said: REPLY (in reply to
+         * CMD)"; anything else is tern's own diagnostic. */
+        const char *said = strstr(r->res.text, " said: ");
+        int remote = r->remote && strcmp(r->relay, "none") != 0 && said != NULL;
+        if (remote) {
             qjob_remote_mta(r->relay, mta[n], sizeof mta[n]);
-        snprintf(diag[n], sizeof diag[n], "%d %s %s", r->res.code, r->res.enh, r->res.text);
+            said += 7;
+            const char *end = strstr(said, " (in reply to ");
+            int len = end ? (int)(end - said) : (int)strlen(said);
+            snprintf(diag[n], sizeof diag[n], "%.*s", len, said);
+        } else {
+            snprintf(diag[n], sizeof diag[n], "%d %s %s", r->res.code, r->res.enh, r->res.text);
+        }
         dr[n] = (struct dsn_rcpt){
             .addr = rc->addr,
             .orcpt = rc->orcpt,
