@@ -146,25 +146,20 @@ def tail(path, nlines=30):
 
 def stop_group(proc, what):
     """Stops a process started with start_new_session=True: SIGTERM to its
-    process group, SIGKILL after STOP_TIMEOUT_S, and then SIGKILL to what
-    is left in the group (its children)."""
+    process group (if it still runs), SIGKILL after STOP_TIMEOUT_S, and
+    then SIGKILL to what is left in the group (its children)."""
+    steps = [(signal.SIGKILL, "still not reaped")]
     if proc.poll() is None:
+        steps.insert(0, (signal.SIGTERM, f"ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL"))
+    for sig, late in steps:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             pass
         try:
             proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            log(f"warning: {what} {proc.pid} ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL")
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        log(f"warning: {what} {proc.pid} still not reaped")
+            log(f"warning: {what} {proc.pid} {late}")
 
 
 class Postfix:
@@ -518,17 +513,24 @@ def clear_maildir(server):
     os.sync()
 
 
-def wait_count(counter, count, t0, deadline, what, unit):
+def wait_count(counter, count, t0, deadline, what, unit, stall=None):
     """Polls counter() until it reaches count. Returns (seconds since t0,
-    None), or (None, error) at the deadline; the error names `what` timed
-    out and how many `unit` there were."""
+    None), or (None, error) at the deadline, or when the count has not
+    moved for `stall` seconds (if given); the error names `what` and how
+    many `unit` there were."""
+    last, since = None, time.monotonic()
     while True:
         n = counter()
         now = time.monotonic()
         if n >= count:
             return now - t0, None
+        if n != last:
+            last, since = n, now
         if now >= deadline:
             return None, f"{what} timed out after {now - t0:.0f}s ({n}/{count} {unit})"
+        if stall is not None and now - since >= stall:
+            return None, (f"{what} stalled: none for {now - since:.0f}s, "
+                          f"{now - t0:.0f}s after the start ({n}/{count} {unit})")
         time.sleep(POLL_S)
 
 

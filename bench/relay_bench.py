@@ -37,6 +37,9 @@ SINK_BACKLOG = 1000
 GOAL = ("4K", 16, 2.0)
 # A relay figure above this share of the sink's ceiling may be the sink's.
 CEILING_SHARE = 0.5
+# A relay run or drain in which no message reaches the sink for this long
+# has stalled: it fails then rather than at --time-limit.
+STALL_S = 15.0
 
 # smtp-sink -c writes "sess=N quit=N mesg=N\r" whenever a session ends, a
 # QUIT is executed or a message's final "." is received.
@@ -128,7 +131,7 @@ class Relaying:
     def drain(self, timeout):
         t0 = time.monotonic()
         _, err = bench.wait_count(self.sink.messages, self.expected, t0, t0 + timeout,
-                                  f"{self.name}: relaying the rest", "at the sink")
+                                  f"{self.name}: relaying the rest", "at the sink", STALL_S)
         if err is not None:
             log(f"warning: {err}")
         return super().drain(max(1.0, timeout - (time.monotonic() - t0))) and err is None
@@ -171,15 +174,18 @@ def run_relay(server, size, sessions, count, limit):
     # Messages of an earlier run not yet relayed (after a failed run);
     # should they arrive now, they count for this run.
     outstanding = server.expected - mesg0
-    if outstanding:
-        log(f"warning: {server.name}: {outstanding} earlier messages not (or more than once) "
-            "at the sink; they blur this run's figure")
+    if outstanding > 0:
+        log(f"warning: {server.name}: {outstanding} earlier messages not at the sink yet; "
+            "should they arrive now, they count for this run")
+    elif outstanding < 0:
+        log(f"warning: {server.name}: its sink has {-outstanding} messages more than it "
+            "accepted")
     res, t0 = bench.run_accept(server, size, sessions, count, limit, RELAY_RCPT)
     server.expected += res["accepted"]
     t, err = None, res["error"]
     if err is None:
         t, err = bench.wait_count(lambda: sink.messages() - mesg0, count, t0, t0 + limit,
-                                  "relaying", "at the sink")
+                                  "relaying", "at the sink", STALL_S)
     res.update(outstanding_before=outstanding, sink_messages=sink.messages() - mesg0,
                sink_cpu_s=sink.cpu() - cpu0)
     return bench.complete_run(res, "relay", t, err)
@@ -301,8 +307,8 @@ def main(argv):
         meta["smtp_sink"] = shlex.join(Sink("", "", "PORT").argv())
         meta["sink_ceiling"] = run_ceiling(args, sinks[0])
         runs = bench.run_grid(args, servers, run_relay, "relay", "relayed")
+        # run_rounds drained each server after its last run.
         for s in servers:
-            s.drain(bench.DRAIN_TIMEOUT_S)
             s.stop()  # with_servers' own stop is then a no-op
         meta["sink_check"] = sink_check(servers)
         meta["loadavg_end"] = os.getloadavg()

@@ -644,8 +644,11 @@ void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, si
     }
     free(qr->entries);
     free(qr);
-    if (--j->relays_out == 0 && m)
+    if (--j->relays_out == 0 && m) {
         qjob_finalize(q, m, j);
+        /* A slot is free: due messages must not wait for the next arrival. */
+        queue_run_dispatch(q);
+    }
 }
 
 static void queue_on_run_timer(struct ev_loop *loop, void *arg)

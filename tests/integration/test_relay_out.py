@@ -5,6 +5,7 @@ tern, so its bounces and notices land in their Maildirs and are parsed with `ema
 import email
 import email.policy
 import re
+import threading
 import time
 
 import pytest
@@ -635,3 +636,36 @@ def test_postfix_to_tern(postfix_pair):
     tern.settle(1)
     assert len([m for m in tern.maildir("carol") if marker.encode() in m]) == 1
     assert re.search(r"postfix/smtp\[\d+\]: \w+: to=<carol@example.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d,.*status=sent" % tern.port, pf.log()), pf.log()[-2000:]
+
+
+def test_burst_larger_than_the_delivery_slots_all_leaves(relay, sink_factory, port):
+    # More messages at once than the queue runs in parallel (delivery_threads x 4 = 32), with
+    # one connection to the sink so relaying is slower than accepting: each finished relay
+    # must start the next due message, without waiting for new mail to arrive.
+    sink = sink_factory("127.0.0.2", port)
+    server = relay(routes=["* 127.0.0.2:%d" % port], connections_per_destination=1)
+    marker = "burst-%d" % time.monotonic_ns()
+    per, nthreads = 15, 6
+    errors = []
+
+    def client(t):
+        try:
+            with server.connect() as c:
+                c.ehlo()
+                for i in range(per):
+                    rcpt = "u%d-%d@burst.example" % (t, i)
+                    r = c.mail(SENDER, [rcpt], make_message("%s-%d-%d" % (marker, t, i), to=rcpt))
+                    if r.code != 250:
+                        errors.append(str(r))
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(scaled(60))
+    assert not errors, errors
+    n = per * nthreads
+    msgs = sink.wait_find(marker, n=n, timeout=scaled(40))
+    assert len(msgs) == n, "only %d of %d relayed" % (len(msgs), n)
