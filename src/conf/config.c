@@ -198,6 +198,16 @@ int config_load(struct config *cfg, const char *path, struct buf *err)
         bad = 1;
     }
 
+    /* "route = DOMAIN local" makes the domain local, wherever the line is. */
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const char *d = cfg->routes[i].domain;
+        if (cfg->routes[i].kind != CONF_ROUTE_LOCAL || conf_local_domain_index(cfg, d) >= 0)
+            continue;
+        cfg->local_domains = xrealloc(cfg->local_domains,
+                                      (cfg->nlocal_domains + 1) * sizeof *cfg->local_domains);
+        cfg->local_domains[cfg->nlocal_domains++] = xstrdup(d);
+    }
+
     /* The tables come last: they check domains against local_domains. */
     conf_table_free(cfg->users);
     cfg->users = NULL;

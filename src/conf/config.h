@@ -40,7 +40,12 @@ struct conf_cidr {
 };
 
 /* Where mail for a domain goes (route lines). */
-enum conf_route_kind { CONF_ROUTE_MX = 0, CONF_ROUTE_HOST = 1, CONF_ROUTE_DISCARD = 2 };
+enum conf_route_kind {
+    CONF_ROUTE_MX = 0,
+    CONF_ROUTE_HOST = 1,
+    CONF_ROUTE_DISCARD = 2,
+    CONF_ROUTE_LOCAL = 3, /* delivered here: the domain is added to local_domains */
+};
 /* Outbound TLS: opportunistic (RFC 7435), required, or required with a
  * certificate that verifies for the host name. */
 enum conf_tls_policy { CONF_TLS_MAY = 0, CONF_TLS_REQUIRE = 1, CONF_TLS_VERIFY = 2 };

@@ -3,6 +3,7 @@
  * domain lists, paths relative to the file). */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -485,7 +486,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
     char *p = val;
     char *dom = conf_token(&p, 0), *act = conf_token(&p, 0), *opt;
     if (dom == NULL || act == NULL) {
-        CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|discard "
+        CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|local|discard "
                            "[tls=may|require|verify] [auth=USER:PASSWORD]");
         return -1;
     }
@@ -498,9 +499,24 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         r.kind = CONF_ROUTE_MX;
     } else if (!strcmp(act, "discard")) {
         r.kind = CONF_ROUTE_DISCARD;
+    } else if (!strcmp(act, "local")) {
+        /* Every domain local would make tern a sink for the world. */
+        if (!strcmp(dom, "*")) {
+            CONF_ERR(ld, line, "route: '* local' is not allowed; name the domains");
+            return -1;
+        }
+        r.kind = CONF_ROUTE_LOCAL;
     } else {
         struct conf_listener l;
         const char *why = NULL;
+        /* "[192.0.2.1]:25" as Postfix writes a next hop: brackets around
+         * an IPv4 address too. */
+        char hp[80];
+        const char *close = act[0] == '[' ? strchr(act, ']') : NULL;
+        if (close && !memchr(act, ':', (size_t)(close - act)) && strlen(act) < sizeof hp) {
+            snprintf(hp, sizeof hp, "%.*s%s", (int)(close - act - 1), act + 1, close + 1);
+            act = hp;
+        }
         if (conf_parse_hostport(act, &l, &why) < 0) {
             CONF_ERR(ld, line, "route: '%s': %s", strutil_esc(act), why);
             return -1;

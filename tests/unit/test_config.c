@@ -973,6 +973,24 @@ static void test_tls_auth_keys(void)
     CHECK(has_at(&err, "tern.conf", 6, "tls_sni: 'bad_name!' is not a host name"));
     config_free(&cfg);
 
+    /* route = DOMAIN local adds a local domain, before or after local_domains. */
+    CHECK_EQ_INT(load(&cfg, &err, "route = Other.Example local\nlocal_domains = example.org\n"
+                                  "route = example.com [192.0.2.1]:2525 tls=verify\n"),
+                 0);
+    CHECK(config_is_local_domain(&cfg, "other.example"));
+    CHECK(config_is_local_domain(&cfg, "example.org"));
+    CHECK(!config_is_local_domain(&cfg, "example.com"));
+    CHECK_EQ_INT(config_route(&cfg, "example.com")->tls, CONF_TLS_VERIFY);
+    CHECK_EQ_INT(config_route(&cfg, "example.com")->port, 2525);
+    CHECK(config_route(&cfg, "example.net") == NULL);
+    config_free(&cfg);
+    CHECK_EQ_INT(load(&cfg, &err, "route = * local\nroute = x.test mx auth=u:p\n"
+                                  "route = y.test mx bogus=1\n"),
+                 -1);
+    CHECK(has_at(&err, "tern.conf", 1, "route: '* local' is not allowed"));
+    CHECK(has_at(&err, "tern.conf", 3, "route: unknown option 'bogus=1'"));
+    config_free(&cfg);
+
     /* A submission listener without a certificate cannot work. */
     char text[PATH_MAX + 128];
     snprintf(text, sizeof text, "listen = 127.0.0.1:2587 submission\nspool_dir = %s/spool\n",
