@@ -244,7 +244,12 @@ static int client_downgrade(struct smtp_client *c)
     }
     const char *why = NULL;
     int rc = 0;
-    if (downgrade_needed(raw, len)) {
+    /* 8-bit octets anywhere: downgrade_convert() makes the body 7-bit or,
+     * for an 8-bit header (not covered by 8BITMIME's conversion), refuses. */
+    int eight = 0;
+    for (size_t i = 0; i < len && !eight; i++)
+        eight = (unsigned char)raw[i] >= 0x80 || raw[i] == '\0';
+    if (eight) {
         rc = downgrade_convert(raw, len, &c->conv, &why);
         c->use_conv = rc == 0;
     }

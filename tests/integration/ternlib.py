@@ -886,6 +886,7 @@ class SinkSession:
         self.tls_version = None
         self.messages = []    # SinkMessage of this session, complete or not
         self.plaintext_after_starttls = b""
+        self.auth = []        # AUTH PLAIN attempts: (base64, authzid, user, password)
         self.ended = False
 
     @property
@@ -951,7 +952,9 @@ class SinkServer:
     (self.sessions); complete transactions answered 2xx are in self.messages.
 
     Capabilities (constructor): starttls=(cert, key) or None, size=N or None, pipelining,
-    eightbitmime, dsn, smtputf8, enhanced (ENHANCEDSTATUSCODES).
+    eightbitmime, dsn, smtputf8, enhanced (ENHANCEDSTATUSCODES), auth={user: password} or
+    None (AUTH PLAIN, offered after STARTTLS only; 235 for a listed pair, 535 otherwise;
+    every attempt is recorded in SinkSession.auth).
     Behaviour (attributes, may change while it runs):
       greeting         the greeting line ("220 ..."; "421 ..." refuses the session)
       ehlo_reply       None (the keyword list) or a refusal such as "502 5.5.2 no EHLO"
@@ -970,7 +973,7 @@ class SinkServer:
     """
 
     def __init__(self, host, port, name=None, starttls=None, size=None, pipelining=True,
-                 eightbitmime=True, dsn=True, smtputf8=True, enhanced=True):
+                 eightbitmime=True, dsn=True, smtputf8=True, enhanced=True, auth=None):
         self.host, self.port = host, port
         self.name = name or "sink-%s" % host
         self.tls_context = None
@@ -979,6 +982,7 @@ class SinkServer:
             self.tls_context.load_cert_chain(*starttls)
         self.size, self.pipelining, self.eightbitmime = size, pipelining, eightbitmime
         self.dsn, self.smtputf8, self.enhanced = dsn, smtputf8, enhanced
+        self.auth = dict(auth) if auth is not None else None
         self.greeting = "220 %s ESMTP sink" % self.name
         self.ehlo_reply = None
         self.mail_reply = "250 2.1.0 sender ok"
@@ -1146,7 +1150,34 @@ class SinkServer:
             kws.append("ENHANCEDSTATUSCODES")
         if self.tls_context is not None and not sess.tls:
             kws.append("STARTTLS")
+        if self.auth is not None and sess.tls:
+            kws.append("AUTH PLAIN")
         return kws
+
+    def _auth(self, sess, conn, line):
+        """AUTH PLAIN [initial-response] (RFC 4954, RFC 4616): records (base64, authzid,
+        user, password) in sess.auth and answers 235 or 535."""
+        words = line.split()
+        if self.auth is None or not sess.tls or len(words) < 2 or words[1].upper() != "PLAIN":
+            self._reply(sess, conn, "504 5.5.4 mechanism not supported")
+            return
+        if len(words) > 2:
+            resp = words[2]
+        else:
+            self._reply(sess, conn, "334 ")
+            resp = conn.readline().rstrip(b"\r\n").decode("ascii", "replace")
+            sess.events.append(("C", resp))
+        try:
+            authzid, user, password = base64.b64decode(resp, validate=True).decode("utf-8").split("\0")
+        except (ValueError, UnicodeDecodeError):
+            sess.auth.append((resp, None, None, None))
+            self._reply(sess, conn, "501 5.5.2 bad AUTH PLAIN response")
+            return
+        sess.auth.append((resp, authzid, user, password))
+        if self.auth.get(user) == password:
+            self._reply(sess, conn, "235 2.7.0 authenticated")
+        else:
+            self._reply(sess, conn, "535 5.7.8 authentication credentials invalid")
 
     def _session(self, sock, peer):
         sess = SinkSession(peer)
@@ -1207,6 +1238,8 @@ class SinkServer:
                 sess.tls_version = conn.sock.version()
                 sess.events.append(("TLS", sess.tls_version))
                 msg = None
+            elif verb == "AUTH":
+                self._auth(sess, conn, line)
             elif verb == "MAIL":
                 msg = SinkMessage(sess, line)
                 sess.messages.append(msg)
