@@ -396,6 +396,16 @@ static int user_config(const struct user_args *a, struct config *cfg)
     if (a->config) {
         struct buf err = BUF_INIT;
         int rc = config_load(cfg, a->config, &err);
+        /* A new installation: the users file the config names does not
+         * exist yet. `add` creates it (empty, 0640), then loads again. */
+        if (rc < 0 && a->op == USER_ADD && cfg->users_file &&
+            access(cfg->users_file, F_OK) != 0 && errno == ENOENT &&
+            fsio_replace_file(cfg->users_file, "", 0, 0640) == 0) {
+            config_free(cfg);
+            config_default(cfg);
+            buf_reset(&err);
+            rc = config_load(cfg, a->config, &err);
+        }
         if (rc < 0)
             fprintf(stderr, "%s", err.data ? err.data : "configuration error\n");
         buf_free(&err);

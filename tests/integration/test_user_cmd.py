@@ -216,3 +216,15 @@ def test_list_without_file(tmp_path):
     rc, out = tern("user", "list", cwd=str(tmp_path))
     assert rc == 0 and out == "", out
     assert not (tmp_path / "var").exists()
+
+
+def test_add_creates_a_missing_users_file(conf):
+    # A new installation: the config names a users file that does not exist yet. `add`
+    # creates it (0640) instead of failing on the config; other commands still refuse.
+    os.unlink(conf.users_path)
+    rc, out = tern("user", "list", "-c", conf.config_path)
+    assert rc == 78 and not os.path.exists(conf.users_path), (rc, out)
+    rc, out = tern("user", "add", "zoe", "--stdin", "-c", conf.config_path, stdin=b"s3cret\n")
+    assert rc == 0, out
+    assert stat.S_IMODE(os.stat(conf.users_path).st_mode) == 0o640
+    assert hash_of(conf.users_path, "zoe").startswith("$y$")
