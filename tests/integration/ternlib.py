@@ -269,6 +269,23 @@ class SMTPClient:
         return self.read_reply()
 
 
+def read_maildir_folder(d):
+    """The files (bytes) of one Maildir folder (new/ or cur/), oldest name first; a folder or a
+    file that is not (or no longer) there is skipped."""
+    try:
+        names = sorted(os.listdir(d))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for n in names:
+        try:
+            with open(os.path.join(d, n), "rb") as f:
+                out.append(f.read())
+        except FileNotFoundError:
+            pass
+    return out
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -661,19 +678,7 @@ class TernServer:
 
     def maildir(self, user, domain="example.test"):
         """Delivered messages (bytes) in <maildir>/new, oldest name first."""
-        d = os.path.join(self.maildir_path(user, domain), "new")
-        try:
-            names = sorted(os.listdir(d))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        out = []
-        for n in names:
-            try:
-                with open(os.path.join(d, n), "rb") as f:
-                    out.append(f.read())
-            except FileNotFoundError:
-                pass
-        return out
+        return read_maildir_folder(os.path.join(self.maildir_path(user, domain), "new"))
 
     def all_messages(self):
         """(path, bytes) of every delivered file under the mail root (any user, any domain)."""
@@ -1374,20 +1379,7 @@ class PostfixPeer:
 
     def messages(self):
         """Delivered messages (bytes) in the Maildir's new/ and cur/, oldest name first."""
-        out = []
-        for sub in ("new", "cur"):
-            d = os.path.join(self.maildir, sub)
-            try:
-                names = sorted(os.listdir(d))
-            except FileNotFoundError:
-                continue
-            for n in names:
-                try:
-                    with open(os.path.join(d, n), "rb") as f:
-                        out.append(f.read())
-                except FileNotFoundError:
-                    pass
-        return out
+        return [m for sub in ("new", "cur") for m in read_maildir_folder(os.path.join(self.maildir, sub))]
 
     def wait_find(self, marker, n=1, timeout=20):
         if isinstance(marker, str):
