@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan build-fuzz run test test-unit test-asan fuzz bench clean
+.PHONY: all deps build build-asan build-fuzz run test test-unit test-asan fuzz bench clean install deb
 
 all: build
 
@@ -19,7 +19,7 @@ build-asan: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTERN_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_cmd fuzz_path fuzz_data fuzz_envelope fuzz_sasl fuzz_dsn_param fuzz_mx fuzz_downgrade
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_cmd fuzz_path fuzz_data fuzz_envelope fuzz_sasl fuzz_dsn_param fuzz_mx fuzz_downgrade fuzz_control
 
 # The embedded default: 127.0.0.1:2525, any <user>@localhost into
 # var/mail/<user>/Maildir/, spool in var/spool/ (see README.md).
@@ -40,5 +40,15 @@ fuzz: build-fuzz
 bench: build
 	./bench/run.sh
 
+# Installs the binary, the sendmail/mailq/newaliases links, man pages, the
+# systemd unit and an example config under $(PREFIX), staged into $(DESTDIR).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+
+# build-deb/tern_<version>_<arch>.deb (packaging/build-deb.sh).
+deb: build
+	./packaging/build-deb.sh build build-deb
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb

@@ -90,6 +90,18 @@ int fsio_rename_durable(const char *from, const char *to, const char *todir)
     return fsio_sync_dir(todir);
 }
 
+int fsio_rename_syncfs(const char *from, const char *to, int fd)
+{
+    if (rename(from, to) < 0)
+        return -errno;
+    return syncfs(fd) < 0 ? -errno : 0;
+}
+
+int fsio_renameat(int fromdir, const char *from, int todir, const char *to)
+{
+    return renameat(fromdir, from, todir, to) < 0 ? -errno : 0;
+}
+
 int fsio_mkdirs(const char *path, mode_t mode)
 {
     char tmp[PATH_MAX];

@@ -21,6 +21,12 @@ int fsio_sync(int fd);
 int fsio_sync_dir(const char *dir);
 /* rename() then fsync of the target's directory. */
 int fsio_rename_durable(const char *from, const char *to, const char *todir);
+/* rename() then syncfs() of fd's filesystem (fd: a file on it, e.g. the
+ * renamed one): for a directory the caller may write but cannot open to
+ * fsync (the pickup directory, mode 1733). */
+int fsio_rename_syncfs(const char *from, const char *to, int fd);
+/* renameat() with no durability promise: setting a file aside. */
+int fsio_renameat(int fromdir, const char *from, int todir, const char *to);
 /* Creates `path` and its missing parents with `mode` (like mkdir -p). */
 int fsio_mkdirs(const char *path, mode_t mode);
 /* Writes `data` to `path` atomically and durably: a temp file beside it,

@@ -45,20 +45,46 @@ void strutil_lower(char *s)
         *s = (char)strutil_lc((unsigned char)*s);
 }
 
-void strutil_escape(struct buf *out, const char *s, size_t n)
+static void strutil_escape_set(struct buf *out, const char *s, size_t n, const char *also)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\\') {
             buf_append(out, "\\\\", 2);
-        } else if (c >= 0x20 && c < 0x7f) {
+        } else if (c >= 0x20 && c < 0x7f && !(also && strchr(also, c))) {
             buf_putc(out, (char)c);
         } else {
             char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
             buf_append(out, e, 4);
         }
     }
+}
+
+void strutil_escape(struct buf *out, const char *s, size_t n)
+{
+    strutil_escape_set(out, s, n, NULL);
+}
+
+void strutil_escape_word(struct buf *out, const char *s, size_t n)
+{
+    strutil_escape_set(out, s, n, " <>,;");
+}
+
+void strutil_escape_word_again(struct buf *out, const char *escaped)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (const char *p = escaped; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (strchr(" <>,;", c)) {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            buf_append(out, e, 4);
+        } else {
+            buf_putc(out, (char)c);
+        }
+    }
+    if (out->data == NULL)
+        *buf_reserve(out, 0) = '\0';
 }
 
 const char *strutil_esc(const char *s)

@@ -18,6 +18,14 @@ void strutil_lower(char *s);
  * header comment: printable ASCII passes, everything else (CR, LF, NUL,
  * controls, 8-bit) becomes \xHH and backslash becomes \\. */
 void strutil_escape(struct buf *out, const char *s, size_t n);
+/* The same, and also space, '<', '>', ',' and ';' become \xHH: for a
+ * peer-supplied word inside a log line's key=<value> or key=value (an
+ * address, a login name), so the value cannot end early or forge another
+ * field for pflogsumm or log_format = json. */
+void strutil_escape_word(struct buf *out, const char *s, size_t n);
+/* For a string strutil_escape made before (a session's HELO): escapes the
+ * separators strutil_escape_word does, and nothing twice. */
+void strutil_escape_word_again(struct buf *out, const char *escaped);
 /* Returns a pointer to a static buffer holding the escaped form of s, cut
  * to a few hundred bytes; for log arguments only (not reentrant). */
 const char *strutil_esc(const char *s);

@@ -7,6 +7,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
+int cmd_sendmail(int argc, char **argv);
 
 /* Shared option parsing: finds -c/--config FILE; returns 0, or -1 after
  * printing a usage error for an unknown option. */

@@ -17,6 +17,9 @@ static const struct cmd_entry cmd_table[] = {
     {"serve", cmd_serve, "run the mail server (foreground)"},
     {"check-config", cmd_check_config, "validate a configuration file"},
     {"user", cmd_user, "manage AUTH users: add, passwd, del, list"},
+    {"queue", cmd_queue, "see and steer the queue: list, show, flush, hold, pause, shape ..."},
+    {"send", cmd_send, "send a test message to a server (tern send --help)"},
+    {"sendmail", cmd_sendmail, "the sendmail command line: -t -i -f -F -bs -bp -q (also as `sendmail`)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this text"},
 };
@@ -27,7 +30,7 @@ static int cmd_help(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
         printf("  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);
     printf("\noptions:\n"
-           "  -c, --config FILE   configuration file (serve, check-config, user); without it\n"
+           "  -c, --config FILE   configuration file (serve, check-config, user, queue); without it\n"
            "                      tern runs its embedded local-development default:\n"
            "                      127.0.0.1:2525, local domain localhost, any user,\n"
            "                      mail to var/mail/<user>/Maildir, spool in var/spool\n"
@@ -37,12 +40,69 @@ static int cmd_help(int argc, char **argv)
            "  tern user del NAME [-c FILE]               remove a user\n"
            "  tern user list [-c FILE]                   list the users\n"
            "  (--stdin reads the password from one line of standard input)\n"
+           "\nqueue (through the running daemon's control socket; root or its user):\n"
+           "  tern queue list | show ID | shape | flush [-c FILE]\n"
+           "  tern queue retry|hold|release|delete ID...|ALL [-c FILE]\n"
+           "  tern queue pause|resume DOMAIN [-c FILE]\n"
+           "\nsendmail (also run as sendmail, mailq, newaliases; works while tern is down):\n"
+           "  tern sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RCPT...] < message\n"
+           "  tern sendmail -bs | -bp | -q   (SMTP on stdin/stdout, mailq, flush)\n"
+           "  (config: -C FILE, else $TERN_CONFIG, else /etc/tern/tern.conf if present)\n"
            "\nsee docs/config.md for the configuration reference\n");
     return 0;
 }
 
+static const struct cmd_entry *cmd_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
+        if (!strcmp(name, cmd_table[i].name))
+            return &cmd_table[i];
+    return NULL;
+}
+
+/* Called by another name (make install links sendmail, mailq and newaliases
+ * to tern, as every MTA does): runs `tern sendmail ARGS`, `tern sendmail -bp
+ * ARGS` or `tern sendmail -bi ARGS`. Returns -1 when the name is tern's own. */
+static int run_as_link(int argc, char **argv)
+{
+    const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : argv[0];
+    const char *mode = NULL;
+    if (!base || !strcmp(base, "tern"))
+        return -1;
+    if (!strcmp(base, "mailq"))
+        mode = "-bp";
+    else if (!strcmp(base, "newaliases"))
+        mode = "-bi";
+    else if (strcmp(base, "sendmail"))
+        return -1;
+    const struct cmd_entry *c = cmd_find("sendmail");
+    if (!c) {
+        fprintf(stderr, "%s: this tern has no sendmail command\n", base);
+        return 69; /* EX_UNAVAILABLE */
+    }
+    /* The new argv: "sendmail", the mode, then the args (theirs, borrowed). */
+    char **av = calloc((size_t)argc + 2, sizeof *av);
+    if (!av) {
+        fprintf(stderr, "%s: out of memory\n", base);
+        return 71; /* EX_OSERR */
+    }
+    int n = 0;
+    av[n++] = (char *)"sendmail";
+    if (mode)
+        av[n++] = (char *)mode;
+    for (int i = 1; i < argc; i++)
+        av[n++] = argv[i];
+    int rc = c->run(n, av);
+    free(av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    int rc = run_as_link(argc, argv);
+    if (rc >= 0)
+        return rc;
     if (argc < 2) {
         cmd_help(0, NULL);
         return 64; /* EX_USAGE */
@@ -52,9 +112,9 @@ int main(int argc, char **argv)
         name = "help";
     if (!strcmp(name, "-V") || !strcmp(name, "--version"))
         name = "version";
-    for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
-        if (!strcmp(name, cmd_table[i].name))
-            return cmd_table[i].run(argc - 1, argv + 1);
+    const struct cmd_entry *c = cmd_find(name);
+    if (c)
+        return c->run(argc - 1, argv + 1);
     fprintf(stderr, "tern: unknown command '%s' (try 'tern help')\n", argv[1]);
     return 64;
 }

@@ -90,6 +90,7 @@ int cmd_serve(int argc, char **argv)
                cfg.tls_cert);
     log_open(cfg.log == CONF_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR, cfg.hostname);
     log_set_debug(cfg.debug);
+    log_set_format(cfg.log_format == CONF_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_LINE);
     if (path == NULL)
         serve_print_default(&cfg);
     int rc = parent_serve(&cfg);

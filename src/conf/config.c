@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +47,11 @@ void config_default(struct config *cfg)
     cfg->accept_any_user = 1;
     cfg->maildir = xstrdup("var/mail/%u/Maildir");
     cfg->spool_dir = xstrdup("var/spool");
+    cfg->run_user = xstrdup("tern");
+    cfg->mail_user = xstrdup("vmail");
+    cfg->shutdown_timeout = 30;
     cfg->log = CONF_LOG_STDERR;
+    cfg->log_format = CONF_LOG_LINE;
     cfg->debug = 0;
     cfg->cmd_line_max = 512;      /* RFC 5321 §4.5.3.1.4 */
     cfg->text_line_max = 1000;    /* RFC 5321 §4.5.3.1.6 */
@@ -154,7 +159,19 @@ static char *config_dir_of(const char *path)
     return copy;
 }
 
+static int config_load_impl(struct config *cfg, const char *path, struct buf *err, int tables);
+
 int config_load(struct config *cfg, const char *path, struct buf *err)
+{
+    return config_load_impl(cfg, path, err, 1);
+}
+
+int config_load_settings(struct config *cfg, const char *path, struct buf *err)
+{
+    return config_load_impl(cfg, path, err, 0);
+}
+
+static int config_load_impl(struct config *cfg, const char *path, struct buf *err, int tables)
 {
     /* Callers fill the defaults first; a zeroed struct gets them here. */
     if (cfg->hostname == NULL)
@@ -213,7 +230,7 @@ int config_load(struct config *cfg, const char *path, struct buf *err)
     cfg->users = NULL;
     conf_table_free(cfg->aliases);
     cfg->aliases = NULL;
-    if (cfg->users_file) {
+    if (tables && cfg->users_file) {
         rc = conf_users_load(cfg, cfg->users_file, err, &oserr);
         if (rc == CONF_EREAD)
             conf_error(err, path, ld.users_line, "users_file: cannot read %s: %s",
@@ -221,7 +238,7 @@ int config_load(struct config *cfg, const char *path, struct buf *err)
         if (rc < 0)
             bad = 1;
     }
-    if (cfg->aliases_file) {
+    if (tables && cfg->aliases_file) {
         rc = conf_aliases_load(cfg, cfg->aliases_file, err, &oserr);
         if (rc == CONF_EREAD)
             conf_error(err, path, ld.aliases_line, "aliases_file: cannot read %s: %s",
@@ -247,6 +264,9 @@ void config_free(struct config *cfg)
     free(cfg->aliases_file);
     free(cfg->maildir);
     free(cfg->spool_dir);
+    free(cfg->control_socket);
+    free(cfg->run_user);
+    free(cfg->mail_user);
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         free(cfg->listeners[i].tls_cert);
         free(cfg->listeners[i].tls_key);
@@ -291,4 +311,11 @@ const char *config_role_name(enum conf_role r)
 int config_is_local_domain(const struct config *cfg, const char *domain)
 {
     return conf_local_domain_index(cfg, domain) >= 0;
+}
+
+int config_control_socket(const struct config *cfg, char *out, size_t outsize)
+{
+    int n = cfg->control_socket ? snprintf(out, outsize, "%s", cfg->control_socket)
+                                : snprintf(out, outsize, "%s/control", cfg->spool_dir);
+    return n < 0 || (size_t)n >= outsize ? -1 : 0;
 }

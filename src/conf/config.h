@@ -16,6 +16,7 @@
 enum conf_role { CONF_ROLE_MX = 0, CONF_ROLE_SUBMISSION = 1, CONF_ROLE_SMTPS = 2 };
 enum conf_bare_lf { CONF_BARE_NORMALIZE = 0, CONF_BARE_REJECT = 1 };
 enum conf_log { CONF_LOG_STDERR = 0, CONF_LOG_SYSLOG = 1 };
+enum conf_log_format { CONF_LOG_LINE = 0, CONF_LOG_JSON = 1 };
 
 struct conf_listener {
     char addr[64]; /* numeric IPv4 or IPv6 (without brackets) */
@@ -76,7 +77,12 @@ struct config {
     int accept_any_user; /* embedded default: every safe local part exists */
     char *maildir;   /* owned template: %u local part, %d domain; relative to cwd allowed */
     char *spool_dir; /* owned */
+    char *control_socket; /* owned, NULL = <spool_dir>/control (config_control_socket) */
+    char *run_user;  /* owned: the unprivileged user of the daemon when started as root */
+    char *mail_user; /* owned: the owner of Maildirs; local delivery runs as this user */
+    unsigned shutdown_timeout; /* 30 s: SIGTERM lets sessions finish this long */
     enum conf_log log;
+    enum conf_log_format log_format; /* line (Postfix's shape) or json */
     int debug;
 
     /* Limits (RFC 5321 §4.5.3.1 minimums as defaults where it gives one). */
@@ -126,6 +132,10 @@ struct config {
     unsigned connections_max;   /* 100 outbound connections in all */
     unsigned connections_per_destination; /* 10 to one next-hop address */
 
+    /* Prometheus metrics over HTTP (proc/metrics_http): port 0 = off.
+     * Loopback only (config_check): the endpoint has no authentication. */
+    struct conf_listener metrics_listen; /* no cert/key: those stay NULL */
+
     struct conf_table *users;   /* owned, may be NULL */
     struct conf_table *aliases; /* owned, may be NULL */
 };
@@ -139,6 +149,9 @@ void config_default(struct config *cfg);
  * "file:line: what is wrong" lines to *err. Loads the users and aliases
  * files it names. */
 int config_load(struct config *cfg, const char *path, struct buf *err);
+/* The same without the users and aliases files (left NULL): for
+ * `tern sendmail`, whose users may not read them. */
+int config_load_settings(struct config *cfg, const char *path, struct buf *err);
 
 /* The embedded default's tables: loads users_file (var/users) if it
  * exists. Returns 0, or -1 with messages appended to *err. */
@@ -148,6 +161,10 @@ int config_load_default_tables(struct config *cfg, struct buf *err);
  * password changes without a restart. NULL when there is no file, or on
  * an error (then with messages in *err). */
 struct conf_table *config_users_read(const struct config *cfg, struct buf *err);
+
+/* The control socket's path (control_socket, else <spool_dir>/control)
+ * into out. Returns 0, or -1 if it does not fit. */
+int config_control_socket(const struct config *cfg, char *out, size_t outsize);
 
 /* Semantic checks (listeners bindable addresses, files present, aliases
  * resolve, ...). Returns 0, or -1 with messages appended to *err;

@@ -240,6 +240,11 @@ int config_check(const struct config *cfg, struct buf *err)
     if (cfg->hostname == NULL || cfg->hostname[0] == '\0')
         conf_check_error(&c, "hostname is empty");
     conf_check_listeners(&c);
+    /* The metrics endpoint answers anyone who can connect: loopback only. */
+    if (cfg->metrics_listen.port && !config_ip_is_loopback(cfg->metrics_listen.addr))
+        conf_check_error(&c, "metrics_listen %s: not a loopback address (127.0.0.0/8 or ::1); "
+                             "the metrics endpoint has no authentication",
+                         cfg->metrics_listen.addr);
     if (cfg->nlocal_domains == 0)
         conf_check_error(&c, "no local_domains");
     conf_check_spool(&c);

@@ -392,6 +392,21 @@ static int conf_set_log(struct conf_load *ld, const struct conf_key *k, char *va
     return 0;
 }
 
+static int conf_set_log_format(struct conf_load *ld, const struct conf_key *k, char *val,
+                               unsigned line)
+{
+    (void)k;
+    if (!strcmp(val, "line"))
+        ld->cfg->log_format = CONF_LOG_LINE;
+    else if (!strcmp(val, "json"))
+        ld->cfg->log_format = CONF_LOG_JSON;
+    else {
+        CONF_ERR(ld, line, "log_format: '%s' is not line or json", strutil_esc(val));
+        return -1;
+    }
+    return 0;
+}
+
 static int conf_set_bare_lf(struct conf_load *ld, const struct conf_key *k, char *val,
                             unsigned line)
 {
@@ -569,6 +584,21 @@ static int conf_set_resolver(struct conf_load *ld, const struct conf_key *k, cha
     return 0;
 }
 
+/* metrics_listen = ADDR:PORT ([::1]:PORT); loopback is enforced by
+ * config_check, so that `tern check-config` names the problem. */
+static int conf_set_metrics_listen(struct conf_load *ld, const struct conf_key *k, char *val,
+                                   unsigned line)
+{
+    struct conf_listener l = {.role = CONF_ROLE_MX};
+    const char *why = NULL;
+    if (conf_parse_hostport(val, &l, &why) < 0) {
+        CONF_ERR(ld, line, "metrics_listen: '%s': %s", strutil_esc(val), why);
+        return -1;
+    }
+    ld->cfg->metrics_listen = l;
+    return 0;
+}
+
 static int conf_set_sender_check(struct conf_load *ld, const struct conf_key *k, char *val,
                                  unsigned line)
 {
@@ -599,7 +629,12 @@ static const struct conf_key conf_keys[] = {
     {"accept_any_user", conf_set_bool, F(accept_any_user), 0, 0, 0, NULL},
     {"maildir", conf_set_maildir, F(maildir), 0, 0, 0, NULL},
     {"spool_dir", conf_set_path, F(spool_dir), 0, 0, 0, NULL},
+    {"control_socket", conf_set_path, F(control_socket), 0, 0, 0, NULL},
+    {"user", conf_set_string, F(run_user), 0, 0, 0, NULL},
+    {"mail_user", conf_set_string, F(mail_user), 0, 0, 0, NULL},
+    {"shutdown_timeout", conf_set_duration, F(shutdown_timeout), 0, 3600, 0, NULL},
     {"log", conf_set_log, 0, 0, 0, 0, 0, NULL},
+    {"log_format", conf_set_log_format, 0, 0, 0, 0, 0, NULL},
     {"debug", conf_set_bool, F(debug), 0, 0, 0, NULL},
     /* RFC 5321 §4.5.3.1.4: a command line of 512 octets must be accepted.
      * The cap keeps a session's line buffer bounded. */
@@ -636,6 +671,7 @@ static const struct conf_key conf_keys[] = {
     {"sender_check", conf_set_sender_check, 0, 0, 0, 0, 0, NULL},
     {"route", conf_set_route, 0, 0, 0, 0, 0, NULL},
     {"resolver", conf_set_resolver, 0, 0, 0, 0, 0, NULL},
+    {"metrics_listen", conf_set_metrics_listen, 0, 0, 0, 0, 0, NULL},
     {"relay_port", conf_set_count, F(relay_port), 1, 65535, 0, NULL},
     {"delay_warning", conf_set_duration, F(delay_warning), 0, 365 * DAY, 0, NULL},
     {"connections_max", conf_set_count, F(connections_max), 1, 100000, 0, NULL},

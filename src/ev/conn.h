@@ -68,6 +68,10 @@ void conn_starttls_client(struct conn *c, struct tlsctx *t);
  * with verify, checked against its certificate (a name or a numeric
  * address) with the system's trusted CAs; a mismatch fails the handshake. */
 void conn_tls_set_peer(struct conn *c, const char *name, int verify);
+/* Why the TLS handshake failed (OpenSSL's reason; for a client the
+ * certificate check's, e.g. "self-signed certificate"), or "". Still
+ * valid in and after on_close. */
+const char *conn_tls_error(const struct conn *c);
 /* Non-zero once the handshake completed. */
 int conn_is_tls(const struct conn *c);
 /* The negotiated protocol ("TLSv1.3"), cipher and its secret bits, or

@@ -52,6 +52,7 @@ struct conn {
     int tls_verify;        /* the server's certificate must verify for tls_peer */
     void *ssl;             /* owned SSL *, NULL without TLS */
     struct tlsctx *tls;    /* a reference, released with ssl */
+    char tls_err[200];     /* why the handshake failed, "" if it did not */
 };
 
 /* conn.c */

@@ -3,6 +3,7 @@
  * WANT_READ / WANT_WRITE become the events conn asks the loop for. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "base/log.h"
+#include "base/strutil.h"
 #include "ev/conn_priv.h"
 
 void conn_starttls(struct conn *c, struct tlsctx *t)
@@ -112,6 +114,8 @@ static ssize_t conn_tls_result(struct conn *c, int r, int reading)
         char why[160];
         ERR_error_string_n(err, why, sizeof why);
         log_debug("tls: %s", why);
+        if (c->tls_state == CONN_TLS_HANDSHAKE)
+            strutil_lcpy(c->tls_err, why, sizeof c->tls_err);
         ERR_clear_error();
         return -EPROTO;
     }
@@ -143,6 +147,10 @@ void conn_tls_handshake(struct conn *c)
         conn_watch(c);
         return;
     }
+    long v = c->tls_client ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+    if (v != X509_V_OK) /* more telling than "certificate verify failed" */
+        snprintf(c->tls_err, sizeof c->tls_err, "certificate verification failed: %s",
+                 X509_verify_cert_error_string(v));
     conn_finish(c, k == 0 ? -ECONNRESET : (int)k);
 }
 
@@ -175,6 +183,11 @@ ssize_t conn_tls_recv(struct conn *c, char *p, size_t n)
     if (r == 1)
         return (ssize_t)got;
     return conn_tls_result(c, r, 1);
+}
+
+const char *conn_tls_error(const struct conn *c)
+{
+    return c->tls_err;
 }
 
 int conn_tls_pending(const struct conn *c)

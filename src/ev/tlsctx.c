@@ -161,7 +161,37 @@ fail:
     return NULL;
 }
 
-struct tlsctx *tlsctx_client_new(struct buf *err)
+/* Puts every certificate of the PEM text into a fresh store. Returns the
+ * store (owned) or NULL with the reason in *err. */
+static X509_STORE *tlsctx_ca_store(const char *pem, size_t len, struct buf *err)
+{
+    if (len > (size_t)0x7fffffff) {
+        buf_puts(err, "CA file too large\n");
+        return NULL;
+    }
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509_STORE *st = X509_STORE_new();
+    size_t n = 0;
+    X509 *x;
+    while (bio && st && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        int ok = X509_STORE_add_cert(st, x) == 1;
+        X509_free(x);
+        if (!ok)
+            break;
+        n++;
+    }
+    BIO_free(bio);
+    /* The loop ends with "no start line" at the end of the text. */
+    ERR_clear_error();
+    if (st == NULL || n == 0) {
+        X509_STORE_free(st);
+        buf_puts(err, "no certificate in the CA file\n");
+        return NULL;
+    }
+    return st;
+}
+
+struct tlsctx *tlsctx_client_new_ca(const char *ca_pem, size_t ca_len, struct buf *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
@@ -174,15 +204,28 @@ struct tlsctx *tlsctx_client_new(struct buf *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     /* Verification is per connection (conn_tls_set_peer); the trusted
-     * CAs are the system's. */
+     * CAs are the system's, or only the given ones. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+    if (ca_pem) {
+        X509_STORE *st = tlsctx_ca_store(ca_pem, ca_len, err);
+        if (st == NULL) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_cert_store(ctx, st); /* the ctx owns it now */
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         ERR_clear_error();
+    }
     struct tlsctx *t = xcalloc(1, sizeof *t);
     t->refs = 1;
     t->def = ctx;
     t->sni = xcalloc(1, sizeof *t->sni);
     return t;
+}
+
+struct tlsctx *tlsctx_client_new(struct buf *err)
+{
+    return tlsctx_client_new_ca(NULL, 0, err);
 }
 
 struct tlsctx *tlsctx_ref(struct tlsctx *t)

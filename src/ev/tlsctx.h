@@ -37,6 +37,10 @@ struct tlsctx *tlsctx_new(const struct tlsctx_opts *opts, const struct tlsctx_pe
 /* A context for outbound SMTP: TLS 1.2 or newer, opportunistic (RFC 7435:
  * no certificate check; a verifying policy is a later step). Owned. */
 struct tlsctx *tlsctx_client_new(struct buf *err);
+/* The same, trusting only the CA certificates of the PEM text (one or
+ * more; a self-signed server certificate works as its own CA) instead
+ * of the system's, for `tern send --cafile`. NULL with the reason in *err. */
+struct tlsctx *tlsctx_client_new_ca(const char *ca_pem, size_t ca_len, struct buf *err);
 struct tlsctx *tlsctx_ref(struct tlsctx *t);
 void tlsctx_unref(struct tlsctx *t);
 

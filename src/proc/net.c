@@ -29,6 +29,8 @@
 #include "ipc/ipc_types.h"
 #include "proc/net_relay.h"
 #include "proc/privsep.h"
+#include "proc/metrics_http.h"
+#include "proc/metrics_shm.h"
 #include "proc/tls_material.h"
 #include "smtp/smtp_session.h"
 
@@ -48,6 +50,7 @@ struct net_client {
     int closed; /* on the free list, waiting for the before-sleep hook */
     size_t listener;  /* index into net.ls / net.tls */
     int handshaking;  /* TLS handshake under way */
+    int tls_done;     /* a TLS handshake completed (metrics) */
     ev_timer_id kick; /* pending re-feed after a resume */
     /* AUTH: the answer waits out the throttle's delay on this timer. */
     ev_timer_id auth_timer;
@@ -180,12 +183,25 @@ static void net_svc_abort(void *svc, const char *qid)
     buf_free(&b);
 }
 
+/* The client's role as a metrics index. */
+static unsigned net_role(const struct net_client *c)
+{
+    return metrics_role(c->net->ls[c->listener].role);
+}
+
 static void net_auth_fire(struct ev_loop *loop, void *arg)
 {
     struct net_client *c = arg;
     c->auth_timer = 0;
-    if (!c->closed)
-        smtp_session_auth_done(c->session, c->auth_result);
+    if (c->closed)
+        return;
+    smtp_session_auth_done(c->session, c->auth_result);
+    /* Counted after the session decided: it may refuse an OK (authzid). */
+    enum metrics_auth_result m = smtp_session_authenticated(c->session) ? METRICS_AUTH_SUCCESS
+                                 : c->auth_result == SMTP_AUTH_TEMPFAIL ? METRICS_AUTH_TEMPFAIL
+                                 : c->auth_result == SMTP_AUTH_BLOCKED  ? METRICS_AUTH_BLOCKED
+                                                                        : METRICS_AUTH_FAILURE;
+    metrics_inc(&metrics_shm->auth[net_role(c)][m]);
 }
 
 /* Answers an AUTH after `delay_ms`, always from the loop. */
@@ -282,9 +298,11 @@ static void net_on_close(struct conn *conn, void *arg, int err)
     struct net_client *c = arg;
     if (c->closed)
         return;
-    if (c->handshaking)
+    if (c->handshaking) {
         log_info("SSL_accept error from unknown[%s]: %s", c->ip,
                  err == -ETIMEDOUT ? "timed out" : err ? strerror(-err) : "lost connection");
+        metrics_inc(&metrics_shm->tls[net_role(c)][1]);
+    }
     c->closed = 1;
     /* Freed from the before-sleep hook: never inside its own callback. */
     c->next_dead = c->net->dead;
@@ -295,6 +313,8 @@ static void net_on_tls(struct conn *conn, void *arg, int err)
 {
     struct net_client *c = arg;
     c->handshaking = 0;
+    c->tls_done = 1;
+    metrics_inc(&metrics_shm->tls[net_role(c)][0]);
     c->last_ms = clock_mono_ms();
     smtp_session_tls_done(c->session, conn_tls_version(conn), conn_tls_cipher(conn),
                           conn_tls_bits(conn));
@@ -349,7 +369,7 @@ static void net_accept_one(struct net *n, size_t li)
     c->timeout_ms = (uint64_t)n->cfg->timeout_command * 1000;
     c->conn = conn_new(n->loop, fd, &net_conn_cb, c);
     struct smtp_session_peer peer = {c->ip, "unknown", role, n->tls[li] != NULL,
-                                     role == CONF_ROLE_SMTPS};
+                                     role == CONF_ROLE_SMTPS, 0};
     c->session = smtp_session_new(c->id, n->cfg, &peer, &net_io, c, &net_svc, n);
     c->next = n->all;
     if (n->all)
@@ -357,6 +377,8 @@ static void net_accept_one(struct net *n, size_t li)
     n->all = c;
     n->nclients++;
     idmap_put(&n->clients, c->id, c);
+    metrics_inc(&metrics_shm->connections[metrics_role(role)]);
+    metrics_inc(&metrics_shm->open[metrics_role(role)]);
     log_info("connect from unknown[%s]", c->ip);
     int over = n->nclients > n->cfg->sessions_max ||
                net_count_ip(n, c->ip) > n->cfg->sessions_per_ip;
@@ -406,6 +428,10 @@ static void net_free_client(struct net *n, struct net_client *c)
     if (c->next)
         c->next->prev = c->prev;
     n->nclients--;
+    unsigned role = net_role(c);
+    metrics_dec(&metrics_shm->open[role]);
+    metrics_inc(&metrics_shm->sessions[role][c->tls_done][smtp_session_authenticated(c->session)
+                                                            ? 1 : 0]);
     smtp_session_free(c->session);
     conn_free(c->conn);
     free(c);
@@ -569,6 +595,8 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
+    metrics_shm_net_start();
+    metrics_http_drop();
     struct net n = {0};
     /* The resolver reads resolv.conf and starts its thread before the
      * chroot takes the files away. */

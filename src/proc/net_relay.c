@@ -109,7 +109,8 @@ void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int
     struct relay_conn *rc = j->rc;
     if (closed && all_temp && j->cur + 1 < j->ntargets) {
         strutil_lcpy(j->last_error, res[0].text, sizeof j->last_error);
-        log_info("%s: %s; trying the next host", j->env.qid, res[0].text);
+        log_msg_as("tern/smtp", LOGL_INFO, "%s: %s; trying the next host", j->env.qid,
+                   res[0].text);
         if (rc)
             relay_conn_release(rc, 0);
         j->cur++;

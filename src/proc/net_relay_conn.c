@@ -16,6 +16,7 @@
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "ev/tlsctx.h"
+#include "proc/metrics_shm.h"
 #include "proc/net_relay_priv.h"
 
 static void rconn_kill(struct relay_conn *rc)
@@ -107,6 +108,7 @@ static void rconn_on_tls(struct conn *c, void *arg, int err)
 {
     struct relay_conn *rc = arg;
     rc->handshaking = 0;
+    metrics_inc(&metrics_shm->relay[err == 0 ? METRICS_RELAY_TLS_OK : METRICS_RELAY_TLS_FAILED]);
     if (!rc->dead && rc->client)
         smtp_client_tls_done(rc->client, err == 0);
 }
@@ -126,6 +128,7 @@ static void rconn_on_close(struct conn *c, void *arg, int err)
     }
     if (rc->handshaking) {
         rc->handshaking = 0;
+        metrics_inc(&metrics_shm->relay[METRICS_RELAY_TLS_FAILED]);
         smtp_client_tls_done(rc->client, 0);
         return;
     }
@@ -202,11 +205,12 @@ static void rconn_connect_failed(struct relay_conn *rc, const char *why)
     struct relay_job *j = rc->job;
     rc->job = NULL;
     rconn_kill(rc);
+    metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_FAILED]);
     if (j == NULL)
         return;
     j->rc = NULL;
     snprintf(j->last_error, sizeof j->last_error, "connect to %s: %s", rc->target, why);
-    log_info("%s: %s", j->env.qid, j->last_error);
+    log_msg_as("tern/smtp", LOGL_INFO, "%s: %s", j->env.qid, j->last_error);
     j->cur++;
     relay_try(j);
 }
@@ -224,6 +228,7 @@ static void rconn_on_connect(struct ev_loop *loop, int fd, unsigned events, void
     }
     ev_timer_cancel(loop, rc->timer);
     rc->timer = 0;
+    metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_OK]);
     ev_io_del(loop, fd);
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -258,6 +263,7 @@ static int rconn_open(struct net_relay *r, struct relay_job *j, const struct rel
                  strerror(errno));
         if (fd >= 0)
             close(fd);
+        metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_FAILED]);
         return -1;
     }
     struct relay_conn *rc = xcalloc(1, sizeof *rc);
@@ -312,7 +318,7 @@ void relay_try(struct relay_job *j)
         }
         if (rconn_open(r, j, t) == 0)
             return;
-        log_info("%s: %s", j->env.qid, j->last_error);
+        log_msg_as("tern/smtp", LOGL_INFO, "%s: %s", j->env.qid, j->last_error);
         j->cur++;
     }
     relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.1",

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "proc/metrics_http.h"
 #include "proc/net.h"
 #include "proc/queue_proc.h"
 #include "proc/tls_material.h"
@@ -239,6 +240,12 @@ int parent_serve(const struct config *cfg)
         ls[nls].fd = fd;
         ls[nls].role = cfg->listeners[i].role;
         nls++;
+    }
+    /* Shared counters and the metrics socket, before any fork or drop. */
+    if (metrics_parent_setup(cfg) < 0) {
+        for (size_t j = 0; j < nls; j++)
+            close(ls[j].fd);
+        return 1;
     }
 
     struct buf tls = BUF_INIT, err = BUF_INIT;

@@ -14,7 +14,10 @@
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
+#include "proc/control.h"
+#include "proc/metrics_http.h"
 #include "proc/queue_auth.h"
+#include "queue/pickup.h"
 #include "queue/queue.h"
 
 struct qproc {
@@ -23,6 +26,7 @@ struct qproc {
     struct ipc_chan *ipc;
     struct queue *queue;
     struct queue_auth *auth;
+    struct control *control;
 };
 
 /* The queue's relay transport: the net process's SMTP client. */
@@ -231,11 +235,26 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
     struct qproc qp = {0};
     qp.cfg = cfg;
     qp.loop = ev_loop_new();
-    qp.queue = queue_new(qp.loop, cfg);
-    if (qp.queue == NULL)
+    /* Before any thread: binding a long socket path goes through /proc. */
+    qp.control = control_new(qp.loop, cfg);
+    if (qp.control == NULL) {
+        ev_loop_free(qp.loop);
         return 1;
+    }
+    qp.queue = queue_new(qp.loop, cfg);
+    if (qp.queue == NULL) {
+        control_free(qp.control);
+        ev_loop_free(qp.loop);
+        return 1;
+    }
+    control_set_queue(qp.control, qp.queue);
     qp.ipc = ipc_chan_new(qp.loop, ipc_fd, qproc_on_ipc, qproc_on_ipc_close, &qp);
     queue_set_relay(qp.queue, qproc_relay, &qp);
+    /* Prometheus (metrics_listen): counters and the endpoint, if set. */
+    struct metrics_http *metrics = metrics_http_start(qp.loop, qp.queue);
+    /* What `tern sendmail` left while we were down, then what comes; without
+     * it (logged) the daemon still serves SMTP. */
+    struct pickup *pickup = pickup_new(qp.loop, qp.queue, cfg);
     qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
     if (qp.auth == NULL)
         return 1;
@@ -243,6 +262,9 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
     ev_signal_add(qp.loop, SIGINT, qproc_on_signal, &qp);
     int rc = ev_loop_run(qp.loop);
     queue_auth_free(qp.auth);
+    control_free(qp.control);
+    pickup_free(pickup);
+    metrics_http_free(metrics);
     queue_free(qp.queue);
     ipc_chan_free(qp.ipc);
     ev_loop_free(qp.loop);

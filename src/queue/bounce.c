@@ -33,7 +33,8 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
          * when our own notification fails, postmaster hears of it once. */
         int ours = orig->client_name && !strcmp(orig->client_name, BOUNCE_MARK);
         if (!ours || rcpts[0].action != DSN_ACTION_FAILED) {
-            log_info("%s: no notification: the sender is <>", orig->qid);
+            log_msg_as("tern/bounce", LOGL_INFO, "%s: no notification: the sender is <>",
+                       orig->qid);
             return 0;
         }
         snprintf(pm, sizeof pm, "postmaster@%s",
@@ -94,7 +95,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     const char *what = rcpts[0].action == DSN_ACTION_DELAYED     ? "delay"
                        : rcpts[0].action == DSN_ACTION_DELIVERED || rcpts[0].action == DSN_ACTION_RELAYED ? "success"
                                                                  : "non-delivery";
-    log_info("%s: %s %s notification: %s", orig->qid,
+    log_msg_as("tern/bounce", LOGL_INFO, "%s: %s %s notification: %s", orig->qid,
              strcmp(mark, BOUNCE_MARK) ? "postmaster" : "sender", what, qid);
     rc = queue_commit(q, qid, &env, bounce_committed, NULL);
     envelope_clear(&env);

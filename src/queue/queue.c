@@ -218,9 +218,12 @@ static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope
             continue;
         }
         if (config_expand(q->cfg, old[i].addr, &mbs, &nmb) < 0 || nmb == 0) {
+            struct buf a = BUF_INIT;
+            strutil_escape_word(&a, old[i].addr, strlen(old[i].addr));
             log_warn("%s: to=<%s>: no local mailbox (unknown user or alias loop); recipient "
                      "dropped",
-                     qid, strutil_esc(old[i].addr));
+                     qid, a.data ? a.data : "");
+            buf_free(&a);
             free(mbs);
             continue;
         }
@@ -268,6 +271,8 @@ static void queue_on_synced(void *arg, int status)
         q->stats.active--;
     } else {
         q->stats.committed++;
+        if (q->metrics)
+            qmetrics_received(q->metrics, m->rec.nrcpt);
         log_info("%s: %s (queue active)", p->qid, p->logline);
         m->next_attempt = 0;
         if (!q->closing)
@@ -346,7 +351,7 @@ int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_c
     p->arg = arg;
     struct buf line = BUF_INIT;
     buf_puts(&line, "from=<");
-    strutil_escape(&line, env->from ? env->from : "", env->from ? strlen(env->from) : 0);
+    strutil_escape_word(&line, env->from ? env->from : "", env->from ? strlen(env->from) : 0);
     buf_printf(&line, ">, size=%llu, nrcpt=%zu", (unsigned long long)env->size, env->nrcpts);
     p->logline = buf_steal(&line);
     commit_add(q->cm, queue_on_synced, p);
@@ -384,10 +389,13 @@ static void queue_on_recovered(void *arg, struct store *st, const struct store_r
     m->rec = *rec;
     m->npending = 0;
     m->next_attempt = INT64_MAX;
+    m->flags = 0;
     for (uint32_t i = 0; i < rec->nrcpt; i++) {
         if (slots[i].status != STORE_PENDING)
             continue;
         m->npending++;
+        if (slots[i].flags & STORE_SLOT_HELD)
+            m->flags |= QMF_HELD;
         if (slots[i].next_attempt < m->next_attempt)
             m->next_attempt = slots[i].next_attempt;
     }
@@ -423,6 +431,8 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     struct buf b = BUF_INIT;
     buf_printf(&b, "%s/tmp", q->spool);
     q->tmpdir = buf_steal(&b);
+    buf_printf(&b, "%s/paused", q->spool);
+    q->paused_path = buf_steal(&b);
     idmap_init(&q->msgs);
     idmap_init(&q->bodies);
     idmap_init(&q->relays);
@@ -433,6 +443,11 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
         goto fail;
     }
     queue_clean_tmp(q->tmpdir);
+    rc = queue_paused_load(q);
+    if (rc < 0) {
+        log_err("spool: cannot read %s: %s", q->paused_path, strerror(-rc));
+        goto fail;
+    }
     q->st = store_open(q->spool, queue_on_recovered, q);
     if (q->st == NULL)
         goto fail;
@@ -462,9 +477,11 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     if (q->stats.recovered)
         log_info("queue: %lu messages recovered from the spool", q->stats.recovered);
     /* Recovered messages enter the heap now that delivery can start. */
-    for (size_t i = 0; i < q->msgs.cap; i++)
-        if (q->msgs.keys[i])
-            queue_run_schedule(q, q->msgs.vals[i]);
+    for (size_t i = 0; i < q->msgs.cap; i++) {
+        struct qmsg *m = q->msgs.vals[i];
+        if (q->msgs.keys[i] && !(m->flags & QMF_HELD))
+            queue_run_schedule(q, m);
+    }
     queue_run_dispatch(q);
     return q;
 fail:
@@ -507,6 +524,8 @@ void queue_free(struct queue *q)
     }
     idmap_free(&q->bodies);
     sched_free(&q->sched);
+    queue_paused_unref(q->paused);
+    free(q->paused_path);
     free(q->spool);
     free(q->tmpdir);
     free(q);

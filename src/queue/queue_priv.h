@@ -11,6 +11,7 @@
 #include "queue/commit.h"
 #include "queue/pool.h"
 #include "queue/queue.h"
+#include "queue/queue_metrics.h"
 #include "queue/sched.h"
 #include "queue/store.h"
 
@@ -18,6 +19,20 @@ enum qmsg_state {
     QM_SYNCING = 0, /* appended, its batch not yet durable */
     QM_WAITING = 1, /* in the heap */
     QM_RUNNING = 2, /* a delivery job has it */
+};
+
+/* qmsg flags: the operator's commands (queue_ctl.c). */
+#define QMF_HELD 0x01   /* on hold: not delivered until released (also in the slots) */
+#define QMF_DELETE 0x02 /* delete once the running attempt has ended */
+#define QMF_PARKED 0x04 /* a pending recipient's domain is paused: resume reschedules */
+
+/* The paused destination domains: an immutable snapshot shared by the
+ * loop thread and the jobs that started under it. Reference counts are
+ * touched only in the loop thread. */
+struct qpaused {
+    unsigned refs;
+    size_t n;
+    char **domains; /* owned, lowercased */
 };
 
 /* The index entry of one message in the spool: all the memory a deferred
@@ -30,6 +45,7 @@ struct qmsg {
     int64_t next_attempt; /* wall seconds: when the heap entry is due */
     uint32_t npending;    /* recipients neither delivered nor failed */
     uint8_t state;        /* enum qmsg_state */
+    uint8_t flags;        /* QMF_* */
 };
 
 struct queue {
@@ -51,10 +67,13 @@ struct queue {
     uint16_t qid_counter;
     int closing;
     struct queue_stats stats;
+    struct qmetrics *metrics; /* not owned, may be NULL (queue_set_metrics) */
     queue_relay_fn relay;   /* may be NULL: remote recipients wait */
     void *relay_arg;
     struct idmap relays;    /* request id -> struct qrelay (owned) */
     uint64_t relay_next_id;
+    struct qpaused *paused; /* owned reference, never NULL after queue_new */
+    char *paused_path;      /* owned: <spool>/paused, the list kept across restarts */
 };
 
 /* Queue ids are 16 hex digits: the key is their value. Returns 0 for a
@@ -74,5 +93,21 @@ void queue_run_stop(struct queue *q);
 void queue_run_drop_relays(struct queue *q);
 /* Removes a message whose every recipient is done from spool and index. */
 void queue_msg_finish(struct queue *q, struct qmsg *m);
+
+/* Paused domains (queue_pause.c). Load reads <spool>/paused (missing:
+ * none paused); returns 0 or -errno. */
+int queue_paused_load(struct queue *q);
+/* Is domain (any case) paused in snapshot p? */
+int queue_paused_has(const struct qpaused *p, const char *domain);
+/* Is the domain of address addr paused in p? */
+int queue_paused_addr(const struct qpaused *p, const char *addr);
+struct qpaused *queue_paused_ref(struct qpaused *p);
+void queue_paused_unref(struct qpaused *p);
+/* Adds (add = 1) or removes a domain, writing the file durably first.
+ * Returns 1 if the set changed, 0 if it already was so, -errno. */
+int queue_paused_change(struct queue *q, const char *domain, int add);
+/* Writes the hold mark into every pending slot of m (held = 1) or clears
+ * it, using slots (m's rec.nrcpt of them). Returns 0 or -errno. */
+int queue_msg_write_hold(struct queue *q, struct qmsg *m, struct store_slot *slots, int held);
 
 #endif

@@ -58,6 +58,7 @@ struct qjob {
     size_t nsucceeded;
     size_t *delayed;       /* owned: entries of r past delay_warning, first time */
     size_t ndelayed;
+    struct qpaused *paused; /* a reference: destinations not to try now */
 };
 
 /* One relay request in flight: which entries of its job it answers for. */
@@ -211,7 +212,8 @@ static void qjob_run(struct pool_job *pj)
     }
     j->r = xcalloc(j->rec.nrcpt, sizeof *j->r);
     for (uint32_t i = 0; i < j->rec.nrcpt; i++) {
-        if (j->slots[i].status != STORE_PENDING)
+        if (j->slots[i].status != STORE_PENDING ||
+            queue_paused_addr(j->paused, j->env.rcpts[i].addr))
             continue;
         struct qjob_rcpt *r = &j->r[j->nr++];
         r->idx = i;
@@ -245,6 +247,7 @@ static void qjob_free(struct qjob *j)
     free(j->failed);
     free(j->succeeded);
     free(j->delayed);
+    queue_paused_unref(j->paused);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -268,7 +271,7 @@ static void queue_put_delay(struct buf *b, uint64_t us)
 static void queue_put_addr(struct buf *b, const char *key, const char *addr)
 {
     buf_printf(b, "%s=<", key);
-    strutil_escape(b, addr, strlen(addr));
+    strutil_escape_word(b, addr, strlen(addr));
     buf_puts(b, ">");
 }
 
@@ -300,10 +303,10 @@ static void queue_log_result(const struct qjob *j, const struct qjob_rcpt *r,
     if (note)
         buf_printf(&b, "; %s", note);
     buf_puts(&b, ")");
-    if (strcmp(status, "sent") == 0 || strcmp(status, "deferred") == 0)
-        log_info("%s", b.data);
-    else
-        log_warn("%s", b.data);
+    /* Informational whatever the status, as Postfix's delivery agents log
+     * it: a "warning: " before it would hide the line from pflogsumm.
+     * The program is the transport, as Postfix's local(8) and smtp(8). */
+    log_msg_as(r->remote ? "tern/smtp" : "tern/local", LOGL_INFO, "%s", b.data);
     buf_free(&b);
 }
 
@@ -397,6 +400,15 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
         queue_log_result(j, r, "bounced", NULL);
         qjob_failed(j, k);
         break;
+    }
+    if (q->metrics) {
+        /* The slot says what the attempt became (an expiry is a bounce). */
+        enum result_kind mk = s->status == STORE_DONE     ? RESULT_OK
+                              : s->status == STORE_FAILED ? RESULT_PERMFAIL
+                                                          : RESULT_TEMPFAIL;
+        uint64_t arrival = j->rec.arrival_us;
+        qmetrics_outcome(q->metrics, mk, j->env.rcpts[r->idx].addr,
+                         r->t1_us > arrival ? r->t1_us - arrival : 0);
     }
     int rc = store_slot_write(q->st, &m->rec, r->idx, s);
     if (rc < 0)
@@ -495,17 +507,35 @@ static void qjob_finalize(struct queue *q, struct qmsg *m, struct qjob *j)
     q->inflight--;
     m->npending = 0;
     m->next_attempt = INT64_MAX;
+    m->flags &= (uint8_t)~QMF_PARKED;
     for (uint32_t i = 0; i < j->rec.nrcpt; i++) {
         if (j->slots[i].status != STORE_PENDING)
             continue;
         m->npending++;
+        /* Paused now (not when the job started): a resume during the
+         * attempt must not leave the recipient parked. */
+        if (queue_paused_addr(q->paused, j->env.rcpts[i].addr)) {
+            m->flags |= QMF_PARKED;
+            continue;
+        }
         if (j->slots[i].next_attempt < m->next_attempt)
             m->next_attempt = j->slots[i].next_attempt;
     }
-    if (m->npending == 0)
+    if (m->npending == 0) {
         queue_msg_finish(q, m);
-    else
+    } else if (m->flags & QMF_DELETE) {
+        log_info("%s: deleted by the operator", m->rec.qid);
+        queue_msg_finish(q, m);
+    } else if (m->flags & QMF_HELD) {
+        m->state = QM_WAITING; /* out of the heap until released */
+        int rc = queue_msg_write_hold(q, m, j->slots, 1);
+        if (rc < 0)
+            log_err("%s: cannot record the hold in the spool: %s", m->rec.qid, strerror(-rc));
+    } else if (m->next_attempt == INT64_MAX) {
+        m->state = QM_WAITING; /* every pending destination paused: resume schedules */
+    } else {
         queue_run_schedule(q, m);
+    }
     qjob_free(j);
 }
 
@@ -696,6 +726,7 @@ static struct qjob *queue_run_job(struct queue *q, struct qmsg *m, uint64_t key)
     j->segpath = xstrdup(path);
     j->t_queued_us = queue_now_us();
     j->content_fd = -1;
+    j->paused = queue_paused_ref(q->paused);
     envelope_init(&j->env);
     m->state = QM_RUNNING;
     q->inflight++;
@@ -713,7 +744,8 @@ void queue_run_dispatch(struct queue *q)
         sched_pop(&q->sched, &e);
         struct qmsg *m = idmap_get(&q->msgs, e.key);
         /* Entries of messages that left or were rescheduled are stale. */
-        if (m == NULL || m->state != QM_WAITING || m->next_attempt != e.when)
+        if (m == NULL || m->state != QM_WAITING || m->next_attempt != e.when ||
+            (m->flags & QMF_HELD))
             continue;
         struct qjob *j = queue_run_job(q, m, e.key);
         j->pj.next = NULL;

@@ -45,6 +45,7 @@ enum store_status { STORE_PENDING = 0, STORE_DONE = 1, STORE_FAILED = 2 };
  * message, so the queue looks there before delivering again. */
 #define STORE_SLOT_INFLIGHT 0x01
 #define STORE_SLOT_WARNED 0x02 /* the sender was told of the delay (once) */
+#define STORE_SLOT_HELD 0x04   /* the operator put the message on hold */
 
 /* One recipient's mutable state. */
 struct store_slot {

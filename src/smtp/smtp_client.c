@@ -49,6 +49,9 @@ struct smtp_client {
     int esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, auth_plain;
     char *auth_user, *auth_pass; /* owned; NULL: no AUTH */
     int authed;
+    smtp_client_trace_fn trace; /* NULL: no trace */
+    void *trace_arg;
+    int last_code;       /* of the last complete reply, 0 before the first */
     uint64_t size_max; /* 0 = not announced */
     /* The current reply being read. */
     int rcode;
@@ -69,6 +72,12 @@ struct smtp_client {
     int bol;               /* the content is at a line start */
 };
 
+static void client_trace(struct smtp_client *c, char dir, const char *line, size_t len)
+{
+    if (c->trace)
+        c->trace(c->trace_arg, dir, line, len);
+}
+
 static void client_timeout(struct smtp_client *c, unsigned s)
 {
     c->io->set_timeout(c->io_arg, (uint64_t)s * 1000);
@@ -86,6 +95,7 @@ static void client_cmd(struct smtp_client *c, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n > sizeof line - 3)
         n = (int)(sizeof line - 3);
+    client_trace(c, 'C', line, (size_t)n);
     line[n++] = '\r';
     line[n++] = '\n';
     c->io->write(c->io_arg, line, (size_t)n);
@@ -107,7 +117,8 @@ static void client_result(struct result *r, int code, const char *text, const ch
         snprintf(enh, sizeof enh, "%c.0.0", code >= 500 ? '5' : code >= 400 ? '4' : '2');
     }
     enum result_kind k = code < 400 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL : RESULT_PERMFAIL;
-    result_set(r, k, code, enh, "host %s said: %d %s%s%s (in reply to %s)", peer, code,
+    /* Postfix's wording, "(in reply to RCPT TO command)", which log readers know. */
+    result_set(r, k, code, enh, "host %s said: %d %s%s%s (in reply to %s command)", peer, code,
                enh, *t ? " " : "", t, where);
 }
 
@@ -305,12 +316,19 @@ static void client_pump(struct smtp_client *c)
 {
     char in[CLIENT_CHUNK];
     struct buf out = BUF_INIT;
+    if (c->trace && c->content_off == 0 && c->state == CS_CONTENT) {
+        char note[80];
+        int k = snprintf(note, sizeof note, "(message content, %llu octets)",
+                         (unsigned long long)client_content_len(c));
+        client_trace(c, 'C', note, (size_t)k);
+    }
     while (c->state == CS_CONTENT && c->io->pending(c->io_arg) < CLIENT_WRITE_HIGH) {
         uint64_t left = client_content_len(c) - c->content_off;
         if (left == 0) {
             if (!c->bol)
                 buf_puts(&out, "\r\n");
             buf_puts(&out, ".\r\n");
+            client_trace(c, 'C', ".", 1);
             c->io->write(c->io_arg, out.data, out.len);
             buf_reset(&out);
             c->state = CS_DOT;
@@ -415,6 +433,7 @@ static void client_ready(struct smtp_client *c)
             c->state = CS_AUTH;
             struct buf line = BUF_INIT;
             buf_printf(&line, "AUTH PLAIN %s\r\n", b64);
+            client_trace(c, 'C', "AUTH PLAIN ********", 19); /* never the secret */
             c->io->write(c->io_arg, line.data, line.len);
             explicit_bzero(line.data, line.len);
             buf_free(&line);
@@ -591,6 +610,7 @@ struct smtp_client *smtp_client_new(const char *helo, const char *peer,
     c->helo = xstrdup(helo);
     c->peer = xstrdup(peer);
     c->tls_policy = tls;
+    c->tls_on = tls == SMTP_TLS_IMPLICIT; /* the owner's conn is TLS from the start */
     c->io = io;
     c->io_arg = io_arg;
     c->state = CS_GREETING;
@@ -653,6 +673,7 @@ void smtp_client_input(struct smtp_client *c, struct buf *in)
         size_t used = len + 1;
         if (len && in->data[len - 1] == '\r')
             len--;
+        client_trace(c, 'S', in->data, len); /* also a malformed line: the watcher sees why */
         int code = 0, ok = len >= 3;
         for (size_t i = 0; ok && i < 3; i++) {
             ok = in->data[i] >= '0' && in->data[i] <= '9';
@@ -687,6 +708,7 @@ void smtp_client_input(struct smtp_client *c, struct buf *in)
         }
         if (sep == ' ') {
             c->rlines = 0;
+            c->last_code = c->rcode;
             client_reply(c);
             if (c->state == CS_TLS)
                 return; /* bytes after the 220 are not TLS: dropped by the owner */
@@ -739,6 +761,19 @@ int smtp_client_idle(const struct smtp_client *c)
 int smtp_client_dsn(const struct smtp_client *c)
 {
     return c->dsn;
+}
+
+void smtp_client_set_trace(struct smtp_client *c, smtp_client_trace_fn fn, void *arg)
+{
+    c->trace = fn;
+    c->trace_arg = arg;
+}
+
+int smtp_client_last_reply(const struct smtp_client *c, const char **text)
+{
+    if (text)
+        *text = c->last_code ? c->rtext : "";
+    return c->last_code;
 }
 
 int smtp_client_tls(const struct smtp_client *c)

@@ -28,7 +28,10 @@ struct smtp_client_io {
     void (*set_timeout)(void *io, uint64_t ms);
 };
 
-enum smtp_client_tls { SMTP_TLS_MAY = 0, SMTP_TLS_REQUIRE = 1 };
+/* MAY: STARTTLS when offered (and io->starttls is set); REQUIRE: fail
+ * rather than go on in plaintext; IMPLICIT: the owner runs TLS from the
+ * first byte (RFC 8314 smtps), so no STARTTLS and AUTH may go at once. */
+enum smtp_client_tls { SMTP_TLS_MAY = 0, SMTP_TLS_REQUIRE = 1, SMTP_TLS_IMPLICIT = 2 };
 
 /* One message for one destination. Strings and the fd stay the owner's
  * and must live until the done callback. */
@@ -65,6 +68,13 @@ void smtp_client_free(struct smtp_client *c);
  * The strings are copied; the password is wiped on free. */
 void smtp_client_set_auth(struct smtp_client *c, const char *user, const char *pass);
 
+/* A copy of the dialogue for a person watching (`tern send -v`): dir is
+ * 'C' for what the client sends, 'S' for each server reply line; line
+ * has no CRLF and is not NUL-terminated. The AUTH credentials are masked
+ * and the message content is summarised, never passed. */
+typedef void (*smtp_client_trace_fn)(void *arg, char dir, const char *line, size_t len);
+void smtp_client_set_trace(struct smtp_client *c, smtp_client_trace_fn fn, void *arg);
+
 /* Starts a transaction: on a fresh connection after the greeting and
  * EHLO (queued until then), on an idle one at once. */
 void smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m,
@@ -84,6 +94,11 @@ void smtp_client_quit(struct smtp_client *c);
 int smtp_client_idle(const struct smtp_client *c);
 /* Did the server offer DSN? (Then it sends the notices from now on.) */
 int smtp_client_dsn(const struct smtp_client *c);
+/* The last complete reply: its code (0 before the first) and, in *text,
+ * its first line after the code (escaped; valid until the next input).
+ * Lets a client tool tell a refusal by the server (a 535 after AUTH)
+ * from a local failure (no STARTTLS offered, a lost connection). */
+int smtp_client_last_reply(const struct smtp_client *c, const char **text);
 /* Did the session use TLS? (for the log and Received) */
 int smtp_client_tls(const struct smtp_client *c);
 

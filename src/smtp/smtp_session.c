@@ -94,13 +94,30 @@ void smtp_txn_reset(struct smtp_session *s)
 }
 
 /* Logs a refused command the way Postfix's smtpd does, so pflogsumm and
- * an operator's greps find it: "NOQUEUE: reject: RCPT from ...". */
+ * an operator's greps find it: "NOQUEUE: reject: RCPT from host[ip]: 550
+ * 5.1.1 <addr>: Recipient address rejected: ...; from=<...> to=<...>
+ * proto=ESMTP helo=<...>". `addr` (the path of the refused command) and
+ * `to` are raw; every peer-supplied word is escaped here, each into its
+ * own buffer, with strutil_escape_word so that none can end its field
+ * early or forge another one. */
 static void smtp_log_reject(struct smtp_session *s, const char *verb, int code, const char *enh,
-                            const char *what, const char *to)
+                            const char *addr, const char *what, const char *to)
 {
-    log_info("NOQUEUE: reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-             verb, s->name, s->ip, code, enh, what, s->env.from ? strutil_esc(s->env.from) : "",
-             to, s->esmtp ? "ESMTP" : "SMTP", strutil_esc(s->helo));
+    struct buf a = BUF_INIT, f = BUF_INIT, t = BUF_INIT, h = BUF_INIT;
+    /* A refused MAIL has no sender yet: its path is the from= field. */
+    const char *from = s->env.from ? s->env.from : strcmp(verb, "MAIL") == 0 ? addr : "";
+    strutil_escape_word(&a, addr, strlen(addr));
+    strutil_escape_word(&f, from, strlen(from));
+    strutil_escape_word(&t, to, strlen(to));
+    strutil_escape_word_again(&h, s->helo);
+    log_info("NOQUEUE: reject: %s from %s[%s]: %d %s <%s>: %s; from=<%s> to=<%s> proto=%s "
+             "helo=<%s>",
+             verb, s->name, s->ip, code, enh, a.data ? a.data : "", what, f.data ? f.data : "",
+             t.data ? t.data : "", s->esmtp ? "ESMTP" : "SMTP", h.data ? h.data : "");
+    buf_free(&a);
+    buf_free(&f);
+    buf_free(&t);
+    buf_free(&h);
 }
 
 static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
@@ -248,7 +265,7 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     struct mailaddr path;
     struct smtp_params ps;
     /* RFC 6409 §4.3: submission requires AUTH before MAIL. */
-    if (s->role != CONF_ROLE_MX && !s->auth_user[0]) {
+    if (s->role != CONF_ROLE_MX && !s->auth_user[0] && !s->local) {
         smtp_reply(s, 530, "5.7.0", "Authentication required");
         return;
     }
@@ -271,7 +288,8 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
         !auth_login_owns(s->cfg, s->auth_user, &path, (int)s->cfg->sender_check)) {
         smtp_reply(s, 553, "5.7.1", "<%s>: Sender address not owned by user %s",
                    strutil_esc(path.text), s->auth_user);
-        smtp_log_reject(s, "MAIL", 553, "5.7.1", "Sender address not owned by user", "");
+        smtp_log_reject(s, "MAIL", 553, "5.7.1", path.text, "Sender address not owned by user",
+                        "");
         envelope_clear(&s->env);
         return;
     }
@@ -327,8 +345,8 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         break;
     case CONF_RCPT_UNKNOWN:
         smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", to);
-        smtp_log_reject(s, "RCPT", 550, "5.1.1",
-                        "Recipient address rejected: User unknown", to);
+        smtp_log_reject(s, "RCPT", 550, "5.1.1", path.text,
+                        "Recipient address rejected: User unknown", path.text);
         s->rcpt_refused++;
         return;
     case CONF_RCPT_REMOTE:
@@ -337,7 +355,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         if (s->auth_user[0] || s->relay_ok)
             break;
         smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", to);
-        smtp_log_reject(s, "RCPT", 554, "5.7.1", "Relay access denied", to);
+        smtp_log_reject(s, "RCPT", 554, "5.7.1", path.text, "Relay access denied", path.text);
         s->rcpt_refused++;
         return;
     }
@@ -526,7 +544,8 @@ struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
     s->role = peer->role;
     s->tls_offer = peer->tls_offer;
     s->tls_implicit = peer->tls_implicit;
-    s->relay_ok = config_relay_allowed(cfg, s->ip);
+    s->local = peer->local;
+    s->relay_ok = peer->local || config_relay_allowed(cfg, s->ip);
     s->io = io;
     s->io_arg = io_arg;
     s->svc = svc;
@@ -584,6 +603,11 @@ void smtp_session_timeout(struct smtp_session *s)
 uint64_t smtp_session_id(const struct smtp_session *s)
 {
     return s->id;
+}
+
+int smtp_session_authenticated(const struct smtp_session *s)
+{
+    return s->auth_user[0] != '\0';
 }
 
 void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd)

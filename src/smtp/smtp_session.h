@@ -61,6 +61,11 @@ struct smtp_session_peer {
     enum conf_role role;
     int tls_offer;    /* a certificate is there: STARTTLS may be offered */
     int tls_implicit; /* smtps: TLS first, the greeting after the handshake */
+    /* A local user speaking SMTP on a pipe (`sendmail -bs`): the uid is
+     * the identity, so no AUTH is asked or offered and any recipient is
+     * taken; with role submission the header fixes apply. The trace
+     * header is left to the pickup collector, which knows the uid. */
+    int local;
 };
 
 /* Creates a session; copies peer strings. cfg must outlive it. Returns an
@@ -96,5 +101,7 @@ void smtp_session_timeout(struct smtp_session *s);
 void smtp_session_refuse(struct smtp_session *s, const char *text);
 
 uint64_t smtp_session_id(const struct smtp_session *s);
+/* Non-zero once AUTH succeeded in this session (for metrics). */
+int smtp_session_authenticated(const struct smtp_session *s);
 
 #endif

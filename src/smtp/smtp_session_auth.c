@@ -13,8 +13,8 @@
 
 int smtp_auth_offered(const struct smtp_session *s)
 {
-    if (s->role == CONF_ROLE_MX)
-        return 0; /* the mx role relays for nobody: no AUTH there */
+    if (s->role == CONF_ROLE_MX || s->local)
+        return 0; /* the mx role relays for nobody; a local user is known */
     return s->tls_on || (s->cfg->auth_plaintext_loopback && config_ip_is_loopback(s->ip));
 }
 
@@ -160,7 +160,7 @@ static void smtp_auth_step(struct smtp_session *s, const char *b64, size_t n)
 
 void smtp_do_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-    if (s->role == CONF_ROLE_MX) {
+    if (s->role == CONF_ROLE_MX || s->local) {
         smtp_reply(s, 502, "5.5.1", "Error: authentication not enabled");
         return;
     }
@@ -241,8 +241,13 @@ void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r)
         strutil_lower(s->auth_user);
         strutil_lcpy(s->auth_method, mech, sizeof s->auth_method);
         s->counts[SMTP_VERB_AUTH].ok++;
-        log_info("%s[%s]: sasl_method=%s, sasl_username=%s", s->name, s->ip, mech,
-                 strutil_esc(s->auth_user));
+        {
+            struct buf u = BUF_INIT;
+            strutil_escape_word(&u, s->auth_user, strlen(s->auth_user));
+            log_info("%s[%s]: sasl_method=%s, sasl_username=%s", s->name, s->ip, mech,
+                     u.data ? u.data : "");
+            buf_free(&u);
+        }
         smtp_reply(s, 235, "2.7.0", "Authentication successful");
         break;
     case SMTP_AUTH_TEMPFAIL:

@@ -28,57 +28,6 @@ static void smtp_body_write(struct smtp_session *s)
     buf_reset(&s->body);
 }
 
-/* A header field this scan looks for: its name and what it sets. */
-static void smtp_header_seen(struct smtp_session *s)
-{
-    const char *n = s->hdr_name;
-    if (!strcmp(n, "received"))
-        s->received_count++;
-    else if (!strcmp(n, "date"))
-        s->hdr_date = 1;
-    else if (!strcmp(n, "message-id"))
-        s->hdr_msgid = 1;
-}
-
-/* Scans the header section of new content (s->body from `from` on):
- * counts Received: fields (loop detection, RFC 5321 §6.3), notes Date:
- * and Message-ID:, and where the empty line ending the header is. */
-static void smtp_scan_headers(struct smtp_session *s, size_t from)
-{
-    const char *p = s->body.data;
-    for (size_t i = from; i < s->body.len && !s->hdr_done; i++) {
-        char c = p[i];
-        if (s->hdr_bol) {
-            if (c == '\r')
-                continue; /* a CR at line start: wait for LF to decide */
-            if (c == '\n') {
-                s->hdr_done = 1; /* empty line: end of the header section */
-                s->hdr_end = i > 0 && p[i - 1] == '\r' ? i - 1 : i;
-                break;
-            }
-            s->hdr_bol = 0;
-            /* A folded line continues the previous field. */
-            s->hdr_in_name = c != ' ' && c != '\t';
-            s->hdr_name_len = 0;
-        }
-        if (c == '\n') {
-            s->hdr_bol = 1;
-            continue;
-        }
-        if (!s->hdr_in_name)
-            continue;
-        if (c == ':') {
-            s->hdr_name[s->hdr_name_len] = '\0';
-            smtp_header_seen(s);
-            s->hdr_in_name = 0;
-        } else if (s->hdr_name_len + 1 < sizeof s->hdr_name) {
-            s->hdr_name[s->hdr_name_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-        } else {
-            s->hdr_in_name = 0; /* longer than any name we look for */
-        }
-    }
-}
-
 /* Submission (RFC 6409 §8.2, §8.3): a message without Date: or
  * Message-ID: gets them, inserted where the header section ends. */
 static int smtp_fixes_header(const struct smtp_session *s)
@@ -89,17 +38,14 @@ static int smtp_fixes_header(const struct smtp_session *s)
 static void smtp_fix_header(struct smtp_session *s, size_t at)
 {
     s->hdr_fixed = 1;
-    if (s->hdr_date && s->hdr_msgid)
-        return;
     struct buf add = BUF_INIT;
-    if (!s->hdr_date) {
-        char date[64];
-        clock_rfc5322(clock_wall(), date, sizeof date);
-        buf_printf(&add, "Date: %s\r\n", date);
+    char id_left[ENVELOPE_QID_MAX + 24];
+    snprintf(id_left, sizeof id_left, "%s.%llu", s->qid, (unsigned long long)clock_mono_ms());
+    hdrscan_fixes(&s->hs, id_left, s->cfg->hostname, NULL, NULL, &add);
+    if (add.len == 0) {
+        buf_free(&add);
+        return;
     }
-    if (!s->hdr_msgid)
-        buf_printf(&add, "Message-ID: <%s.%llu@%s>\r\n", s->qid,
-                   (unsigned long long)clock_mono_ms(), s->cfg->hostname);
     struct buf *b = &s->body;
     buf_reserve(b, add.len);
     memmove(b->data + at + add.len, b->data + at, b->len - at);
@@ -114,10 +60,10 @@ static void smtp_fix_header(struct smtp_session *s, size_t at)
 
 static void smtp_append_content(struct smtp_session *s, size_t from)
 {
-    smtp_scan_headers(s, from);
+    hdrscan_feed(&s->hs, s->body.data, from, s->body.len);
     if (smtp_fixes_header(s)) {
-        if (s->hdr_done)
-            smtp_fix_header(s, s->hdr_end);
+        if (s->hs.done)
+            smtp_fix_header(s, s->hs.end);
         else if (s->body.len < SMTP_HEADER_HOLD)
             return;
         else
@@ -132,6 +78,8 @@ static void smtp_append_content(struct smtp_session *s, size_t from)
  * is exactly one, so Bcc recipients are not disclosed to each other. */
 static void smtp_received_header(struct smtp_session *s)
 {
+    if (s->local)
+        return; /* the pickup collector writes it, naming the uid */
     char date[64];
     clock_rfc5322(clock_wall(), date, sizeof date);
     struct buf *b = &s->body;
@@ -184,13 +132,8 @@ static void smtp_data_init_decoder(struct smtp_session *s, enum dotstuff_mode mo
     dotstuff_init(&s->ds, mode,
                   cfg->bare_lf == CONF_BARE_REJECT ? DOTSTUFF_REJECT : DOTSTUFF_NORMALIZE,
                   cfg->text_line_max, cfg->message_size_max);
-    s->hdr_done = 0;
-    s->hdr_bol = 1;
-    s->hdr_in_name = 0;
-    s->hdr_name_len = 0;
-    s->hdr_date = s->hdr_msgid = s->hdr_fixed = 0;
-    s->hdr_end = 0;
-    s->received_count = 0;
+    hdrscan_init(&s->hs);
+    s->hdr_fixed = 0;
 }
 
 void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
@@ -205,10 +148,13 @@ void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
     s->body_fd = fd;
     s->have_body = 1;
     strutil_lcpy(s->qid, qid, sizeof s->qid);
-    if (s->auth_user[0])
+    if (s->auth_user[0]) {
+        struct buf u = BUF_INIT;
+        strutil_escape_word(&u, s->auth_user, strlen(s->auth_user));
         log_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s", s->qid, s->name, s->ip,
-                 s->auth_method, strutil_esc(s->auth_user));
-    else
+                 s->auth_method, u.data);
+        buf_free(&u);
+    } else
         log_info("%s: client=%s[%s]", s->qid, s->name, s->ip);
     buf_reset(&s->body);
     smtp_received_header(s);
@@ -253,7 +199,7 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
         code = 554, enh = "5.6.0";
         snprintf(text, sizeof text, "Message refused: line longer than %zu octets",
                  s->cfg->text_line_max);
-    } else if (s->received_count > s->cfg->received_max) {
+    } else if (s->hs.received > s->cfg->received_max) {
         code = 554, enh = "5.4.6";
         snprintf(text, sizeof text, "Message refused: too many hops (mail loop?)");
     } else if (s->body_err) {
@@ -262,11 +208,18 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
         log_warn("%s: cannot write queue file: %s", s->qid, strerror(-s->body_err));
     }
     if (code) {
-        if (code != 451)
+        if (code != 451) {
+            struct buf f = BUF_INIT, h = BUF_INIT;
+            strutil_escape_word(&f, s->env.from ? s->env.from : "",
+                                s->env.from ? strlen(s->env.from) : 0);
+            strutil_escape_word_again(&h, s->helo);
             log_info("%s: reject: END-OF-MESSAGE from %s[%s]: %d %s %s; from=<%s> proto=%s "
                      "helo=<%s>",
-                     s->qid, s->name, s->ip, code, enh, text, strutil_esc(s->env.from),
-                     s->esmtp ? "ESMTP" : "SMTP", s->helo);
+                     s->qid, s->name, s->ip, code, enh, text, f.data ? f.data : "",
+                     s->esmtp ? "ESMTP" : "SMTP", h.data ? h.data : "");
+            buf_free(&f);
+            buf_free(&h);
+        }
         smtp_reply(s, code, enh, "%s", text);
         smtp_txn_reset(s);
         s->state = SS_READY;

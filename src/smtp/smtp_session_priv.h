@@ -5,6 +5,7 @@
 #define TERN_SMTP_SMTP_SESSION_PRIV_H
 
 #include "mail/dotstuff.h"
+#include "mail/hdrscan.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_session.h"
 
@@ -59,7 +60,8 @@ struct smtp_session {
     char tls_version[16];
     char tls_cipher[64];
     int tls_bits;
-    int relay_ok; /* the client is in relay_networks */
+    int relay_ok; /* the client is in relay_networks (or local) */
+    int local;    /* peer->local: sendmail -bs */
 
     /* AUTH: the user once authenticated ("" before), the exchange. */
     char auth_user[256];
@@ -69,12 +71,10 @@ struct smtp_session {
     int auth_step;
     int auth_forced_fail; /* PLAIN asked to act as another user */
 
-    /* Submission: Date: and Message-ID: seen, where the header ends. */
-    int hdr_date, hdr_msgid, hdr_fixed;
-    size_t hdr_end;
-    char hdr_name[16];
-    size_t hdr_name_len;
-    int hdr_in_name;
+    /* The header scan: Received: count (loop detection); for submission
+     * the Date: and Message-ID: seen and where the header ends. */
+    struct hdrscan hs;
+    int hdr_fixed; /* the submission fixes were made (or skipped) */
 
     /* The current transaction. */
     struct envelope env;
@@ -91,9 +91,6 @@ struct smtp_session {
     int bdat_last;             /* current chunk is LAST */
     int bdat_discard;          /* current chunk is read and thrown away */
     uint64_t bdat_chunk;       /* size of the current chunk, for the reply */
-    /* Header scan: counts Received: fields (loop detection). */
-    int hdr_done, hdr_bol;
-    unsigned received_count;
 };
 
 /* smtp_session.c */

@@ -247,7 +247,7 @@ static int run_script(const char *path)
     struct fake f;
     memset(&f, 0, sizeof f);
     f.fd = -1;
-    struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX, 0, 0};
+    struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX, 0, 0, 0};
     int started = 0, fails = 0, lineno = 0;
     char raw[8192];
     int sending = 0;

@@ -326,8 +326,71 @@ static void test_8bit_downgrade(void)
     fake_free(&g);
 }
 
+/* The trace copy for `tern send -v`: every line both ways, the AUTH
+ * secret masked, the content summarised; implicit TLS (no STARTTLS,
+ * AUTH at once); the reply that ended the session kept for the caller. */
+static void t_trace(void *arg, char dir, const char *line, size_t len)
+{
+    buf_printf(arg, "%c: %.*s\n", dir, (int)len, line);
+}
+
+static void test_trace_and_implicit_tls(void)
+{
+    struct fake f = {0};
+    struct buf tr = BUF_INIT;
+    int fd = content_fd("x\r\n");
+    const char *rcpts[] = {"a@x.test"};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 1, fd, 0, 3, 0, 0, NULL, 0, NULL, NULL};
+    struct smtp_client *c = smtp_client_new("me.test", "smtps[127.0.0.12]:465",
+                                            SMTP_TLS_IMPLICIT, &fio, &f);
+    smtp_client_set_trace(c, t_trace, &tr);
+    smtp_client_set_auth(c, "me", "secret");
+    CHECK_EQ_INT(smtp_client_last_reply(c, NULL), 0);
+    CHECK(smtp_client_tls(c));
+    smtp_client_send(c, &m, f_done, &f);
+    CHECK_EQ_STR(say(c, &f, "220 hi\r\n"), "EHLO me.test\r\n");
+    CHECK_EQ_STR(say(c, &f, "250-smtps\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
+                 "AUTH PLAIN AG1lAHNlY3JldA==\r\n");
+    CHECK_EQ_INT(f.tls_asked, 0);
+    CHECK_EQ_STR(say(c, &f, "235 2.7.0 ok\r\n"), "MAIL FROM:<s@y.test> SIZE=3\r\n");
+    say(c, &f, "250 ok\r\n");
+    CHECK_EQ_STR(say(c, &f, "250 ok\r\n"), "DATA\r\n");
+    say(c, &f, "354 go\r\n");
+    const char *text = NULL;
+    CHECK_EQ_INT(smtp_client_last_reply(c, &text), 354);
+    say(c, &f, "250 2.0.0 queued as Q1\r\n");
+    CHECK_EQ_INT(f.done, 1);
+    CHECK_EQ_INT(smtp_client_last_reply(c, &text), 250);
+    CHECK_EQ_STR(text, "2.0.0 queued as Q1");
+    CHECK_EQ_STR(tr.data, "S: 220 hi\nC: EHLO me.test\nS: 250-smtps\nS: 250-STARTTLS\n"
+                          "S: 250 AUTH PLAIN\nC: AUTH PLAIN ********\nS: 235 2.7.0 ok\n"
+                          "C: MAIL FROM:<s@y.test> SIZE=3\nS: 250 ok\nC: RCPT TO:<a@x.test>\n"
+                          "S: 250 ok\nC: DATA\nS: 354 go\nC: (message content, 3 octets)\n"
+                          "C: .\nS: 250 2.0.0 queued as Q1\n");
+    smtp_client_free(c);
+
+    /* A refused login: the 535 stays readable after the session died. */
+    struct fake g = {0};
+    c = smtp_client_new("me.test", "smtps[127.0.0.12]:465", SMTP_TLS_IMPLICIT, &fio, &g);
+    smtp_client_set_auth(c, "me", "secret");
+    smtp_client_send(c, &m, f_done, &g);
+    say(c, &g, "220 hi\r\n");
+    say(c, &g, "250-smtps\r\n250 AUTH PLAIN\r\n");
+    say(c, &g, "535 5.7.8 bad\r\n");
+    CHECK_EQ_INT(g.done, 1);
+    CHECK_EQ_INT(g.closed, 1);
+    CHECK_EQ_INT(smtp_client_last_reply(c, &text), 535);
+    CHECK_EQ_STR(text, "5.7.8 bad");
+    smtp_client_free(c);
+    close(fd);
+    buf_free(&tr);
+    fake_free(&f);
+    fake_free(&g);
+}
+
 int main(void)
 {
+    test_trace_and_implicit_tls();
     test_8bit_downgrade();
     test_smarthost_auth();
     test_dsn_passed_on();

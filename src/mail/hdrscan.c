@@ -1,0 +1,101 @@
+/* hdrscan.c: the header-section scan and the fields a submission adds. */
+#include "mail/hdrscan.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+
+void hdrscan_init(struct hdrscan *h)
+{
+    memset(h, 0, sizeof *h);
+    h->bol = 1;
+}
+
+/* A field name ended (at its colon): note the ones we look for. */
+static void hdrscan_name_seen(struct hdrscan *h)
+{
+    const char *n = h->name;
+    if (!strcmp(n, "received"))
+        h->received++;
+    else if (!strcmp(n, "date"))
+        h->seen |= HDRSCAN_DATE;
+    else if (!strcmp(n, "message-id"))
+        h->seen |= HDRSCAN_MSGID;
+    else if (!strcmp(n, "from"))
+        h->seen |= HDRSCAN_FROM;
+}
+
+void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len)
+{
+    for (size_t i = from; i < len && !h->done; i++) {
+        char c = p[i];
+        if (h->bol) {
+            if (c == '\r')
+                continue; /* a CR at line start: wait for LF to decide */
+            if (c == '\n') {
+                h->done = 1; /* empty line: end of the header section */
+                h->end = i > 0 && p[i - 1] == '\r' ? i - 1 : i;
+                break;
+            }
+            h->bol = 0;
+            /* A folded line continues the previous field. */
+            h->in_name = c != ' ' && c != '\t';
+            h->name_len = 0;
+        }
+        if (c == '\n') {
+            h->bol = 1;
+            continue;
+        }
+        if (!h->in_name)
+            continue;
+        if (c == ':') {
+            h->name[h->name_len] = '\0';
+            hdrscan_name_seen(h);
+            h->in_name = 0;
+        } else if (h->name_len + 1 < sizeof h->name) {
+            h->name[h->name_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        } else {
+            h->in_name = 0; /* longer than any name we look for */
+        }
+    }
+}
+
+/* RFC 5322 §3.2.4: the display name as a quoted-string; controls (and so
+ * CR and LF, which would start a new field) are dropped, '"' and '\'
+ * escaped. Empty after that: nothing is written. */
+static void hdrscan_put_name(struct buf *out, const char *name)
+{
+    struct buf q = BUF_INIT;
+    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+        if (*s < 0x20 || *s == 0x7f)
+            continue;
+        if (*s == '"' || *s == '\\')
+            buf_putc(&q, '\\');
+        buf_putc(&q, (char)*s);
+    }
+    if (q.len) {
+        buf_putc(out, '"');
+        buf_append(out, q.data, q.len);
+        buf_puts(out, "\" ");
+    }
+    buf_free(&q);
+}
+
+void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *host,
+                   const char *from_name, const char *from_addr, struct buf *out)
+{
+    if (!(h->seen & HDRSCAN_DATE)) {
+        char date[64];
+        clock_rfc5322(clock_wall(), date, sizeof date);
+        buf_printf(out, "Date: %s\r\n", date);
+    }
+    if (!(h->seen & HDRSCAN_MSGID))
+        buf_printf(out, "Message-ID: <%s@%s>\r\n", id_left, host);
+    if (from_addr && !(h->seen & HDRSCAN_FROM)) {
+        buf_puts(out, "From: ");
+        if (from_name)
+            hdrscan_put_name(out, from_name);
+        buf_printf(out, "<%s>\r\n", from_addr);
+    }
+}

@@ -1,0 +1,47 @@
+/* hdrscan: a streaming look at a message's header section (RFC 5322
+ * §2.2) for the fields a submission server adds when they are missing
+ * (RFC 6409 §8: Date:, Message-ID:, and From: for local submissions) and
+ * the Received: count of loop detection (RFC 5321 §6.3). Pure: it reads
+ * the content it is shown and builds the lines to insert; the caller
+ * decides where they go (at hdrscan's end offset). Used by smtp_session
+ * (submission roles, -bs) and queue/pickup (sendmail). */
+#ifndef TERN_MAIL_HDRSCAN_H
+#define TERN_MAIL_HDRSCAN_H
+
+#include <stddef.h>
+
+#include "base/buf.h"
+
+/* Fields seen (hdrscan.seen). */
+#define HDRSCAN_DATE 0x01
+#define HDRSCAN_MSGID 0x02
+#define HDRSCAN_FROM 0x04
+
+struct hdrscan {
+    int done;          /* the empty line ending the header section was seen */
+    size_t end;        /* valid when done: offset of that empty line (before its CR) */
+    unsigned seen;     /* HDRSCAN_* */
+    unsigned received; /* Received: fields counted */
+    /* Scanner state between calls. */
+    int bol, in_name;
+    char name[16];
+    size_t name_len;
+};
+
+void hdrscan_init(struct hdrscan *h);
+
+/* Scans p[from..len), where p holds the content from some offset on and
+ * p[0..from) was scanned before (offsets in h->end are relative to p; a
+ * caller that drops scanned octets may pass a new p whose offset 0 is the
+ * first octet it kept, as long as the header's end has not been seen).
+ * Stops at the header's end; line ends may be CRLF or LF. */
+void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
+
+/* Appends to out the header fields a submission adds for what was not
+ * seen: "Date:" (now), "Message-ID: <id_left@host>" and, when from_addr is
+ * not NULL, "From:" with the optional display name (quoted as RFC 5322
+ * §3.2.4 needs; control characters dropped). Lines end in CRLF. */
+void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *host,
+                   const char *from_name, const char *from_addr, struct buf *out);
+
+#endif

@@ -1,0 +1,91 @@
+/* metrics_shm: the net process's counters, in one shared anonymous memory
+ * region that the parent maps before it forks (DESIGN.md: the queue
+ * process owns metrics, the net process only counts). The net process
+ * only increments (relaxed atomics: no lock, no IPC, nothing measurable
+ * per session); the queue process only reads, at scrape time. Made by the
+ * parent once, the region outlives restarts of both children, so counters
+ * never go back (Prometheus would read a reset as a restart anyway).
+ *
+ * The layout is fixed: the parent and both children are one binary. */
+#ifndef TERN_PROC_METRICS_SHM_H
+#define TERN_PROC_METRICS_SHM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "queue/queue_metrics.h"
+
+#define METRICS_ROLES 3 /* enum conf_role: mx, submission, smtps */
+
+enum metrics_auth_result {
+    METRICS_AUTH_SUCCESS = 0,
+    METRICS_AUTH_FAILURE = 1,  /* wrong credentials (535) */
+    METRICS_AUTH_TEMPFAIL = 2, /* the check could not be made (454) */
+    METRICS_AUTH_BLOCKED = 3,  /* too many failures (421) */
+    METRICS_AUTH_RESULTS = 4,
+};
+
+enum metrics_relay_event {
+    METRICS_RELAY_CONNECT_OK = 0,
+    METRICS_RELAY_CONNECT_FAILED = 1,
+    METRICS_RELAY_TLS_OK = 2,
+    METRICS_RELAY_TLS_FAILED = 3,
+    METRICS_RELAY_EVENTS = 4,
+};
+
+struct metrics_shm {
+    /* Connections accepted, including those refused over a limit. */
+    _Atomic uint64_t connections[METRICS_ROLES];
+    /* Sessions open now (a gauge the net process keeps; reset when a new
+     * net process starts, since the old one's sessions died with it). */
+    _Atomic uint64_t open[METRICS_ROLES];
+    /* Sessions ended, by role, TLS used (0/1), authenticated (0/1). */
+    _Atomic uint64_t sessions[METRICS_ROLES][2][2];
+    /* Inbound TLS handshakes by result: [0] completed, [1] failed. */
+    _Atomic uint64_t tls[METRICS_ROLES][2];
+    _Atomic uint64_t auth[METRICS_ROLES][METRICS_AUTH_RESULTS];
+    _Atomic uint64_t relay[METRICS_RELAY_EVENTS];
+};
+
+/* The counters. Before metrics_shm_create() (unit tests, check-config)
+ * this points at a private zeroed struct, so counting never needs a
+ * NULL test. */
+extern struct metrics_shm *metrics_shm;
+/* The queue process's counters (queue/queue_metrics), a second region:
+ * the net process unmaps it at start, so a compromised net process
+ * cannot reach what the queue keeps there. NULL until created. */
+extern struct qmetrics *metrics_qshm;
+
+/* The parent maps both shared regions (MAP_SHARED|MAP_ANONYMOUS) before
+ * its first fork; later calls do nothing. Returns 0 or -errno (then the
+ * counters stay private to each process and restart with it). */
+int metrics_shm_create(void);
+
+/* Relaxed: the counters order nothing and are read as a snapshot. */
+static inline void metrics_inc(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static inline void metrics_dec(_Atomic uint64_t *c)
+{
+    atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+}
+
+static inline uint64_t metrics_get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* A role as an index, bounded so a bad value cannot write outside. */
+static inline unsigned metrics_role(enum conf_role r)
+{
+    return (unsigned)r < METRICS_ROLES ? (unsigned)r : 0;
+}
+
+/* The net process starts: its predecessor's open sessions are gone, and
+ * the queue's region is unmapped here. */
+void metrics_shm_net_start(void);
+
+#endif
