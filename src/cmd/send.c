@@ -34,7 +34,8 @@ static void send_usage(FILE *f)
             "usage: tern send [options] [RCPT...]\n"
             "  -s, --server HOST[:PORT]  server (default 127.0.0.1:2525; HOST alone: port 25,\n"
             "                            465 with --tls; [v6addr]:PORT for IPv6)\n"
-            "  -f, --from ADDR           envelope sender and From: (\"\" for <>)\n"
+            "  -f, --from ADDR           envelope sender and From: (\"\" for <>; default: the\n"
+            "                            --auth user if it is an address, else LOGIN@localhost)\n"
             "  -t, --to ADDR             a recipient (repeatable; also as arguments)\n"
             "  --subject TEXT            the Subject:\n"
             "  --body TEXT               the body text\n"
@@ -304,13 +305,14 @@ static int send_parse_args(int argc, char **argv, struct send_args *a)
         strutil_lcpy(o->helo, "localhost", sizeof o->helo);
     if (o->from == NULL) {
         /* A login that is an address is the natural sender (submission
-         * servers check that the two match); else user@this-host. */
+         * servers check that the two match); else LOGIN@localhost, which
+         * the embedded default (and most servers) count as local. */
         const char *u = getenv("USER");
         if (o->auth_user && strchr(o->auth_user, '@'))
             snprintf(a->from_buf, sizeof a->from_buf, "%s", o->auth_user);
         else
-            snprintf(a->from_buf, sizeof a->from_buf, "%s@%s",
-                     o->auth_user ? o->auth_user : u && *u ? u : "tern-send", o->helo);
+            snprintf(a->from_buf, sizeof a->from_buf, "%s@localhost",
+                     o->auth_user ? o->auth_user : u && *u ? u : "tern-send");
         if (send_addr(a->from_buf, &o->from, 0) < 0)
             return send_usage_error("no usable default sender: give -f ADDR", NULL);
     }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "cmd/cmds.h"
 #include "cmd/sendmail_priv.h"
 
@@ -173,6 +174,10 @@ int cmd_sendmail(int argc, char **argv)
     rc = sm_load_config(&o, &cfg);
     if (rc)
         return rc;
+    /* The -bs session's log lines go where the daemon's would (Postfix's
+     * sendmail logs to syslog too); what the user must see is printed. */
+    log_set_ident("tern/sendmail");
+    log_open(LOG_TO_SYSLOG, cfg.hostname);
     switch (mode) {
     case SM_SMTP:
         rc = sm_smtp(&cfg, &o);

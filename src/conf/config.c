@@ -319,3 +319,57 @@ int config_control_socket(const struct config *cfg, char *out, size_t outsize)
                                 : snprintf(out, outsize, "%s/control", cfg->spool_dir);
     return n < 0 || (size_t)n >= outsize ? -1 : 0;
 }
+
+static void config_note(struct buf *changed, const char *name)
+{
+    buf_printf(changed, "%s%s", changed->len ? ", " : "", name);
+}
+
+/* *dst = a copy of src, noting name in *changed when they differ. */
+static void config_keep_str(char **dst, const char *src, const char *name, struct buf *changed)
+{
+    if ((*dst == NULL) != (src == NULL) || (src && strcmp(*dst, src) != 0))
+        config_note(changed, name);
+    free(*dst);
+    *dst = src ? xstrdup(src) : NULL;
+}
+
+static int config_listener_same(const struct conf_listener *a, const struct conf_listener *b)
+{
+    return !strcmp(a->addr, b->addr) && a->port == b->port && a->role == b->role &&
+           !((a->tls_cert == NULL) != (b->tls_cert == NULL) ||
+             (a->tls_cert && strcmp(a->tls_cert, b->tls_cert))) &&
+           !((a->tls_key == NULL) != (b->tls_key == NULL) ||
+             (a->tls_key && strcmp(a->tls_key, b->tls_key)));
+}
+
+void config_keep_restart_settings(struct config *nc, const struct config *old,
+                                  struct buf *changed)
+{
+    int same = nc->nlisteners == old->nlisteners;
+    for (size_t i = 0; same && i < nc->nlisteners; i++)
+        same = config_listener_same(&nc->listeners[i], &old->listeners[i]);
+    if (!same)
+        config_note(changed, "listen");
+    for (size_t i = 0; i < nc->nlisteners; i++) {
+        free(nc->listeners[i].tls_cert);
+        free(nc->listeners[i].tls_key);
+    }
+    nc->nlisteners = old->nlisteners;
+    for (size_t i = 0; i < old->nlisteners; i++) {
+        nc->listeners[i] = old->listeners[i];
+        nc->listeners[i].tls_cert = old->listeners[i].tls_cert ? xstrdup(old->listeners[i].tls_cert) : NULL;
+        nc->listeners[i].tls_key = old->listeners[i].tls_key ? xstrdup(old->listeners[i].tls_key) : NULL;
+    }
+    config_keep_str(&nc->spool_dir, old->spool_dir, "spool_dir", changed);
+    config_keep_str(&nc->control_socket, old->control_socket, "control_socket", changed);
+    config_keep_str(&nc->run_user, old->run_user, "user", changed);
+    config_keep_str(&nc->mail_user, old->mail_user, "mail_user", changed);
+    if (!config_listener_same(&nc->metrics_listen, &old->metrics_listen))
+        config_note(changed, "metrics_listen");
+    nc->metrics_listen = old->metrics_listen;
+    if (nc->log != old->log || nc->log_format != old->log_format)
+        config_note(changed, "log");
+    nc->log = old->log;
+    nc->log_format = old->log_format;
+}

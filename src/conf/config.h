@@ -173,6 +173,13 @@ int config_check(const struct config *cfg, struct buf *err);
 
 void config_free(struct config *cfg);
 
+/* A reload: the settings only a restart can change (listen, spool_dir,
+ * control_socket, user, mail_user, metrics_listen, log) are copied from
+ * old into nc; the names of those that differed are appended to *changed
+ * (", "-separated). */
+void config_keep_restart_settings(struct config *nc, const struct config *old,
+                                  struct buf *changed);
+
 /* The certificate and key of listener l: its own, else the global ones
  * (either may be NULL when none is configured). */
 const char *config_listener_cert(const struct config *cfg, const struct conf_listener *l);

@@ -242,6 +242,11 @@ int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int 
 
 int ipc_send_sync(int fd, unsigned type, const struct buf *payload)
 {
+    return ipc_send_sync_fd(fd, type, payload, -1);
+}
+
+int ipc_send_sync_fd(int fd, unsigned type, const struct buf *payload, int pass)
+{
     size_t plen = payload ? payload->len : 0;
     if (plen > IPC_MAX_PAYLOAD)
         return -EMSGSIZE;
@@ -250,6 +255,17 @@ int ipc_send_sync(int fd, unsigned type, const struct buf *payload)
     struct msghdr mh = {0};
     mh.msg_iov = iov;
     mh.msg_iovlen = plen ? 2 : 1;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    if (pass >= 0) {
+        memset(cbuf, 0, sizeof cbuf);
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof cbuf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass, sizeof(int));
+    }
     for (;;) {
         ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
         if (n >= 0)

@@ -41,6 +41,8 @@ int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int 
 /* Sends one message on a blocking descriptor, outside any loop (the
  * parent, which has none). Returns 0 or -errno. */
 int ipc_send_sync(int fd, unsigned type, const struct buf *payload);
+/* The same with descriptor `pass` attached (the caller keeps its own). */
+int ipc_send_sync_fd(int fd, unsigned type, const struct buf *payload, int pass);
 
 /* Payload builders. */
 void ipc_put_u32(struct buf *b, uint32_t v);

@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -33,7 +33,11 @@ enum ipc_type {
      * u32 peer_dsn (the server took over DSN duties), u32 n,
      * n x (u32 kind, i32 code, str enh, str text) */
     IPC_RELAY_DONE = 11,
-    IPC_TYPE_MAX = 12
+    /* parent -> queue: read the configuration again (SIGHUP). No payload */
+    IPC_RELOAD = 12,
+    /* parent -> queue: a new smtp process (a reload); fd: its channel. No payload */
+    IPC_NET_CHANNEL = 13,
+    IPC_TYPE_MAX = 14
 };
 
 #endif

@@ -20,8 +20,10 @@ static void hdrscan_name_seen(struct hdrscan *h)
         h->received++;
     else if (!strcmp(n, "date"))
         h->seen |= HDRSCAN_DATE;
-    else if (!strcmp(n, "message-id"))
+    else if (!strcmp(n, "message-id")) {
+        h->in_msgid = !(h->seen & HDRSCAN_MSGID); /* the first one only */
         h->seen |= HDRSCAN_MSGID;
+    }
     else if (!strcmp(n, "from"))
         h->seen |= HDRSCAN_FROM;
 }
@@ -42,13 +44,18 @@ void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len)
             /* A folded line continues the previous field. */
             h->in_name = c != ' ' && c != '\t';
             h->name_len = 0;
+            if (h->in_name)
+                h->in_msgid = 0;
         }
         if (c == '\n') {
             h->bol = 1;
             continue;
         }
-        if (!h->in_name)
+        if (!h->in_name) {
+            if (h->in_msgid && c != '\r' && h->msgid_len + 1 < sizeof h->msgid)
+                h->msgid[h->msgid_len++] = c;
             continue;
+        }
         if (c == ':') {
             h->name[h->name_len] = '\0';
             hdrscan_name_seen(h);
@@ -98,4 +105,44 @@ void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *hos
             hdrscan_put_name(out, from_name);
         buf_printf(out, "<%s>\r\n", from_addr);
     }
+}
+
+/* The identifier in v[0..n): see hdrscan_message_id. */
+static int hdrscan_id_in(const char *v, size_t n, struct buf *out)
+{
+    const char *lt = memchr(v, '<', n);
+    if (lt) {
+        const char *gt = memchr(lt + 1, '>', n - (size_t)(lt + 1 - v));
+        if (gt) {
+            buf_append(out, lt + 1, (size_t)(gt - lt - 1));
+            return 0;
+        }
+    }
+    while (n && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return -1;
+    buf_append(out, v, n);
+    return 0;
+}
+
+int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct buf *out)
+{
+    if (h->seen & HDRSCAN_MSGID)
+        return hdrscan_id_in(h->msgid, h->msgid_len, out);
+    static const char field[] = "Message-ID:";
+    if (added == NULL || added->len == 0)
+        return -1;
+    for (size_t i = 0; i + sizeof field - 1 <= added->len; i++) {
+        if ((i == 0 || added->data[i - 1] == '\n') &&
+            memcmp(added->data + i, field, sizeof field - 1) == 0) {
+            const char *v = added->data + i + sizeof field - 1;
+            const char *eol = memchr(v, '\r', added->len - (size_t)(v - added->data));
+            size_t n = eol ? (size_t)(eol - v) : added->len - (size_t)(v - added->data);
+            return hdrscan_id_in(v, n, out);
+        }
+    }
+    return -1;
 }

@@ -22,8 +22,12 @@ struct hdrscan {
     size_t end;        /* valid when done: offset of that empty line (before its CR) */
     unsigned seen;     /* HDRSCAN_* */
     unsigned received; /* Received: fields counted */
+    /* The first Message-ID: field's value, unfolded, cut to fit (for the
+     * log's "message-id=<...>"; see hdrscan_message_id). */
+    char msgid[256];
+    size_t msgid_len;
     /* Scanner state between calls. */
-    int bol, in_name;
+    int bol, in_name, in_msgid;
     char name[16];
     size_t name_len;
 };
@@ -41,6 +45,13 @@ void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
  * seen: "Date:" (now), "Message-ID: <id_left@host>" and, when from_addr is
  * not NULL, "From:" with the optional display name (quoted as RFC 5322
  * §3.2.4 needs; control characters dropped). Lines end in CRLF. */
+/* The message identifier of the first Message-ID: field seen (or of the
+ * lines `added`, when not NULL, which hdrscan_fixes made): the text
+ * between its first '<' and the '>' after it, or the whole value, trimmed,
+ * when it has no brackets; into out (raw: the caller escapes it). 0, or
+ * -1 when there is none. */
+int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct buf *out);
+
 void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *host,
                    const char *from_name, const char *from_addr, struct buf *out);
 

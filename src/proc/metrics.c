@@ -54,7 +54,7 @@ static void metrics_render_net(struct buf *out)
                    "Inbound SMTP sessions open now, by listener role.");
     for (unsigned r = 0; r < METRICS_ROLES; r++)
         buf_printf(out, "tern_smtp_sessions_open{role=\"%s\"} %" PRIu64 "\n",
-                   metrics_role_name(r), metrics_get(&m->open[r]));
+                   metrics_role_name(r), metrics_shm_open(r));
     metrics_family(out, "tern_smtp_sessions_total", "counter",
                    "Inbound SMTP sessions ended, by listener role, whether TLS was used and "
                    "whether the client authenticated.");

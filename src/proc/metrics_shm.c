@@ -2,12 +2,18 @@
 #include "proc/metrics_shm.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/log.h"
 
 static struct metrics_shm metrics_shm_private;
 
 struct metrics_shm *metrics_shm = &metrics_shm_private;
 struct qmetrics *metrics_qshm;
+static _Atomic uint64_t metrics_open_private[METRICS_ROLES];
+_Atomic uint64_t *metrics_open = metrics_open_private;
 
 /* The region is shared between processes: the counters must be atomic
  * instructions on the memory itself, never a lock inside the process. */
@@ -40,12 +46,46 @@ int metrics_shm_create(void)
     return 0;
 }
 
+/* Is pid a live process? EPERM: alive, under another user (the net
+ * process runs unprivileged). */
+static int metrics_pid_alive(int pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 void metrics_shm_net_start(void)
 {
-    for (unsigned i = 0; i < METRICS_ROLES; i++)
-        atomic_store_explicit(&metrics_shm->open[i], 0, memory_order_relaxed);
+    int self = (int)getpid();
+    for (unsigned s = 0; s < METRICS_NET_SLOTS; s++) {
+        struct metrics_net_slot *slot = &metrics_shm->net[s];
+        int pid = atomic_load(&slot->pid);
+        /* Our own pid there is a dead predecessor's: pids are reused. */
+        if (pid != self && metrics_pid_alive(pid))
+            continue;
+        /* The compare-and-swap settles a race between two starting
+         * processes; the loser tries the next slot. */
+        if (!atomic_compare_exchange_strong(&slot->pid, &pid, self))
+            continue;
+        for (unsigned i = 0; i < METRICS_ROLES; i++)
+            atomic_store_explicit(&slot->open[i], 0, memory_order_relaxed);
+        metrics_open = slot->open;
+        break;
+    }
+    if (metrics_open == metrics_open_private && metrics_shm != &metrics_shm_private)
+        log_warn("metrics: no free slot for this smtp process's open-session gauge");
     if (metrics_qshm) {
         munmap(metrics_qshm, sizeof *metrics_qshm);
         metrics_qshm = NULL;
     }
+}
+
+uint64_t metrics_shm_open(unsigned r)
+{
+    uint64_t n = 0;
+    for (unsigned s = 0; s < METRICS_NET_SLOTS; s++) {
+        const struct metrics_net_slot *slot = &metrics_shm->net[s];
+        if (metrics_pid_alive(atomic_load(&slot->pid)))
+            n += metrics_get(&slot->open[r]);
+    }
+    return n;
 }

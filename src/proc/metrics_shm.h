@@ -17,6 +17,9 @@
 #include "queue/queue_metrics.h"
 
 #define METRICS_ROLES 3 /* enum conf_role: mx, submission, smtps */
+/* Net processes alive at once: a reload starts a new one while the old
+ * one drains its sessions; a few spare slots cover quick reloads. */
+#define METRICS_NET_SLOTS 8
 
 enum metrics_auth_result {
     METRICS_AUTH_SUCCESS = 0,
@@ -37,9 +40,14 @@ enum metrics_relay_event {
 struct metrics_shm {
     /* Connections accepted, including those refused over a limit. */
     _Atomic uint64_t connections[METRICS_ROLES];
-    /* Sessions open now (a gauge the net process keeps; reset when a new
-     * net process starts, since the old one's sessions died with it). */
-    _Atomic uint64_t open[METRICS_ROLES];
+    /* Sessions open now, a gauge per net process: each keeps its own
+     * slot (claimed at start), so a draining process and its successor
+     * do not mix, and the slot of a process that died (its sessions
+     * with it) is ignored and later reused. */
+    struct metrics_net_slot {
+        _Atomic int pid; /* 0 = never used */
+        _Atomic uint64_t open[METRICS_ROLES];
+    } net[METRICS_NET_SLOTS];
     /* Sessions ended, by role, TLS used (0/1), authenticated (0/1). */
     _Atomic uint64_t sessions[METRICS_ROLES][2][2];
     /* Inbound TLS handshakes by result: [0] completed, [1] failed. */
@@ -84,8 +92,15 @@ static inline unsigned metrics_role(enum conf_role r)
     return (unsigned)r < METRICS_ROLES ? (unsigned)r : 0;
 }
 
-/* The net process starts: its predecessor's open sessions are gone, and
- * the queue's region is unmapped here. */
+/* This net process's open-session gauges (its slot; a private array
+ * before metrics_shm_net_start() or when every slot is taken). */
+extern _Atomic uint64_t *metrics_open;
+
+/* The net process starts: claims a slot for its gauges, and unmaps the
+ * queue's region. */
 void metrics_shm_net_start(void);
+
+/* Sessions open now for role r, over the net processes alive. */
+uint64_t metrics_shm_open(unsigned r);
 
 #endif

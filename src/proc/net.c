@@ -75,7 +75,8 @@ struct net {
     struct net_client *dead;
     unsigned nclients;
     uint64_t next_id;
-    int stopping;
+    int stopping;              /* draining after SIGTERM: no new sessions */
+    uint64_t stop_deadline_ms; /* then everyone is closed */
 };
 
 static void net_io_write(void *io, const void *p, size_t n)
@@ -378,7 +379,7 @@ static void net_accept_one(struct net *n, size_t li)
     n->nclients++;
     idmap_put(&n->clients, c->id, c);
     metrics_inc(&metrics_shm->connections[metrics_role(role)]);
-    metrics_inc(&metrics_shm->open[metrics_role(role)]);
+    metrics_inc(&metrics_open[metrics_role(role)]);
     log_info("connect from unknown[%s]", c->ip);
     int over = n->nclients > n->cfg->sessions_max ||
                net_count_ip(n, c->ip) > n->cfg->sessions_per_ip;
@@ -429,7 +430,7 @@ static void net_free_client(struct net *n, struct net_client *c)
         c->next->prev = c->prev;
     n->nclients--;
     unsigned role = net_role(c);
-    metrics_dec(&metrics_shm->open[role]);
+    metrics_dec(&metrics_open[role]);
     metrics_inc(&metrics_shm->sessions[role][c->tls_done][smtp_session_authenticated(c->session)
                                                             ? 1 : 0]);
     smtp_session_free(c->session);
@@ -445,8 +446,28 @@ static void net_reap(struct ev_loop *loop, void *arg)
         n->dead = c->next_dead;
         net_free_client(n, c);
     }
-    if (n->stopping && n->nclients == 0)
+    /* Stopping: done once no session and no outbound delivery is left. */
+    if (n->stopping && n->nclients == 0 && net_relay_active(n->relay) == 0)
         ev_loop_stop(loop);
+}
+
+/* Sessions that finished their transaction since the last look are told
+ * 421 now; past shutdown_timeout, everyone is. */
+static void net_drain_sweep(struct net *n, uint64_t now)
+{
+    int late = now >= n->stop_deadline_ms;
+    for (struct net_client *c = n->all; c; c = c->next) {
+        if (c->closed)
+            continue;
+        if (late)
+            smtp_session_refuse(c->session, "Service shutting down");
+        else
+            (void)smtp_session_drain(c->session);
+    }
+    if (late && n->nclients > 0)
+        log_warn("shutdown_timeout reached: closing %u sessions", n->nclients);
+    if (late)
+        ev_loop_stop(n->loop);
 }
 
 static void net_sweep(struct ev_loop *loop, void *arg)
@@ -460,6 +481,8 @@ static void net_sweep(struct ev_loop *loop, void *arg)
         if (now - c->last_ms >= c->timeout_ms)
             smtp_session_timeout(c->session);
     }
+    if (n->stopping)
+        net_drain_sweep(n, now);
     ev_timer_add(loop, NET_SWEEP_MS, net_sweep, n);
 }
 
@@ -578,15 +601,18 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
     if (n->stopping)
         return;
     n->stopping = 1;
+    /* The parent keeps the listeners: a new smtp process (a reload) goes
+     * on accepting from the same sockets while this one drains. */
     for (size_t i = 0; i < n->nls; i++) {
         ev_io_del(loop, n->ls[i].fd);
         close(n->ls[i].fd);
     }
-    /* Sessions end now: a client that did not get 250 retries later. */
-    for (struct net_client *c = n->all; c; c = c->next)
-        if (!c->closed)
-            smtp_session_refuse(c->session, "Service shutting down");
-    if (n->nclients == 0)
+    n->stop_deadline_ms = clock_mono_ms() + (uint64_t)n->cfg->shutdown_timeout * 1000;
+    log_info("draining: %u sessions and %u deliveries to finish within %us", n->nclients,
+             net_relay_active(n->relay), n->cfg->shutdown_timeout);
+    /* Idle sessions hear 421 now; the others finish their transaction. */
+    net_drain_sweep(n, clock_mono_ms());
+    if (n->nclients == 0 && net_relay_active(n->relay) == 0)
         ev_loop_stop(loop);
 }
 

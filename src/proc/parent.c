@@ -113,23 +113,66 @@ __attribute__((noreturn)) static void parent_child_exit(int status)
     _exit(status);
 }
 
+/* A reload leaves the old smtp process draining for a while. */
+#define PARENT_DRAINING_MAX 8
+
 struct parent_kids {
     pid_t net, queue;
-    int ctl; /* the parent's end of the control channel to net, or -1 */
+    int ctl;  /* the parent's end of the control channel to net, or -1 */
+    int qctl; /* the parent's end of the channel to the queue, or -1 */
+    pid_t draining[PARENT_DRAINING_MAX]; /* old smtp processes finishing their sessions */
 };
+
+/* Starts an smtp process on one end of `sp` (the queue holds the other).
+ * Returns 0 or -1; closes nothing of sp. */
+static int parent_spawn_net(const struct config *cfg, const struct net_listener *ls, size_t nls,
+                            const struct buf *tls, int net_end, int queue_end,
+                            struct parent_kids *k)
+{
+    pid_t self = getpid();
+    int ctl[2];
+    int rc = ipc_pair(ctl);
+    if (rc < 0) {
+        log_err("socketpair: %s", strerror(-rc));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("fork: %s", strerror(errno));
+        close(ctl[0]);
+        close(ctl[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(queue_end);
+        close(ctl[0]);
+        if (k->ctl >= 0)
+            close(k->ctl);
+        if (k->qctl >= 0)
+            close(k->qctl);
+        parent_child_setup(self);
+        parent_child_exit(net_main(cfg, ls, nls, net_end, tls->data, tls->len, ctl[1]));
+    }
+    close(ctl[1]);
+    if (k->ctl >= 0)
+        close(k->ctl);
+    k->ctl = ctl[0];
+    k->net = pid;
+    return 0;
+}
 
 /* Starts the queue process and the net process joined by a socketpair. */
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
                         const struct buf *tls, struct parent_kids *k)
 {
     pid_t self = getpid();
-    int sp[2], ctl[2];
+    int sp[2], qc[2];
     int rc = ipc_pair(sp);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
         return -1;
     }
-    rc = ipc_pair(ctl);
+    rc = ipc_pair(qc);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
         close(sp[0]);
@@ -141,91 +184,167 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         log_err("fork: %s", strerror(errno));
         close(sp[0]);
         close(sp[1]);
+        close(qc[0]);
+        close(qc[1]);
         return -1;
     }
     if (k->queue == 0) {
         close(sp[0]);
-        close(ctl[0]);
-        close(ctl[1]);
+        close(qc[0]);
         parent_child_setup(self);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
-        parent_child_exit(queue_proc_main(cfg, sp[1]));
+        parent_child_exit(queue_proc_main(cfg, sp[1], qc[1]));
     }
-    k->net = fork();
-    if (k->net < 0) {
-        log_err("fork: %s", strerror(errno));
-        kill(k->queue, SIGTERM);
-        close(sp[0]);
-        close(sp[1]);
-        close(ctl[0]);
-        close(ctl[1]);
-        return -1;
-    }
-    if (k->net == 0) {
-        close(sp[1]);
-        close(ctl[0]);
-        parent_child_setup(self);
-        parent_child_exit(net_main(cfg, ls, nls, sp[0], tls->data, tls->len, ctl[1]));
-    }
+    close(qc[1]);
+    k->qctl = qc[0];
+    rc = parent_spawn_net(cfg, ls, nls, tls, sp[0], sp[1], k);
     close(sp[0]);
     close(sp[1]);
-    close(ctl[1]);
-    k->ctl = ctl[0];
-    return 0;
+    if (rc < 0)
+        kill(k->queue, SIGTERM);
+    return rc;
 }
 
-static void parent_wait_pid(pid_t pid, int seconds)
+/* Waits for every pid of pids[0..n) (0 entries are skipped) until the
+ * deadline, then kills the rest. */
+static void parent_wait_pids(pid_t *pids, size_t n, int seconds)
 {
-    for (int i = 0; i < seconds * 20; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
+    for (int i = 0; i <= seconds * 20; i++) {
+        size_t left = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (pids[j] > 0 && waitpid(pids[j], NULL, WNOHANG) == pids[j])
+                pids[j] = 0;
+            left += pids[j] > 0;
+        }
+        if (left == 0)
             return;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    for (size_t j = 0; j < n; j++) {
+        if (pids[j] > 0) {
+            kill(pids[j], SIGKILL);
+            waitpid(pids[j], NULL, 0);
+            pids[j] = 0;
+        }
+    }
 }
 
-/* Stops the net process first (no new mail), then the queue, so nothing
- * is accepted that the queue cannot commit. */
-static void parent_stop_kids(struct parent_kids *k)
+/* Stops the smtp processes first (no new mail; sessions may finish their
+ * transaction within shutdown_timeout), then the queue, so nothing is
+ * accepted that the queue cannot commit. */
+static void parent_stop_kids(const struct config *cfg, struct parent_kids *k)
 {
-    if (k->net > 0) {
-        kill(k->net, SIGTERM);
-        parent_wait_pid(k->net, 10);
-    }
+    pid_t nets[PARENT_DRAINING_MAX + 1];
+    size_t n = 0;
+    if (k->net > 0)
+        nets[n++] = k->net;
+    for (size_t i = 0; i < PARENT_DRAINING_MAX; i++)
+        if (k->draining[i] > 0)
+            nets[n++] = k->draining[i];
+    for (size_t i = 0; i < n; i++)
+        kill(nets[i], SIGTERM);
+    parent_wait_pids(nets, n, (int)cfg->shutdown_timeout + 5);
     if (k->queue > 0) {
         kill(k->queue, SIGTERM);
-        parent_wait_pid(k->queue, 30);
+        pid_t q[1] = {k->queue};
+        parent_wait_pids(q, 1, 30);
     }
     k->net = k->queue = 0;
+    memset(k->draining, 0, sizeof k->draining);
     if (k->ctl >= 0)
         close(k->ctl);
-    k->ctl = -1;
+    if (k->qctl >= 0)
+        close(k->qctl);
+    k->ctl = k->qctl = -1;
 }
 
-/* SIGHUP: certificates are read again and handed to the net process,
- * which swaps them in without dropping a session. A bad file keeps the
- * old certificates in service. */
-static void parent_reload_tls(const struct config *cfg, struct parent_kids *k)
+/* SIGHUP: the configuration, the tables and the certificates are read
+ * again. The queue takes the new settings first; then a new smtp process
+ * starts on the same listeners with them, and the old one drains: it
+ * stops accepting, lets every session finish its transaction (within
+ * shutdown_timeout) and exits. No session is cut and no socket closes. A
+ * configuration with errors changes nothing. */
+static void parent_reload_all(struct config *cfg, const struct net_listener *ls, size_t nls,
+                              struct buf *tls, struct parent_kids *k)
 {
-    struct buf tls = BUF_INIT, err = BUF_INIT;
-    if (tls_material_read(cfg, &tls, &err) < 0) {
-        log_err("reload: certificates not reloaded: %s", err.data ? err.data : "");
-    } else if (k->ctl >= 0) {
-        int rc = ipc_send_sync(k->ctl, IPC_TLS_RELOAD, &tls);
-        if (rc < 0)
-            log_err("reload: cannot reach the smtp process: %s", strerror(-rc));
-        else
-            log_info("reload: certificates passed to the smtp process");
+    struct config nc;
+    memset(&nc, 0, sizeof nc);
+    config_default(&nc);
+    struct buf err = BUF_INIT, changed = BUF_INIT, fresh = BUF_INIT;
+    int rc = cfg->path ? config_load(&nc, cfg->path, &err) : config_load_default_tables(&nc, &err);
+    if (rc < 0) {
+        log_err("reload: configuration errors, nothing changed: %s", err.data ? err.data : "");
+        goto out;
     }
-    memset(tls.data, 0, tls.len);
-    buf_free(&tls);
+    config_keep_restart_settings(&nc, cfg, &changed);
+    if (changed.len)
+        log_warn("reload: %s changed; that takes a restart (the running values stay)",
+                 changed.data);
+    buf_reset(&err);
+    if (tls_material_read_checked(&nc, &fresh, &err) < 0) {
+        log_err("reload: certificates unreadable, nothing changed: %s", err.data ? err.data : "");
+        goto out;
+    }
+    pid_t slot = -1;
+    for (size_t i = 0; i < PARENT_DRAINING_MAX && slot < 0; i++)
+        if (k->draining[i] == 0)
+            slot = (pid_t)i;
+    if (slot < 0) {
+        log_err("reload: too many smtp processes still draining; try again later");
+        goto out;
+    }
+    int sp[2];
+    rc = ipc_pair(sp);
+    if (rc < 0) {
+        log_err("reload: socketpair: %s", strerror(-rc));
+        goto out;
+    }
+    /* The queue first: the new smtp process must not accept mail for a
+     * domain the queue does not know yet. Then the channel to it. */
+    rc = ipc_send_sync(k->qctl, IPC_RELOAD, NULL);
+    if (rc == 0)
+        rc = ipc_send_sync_fd(k->qctl, IPC_NET_CHANNEL, NULL, sp[1]);
+    if (rc < 0) {
+        log_err("reload: cannot reach the queue process: %s", strerror(-rc));
+        close(sp[0]);
+        close(sp[1]);
+        goto out;
+    }
+    config_free(cfg);
+    *cfg = nc;
+    memset(&nc, 0, sizeof nc);
+    memset(tls->data, 0, tls->len);
+    buf_free(tls);
+    *tls = fresh;
+    fresh = (struct buf)BUF_INIT;
+    pid_t old = k->net;
+    rc = parent_spawn_net(cfg, ls, nls, tls, sp[0], sp[1], k);
+    close(sp[0]);
+    close(sp[1]);
+    if (rc < 0) {
+        /* The queue sees the channel close and stops; both restart. */
+        log_err("reload: cannot start a new smtp process");
+        goto out;
+    }
+    if (old > 0) {
+        k->draining[slot] = old;
+        kill(old, SIGTERM);
+    }
+    log_info("reload: configuration, tables and certificates loaded; smtp process %ld "
+             "replaces %ld, which finishes its sessions",
+             (long)k->net, (long)old);
+out:
+    if (nc.hostname)
+        config_free(&nc);
+    memset(fresh.data, 0, fresh.len);
+    buf_free(&fresh);
     buf_free(&err);
+    buf_free(&changed);
 }
 
-int parent_serve(const struct config *cfg)
+int parent_serve(struct config *cfg)
 {
     log_set_ident("tern/master");
     struct net_listener ls[CONF_MAX_LISTENERS];
@@ -277,7 +396,7 @@ int parent_serve(const struct config *cfg)
     sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, &old);
 
-    struct parent_kids k = {0, 0, -1};
+    struct parent_kids k = {.ctl = -1, .qctl = -1};
     if (parent_spawn(cfg, ls, nls, &tls, &k) < 0) {
         buf_free(&tls);
         return 1;
@@ -294,12 +413,18 @@ int parent_serve(const struct config *cfg)
         sigsuspend(&old);
         if (parent_reload) {
             parent_reload = 0;
-            parent_reload_tls(cfg, &k);
+            parent_reload_all(cfg, ls, nls, &tls, &k);
         }
         int ws;
         pid_t pid;
         int died = 0;
         while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+            for (size_t i = 0; i < PARENT_DRAINING_MAX; i++) {
+                if (k.draining[i] == pid) {
+                    k.draining[i] = 0;
+                    log_info("the old smtp process %ld has finished draining", (long)pid);
+                }
+            }
             const char *who = pid == k.net ? "smtp" : pid == k.queue ? "queue" : NULL;
             if (who == NULL)
                 continue;
@@ -318,7 +443,7 @@ int parent_serve(const struct config *cfg)
             continue;
         /* The two children share one socketpair: restart both. The spool
          * is the truth, so a restarted queue picks up where it was. */
-        parent_stop_kids(&k);
+        parent_stop_kids(cfg, &k);
         if (time(NULL) - started < PARENT_MIN_UPTIME_S) {
             if (++fast_restarts > PARENT_MAX_FAST_RESTARTS) {
                 log_err("children keep dying at start; giving up");
@@ -333,7 +458,7 @@ int parent_serve(const struct config *cfg)
         log_warn("restarting the smtp and queue processes");
         /* A restarted net process starts with the latest certificates. */
         struct buf fresh = BUF_INIT, ferr = BUF_INIT;
-        if (tls_material_read(cfg, &fresh, &ferr) == 0) {
+        if (tls_material_read_checked(cfg, &fresh, &ferr) == 0) {
             buf_free(&tls);
             tls = fresh;
         } else {
@@ -345,7 +470,7 @@ int parent_serve(const struct config *cfg)
             break;
         }
     }
-    parent_stop_kids(&k);
+    parent_stop_kids(cfg, &k);
     memset(tls.data, 0, tls.len);
     buf_free(&tls);
     for (size_t i = 0; i < nls; i++)

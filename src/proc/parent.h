@@ -6,7 +6,8 @@
 
 #include "conf/config.h"
 
-/* Runs the daemon until SIGTERM/SIGINT. Returns the exit status. */
-int parent_serve(const struct config *cfg);
+/* Runs the daemon until SIGTERM/SIGINT. SIGHUP reloads *cfg in place
+ * (the caller still frees it). Returns the exit status. */
+int parent_serve(struct config *cfg);
 
 #endif

@@ -173,3 +173,10 @@ void queue_auth_check(struct queue_auth *qa, uint64_t req, const char *user,
     qa->pending++;
     pool_submit(qa->pool, &j->job);
 }
+
+void queue_auth_set_config(struct queue_auth *qa, const struct config *cfg)
+{
+    qa->cfg = cfg;
+    qa->have_st = 0;
+    qauth_refresh(qa);
+}

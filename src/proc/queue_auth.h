@@ -20,6 +20,9 @@ typedef void (*queue_auth_done_fn)(void *arg, uint64_t req, int result);
 struct queue_auth *queue_auth_new(struct ev_loop *loop, const struct config *cfg,
                                   queue_auth_done_fn done, void *arg);
 void queue_auth_free(struct queue_auth *qa);
+/* A reload: cfg (which must outlive its use here) replaces the settings
+ * and the users file is read again. */
+void queue_auth_set_config(struct queue_auth *qa, const struct config *cfg);
 
 /* Checks user (lowercased) and password (pwlen octets, copied and wiped
  * after use). The users file is read again first if it changed. */

@@ -1,13 +1,13 @@
-/* queue_proc.c: the IPC server side of the queue process. Every field the
- * net process sends is checked: a compromised net process is hostile. */
 #include "proc/queue_proc.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/idmap.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "ev/loop.h"
@@ -20,14 +20,46 @@
 #include "queue/pickup.h"
 #include "queue/queue.h"
 
+/* The channel of one smtp process. A reload starts a new smtp process
+ * while the old one drains: both talk to us for a while, and every answer
+ * goes back on the channel its request came from. */
+struct qchan {
+    uint64_t id;
+    struct qproc *qp;
+    struct ipc_chan *ipc; /* owned */
+    struct qchan *next_dead;
+};
+
 struct qproc {
-    const struct config *cfg;
+    const struct config *cfg;    /* the current settings */
+    const struct config *boot;   /* the settings of the fork (not ours to free) */
     struct ev_loop *loop;
-    struct ipc_chan *ipc;
+    struct idmap chans;          /* id -> struct qchan (owned) */
+    struct qchan *cur;           /* the newest smtp process: relays go there */
+    struct qchan *dead;          /* closed, freed before the loop sleeps */
+    uint64_t next_chan;
+    struct idmap relay_chan;     /* relay request id -> channel id (as a pointer) */
+    struct idmap auths;          /* our AUTH request id -> struct qproc_auth (owned) */
+    uint64_t next_auth;
+    struct ipc_chan *parent;     /* reloads and new channels come this way */
     struct queue *queue;
     struct queue_auth *auth;
     struct control *control;
+    struct pickup *pickup;
 };
+
+/* An AUTH check: who asked, under which id. */
+struct qproc_auth {
+    uint64_t chan;
+    uint64_t req;
+};
+
+static int qproc_send(struct qproc *qp, uint64_t chan, unsigned type, const struct buf *b,
+                      int fd)
+{
+    struct qchan *c = idmap_get(&qp->chans, chan);
+    return c ? ipc_send(c->ipc, type, b, fd) : -ENOTCONN;
+}
 
 /* The queue's relay transport: the net process's SMTP client. */
 static int qproc_relay(void *arg, const struct queue_relay_req *req)
@@ -39,7 +71,9 @@ static int qproc_relay(void *arg, const struct queue_relay_req *req)
     ipc_put_str(&b, req->domain);
     ipc_put_u64(&b, req->len);
     ipc_put_bytes(&b, e.data, e.len);
-    int rc = ipc_send(qp->ipc, IPC_RELAY, &b, req->fd);
+    int rc = qp->cur ? ipc_send(qp->cur->ipc, IPC_RELAY, &b, req->fd) : -ENOTCONN;
+    if (rc == 0)
+        idmap_put(&qp->relay_chan, req->id, (void *)(uintptr_t)qp->cur->id);
     buf_free(&e);
     buf_free(&b);
     return rc;
@@ -70,24 +104,31 @@ static int qproc_relay_done(struct qproc *qp, struct ipc_rd *r)
         free(res);
         return -1;
     }
-    queue_relay_done(qp->queue, id, res, n, relay, peer_dsn != 0);
+    if (idmap_del(&qp->relay_chan, id) != NULL)
+        queue_relay_done(qp->queue, id, res, n, relay, peer_dsn != 0);
     free(res);
     return 0;
 }
 
-static void qproc_auth_done(void *arg, uint64_t req, int result)
+static void qproc_auth_done(void *arg, uint64_t id, int result)
 {
     struct qproc *qp = arg;
+    struct qproc_auth *a = idmap_del(&qp->auths, id);
+    if (a == NULL)
+        return;
     struct buf b = BUF_INIT;
-    ipc_put_u64(&b, req);
+    ipc_put_u64(&b, a->req);
     ipc_put_i32(&b, result);
-    (void)ipc_send(qp->ipc, IPC_AUTH_RESULT, &b, -1); /* a lost answer: the client times out */
+    /* A lost answer: the client times out. */
+    (void)qproc_send(qp, a->chan, IPC_AUTH_RESULT, &b, -1);
     buf_free(&b);
+    free(a);
 }
 
 /* Remembers who asked for a commit until the queue answers. */
 struct qproc_commit {
     struct qproc *qp;
+    uint64_t chan;
     uint64_t req;
 };
 
@@ -98,13 +139,13 @@ static void qproc_committed(void *arg, const char *qid, int status)
     ipc_put_u64(&b, pc->req);
     ipc_put_str(&b, qid);
     ipc_put_i32(&b, status);
-    if (ipc_send(pc->qp->ipc, IPC_COMMITTED, &b, -1) < 0)
+    if (qproc_send(pc->qp, pc->chan, IPC_COMMITTED, &b, -1) < 0)
         log_warn("%s: cannot report the commit to the smtp process", qid);
     buf_free(&b);
     free(pc);
 }
 
-static void qproc_body_open(struct qproc *qp, uint64_t req)
+static void qproc_body_open(struct qproc *qp, struct qchan *ch, uint64_t req)
 {
     char qid[ENVELOPE_QID_MAX + 1];
     int fd = -1;
@@ -113,20 +154,20 @@ static void qproc_body_open(struct qproc *qp, uint64_t req)
     int rc = queue_body_open(qp->queue, qid, &fd);
     if (rc == 0) {
         ipc_put_str(&b, qid);
-        rc = ipc_send(qp->ipc, IPC_BODY_OPENED, &b, fd);
+        rc = ipc_send(ch->ipc, IPC_BODY_OPENED, &b, fd);
         close(fd);
         if (rc < 0)
             queue_body_abort(qp->queue, qid);
     } else {
         log_warn("cannot create a queue file: %s", strerror(-rc));
         ipc_put_i32(&b, rc);
-        (void)ipc_send(qp->ipc, IPC_BODY_FAILED, &b, -1);
+        (void)ipc_send(ch->ipc, IPC_BODY_FAILED, &b, -1);
     }
     buf_free(&b);
 }
 
-static void qproc_commit(struct qproc *qp, uint64_t req, const char *qid, const char *envp,
-                         size_t envlen)
+static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const char *qid,
+                         const char *envp, size_t envlen)
 {
     struct envelope env;
     envelope_init(&env);
@@ -141,12 +182,14 @@ static void qproc_commit(struct qproc *qp, uint64_t req, const char *qid, const 
         envelope_clear(&env);
         struct qproc_commit *pc = xcalloc(1, sizeof *pc);
         pc->qp = qp;
+        pc->chan = ch->id;
         pc->req = req;
         qproc_committed(pc, qid, -EPROTO);
         return;
     }
     struct qproc_commit *pc = xcalloc(1, sizeof *pc);
     pc->qp = qp;
+    pc->chan = ch->id;
     pc->req = req;
     rc = queue_commit(qp->queue, qid, &env, qproc_committed, pc);
     envelope_clear(&env);
@@ -154,9 +197,10 @@ static void qproc_commit(struct qproc *qp, uint64_t req, const char *qid, const 
         qproc_committed(pc, qid, rc);
 }
 
-static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
 {
-    struct qproc *qp = arg;
+    struct qchan *ch = arg;
+    struct qproc *qp = ch->qp;
     struct ipc_rd r;
     ipc_rd_init(&r, m);
     char qid[ENVELOPE_QID_MAX + 1];
@@ -172,7 +216,7 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         uint64_t req = ipc_get_u64(&r);
         if (ipc_rd_end(&r) < 0)
             break;
-        qproc_body_open(qp, req);
+        qproc_body_open(qp, ch, req);
         return;
     }
     case IPC_COMMIT: {
@@ -182,7 +226,7 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         const char *envp = ipc_get_bytes(&r, &envlen, IPC_MAX_PAYLOAD);
         if (ipc_rd_end(&r) < 0)
             break;
-        qproc_commit(qp, req, qid, envp, envlen);
+        qproc_commit(qp, ch, req, qid, envp, envlen);
         return;
     }
     case IPC_AUTH_CHECK: {
@@ -193,7 +237,12 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         const char *pw = ipc_get_bytes(&r, &pwlen, 1024);
         if (ipc_rd_end(&r) < 0)
             break;
-        queue_auth_check(qp->auth, req, user, pw, pwlen);
+        struct qproc_auth *a = xcalloc(1, sizeof *a);
+        a->chan = ch->id;
+        a->req = req;
+        uint64_t id = ++qp->next_auth;
+        idmap_put(&qp->auths, id, a);
+        queue_auth_check(qp->auth, id, user, pw, pwlen);
         return;
     }
     case IPC_RELAY_DONE:
@@ -212,10 +261,34 @@ static void qproc_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
     log_err("ipc: unexpected or malformed message type %u from the smtp process", m->type);
 }
 
-static void qproc_on_ipc_close(struct ipc_chan *ch, int err, void *arg)
+/* Relays handed to a channel that closed get no answer any more: they
+ * are deferred like any delivery without a result. */
+static void qproc_fail_relays(struct qproc *qp, uint64_t chan)
 {
-    struct qproc *qp = arg;
+    for (size_t i = 0; i < qp->relay_chan.cap; i++) {
+        uint64_t id = qp->relay_chan.keys ? qp->relay_chan.keys[i] : 0;
+        if (id == 0 || (uint64_t)(uintptr_t)qp->relay_chan.vals[i] != chan)
+            continue;
+        idmap_del(&qp->relay_chan, id);
+        queue_relay_done(qp->queue, id, NULL, 0, "none", 0);
+        i = (size_t)-1; /* the table may have moved entries: look again */
+    }
+}
+
+static void qproc_on_ipc_close(struct ipc_chan *ipc, int err, void *arg)
+{
+    struct qchan *ch = arg;
+    struct qproc *qp = ch->qp;
+    idmap_del(&qp->chans, ch->id);
+    ch->next_dead = qp->dead;
+    qp->dead = ch;
+    qproc_fail_relays(qp, ch->id);
+    if (ch != qp->cur) {
+        log_info("a draining smtp process finished");
+        return;
+    }
     /* The parent restarts both processes; committed mail is safe. */
+    qp->cur = NULL;
     if (err)
         log_warn("lost the smtp process (%s); stopping", strerror(-err));
     else
@@ -223,18 +296,109 @@ static void qproc_on_ipc_close(struct ipc_chan *ch, int err, void *arg)
     ev_loop_stop(qp->loop);
 }
 
+static void qproc_reap(struct ev_loop *loop, void *arg)
+{
+    struct qproc *qp = arg;
+    while (qp->dead) {
+        struct qchan *ch = qp->dead;
+        qp->dead = ch->next_dead;
+        ipc_chan_free(ch->ipc);
+        free(ch);
+    }
+}
+
+static struct qchan *qproc_chan_add(struct qproc *qp, int fd)
+{
+    struct qchan *ch = xcalloc(1, sizeof *ch);
+    ch->id = ++qp->next_chan;
+    ch->qp = qp;
+    ch->ipc = ipc_chan_new(qp->loop, fd, qproc_on_ipc, qproc_on_ipc_close, ch);
+    idmap_put(&qp->chans, ch->id, ch);
+    qp->cur = ch;
+    return ch;
+}
+
+/* ---- reloads (SIGHUP, through the parent) ---- */
+
+static void qproc_config_release(void *arg, const struct config *old)
+{
+    struct qproc *qp = arg;
+    if (old == qp->boot)
+        return;
+    config_free((struct config *)old);
+    free((struct config *)old);
+}
+
+/* Reads the configuration file again. What only a restart can change
+ * (the spool, the control socket, the users) keeps its old value. */
+static void qproc_reload(struct qproc *qp)
+{
+    const struct config *old = qp->cfg;
+    if (old->path == NULL && old->spool_dir == NULL)
+        return;
+    struct config *nc = xcalloc(1, sizeof *nc);
+    config_default(nc);
+    struct buf err = BUF_INIT;
+    int rc = old->path ? config_load(nc, old->path, &err) : config_load_default_tables(nc, &err);
+    if (rc < 0) {
+        log_err("reload: configuration not reloaded: %s", err.data ? err.data : "");
+        buf_free(&err);
+        config_free(nc);
+        free(nc);
+        return;
+    }
+    buf_free(&err);
+    free(nc->spool_dir);
+    nc->spool_dir = xstrdup(old->spool_dir);
+    free(nc->control_socket);
+    nc->control_socket = old->control_socket ? xstrdup(old->control_socket) : NULL;
+    qp->cfg = nc;
+    queue_auth_set_config(qp->auth, nc);
+    if (qp->pickup)
+        pickup_set_config(qp->pickup, nc);
+    queue_set_config(qp->queue, nc, qproc_config_release, qp);
+    log_info("reload: configuration, aliases and users read again");
+}
+
+static void qproc_on_parent(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
+{
+    struct qproc *qp = arg;
+    if (m->type == IPC_RELOAD && m->fd < 0) {
+        qproc_reload(qp);
+        return;
+    }
+    if (m->type == IPC_NET_CHANNEL && m->fd >= 0) {
+        qproc_chan_add(qp, m->fd);
+        m->fd = -1;
+        log_info("a new smtp process is connected");
+        return;
+    }
+    if (m->fd >= 0)
+        close(m->fd);
+    log_err("ipc: unexpected message type %u from the parent", m->type);
+}
+
+static void qproc_on_parent_close(struct ipc_chan *ipc, int err, void *arg)
+{
+    /* The parent's death ends us anyway (PR_SET_PDEATHSIG). */
+    log_debug("the parent's channel closed");
+}
+
 static void qproc_on_signal(struct ev_loop *loop, int signo, void *arg)
 {
     ev_loop_stop(loop);
 }
 
-int queue_proc_main(const struct config *cfg, int ipc_fd)
+int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd)
 {
     log_set_ident("tern/qmgr");
     signal(SIGPIPE, SIG_IGN);
     struct qproc qp = {0};
-    qp.cfg = cfg;
+    qp.cfg = qp.boot = cfg;
     qp.loop = ev_loop_new();
+    idmap_init(&qp.chans);
+    idmap_init(&qp.relay_chan);
+    idmap_init(&qp.auths);
     /* Before any thread: binding a long socket path goes through /proc. */
     qp.control = control_new(qp.loop, cfg);
     if (qp.control == NULL) {
@@ -248,13 +412,15 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
         return 1;
     }
     control_set_queue(qp.control, qp.queue);
-    qp.ipc = ipc_chan_new(qp.loop, ipc_fd, qproc_on_ipc, qproc_on_ipc_close, &qp);
+    qproc_chan_add(&qp, ipc_fd);
+    qp.parent = ipc_chan_new(qp.loop, parent_fd, qproc_on_parent, qproc_on_parent_close, &qp);
+    ev_hook_add(qp.loop, qproc_reap, &qp);
     queue_set_relay(qp.queue, qproc_relay, &qp);
     /* Prometheus (metrics_listen): counters and the endpoint, if set. */
     struct metrics_http *metrics = metrics_http_start(qp.loop, qp.queue);
     /* What `tern sendmail` left while we were down, then what comes; without
      * it (logged) the daemon still serves SMTP. */
-    struct pickup *pickup = pickup_new(qp.loop, qp.queue, cfg);
+    qp.pickup = pickup_new(qp.loop, qp.queue, cfg);
     qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
     if (qp.auth == NULL)
         return 1;
@@ -263,10 +429,25 @@ int queue_proc_main(const struct config *cfg, int ipc_fd)
     int rc = ev_loop_run(qp.loop);
     queue_auth_free(qp.auth);
     control_free(qp.control);
-    pickup_free(pickup);
+    pickup_free(qp.pickup);
     metrics_http_free(metrics);
-    queue_free(qp.queue);
-    ipc_chan_free(qp.ipc);
+    queue_free(qp.queue); /* hands back every old config */
+    qproc_config_release(&qp, qp.cfg);
+    for (size_t i = 0; i < qp.chans.cap; i++) {
+        if (qp.chans.keys && qp.chans.keys[i]) {
+            struct qchan *ch = qp.chans.vals[i];
+            ch->next_dead = qp.dead;
+            qp.dead = ch;
+        }
+    }
+    qproc_reap(qp.loop, &qp);
+    for (size_t i = 0; i < qp.auths.cap; i++)
+        if (qp.auths.keys && qp.auths.keys[i])
+            free(qp.auths.vals[i]);
+    idmap_free(&qp.auths);
+    idmap_free(&qp.chans);
+    idmap_free(&qp.relay_chan);
+    ipc_chan_free(qp.parent);
     ev_loop_free(qp.loop);
     return rc < 0 ? 1 : 0;
 }

@@ -5,7 +5,9 @@
 
 #include "conf/config.h"
 
-/* Runs the queue process until SIGTERM. Returns the exit status. */
-int queue_proc_main(const struct config *cfg, int ipc_fd);
+/* Runs the queue process until SIGTERM: ipc_fd is the first smtp
+ * process's channel, parent_fd the parent's (reloads, the channels of
+ * later smtp processes). Returns the exit status. */
+int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd);
 
 #endif

@@ -126,3 +126,16 @@ out:
     free(names);
     return rc;
 }
+
+int tls_material_read_checked(const struct config *cfg, struct buf *out, struct buf *err)
+{
+    size_t start = out->len;
+    if (tls_material_read(cfg, out, err) < 0)
+        return -1;
+    struct tlsctx *ctxs[CONF_MAX_LISTENERS] = {0};
+    if (tls_material_build(cfg, out->data + start, out->len - start, ctxs, err) < 0)
+        return -1;
+    for (size_t i = 0; i < CONF_MAX_LISTENERS; i++)
+        tlsctx_unref(ctxs[i]);
+    return 0;
+}

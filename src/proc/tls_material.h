@@ -25,5 +25,8 @@ int tls_material_read(const struct config *cfg, struct buf *out, struct buf *err
  * with the reason in *err and nothing built (ctxs untouched). */
 int tls_material_build(const struct config *cfg, const char *blob, size_t len,
                        struct tlsctx **ctxs, struct buf *err);
+/* tls_material_read, then a trial build: a key that does not parse or
+ * match is caught before a new smtp process would die of it. */
+int tls_material_read_checked(const struct config *cfg, struct buf *out, struct buf *err);
 
 #endif

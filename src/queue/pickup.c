@@ -457,6 +457,23 @@ static int pickup_mkdir(const char *path, mode_t mode)
     return 0;
 }
 
+/* Local users reach pickup/ through spool_dir: it needs search (x) for
+ * them, not read. What else is in the spool is 0700 or 0600 and the
+ * control socket checks its peer, so this opens nothing else. */
+static void pickup_spool_searchable(const char *spool)
+{
+    struct stat st;
+    if (stat(spool, &st) < 0 || (st.st_mode & 0011) == 0011)
+        return;
+    mode_t mode = (st.st_mode & 07777) | 0011;
+    if (st.st_uid != geteuid() || chmod(spool, mode) < 0)
+        log_warn("pickup: %s is not searchable by other users: sendmail works only for "
+                 "its owner", spool);
+    else
+        log_info("pickup: %s made searchable (mode %04o) so that sendmail reaches pickup/",
+                 spool, (unsigned)mode);
+}
+
 struct pickup *pickup_new(struct ev_loop *loop, struct queue *q, const struct config *cfg)
 {
     char dir[4096], bad[4096];
@@ -472,6 +489,7 @@ struct pickup *pickup_new(struct ev_loop *loop, struct queue *q, const struct co
         log_err("pickup: cannot create %s: %s", dir, strerror(-rc));
         return NULL;
     }
+    pickup_spool_searchable(cfg->spool_dir);
     struct pickup *p = xcalloc(1, sizeof *p);
     p->loop = loop;
     p->q = q;
@@ -518,4 +536,9 @@ void pickup_free(struct pickup *p)
     if (p->badfd >= 0)
         close(p->badfd);
     free(p);
+}
+
+void pickup_set_config(struct pickup *p, const struct config *cfg)
+{
+    p->cfg = cfg;
 }

@@ -26,6 +26,8 @@ struct pickup;
 struct pickup *pickup_new(struct ev_loop *loop, struct queue *q, const struct config *cfg);
 /* Stops collecting; commits still pending finish without it. */
 void pickup_free(struct pickup *p);
+/* A reload: settings from cfg (which must outlive the pickup) from now on. */
+void pickup_set_config(struct pickup *p, const struct config *cfg);
 
 /* Directory paths under spool_dir, written to out; 0 or -ENAMETOOLONG. */
 int pickup_dir_path(const struct config *cfg, char *out, size_t outsize);

@@ -367,6 +367,57 @@ out:
     return rc;
 }
 
+/* ---- reloads ---- */
+
+static struct qcfg *queue_cfg_push(struct queue *q, const struct config *cfg)
+{
+    struct qcfg *c = xcalloc(1, sizeof *c);
+    c->cfg = cfg;
+    c->next = q->cfgs;
+    q->cfgs = c;
+    return c;
+}
+
+struct qcfg *queue_cfg_take(struct queue *q)
+{
+    q->cfgs->jobs++;
+    return q->cfgs;
+}
+
+/* Hands back every old config no job uses any more. */
+static void queue_cfg_sweep(struct queue *q)
+{
+    struct qcfg **pp = &q->cfgs->next;
+    while (*pp) {
+        struct qcfg *c = *pp;
+        if (c->jobs > 0) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        if (q->cfg_release)
+            q->cfg_release(q->cfg_release_arg, c->cfg);
+        free(c);
+    }
+}
+
+void queue_cfg_give(struct queue *q, struct qcfg *c)
+{
+    c->jobs--;
+    if (c != q->cfgs && c->jobs == 0)
+        queue_cfg_sweep(q);
+}
+
+void queue_set_config(struct queue *q, const struct config *cfg,
+                      queue_config_release_fn release, void *arg)
+{
+    q->cfg_release = release;
+    q->cfg_release_arg = arg;
+    q->cfg = cfg;
+    queue_cfg_push(q, cfg);
+    queue_cfg_sweep(q);
+}
+
 /* ---- recovery ---- */
 
 static void queue_on_recovered(void *arg, struct store *st, const struct store_rec *rec,
@@ -437,6 +488,7 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     idmap_init(&q->bodies);
     idmap_init(&q->relays);
     sched_init(&q->sched);
+    queue_cfg_push(q, cfg);
     int rc = fsio_mkdirs(q->tmpdir, 0700);
     if (rc < 0) {
         log_err("spool: cannot create %s: %s", q->tmpdir, strerror(-rc));
@@ -526,6 +578,14 @@ void queue_free(struct queue *q)
     sched_free(&q->sched);
     queue_paused_unref(q->paused);
     free(q->paused_path);
+    /* Jobs are gone: every old config goes back to its owner. */
+    while (q->cfgs) {
+        struct qcfg *c = q->cfgs;
+        q->cfgs = c->next;
+        if (c->cfg != q->cfg && q->cfg_release)
+            q->cfg_release(q->cfg_release_arg, c->cfg);
+        free(c);
+    }
     free(q->spool);
     free(q->tmpdir);
     free(q);

@@ -63,6 +63,13 @@ void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg);
 void queue_relay_done(struct queue *q, uint64_t id, const struct result *res, size_t n,
                       const char *relay, int peer_dsn);
 
+/* A reload: new work uses cfg from now on. Delivery threads may still
+ * read the settings they started with, so the old config is handed to
+ * release(arg, old) once no job uses it any more (perhaps at once). */
+typedef void (*queue_config_release_fn)(void *arg, const struct config *old);
+void queue_set_config(struct queue *q, const struct config *cfg,
+                      queue_config_release_fn release, void *arg);
+
 /* Counters, for tests and logs. */
 struct queue_stats {
     unsigned long committed, delivered, deferred, bounced, batches, recovered;

@@ -35,6 +35,13 @@ struct qpaused {
     char **domains; /* owned, lowercased */
 };
 
+/* A config and the jobs still using it (reloads, queue_set_config). */
+struct qcfg {
+    const struct config *cfg; /* not owned */
+    unsigned jobs;
+    struct qcfg *next; /* older ones, waiting for their jobs */
+};
+
 /* The index entry of one message in the spool: all the memory a deferred
  * message costs besides its 24-byte heap entry and its idmap slot (170
  * bytes in all: 100,000 deferred messages take 17 MB, measured with
@@ -73,6 +80,9 @@ struct queue {
     struct idmap relays;    /* request id -> struct qrelay (owned) */
     uint64_t relay_next_id;
     struct qpaused *paused; /* owned reference, never NULL after queue_new */
+    struct qcfg *cfgs;      /* owned list: the current config first */
+    queue_config_release_fn cfg_release;
+    void *cfg_release_arg;
     char *paused_path;      /* owned: <spool>/paused, the list kept across restarts */
 };
 
@@ -91,6 +101,11 @@ void queue_run_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg)
 void queue_run_stop(struct queue *q);
 /* Frees relay requests still waiting for an answer (at shutdown). */
 void queue_run_drop_relays(struct queue *q);
+/* A job takes the current config (qcfg_take) and gives it back when it
+ * is freed (qcfg_give). */
+struct qcfg *queue_cfg_take(struct queue *q);
+void queue_cfg_give(struct queue *q, struct qcfg *c);
+
 /* Removes a message whose every recipient is done from spool and index. */
 void queue_msg_finish(struct queue *q, struct qmsg *m);
 

@@ -37,7 +37,9 @@ struct qjob_rcpt {
 /* One delivery attempt of one message (all its pending recipients). */
 struct qjob {
     struct pool_job pj; /* first: the pool hands this pointer back */
-    const struct config *cfg;
+    const struct config *cfg; /* the settings the job started with (qcfg) */
+    struct queue *q;
+    struct qcfg *qcfg;
     uint64_t key;
     struct store_rec rec;
     char *segpath; /* owned */
@@ -248,6 +250,7 @@ static void qjob_free(struct qjob *j)
     free(j->succeeded);
     free(j->delayed);
     queue_paused_unref(j->paused);
+    queue_cfg_give(j->q, j->qcfg);
     envelope_clear(&j->env);
     free(j->slots);
     free(j->r);
@@ -720,7 +723,9 @@ static struct qjob *queue_run_job(struct queue *q, struct qmsg *m, uint64_t key)
     if (store_seg_path(q->st, m->rec.seg, path, sizeof path) < 0)
         fatal("%s: segment path too long", m->rec.qid);
     j->pj.run = qjob_run;
-    j->cfg = q->cfg;
+    j->q = q;
+    j->qcfg = queue_cfg_take(q);
+    j->cfg = j->qcfg->cfg;
     j->key = key;
     j->rec = m->rec;
     j->segpath = xstrdup(path);

@@ -107,16 +107,18 @@ static void client_result(struct result *r, int code, const char *text, const ch
 {
     char enh[16];
     const char *t = text;
+    /* Only 2xx is success: a 3xx where none belongs (to MAIL, RCPT) is a
+     * broken server, and the mail must stay queued, not count as sent. */
+    enum result_kind k = code < 300 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL : RESULT_PERMFAIL;
+    char cls = k == RESULT_OK ? '2' : k == RESULT_TEMPFAIL ? '4' : '5';
     size_t n = strspn(t, "0123456789.");
-    if (n >= 5 && n < sizeof enh && (t[0] == '2' || t[0] == '4' || t[0] == '5') && t[1] == '.' &&
-        t[n] == ' ') {
+    if (n >= 5 && n < sizeof enh && t[0] == cls && t[1] == '.' && t[n] == ' ') {
         memcpy(enh, t, n);
         enh[n] = '\0';
         t += n + 1;
     } else {
-        snprintf(enh, sizeof enh, "%c.0.0", code >= 500 ? '5' : code >= 400 ? '4' : '2');
+        snprintf(enh, sizeof enh, "%c.0.0", cls);
     }
-    enum result_kind k = code < 400 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL : RESULT_PERMFAIL;
     /* Postfix's wording, "(in reply to RCPT TO command)", which log readers know. */
     result_set(r, k, code, enh, "host %s said: %d %s%s%s (in reply to %s command)", peer, code,
                enh, *t ? " " : "", t, where);
@@ -492,6 +494,10 @@ static void client_txn_reply(struct smtp_client *c)
         if (c->accepted > 0 && !c->mail_failed) {
             struct result r;
             client_result(&r, c->rcode, c->rtext, "DATA", c->peer);
+            if (r.kind == RESULT_OK) /* a 2xx is no 354: the content never went */
+                result_set(&r, RESULT_TEMPFAIL, 451, "4.5.0",
+                           "host %s said: %d %s (in reply to DATA command, not 354)", c->peer,
+                           c->rcode, c->rtext);
             client_fail_all(c, r.kind, r.code, r.enh, r.text);
         }
         c->state = CS_RSET;

@@ -443,6 +443,19 @@ static void smtp_sequence_error(struct smtp_session *s, enum smtp_verb v)
         smtp_reply(s, 503, "5.5.1", "Error: need RCPT command");
 }
 
+/* Between transactions, waiting for nobody: a drain may close it now. */
+static int smtp_session_idle(const struct smtp_session *s)
+{
+    return s->wait == SW_NONE && (s->state == SS_GREET || s->state == SS_READY);
+}
+
+static void smtp_drain_close(struct smtp_session *s)
+{
+    smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later",
+               s->cfg->hostname);
+    smtp_close(s);
+}
+
 static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 {
     struct smtp_cmd cmd;
@@ -475,6 +488,11 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
         if (in->len == 0 && !(s->state == SS_BDAT && s->bdat_left == 0))
             break;
         size_t used = 0;
+        if (s->draining && smtp_session_idle(s) &&
+            !(in->len >= 4 && !strncasecmp(in->data, "QUIT", 4))) {
+            smtp_drain_close(s);
+            break;
+        }
         if (s->state == SS_DATA) {
             used = smtp_data_feed(s, in->data, in->len);
         } else if (s->state == SS_BDAT) {
@@ -581,6 +599,18 @@ void smtp_session_refuse(struct smtp_session *s, const char *text)
 {
     reply_appendf(&s->out, 421, "4.7.0", "%s %s", s->cfg->hostname, text);
     smtp_close(s);
+}
+
+int smtp_session_drain(struct smtp_session *s)
+{
+    s->draining = 1;
+    if (s->state == SS_CLOSING)
+        return 1;
+    if (!smtp_session_idle(s))
+        return 0;
+    smtp_drain_close(s);
+    smtp_flush(s);
+    return 1;
 }
 
 void smtp_session_timeout(struct smtp_session *s)

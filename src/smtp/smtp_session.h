@@ -99,6 +99,11 @@ void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r);
 void smtp_session_timeout(struct smtp_session *s);
 /* Refuses the connection at once (limits): 421 with enhanced code and text, close. */
 void smtp_session_refuse(struct smtp_session *s, const char *text);
+/* The server is stopping or reloading (RFC 5321 §3.8): a session between
+ * transactions hears 421 4.3.2 now; one inside a transaction finishes it
+ * and hears 421 at its next command other than QUIT. Returns 1 once the
+ * session is closing. */
+int smtp_session_drain(struct smtp_session *s);
 
 uint64_t smtp_session_id(const struct smtp_session *s);
 /* Non-zero once AUTH succeeded in this session (for metrics). */

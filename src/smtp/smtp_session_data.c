@@ -46,6 +46,16 @@ static void smtp_fix_header(struct smtp_session *s, size_t at)
         buf_free(&add);
         return;
     }
+    if (!(s->hs.seen & HDRSCAN_MSGID)) {
+        /* The message has the identifier we added now: the log names it. */
+        struct buf id = BUF_INIT;
+        if (hdrscan_message_id(&s->hs, &add, &id) == 0) {
+            s->hs.msgid_len = id.len < sizeof s->hs.msgid ? id.len : sizeof s->hs.msgid - 1;
+            memcpy(s->hs.msgid, id.data, s->hs.msgid_len);
+            s->hs.seen |= HDRSCAN_MSGID;
+        }
+        buf_free(&id);
+    }
     struct buf *b = &s->body;
     buf_reserve(b, add.len);
     memmove(b->data + at + add.len, b->data + at, b->len - at);
@@ -171,6 +181,18 @@ void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
     s->io->pause(s->io_arg, 0);
 }
 
+/* "QID: message-id=<...>", as Postfix's cleanup logs it ("<>" when the
+ * message has none); the identifier is peer text, escaped as a word. */
+static void smtp_log_message_id(const struct smtp_session *s)
+{
+    struct buf id = BUF_INIT, esc = BUF_INIT;
+    if (hdrscan_message_id(&s->hs, NULL, &id) == 0)
+        strutil_escape_word(&esc, id.data, id.len);
+    log_msg_as("tern/cleanup", LOGL_INFO, "%s: message-id=<%s>", s->qid, esc.data ? esc.data : "");
+    buf_free(&id);
+    buf_free(&esc);
+}
+
 /* The checks at the end of the content; on success hands the message to
  * the queue and waits for it to be durable before replying. */
 static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
@@ -237,6 +259,7 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     s->counts[verb].ok++;
     s->state = SS_READY;
     smtp_wait_for(s, SW_COMMIT);
+    smtp_log_message_id(s);
     s->svc->commit(s->svc_arg, s->id, s->qid, e);
 }
 

@@ -62,6 +62,7 @@ struct smtp_session {
     int tls_bits;
     int relay_ok; /* the client is in relay_networks (or local) */
     int local;    /* peer->local: sendmail -bs */
+    int draining; /* the server stops or reloads: no new transaction */
 
     /* AUTH: the user once authenticated ("" before), the exchange. */
     char auth_user[256];

@@ -500,7 +500,15 @@ def test_slowloris_and_the_scraper_cap(plain):
     finally:
         for s in idle:
             s.close()
-    still_serving(port)
+    # Once the server has seen those closes, the slots are free again.
+    deadline = time.monotonic() + scaled(5)
+    while True:
+        try:
+            still_serving(port)
+            break
+        except (OSError, urllib.error.URLError):
+            assert time.monotonic() < deadline, "the endpoint did not recover"
+            time.sleep(0.1)
 
 
 def test_ipv6_loopback(tern_factory):
@@ -556,3 +564,31 @@ def test_serve_refuses_non_loopback_without_binding(tern_factory):
 
 def test_off_by_default(server):
     assert "metrics on" not in server.log()
+
+
+def test_open_sessions_across_a_reload(mserver):
+    """A reload (SIGHUP) replaces the smtp process while the old one drains: the gauge is
+    per process, so it follows the sessions really open, and never wraps below 0."""
+    port = mserver.mport
+    before = scrape(port)
+    old = mserver.connect("mx")
+    old.ehlo()
+    wait_metric(port, lambda s: s[("tern_smtp_sessions_open", lbl(role="mx"))] == 1)
+    os.kill(mserver.proc.pid, signal.SIGHUP)
+    mserver.wait_log(r"tern/master\[\d+\]: reload", timeout=15)
+    new = mserver.connect("mx")
+    new.ehlo()
+    # The old session is ended by the drain, or by us: either way its process's decrement
+    # must not touch the new process's count.
+    old.close()
+    mserver.wait_log(r"old smtp process \d+ has finished draining", timeout=40)
+    one = wait_metric(port, lambda s: s[("tern_smtp_sessions_open", lbl(role="mx"))] == 1)
+    assert one[("tern_smtp_sessions_open", lbl(role="mx"))] == 1
+    new.cmd("QUIT")
+    new.close()
+    after = wait_metric(port, lambda s: open_total(s) == 0)
+    assert open_total(after) == 0
+    key = ("tern_smtp_sessions_total", lbl(role="mx", tls="no", auth="no"))
+    assert after[key] - before[key] == 2
+    key = ("tern_smtp_connections_total", lbl(role="mx"))
+    assert after[key] - before[key] == 2

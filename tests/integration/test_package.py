@@ -139,12 +139,15 @@ def test_unit_names_the_binary_under_the_prefix(tmp_path):
     assert os.readlink(tmp_path / "opt/tern/bin/mailq") == "../sbin/tern"
 
 
-def test_make_install_passes_prefix_and_destdir():
-    """The Makefile hands PREFIX and DESTDIR to cmake --install (dry run: nothing is built)."""
+def test_make_install_and_deb_targets():
+    """The Makefile hands PREFIX and DESTDIR to cmake --install, and `make deb` runs
+    build-deb.sh on build/ (dry runs: nothing is built)."""
     out = check(["make", "-n", "-C", SRC, "install", "DESTDIR=/tmp/x y", "PREFIX=/opt/t"])
     assert 'DESTDIR="/tmp/x y" cmake --install build --prefix "/opt/t"' in out, out
     out = check(["make", "-n", "-C", SRC, "install"])
     assert 'cmake --install build --prefix "/usr/local"' in out, out
+    out = check(["make", "-n", "-C", SRC, "deb"])
+    assert "./packaging/build-deb.sh build build-deb" in out, out
 
 
 # --------------------------------------------------------------------------- the systemd unit
@@ -459,6 +462,8 @@ def test_reinstall_remove_and_purge(deb, can_use_throwaway_root, tmp_path):
 
     r.dpkg("--remove", "tern")
     assert r.status() == "deinstall ok config-files"
+    # Masked while removed, so the unit left behind cannot start a missing binary.
+    assert os.readlink(r.root / "etc/systemd/system/tern.service") == "/dev/null"
     assert not (r.upper / "sbin/tern").exists()
     assert (r.root / "etc/tern/tern.conf").exists()
     assert (r.root / "var/spool/tern").is_dir()
@@ -469,6 +474,9 @@ def test_reinstall_remove_and_purge(deb, can_use_throwaway_root, tmp_path):
     assert not (r.root / "etc/tern").exists()
     assert (maildir / "1.msg").read_text().startswith("Subject: keep me")  # the users' mail stays
     assert "tern" in r.passwd() and "vmail" in r.passwd()  # system users are not removed
+    # deb-systemd-helper's enablement and the mask of `remove` are gone with the purge.
+    for link in ("etc/systemd/system/multi-user.target.wants/tern.service", "etc/systemd/system/tern.service"):
+        assert not os.path.lexists(r.root / link), link
 
 
 # --------------------------------------------------------------------------- man pages

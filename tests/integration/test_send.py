@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ternlib import PASSWORDS, TERN_BIN, Delivered, crlf_to_lf, free_port, make_cert, scaled
+from ternlib import PASSWORDS, SANITIZER_MARKERS, TERN_BIN, Delivered, crlf_to_lf, free_port, make_cert, scaled
 
 EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = 64, 65, 69, 75, 76, 77
 
@@ -22,9 +22,12 @@ def tern_send(*args, input=None, env=None, timeout=30):
     e = dict(os.environ)
     e.pop("TERN_PASSWORD", None)
     e.update(env or {})
-    return subprocess.run([TERN_BIN, "send"] + [str(a) for a in args],
-                          input=input if input is not None else b"", capture_output=True,
-                          timeout=scaled(timeout), env=e)
+    p = subprocess.run([TERN_BIN, "send"] + [str(a) for a in args],
+                       input=input if input is not None else b"", capture_output=True,
+                       timeout=scaled(timeout), env=e)
+    for m in SANITIZER_MARKERS:  # tern send itself, under ASan+UBSan
+        assert m.encode() not in p.stderr, p.stderr.decode("utf-8", "replace")
+    return p
 
 
 def out(p):
@@ -293,10 +296,12 @@ def test_usage_errors(args):
 
 class FakeServer:
     """One SMTP session on a free loopback port, scripted: `ehlo` is the list of EHLO
-    keywords, `replies` maps a verb to the reply sent to it (default "250 2.0.0 ok").
-    Everything the client sends is kept in self.received."""
+    keywords, `replies` maps a verb to the reply sent to it (default "250 2.0.0 ok"; None: close
+    the connection instead, "HANG": answer nothing more). Everything the client sends is kept in
+    self.received."""
 
-    def __init__(self, ehlo=("PIPELINING",), replies=None):
+    def __init__(self, ehlo=("PIPELINING",), replies=None, greeting="220 fake.test ESMTP"):
+        self.greeting = greeting
         self.ehlo = list(ehlo)
         self.replies = dict(replies or {})
         self.received = b""
@@ -330,10 +335,15 @@ class FakeServer:
             return l
 
         try:
-            conn.sendall(b"220 fake.test ESMTP\r\n")
+            conn.sendall(self.greeting.encode() + b"\r\n")
             while True:
                 l = line()
                 verb = l.split(b" ", 1)[0].split(b":", 1)[0].strip().upper().decode("latin-1")
+                if verb in self.replies and self.replies[verb] is None:
+                    break
+                if self.replies.get(verb) == "HANG":
+                    while True:
+                        line()  # until the client gives up and closes
                 if verb == "EHLO":
                     kws = ["fake.test"] + self.ehlo
                     conn.sendall("".join("250%s%s\r\n" % ("-" if i < len(kws) - 1 else " ", k)
@@ -399,3 +409,52 @@ def test_data_dot_stuffed_on_the_wire():
     assert p.stdout == b"250 2.0.0 queued as FAKE1\n", out(p)
     content = fake.received.split(b"DATA\r\n", 1)[1]
     assert content.startswith(b"Subject: s\r\n\r\n..one\r\n..\r\nend\r\n.\r\n"), content
+
+
+def run_fake(fake, *args, **kw):
+    try:
+        p = tern_send("-s", "127.0.0.1:%d" % fake.port, "-f", "a@example.org", "-t", "b@example.test",
+                      "--body", "x", *args, **kw)
+        fake.thread.join(scaled(10))
+    finally:
+        fake.close()
+    return p
+
+
+def test_refused_at_greeting_is_69():
+    fake = FakeServer(greeting="554 5.3.2 not today")
+    p = run_fake(fake)
+    assert p.returncode == EX_UNAVAILABLE, out(p)
+    assert "554 5.3.2 not today" in out(p), out(p)
+
+
+def test_connection_lost_mid_session_is_69():
+    fake = FakeServer(ehlo=[], replies={"RCPT": None})  # no PIPELINING: one command at a time
+    p = run_fake(fake)
+    assert p.returncode == EX_UNAVAILABLE, out(p)
+    assert "lost connection" in out(p), out(p)
+    assert b"DATA" not in fake.received
+
+
+def test_timeout_is_69():
+    fake = FakeServer(replies={"MAIL": "HANG"})
+    t0 = time.monotonic()
+    p = run_fake(fake, "--timeout", "1")
+    assert p.returncode == EX_UNAVAILABLE, out(p)
+    assert "timeout" in out(p), out(p)
+    assert time.monotonic() - t0 < scaled(10)
+
+
+def test_utf8_subject_and_body(tls_server):
+    import email.header
+    p = tern_send("-s", server_arg(tls_server), "-f", "sender@example.org", "-t", "alice@example.test",
+                  "--subject", "caf\u00e9 \u2013 " + "\u00fc" * 40 + " utf8-6d0", "--body", "na\u00efve body")
+    assert p.returncode == 0, out(p)
+    d = one_delivered(tls_server, "na\u00efve body".encode())
+    raw_subject = d.header("Subject")
+    assert raw_subject.isascii() and "=?UTF-8?B?" in raw_subject, raw_subject
+    decoded = "".join(t.decode(c or "ascii") if isinstance(t, bytes) else t
+                      for t, c in email.header.decode_header(raw_subject))
+    assert decoded == "caf\u00e9 \u2013 " + "\u00fc" * 40 + " utf8-6d0"
+    assert d.header("Content-Type") == "text/plain; charset=UTF-8"
+    assert d.header("Content-Transfer-Encoding") == "8bit"

@@ -90,7 +90,16 @@ def test_t_recipients_from_headers_bcc_removed(srv):
     wait_pickup_empty(srv)
 
 
+def wait_pickup_dir(srv, timeout=10):
+    """The queue process makes the directory at start, maybe after the port is open."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not os.path.isdir(pickup_dir(srv)):
+        assert time.monotonic() < deadline, "no pickup directory\n" + srv.log_tail()
+        time.sleep(0.05)
+
+
 def test_daemon_down_pickup_collected_on_start(srv):
+    wait_pickup_dir(srv)
     mode = stat.S_IMODE(os.stat(pickup_dir(srv)).st_mode)
     assert mode == 0o1733, oct(mode)
     srv.stop()
@@ -141,13 +150,13 @@ def test_git_send_email(srv, link_dir, tmp_path):
     patch = next((tmp_path / "out").iterdir())
     p = subprocess.run(["git", "send-email", "--smtp-server=%s" % (link_dir / "sendmail"),
                         "--to=alice@example.test", "--cc=carol@example.test", "--from=Dev <dev@example.org>",
-                        "--confirm=never", "--suppress-cc=all", "--no-chain-reply-to", str(patch)],
+                        "--envelope-sender=dev@example.org", "--confirm=never", "--suppress-cc=all", "--no-chain-reply-to", str(patch)],
                        cwd=repo, env=env, capture_output=True, timeout=scaled(60))
     assert p.returncode == 0, p.stdout + p.stderr
     for user in ("alice", "carol"):
         d = Delivered(srv.wait_delivered(user, 1)[0])
         assert d.header("Subject") == "[PATCH] Add f.txt for the sendmail test"
-        assert d.return_path == b"<dev@example.org>", "git passes -f"
+        assert d.return_path == b"<dev@example.org>", "git passes -f for --envelope-sender"
         assert b"+one" in d.content
 
 
@@ -254,6 +263,7 @@ def _good_file(name_hex, subject):
 
 
 def test_hostile_pickup_files_set_aside(srv, tmp_path):
+    wait_pickup_dir(srv)
     d = pickup_dir(srv)
     bad = {
         "m.garbage": os.urandom(3000),
@@ -316,3 +326,45 @@ def test_usage_errors_and_modes(srv, link_dir):
     assert q.returncode == EX_OK and q.stdout == p.stdout
     p = sendmail(srv, ["-q"])
     assert p.returncode == EX_OK, p.stderr
+
+
+def test_unprivileged_user(tmp_path):
+    """A user who is not the daemon's: the pickup directory lets them drop a file but not list
+    the directory, and the daemon records their uid, whatever -f says."""
+    import shutil
+    import tempfile
+    from ternlib import TernServer
+    nobody = pwd.getpwnam("nobody")
+    base = tempfile.mkdtemp(prefix="tern-sendmail-", dir="/tmp")
+    os.chmod(base, 0o755)
+    srv = TernServer(os.path.join(base, "srv"), aliases=ALIASES)
+    os.chmod(srv.base, 0o755)
+    os.chmod(srv.config_path, 0o644)
+    as_nobody = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid, "--clear-groups"]
+    try:
+        srv.start()
+        wait_pickup_dir(srv)
+        assert stat.S_IMODE(os.stat(srv.spool).st_mode) & 0o011 == 0o011, "spool_dir searchable"
+        p = subprocess.run(as_nobody + [TERN_BIN, "sendmail", "-C", srv.config_path, "-t", "-i"],
+                           input=b"To: alice\nSubject: nobody-6e0b\n\nfrom a plain user\n",
+                           capture_output=True, timeout=scaled(30))
+        assert p.returncode == EX_OK, p.stderr
+        p = subprocess.run(as_nobody + [TERN_BIN, "sendmail", "-C", srv.config_path, "-f", "ceo@example.org", "carol"],
+                           input=b"Subject: forged-6e0b\n\nx\n", capture_output=True, timeout=scaled(30))
+        assert p.returncode == EX_OK, p.stderr
+        d = Delivered(srv.wait_delivered("alice", 1)[0])
+        assert d.header("Subject") == "nobody-6e0b"
+        assert re.search(r"from userid %d \(nobody\)" % nobody.pw_uid, d.received), d.received
+        assert d.return_path == b"<nobody@example.test>"
+        assert d.header("From") is not None and "nobody@example.test" in d.header("From")
+        d = Delivered(srv.wait_delivered("carol", 1)[0])
+        assert d.return_path == b"<ceo@example.org>"
+        assert re.search(r"from userid %d \(nobody\)" % nobody.pw_uid, d.received), d.received
+        ls = subprocess.run(as_nobody + ["ls", pickup_dir(srv)], capture_output=True, timeout=scaled(10))
+        assert ls.returncode != 0, "others cannot list the pickup directory"
+        assert srv.sanitizer_report() is None
+    finally:
+        srv.stop()
+        report = srv.sanitizer_report()
+        shutil.rmtree(base, ignore_errors=True)
+    assert report is None, report

@@ -142,6 +142,7 @@ static void test_defaults(void)
     CHECK_EQ_STR(cfg.maildir, "var/mail/%u/Maildir");
     CHECK_EQ_STR(cfg.spool_dir, "var/spool");
     CHECK_EQ_INT(cfg.log, CONF_LOG_STDERR);
+    CHECK_EQ_INT(cfg.log_format, CONF_LOG_LINE);
     CHECK_EQ_INT(cfg.debug, 0);
     CHECK_EQ_INT(cfg.cmd_line_max, 512);
     CHECK_EQ_INT(cfg.text_line_max, 1000);
@@ -233,6 +234,7 @@ static void test_every_key(void)
                   "maildir = /srv/mail/%d/%u/Maildir\n"
                   "spool_dir = /var/spool/tern\n"
                   "log = syslog\n"
+                  "log_format = json\n"
                   "debug = TRUE\r\n"
                   "cmd_line_max = 2048\n"
                   "text_line_max = 0\n"
@@ -282,6 +284,7 @@ static void test_every_key(void)
     CHECK_EQ_STR(cfg.maildir, "/srv/mail/%d/%u/Maildir");
     CHECK_EQ_STR(cfg.spool_dir, "/var/spool/tern");
     CHECK_EQ_INT(cfg.log, CONF_LOG_SYSLOG);
+    CHECK_EQ_INT(cfg.log_format, CONF_LOG_JSON);
     CHECK_EQ_INT(cfg.debug, 1);
     CHECK_EQ_INT(cfg.cmd_line_max, 2048);
     CHECK_EQ_INT(cfg.text_line_max, 0);
@@ -392,7 +395,8 @@ static void test_errors(void)
                        "retry_max = 1h\n"                   /* 29 */
                        "bad_commands_max = -1\n"            /* 30 */
                        "listen = [::1]:25 mx extra\n"       /* 31 */
-                       "sessions_max = 12abc\n";            /* 32 */
+                       "sessions_max = 12abc\n"             /* 32 */
+                       "log_format = xml\n";                /* 33 */
     CHECK_EQ_INT(load(&cfg, &err, text), -1);
     CHECK(has_at(&err, "tern.conf", 2, "unknown key 'no_such_key'"));
     CHECK(has_at(&err, "tern.conf", 3, "missing '='"));
@@ -411,6 +415,7 @@ static void test_errors(void)
     CHECK(has_at(&err, "tern.conf", 16, "listen: '127.0.0.1:0': the port must be"));
     CHECK(has_at(&err, "tern.conf", 17, "listen: '127.0.0.1:65536': the port must be"));
     CHECK(has_at(&err, "tern.conf", 18, "log: 'file' is not stderr or syslog"));
+    CHECK(has_at(&err, "tern.conf", 33, "log_format: 'xml' is not line or json"));
     CHECK(has_at(&err, "tern.conf", 19, "bare_lf: 'accept' is not normalize or reject"));
     CHECK(has_at(&err, "tern.conf", 20, "maildir: the template must contain %u"));
     CHECK(has_at(&err, "tern.conf", 21, "maildir: unknown '%x'"));
@@ -424,8 +429,8 @@ static void test_errors(void)
     CHECK(has_at(&err, "tern.conf", 30, "bad_commands_max: '-1' is not a number"));
     CHECK(has_at(&err, "tern.conf", 31, "listen: unexpected 'extra'"));
     CHECK(has_at(&err, "tern.conf", 32, "sessions_max: '12abc' is not a number"));
-    /* One line per error, none for the good lines: 30 bad lines above. */
-    CHECK_EQ_INT(count_lines(&err), 30);
+    /* One line per error, none for the good lines: 31 bad lines above. */
+    CHECK_EQ_INT(count_lines(&err), 31);
     /* "ok.example" on the same line as the bad domain was still taken. */
     CHECK(config_is_local_domain(&cfg, "ok.example"));
     config_free(&cfg);

@@ -388,8 +388,47 @@ static void test_trace_and_implicit_tls(void)
     fake_free(&g);
 }
 
+/* Only a 2xx is a success: a 354 to RCPT or a 250 to DATA means the
+ * content never went, so the mail must stay queued (fuzz_smtp_client's
+ * find: both were reported delivered). */
+static void test_odd_codes_are_not_success(void)
+{
+    struct fake f = {0};
+    int fd = content_fd("x\r\n");
+    const char *rcpts[] = {"a@x.test", "b@x.test"};
+    struct smtp_client_msg m = {"s@y.test", rcpts, 2, fd, 0, 3, 0, 0, NULL, 0, NULL, NULL};
+    struct smtp_client *c = smtp_client_new("me.test", "odd[127.0.0.13]", SMTP_TLS_MAY, &fio, &f);
+    smtp_client_send(c, &m, f_done, &f);
+    say(c, &f, "220 hi\r\n");
+    say(c, &f, "250-odd\r\n250 PIPELINING\r\n");
+    CHECK_EQ_STR(say(c, &f, "250 ok\r\n354 what\r\n354 what\r\n354 go\r\n"), ".\r\n");
+    say(c, &f, "250 ok\r\n");
+    CHECK_EQ_INT(f.done, 1);
+    CHECK_EQ_INT(f.res[0].kind, RESULT_TEMPFAIL);
+    CHECK_EQ_INT(f.res[1].kind, RESULT_TEMPFAIL);
+    CHECK_EQ_STR(f.res[0].enh, "4.0.0");
+    smtp_client_free(c);
+
+    struct fake g = {0};
+    c = smtp_client_new("me.test", "odd[127.0.0.13]", SMTP_TLS_MAY, &fio, &g);
+    smtp_client_send(c, &m, f_done, &g);
+    say(c, &g, "220 hi\r\n");
+    say(c, &g, "250-odd\r\n250 PIPELINING\r\n");
+    CHECK_EQ_STR(say(c, &g, "250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 sure\r\n"), "RSET\r\n");
+    say(c, &g, "250 ok\r\n");
+    CHECK_EQ_INT(g.done, 1);
+    CHECK_EQ_INT(g.res[0].kind, RESULT_TEMPFAIL);
+    CHECK_EQ_INT(g.res[1].kind, RESULT_TEMPFAIL);
+    CHECK(strstr(g.res[0].text, "not 354") != NULL);
+    smtp_client_free(c);
+    close(fd);
+    fake_free(&f);
+    fake_free(&g);
+}
+
 int main(void)
 {
+    test_odd_codes_are_not_success();
     test_trace_and_implicit_tls();
     test_8bit_downgrade();
     test_smarthost_auth();
