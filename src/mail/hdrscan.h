@@ -41,10 +41,6 @@ void hdrscan_init(struct hdrscan *h);
  * Stops at the header's end; line ends may be CRLF or LF. */
 void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
 
-/* Appends to out the header fields a submission adds for what was not
- * seen: "Date:" (now), "Message-ID: <id_left@host>" and, when from_addr is
- * not NULL, "From:" with the optional display name (quoted as RFC 5322
- * §3.2.4 needs; control characters dropped). Lines end in CRLF. */
 /* The message identifier of the first Message-ID: field seen (or of the
  * lines `added`, when not NULL, which hdrscan_fixes made): the text
  * between its first '<' and the '>' after it, or the whole value, trimmed,
@@ -52,6 +48,10 @@ void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
  * -1 when there is none. */
 int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct buf *out);
 
+/* Appends to out the header fields a submission adds for what was not
+ * seen: "Date:" (now), "Message-ID: <id_left@host>" and, when from_addr is
+ * not NULL, "From:" with the optional display name (quoted as RFC 5322
+ * §3.2.4 needs; control characters dropped). Lines end in CRLF. */
 void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *host,
                    const char *from_name, const char *from_addr, struct buf *out);
 

@@ -75,7 +75,8 @@ struct net {
     struct net_client *dead;
     unsigned nclients;
     uint64_t next_id;
-    int stopping;              /* draining after SIGTERM: no new sessions */
+    int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
+    int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
     uint64_t stop_deadline_ms; /* then everyone is closed */
 };
 
@@ -455,6 +456,16 @@ static void net_reap(struct ev_loop *loop, void *arg)
  * 421 now; past shutdown_timeout, everyone is. */
 static void net_drain_sweep(struct net *n, uint64_t now)
 {
+    if (n->reload_drain) {
+        /* Replaced by a reload: sessions go on as long as their clients
+         * want, within shutdown_timeout; then as for a stop. */
+        if (now < n->stop_deadline_ms)
+            return;
+        n->reload_drain = 0;
+        n->stop_deadline_ms = now + (uint64_t)n->cfg->shutdown_timeout * 1000;
+        log_info("reload: %u sessions still open after shutdown_timeout; closing them at "
+                 "their next transaction", n->nclients);
+    }
     int late = now >= n->stop_deadline_ms;
     for (struct net_client *c = n->all; c; c = c->next) {
         if (c->closed)
@@ -595,12 +606,22 @@ static void net_on_ipc_close(struct ipc_chan *ch, int err, void *arg)
     exit(1);
 }
 
+/* SIGTERM (stop): sessions finish their transaction. SIGUSR2 (a reload
+ * replaced this process): sessions finish as their clients please. Either
+ * way no new session starts here, and outbound deliveries finish. */
 static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
 {
     struct net *n = arg;
-    if (n->stopping)
+    if (n->stopping) {
+        if (signo != SIGUSR2 && n->reload_drain) {
+            n->reload_drain = 0;
+            n->stop_deadline_ms = clock_mono_ms() + (uint64_t)n->cfg->shutdown_timeout * 1000;
+            net_drain_sweep(n, clock_mono_ms());
+        }
         return;
+    }
     n->stopping = 1;
+    n->reload_drain = signo == SIGUSR2;
     /* The parent keeps the listeners: a new smtp process (a reload) goes
      * on accepting from the same sockets while this one drains. */
     for (size_t i = 0; i < n->nls; i++) {
@@ -608,7 +629,8 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
         close(n->ls[i].fd);
     }
     n->stop_deadline_ms = clock_mono_ms() + (uint64_t)n->cfg->shutdown_timeout * 1000;
-    log_info("draining: %u sessions and %u deliveries to finish within %us", n->nclients,
+    log_info("%s: %u sessions and %u deliveries to finish within %us",
+             n->reload_drain ? "replaced by a reload" : "stopping", n->nclients,
              net_relay_active(n->relay), n->cfg->shutdown_timeout);
     /* Idle sessions hear 421 now; the others finish their transaction. */
     net_drain_sweep(n, clock_mono_ms());
@@ -657,6 +679,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     ev_timer_add(n.loop, NET_SWEEP_MS, net_sweep, &n);
     ev_signal_add(n.loop, SIGTERM, net_on_signal, &n);
     ev_signal_add(n.loop, SIGINT, net_on_signal, &n);
+    ev_signal_add(n.loop, SIGUSR2, net_on_signal, &n);
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
     net_relay_free(n.relay);

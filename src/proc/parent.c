@@ -330,7 +330,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     }
     if (old > 0) {
         k->draining[slot] = old;
-        kill(old, SIGTERM);
+        kill(old, SIGUSR2); /* drain: its sessions end when their clients are done */
     }
     log_info("reload: configuration, tables and certificates loaded; smtp process %ld "
              "replaces %ld, which finishes its sessions",

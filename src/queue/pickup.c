@@ -218,8 +218,17 @@ static int pickup_content(struct pickup *p, const char *qid, const struct stat *
     pickup_full_name(pe, st->st_uid, name, sizeof name);
     /* RFC 5322 §3.6.2 wants an author; the null sender cannot be one. */
     const char *from_addr = sender[0] ? sender : NULL;
-    hdrscan_fixes(&hs, id_left, cfg->hostname, name[0] ? name : NULL, from_addr, out);
+    struct buf add = BUF_INIT, id = BUF_INIT, esc = BUF_INIT;
+    hdrscan_fixes(&hs, id_left, cfg->hostname, name[0] ? name : NULL, from_addr, &add);
+    buf_append(out, add.data, add.len);
     buf_append(out, text.data + at, text.len - at);
+    /* "QID: message-id=<...>" as for SMTP (Postfix's cleanup line). */
+    if (hdrscan_message_id(&hs, &add, &id) == 0)
+        strutil_escape_word(&esc, id.data, id.len);
+    log_msg_as("tern/cleanup", LOGL_INFO, "%s: message-id=<%s>", qid, esc.data ? esc.data : "");
+    buf_free(&add);
+    buf_free(&id);
+    buf_free(&esc);
     *has_8bit = info.has_8bit;
     rc = 0;
 out:

@@ -151,6 +151,7 @@ def test_line_shapes(tern_factory, sink_factory, port):
     for pat in [
         stamp + r"tern/smtpd" + pid + r"connect from unknown\[127\.0\.0\.1\]$",
         stamp + r"tern/smtpd" + pid + q + r": client=unknown\[127\.0\.0\.1\]$",
+        stamp + r"tern/cleanup" + pid + q + r": message-id=<a@client\.test>$",
         stamp + r"tern/qmgr" + pid + q + r": from=<one@example\.org>, size=\d+, nrcpt=2 \(queue active\)$",
         stamp + r"tern/local" + pid + q + r": to=<alice@example\.test>, orig_to=<team@example\.test>, "
         r"relay=local, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent \(.+\)$",
@@ -217,6 +218,9 @@ def test_json_lines_and_fields(tern_factory, sink_factory, port):
     assert queued[0]["from"] == "one@example.org" and queued[0]["nrcpt"] == 1, queued
     assert isinstance(queued[0]["size"], int) and queued[0]["size"] > len(content("json-1")), queued
     assert queued[0]["prog"] == "tern/qmgr", queued
+    msgid = [o for o in lines if o.get("qid") == qid and "message-id" in o]
+    assert len(msgid) == 1 and msgid[0]["message-id"] == "json-1@client.test", msgid
+    assert msgid[0]["prog"] == "tern/cleanup", msgid
     client = [o for o in lines if o.get("qid") == qid and "client" in o]
     assert client and client[0]["client"] == "unknown[127.0.0.1]" and client[0]["prog"] == "tern/smtpd"
     reject = [o for o in lines if o["msg"].startswith("NOQUEUE: reject: RCPT")]
@@ -248,7 +252,7 @@ def test_json_hostile_peer_text(tern_factory, sink_factory, port):
         c.expect("MAIL FROM:<%s>" % sender, 250)
         c.expect("RCPT TO:<alice@example.test>", 250)
         c.expect("DATA", 354)
-        c.send(content("json-hostile", "\x00\x1b\xff\r\n") + b".\r\n")
+        c.send(b'Subject: hostile\r\nMessage-ID: <"q t"\\,;\x01\xe9\x1b@x>\r\n\r\n\x00\x1b\xff\r\n.\r\n')
         r = c.read_reply()
         assert r.code == 250, r
         qid = re.search(r"queued as (\S+)", r.text).group(1)
@@ -273,3 +277,5 @@ def test_json_hostile_peer_text(tern_factory, sink_factory, port):
     assert r0["proto"] == "ESMTP", r0
     queued = [o for o in lines if o.get("qid") == qid and "nrcpt" in o]
     assert queued and queued[0]["from"] == r0["from"] and queued[0]["nrcpt"] == 1, queued
+    msgid = [o for o in lines if o.get("qid") == qid and "message-id" in o]
+    assert msgid and msgid[0]["message-id"] == '"q\\x20t"\\\\\\x2c\\x3b\\x01\\xe9\\x1b@x', msgid

@@ -10,6 +10,7 @@
 #include "base/logjson.h"
 #include "base/strutil.h"
 #include "check.h"
+#include "mail/hdrscan.h"
 #include "json_valid.h"
 
 /* The JSON string literal logjson_string makes of s[0..n). */
@@ -317,6 +318,52 @@ static void test_log_output(void)
     buf_free(&want);
 }
 
+/* The identifier hdrscan keeps for "QID: message-id=<...>". */
+static const char *msgid_of(const char *content, const char *added, struct buf *out)
+{
+    struct hdrscan h;
+    hdrscan_init(&h);
+    /* Fed in two pieces: a field may be split between calls. */
+    size_t n = strlen(content), half = n / 2;
+    hdrscan_feed(&h, content, 0, half);
+    hdrscan_feed(&h, content, half, n);
+    buf_reset(out);
+    struct buf a = BUF_INIT;
+    if (added)
+        buf_puts(&a, added);
+    int rc = hdrscan_message_id(&h, added ? &a : NULL, out);
+    buf_free(&a);
+    if (rc < 0)
+        return "(none)";
+    return out->data ? out->data : "";
+}
+
+static void test_message_id(void)
+{
+    struct buf b = BUF_INIT;
+    CHECK_EQ_STR(msgid_of("Subject: x\r\nMessage-ID: <abc@example.org>\r\n\r\nbody\r\n", NULL, &b),
+                 "abc@example.org");
+    CHECK_EQ_STR(msgid_of("message-id:\r\n  <folded@x>\r\nTo: y\r\n\r\n", NULL, &b), "folded@x");
+    CHECK_EQ_STR(msgid_of("Message-Id:  bare-id  \r\n\r\n", NULL, &b), "bare-id");
+    CHECK_EQ_STR(msgid_of("Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n", NULL, &b),
+                 "first@x");
+    CHECK_EQ_STR(msgid_of("Subject: no id\r\n\r\nMessage-ID: <in-body@x>\r\n", NULL, &b),
+                 "(none)");
+    CHECK_EQ_STR(msgid_of("Message-ID:\r\n\r\n", NULL, &b), "(none)");
+    CHECK_EQ_STR(msgid_of("Subject: s\r\n\r\n", "Date: now\r\nMessage-ID: <q.1@mx.test>\r\n", &b),
+                 "q.1@mx.test");
+    /* A value longer than the kept part: cut, never overrun. */
+    struct buf big = BUF_INIT;
+    buf_puts(&big, "Message-ID: <");
+    for (int i = 0; i < 1000; i++)
+        buf_putc(&big, 'a');
+    buf_puts(&big, ">\r\n\r\n");
+    const char *id = msgid_of(big.data, NULL, &b);
+    CHECK(strlen(id) > 200 && strlen(id) < 256);
+    buf_free(&big);
+    buf_free(&b);
+}
+
 int main(void)
 {
     test_string_escapes();
@@ -325,5 +372,6 @@ int main(void)
     test_encode_hostile();
     test_escape_word();
     test_log_output();
+    test_message_id();
     return check_result("test_log");
 }
