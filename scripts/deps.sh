@@ -17,7 +17,21 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+# Started as root, tern runs as `tern` and delivers as `vmail` (the
+# defaults of `user` and `mail_user`); the tests run as root where CI does,
+# so those users must exist. A non-root developer's tern never switches.
+ensure_users() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    for u in tern vmail; do
+        getent passwd "$u" >/dev/null && continue
+        adduser --system --group --no-create-home --home /nonexistent --quiet "$u"
+    done
+}
+
+if [ -z "$missing" ]; then
+    ensure_users
+    exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -38,4 +52,5 @@ fi
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 [ "$added_policy" -eq 1 ] && $SUDO rm -f "$policy"
+ensure_users
 exit 0

@@ -365,6 +365,11 @@ void config_keep_restart_settings(struct config *nc, const struct config *old,
     config_keep_str(&nc->control_socket, old->control_socket, "control_socket", changed);
     config_keep_str(&nc->run_user, old->run_user, "user", changed);
     config_keep_str(&nc->mail_user, old->mail_user, "mail_user", changed);
+    /* The delivery process checks paths against the maildir it started with. */
+    config_keep_str(&nc->maildir, old->maildir, "maildir", changed);
+    if (nc->delivery_threads != old->delivery_threads)
+        config_note(changed, "delivery_threads");
+    nc->delivery_threads = old->delivery_threads;
     if (!config_listener_same(&nc->metrics_listen, &old->metrics_listen))
         config_note(changed, "metrics_listen");
     nc->metrics_listen = old->metrics_listen;

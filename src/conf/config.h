@@ -174,7 +174,8 @@ int config_check(const struct config *cfg, struct buf *err);
 void config_free(struct config *cfg);
 
 /* A reload: the settings only a restart can change (listen, spool_dir,
- * control_socket, user, mail_user, metrics_listen, log) are copied from
+ * control_socket, user, mail_user, maildir, delivery_threads,
+ * metrics_listen, log) are copied from
  * old into nc; the names of those that differed are appended to *changed
  * (", "-separated). */
 void config_keep_restart_settings(struct config *nc, const struct config *old,

@@ -60,35 +60,33 @@ static void ipc_chan_fail(struct ipc_chan *ch, int err)
         ch->on_close(ch, err, ch->arg);
 }
 
-static int ipc_recv_one(struct ipc_chan *ch)
+/* Receives one message from fd into rbuf[0..cap). Returns 1 with *out
+ * filled (out->fd, if any, belongs to the caller; out->payload points into
+ * rbuf), 0 when the peer closed, -EAGAIN / -EINTR, -EPROTO for a malformed
+ * message (logged), or another -errno. */
+static int ipc_recv_msg(int fd, char *rbuf, size_t cap, int flags, struct ipc_msg *out)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {ch->rbuf, sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD};
+    struct iovec iov = {rbuf, cap};
     struct msghdr mh = {0};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = cbuf;
     mh.msg_controllen = sizeof cbuf;
-    ssize_t n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return 0;
-        ipc_chan_fail(ch, -errno);
-        return -1;
-    }
-    if (n == 0) {
-        ipc_chan_fail(ch, 0);
-        return -1;
-    }
-    int fd = -1;
+    ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return 0;
+    int got_fd = -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
             c->cmsg_len == CMSG_LEN(sizeof(int))) {
             int got;
             memcpy(&got, CMSG_DATA(c), sizeof got);
-            if (fd >= 0)
-                close(fd);
-            fd = got;
+            if (got_fd >= 0)
+                close(got_fd);
+            got_fd = got;
         }
     }
     struct ipc_hdr h;
@@ -96,20 +94,42 @@ static int ipc_recv_one(struct ipc_chan *ch)
         log_err("ipc: malformed message (%zd bytes)", n);
         goto bad;
     }
-    memcpy(&h, ch->rbuf, sizeof h);
+    memcpy(&h, rbuf, sizeof h);
     if (h.version != IPC_VERSION || h.type == 0 || h.type >= IPC_TYPE_MAX ||
         h.len != (size_t)n - sizeof h) {
         log_err("ipc: bad header version=%u type=%u len=%u", h.version, h.type, h.len);
         goto bad;
     }
-    struct ipc_msg msg = {h.type, ch->rbuf + sizeof h, h.len, fd};
-    ch->on_msg(ch, &msg, ch->arg);
+    *out = (struct ipc_msg){h.type, rbuf + sizeof h, h.len, got_fd};
     return 1;
 bad:
-    if (fd >= 0)
-        close(fd);
-    ipc_chan_fail(ch, -EPROTO);
-    return -1;
+    if (got_fd >= 0)
+        close(got_fd);
+    return -EPROTO;
+}
+
+static int ipc_recv_one(struct ipc_chan *ch)
+{
+    struct ipc_msg msg;
+    int rc = ipc_recv_msg(ch->fd, ch->rbuf, sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD,
+                          MSG_DONTWAIT, &msg);
+    if (rc == -EAGAIN || rc == -EINTR)
+        return 0;
+    if (rc <= 0) {
+        ipc_chan_fail(ch, rc);
+        return -1;
+    }
+    ch->on_msg(ch, &msg, ch->arg);
+    return 1;
+}
+
+int ipc_recv_sync(int fd, char *rbuf, size_t cap, struct ipc_msg *out)
+{
+    for (;;) {
+        int rc = ipc_recv_msg(fd, rbuf, cap, 0, out);
+        if (rc != -EINTR)
+            return rc;
+    }
 }
 
 static int ipc_flush(struct ipc_chan *ch)

@@ -41,6 +41,11 @@ int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int 
 /* Sends one message on a blocking descriptor, outside any loop (the
  * parent, which has none). Returns 0 or -errno. */
 int ipc_send_sync(int fd, unsigned type, const struct buf *payload);
+/* Receives one message on a blocking descriptor into rbuf[0..cap)
+ * (header included; a larger message is malformed). Returns 1 with *out
+ * filled (out->payload points into rbuf; out->fd, or -1, is the caller's),
+ * 0 when the peer closed, or -errno (-EPROTO: malformed). */
+int ipc_recv_sync(int fd, char *rbuf, size_t cap, struct ipc_msg *out);
 /* The same with descriptor `pass` attached (the caller keeps its own). */
 int ipc_send_sync_fd(int fd, unsigned type, const struct buf *payload, int pass);
 

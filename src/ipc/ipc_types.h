@@ -37,7 +37,13 @@ enum ipc_type {
     IPC_RELOAD = 12,
     /* parent -> queue: a new smtp process (a reload); fd: its channel. No payload */
     IPC_NET_CHANNEL = 13,
-    IPC_TYPE_MAX = 14
+    /* queue -> deliver: str maildir, str return path, str delivered-to,
+     * u64 offset, u64 length, u32 check, str qid, u64 since, u32 pid;
+     * fd: the content (read-only) */
+    IPC_DELIVER = 14,
+    /* deliver -> queue: u32 kind, i32 code, str enh, str text */
+    IPC_DELIVERED = 15,
+    IPC_TYPE_MAX = 16
 };
 
 #endif

@@ -657,7 +657,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     buf_free(&derr);
     char empty[4096];
     snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
-    if (privsep_confine(empty, "nobody") < 0)
+    if (privsep_confine(empty, cfg->run_user) < 0)
         return 1;
     n.cfg = cfg;
     n.ls = ls;

@@ -18,9 +18,11 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "base/fsio.h"
 #include "base/log.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "proc/deliver_proc.h"
 #include "proc/metrics_http.h"
 #include "proc/net.h"
 #include "proc/queue_proc.h"
@@ -116,8 +118,12 @@ __attribute__((noreturn)) static void parent_child_exit(int status)
 /* A reload leaves the old smtp process draining for a while. */
 #define PARENT_DRAINING_MAX 8
 
+/* Channels between the queue and the delivery process: one per delivery
+ * thread (the config allows up to 64). */
+#define PARENT_DELIVER_MAX 64
+
 struct parent_kids {
-    pid_t net, queue;
+    pid_t net, queue, deliver;
     int ctl;  /* the parent's end of the control channel to net, or -1 */
     int qctl; /* the parent's end of the channel to the queue, or -1 */
     pid_t draining[PARENT_DRAINING_MAX]; /* old smtp processes finishing their sessions */
@@ -161,15 +167,65 @@ static int parent_spawn_net(const struct config *cfg, const struct net_listener 
     return 0;
 }
 
-/* Starts the queue process and the net process joined by a socketpair. */
+static void parent_close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* Starts the delivery process (as root: it becomes mail_user itself) with
+ * the ends dd[0..n) of its channels; the queue gets dq[0..n). */
+static int parent_spawn_deliver(const struct config *cfg, const struct net_listener *ls,
+                                size_t nls, int *dq, int *dd, size_t n, struct parent_kids *k)
+{
+    pid_t self = getpid();
+    for (size_t i = 0; i < n; i++) {
+        int pair[2];
+        int rc = ipc_pair(pair);
+        if (rc < 0) {
+            log_err("socketpair: %s", strerror(-rc));
+            parent_close_all(dq, i);
+            parent_close_all(dd, i);
+            return -1;
+        }
+        dq[i] = pair[0];
+        dd[i] = pair[1];
+    }
+    k->deliver = fork();
+    if (k->deliver < 0) {
+        log_err("fork: %s", strerror(errno));
+        parent_close_all(dq, n);
+        parent_close_all(dd, n);
+        return -1;
+    }
+    if (k->deliver == 0) {
+        parent_close_all(dq, n);
+        parent_child_setup(self);
+        for (size_t i = 0; i < nls; i++)
+            close(ls[i].fd);
+        parent_child_exit(deliver_proc_main(cfg, dd, n));
+    }
+    parent_close_all(dd, n);
+    return 0;
+}
+
+/* Starts the delivery, queue and net processes and their channels. */
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
                         const struct buf *tls, struct parent_kids *k)
 {
     pid_t self = getpid();
+    int dq[PARENT_DELIVER_MAX], dd[PARENT_DELIVER_MAX];
+    size_t nd = cfg->delivery_threads ? cfg->delivery_threads : 1;
+    if (nd > PARENT_DELIVER_MAX)
+        nd = PARENT_DELIVER_MAX;
+    if (parent_spawn_deliver(cfg, ls, nls, dq, dd, nd, k) < 0)
+        return -1;
     int sp[2], qc[2];
     int rc = ipc_pair(sp);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
+        parent_close_all(dq, nd);
         return -1;
     }
     rc = ipc_pair(qc);
@@ -177,6 +233,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         log_err("socketpair: %s", strerror(-rc));
         close(sp[0]);
         close(sp[1]);
+        parent_close_all(dq, nd);
         return -1;
     }
     k->queue = fork();
@@ -186,6 +243,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         close(sp[1]);
         close(qc[0]);
         close(qc[1]);
+        parent_close_all(dq, nd);
         return -1;
     }
     if (k->queue == 0) {
@@ -194,8 +252,10 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         parent_child_setup(self);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
-        parent_child_exit(queue_proc_main(cfg, sp[1], qc[1]));
+        parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver));
     }
+    /* The delivery channels are the queue's alone. */
+    parent_close_all(dq, nd);
     close(qc[1]);
     k->qctl = qc[0];
     rc = parent_spawn_net(cfg, ls, nls, tls, sp[0], sp[1], k);
@@ -251,7 +311,12 @@ static void parent_stop_kids(const struct config *cfg, struct parent_kids *k)
         pid_t q[1] = {k->queue};
         parent_wait_pids(q, 1, 30);
     }
-    k->net = k->queue = 0;
+    /* The delivery process ends when the queue's channels close. */
+    if (k->deliver > 0) {
+        pid_t d[1] = {k->deliver};
+        parent_wait_pids(d, 1, 5);
+    }
+    k->net = k->queue = k->deliver = 0;
     memset(k->draining, 0, sizeof k->draining);
     if (k->ctl >= 0)
         close(k->ctl);
@@ -360,6 +425,14 @@ int parent_serve(struct config *cfg)
         ls[nls].role = cfg->listeners[i].role;
         nls++;
     }
+    /* The spool exists before the children race to create parts of it. */
+    int mk = fsio_mkdirs(cfg->spool_dir, 0700);
+    if (mk < 0) {
+        log_err("cannot create the spool %s: %s", cfg->spool_dir, strerror(-mk));
+        for (size_t j = 0; j < nls; j++)
+            close(ls[j].fd);
+        return 1;
+    }
     /* Shared counters and the metrics socket, before any fork or drop. */
     if (metrics_parent_setup(cfg) < 0) {
         for (size_t j = 0; j < nls; j++)
@@ -425,7 +498,10 @@ int parent_serve(struct config *cfg)
                     log_info("the old smtp process %ld has finished draining", (long)pid);
                 }
             }
-            const char *who = pid == k.net ? "smtp" : pid == k.queue ? "queue" : NULL;
+            const char *who = pid == k.net        ? "smtp"
+                              : pid == k.queue   ? "queue"
+                              : pid == k.deliver ? "delivery"
+                                                 : NULL;
             if (who == NULL)
                 continue;
             if (WIFSIGNALED(ws))
@@ -435,13 +511,15 @@ int parent_serve(struct config *cfg)
                         WEXITSTATUS(ws));
             if (pid == k.net)
                 k.net = 0;
-            else
+            else if (pid == k.queue)
                 k.queue = 0;
+            else
+                k.deliver = 0;
             died = 1;
         }
         if (!died || parent_stop_sig)
             continue;
-        /* The two children share one socketpair: restart both. The spool
+        /* The children share their channels: restart them all. The spool
          * is the truth, so a restarted queue picks up where it was. */
         parent_stop_kids(cfg, &k);
         if (time(NULL) - started < PARENT_MIN_UPTIME_S) {
@@ -455,7 +533,7 @@ int parent_serve(struct config *cfg)
             fast_restarts = 0;
         }
         started = time(NULL);
-        log_warn("restarting the smtp and queue processes");
+        log_warn("restarting the smtp, queue and delivery processes");
         /* A restarted net process starts with the latest certificates. */
         struct buf fresh = BUF_INIT, ferr = BUF_INIT;
         if (tls_material_read_checked(cfg, &fresh, &ferr) == 0) {

@@ -1,6 +1,7 @@
 #include "proc/privsep.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
@@ -11,17 +12,60 @@
 #include "base/fsio.h"
 #include "base/log.h"
 
+/* The uid and gid of an unprivileged user; -1 after logging why not. */
+static int privsep_lookup(const char *user, uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = user && user[0] ? getpwnam(user) : NULL;
+    if (pw == NULL || pw->pw_uid == 0) {
+        log_err("privsep: no unprivileged user '%s' (create it, e.g. adduser --system --group "
+                "%s, or name another in the configuration)",
+                user ? user : "", user ? user : "");
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+/* Becomes uid/gid for good: no supplementary groups, no way back. */
+static int privsep_become(const char *user, uid_t uid, gid_t gid)
+{
+    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+        log_err("privsep: cannot become %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        log_err("privsep: could regain root after dropping it");
+        return -1;
+    }
+    return 0;
+}
+
+int privsep_user_ids(const char *user, uid_t *uid, gid_t *gid)
+{
+    return privsep_lookup(user, uid, gid);
+}
+
+int privsep_drop(const char *user)
+{
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    if (privsep_lookup(user, &uid, &gid) < 0)
+        return -1;
+    tzset();
+    return privsep_become(user, uid, gid);
+}
+
 int privsep_confine(const char *emptydir, const char *user)
 {
     if (geteuid() != 0)
         return 0;
-    struct passwd *pw = getpwnam(user);
-    if (pw == NULL || pw->pw_uid == 0) {
-        log_err("privsep: no unprivileged user '%s'", user);
+    uid_t uid;
+    gid_t gid;
+    if (privsep_lookup(user, &uid, &gid) < 0)
         return -1;
-    }
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
     int rc = fsio_mkdirs(emptydir, 0555);
     if (rc < 0) {
         log_err("privsep: cannot create %s: %s", emptydir, strerror(-rc));
@@ -48,13 +92,43 @@ int privsep_confine(const char *emptydir, const char *user)
     if (chdir("/") < 0)
         return -1;
 #endif
-    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
-        log_err("privsep: cannot become %s: %s", user, strerror(errno));
+    return privsep_become(user, uid, gid);
+}
+
+/* nftw has no argument for its callback: the owner being set. */
+static uid_t privsep_tree_uid;
+static gid_t privsep_tree_gid;
+static const char *privsep_tree_skip;
+
+static int privsep_chown_one(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    if (privsep_tree_skip && strcmp(path, privsep_tree_skip) == 0)
+        return FTW_SKIP_SUBTREE;
+    if ((st->st_uid != privsep_tree_uid || st->st_gid != privsep_tree_gid) &&
+        lchown(path, privsep_tree_uid, privsep_tree_gid) < 0) {
+        log_err("privsep: cannot give %s to the daemon's user: %s", path, strerror(errno));
+        return FTW_STOP;
+    }
+    return FTW_CONTINUE;
+}
+
+int privsep_own_tree(const char *dir, const char *user, const char *skip)
+{
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    if (privsep_lookup(user, &uid, &gid) < 0)
+        return -1;
+    int rc = fsio_mkdirs(dir, 0700);
+    if (rc < 0) {
+        log_err("privsep: cannot create %s: %s", dir, strerror(-rc));
         return -1;
     }
-    if (setuid(0) == 0) {
-        log_err("privsep: could regain root after dropping it");
-        return -1;
-    }
-    return 0;
+    privsep_tree_uid = uid;
+    privsep_tree_gid = gid;
+    privsep_tree_skip = skip;
+    rc = nftw(dir, privsep_chown_one, 16, FTW_PHYS | FTW_ACTIONRETVAL);
+    privsep_tree_skip = NULL;
+    return rc == 0 ? 0 : -1;
 }

@@ -2,11 +2,24 @@
 #ifndef TERN_PROC_PRIVSEP_H
 #define TERN_PROC_PRIVSEP_H
 
+#include <sys/types.h>
+
 /* Confines the network-facing process when tern runs as root: chroot to
  * `emptydir` (created, root-owned, mode 0555), then the uid and gid of
  * `user` with no supplementary groups. It has no business with files:
  * bodies arrive as descriptors from the queue process. A no-op when not
  * root (`make run`). Returns 0 or -1 after logging why; the caller exits. */
 int privsep_confine(const char *emptydir, const char *user);
+/* Started as root: becomes `user` for good, without a chroot (the queue
+ * and the delivery process need their files). Otherwise does nothing.
+ * Returns 0 or -1 after logging why. */
+int privsep_drop(const char *user);
+/* Started as root: creates dir if missing and gives it and everything
+ * under it (except the subtree `skip`, may be NULL) to `user`, so that a
+ * spool written by an earlier root-run tern works for its user. Single-
+ * threaded callers only. Returns 0 or -1 (logged); a no-op when not root. */
+int privsep_own_tree(const char *dir, const char *user, const char *skip);
+/* The ids of an unprivileged user (root is refused). 0 or -1 (logged). */
+int privsep_user_ids(const char *user, uid_t *uid, gid_t *gid);
 
 #endif

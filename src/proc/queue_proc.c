@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,7 +16,9 @@
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
 #include "proc/control.h"
+#include "proc/deliver_client.h"
 #include "proc/metrics_http.h"
+#include "proc/privsep.h"
 #include "proc/queue_auth.h"
 #include "queue/pickup.h"
 #include "queue/queue.h"
@@ -46,6 +49,7 @@ struct qproc {
     struct queue_auth *auth;
     struct control *control;
     struct pickup *pickup;
+    struct deliver_client *deliver; /* the delivery process's channels */
 };
 
 /* An AUTH check: who asked, under which id. */
@@ -389,10 +393,21 @@ static void qproc_on_signal(struct ev_loop *loop, int signo, void *arg)
     ev_loop_stop(loop);
 }
 
-int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd)
+int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const int *dfds,
+                    size_t nd, pid_t deliver_pid)
 {
     log_set_ident("tern/qmgr");
     signal(SIGPIPE, SIG_IGN);
+    /* Started as root: the spool becomes the daemon user's (all but the
+     * smtp process's empty root-owned chroot), and so do we. */
+    char empty[4096];
+    snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
+    if (privsep_own_tree(cfg->spool_dir, cfg->run_user, empty) < 0 ||
+        privsep_drop(cfg->run_user) < 0) {
+        for (size_t i = 0; i < nd; i++)
+            close(dfds[i]);
+        return 1;
+    }
     struct qproc qp = {0};
     qp.cfg = qp.boot = cfg;
     qp.loop = ev_loop_new();
@@ -412,6 +427,8 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd)
         return 1;
     }
     control_set_queue(qp.control, qp.queue);
+    qp.deliver = deliver_client_new(dfds, nd);
+    queue_set_local(qp.queue, deliver_client_run, qp.deliver, (uint32_t)deliver_pid);
     qproc_chan_add(&qp, ipc_fd);
     qp.parent = ipc_chan_new(qp.loop, parent_fd, qproc_on_parent, qproc_on_parent_close, &qp);
     ev_hook_add(qp.loop, qproc_reap, &qp);
@@ -432,6 +449,7 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd)
     pickup_free(qp.pickup);
     metrics_http_free(metrics);
     queue_free(qp.queue); /* hands back every old config */
+    deliver_client_free(qp.deliver);
     qproc_config_release(&qp, qp.cfg);
     for (size_t i = 0; i < qp.chans.cap; i++) {
         if (qp.chans.keys && qp.chans.keys[i]) {

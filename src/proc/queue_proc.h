@@ -3,11 +3,16 @@
 #ifndef TERN_PROC_QUEUE_PROC_H
 #define TERN_PROC_QUEUE_PROC_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 #include "conf/config.h"
 
 /* Runs the queue process until SIGTERM: ipc_fd is the first smtp
  * process's channel, parent_fd the parent's (reloads, the channels of
- * later smtp processes). Returns the exit status. */
-int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd);
+ * later smtp processes), dfds[0..nd) the delivery process's channels
+ * (taken over), deliver_pid its pid. Returns the exit status. */
+int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const int *dfds,
+                    size_t nd, pid_t deliver_pid);
 
 #endif

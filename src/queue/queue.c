@@ -534,7 +534,8 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
         if (q->msgs.keys[i] && !(m->flags & QMF_HELD))
             queue_run_schedule(q, m);
     }
-    queue_run_dispatch(q);
+    /* The heap's timer starts delivery once the loop runs: after the
+     * caller has set its transports. */
     return q;
 fail:
     queue_free(q);

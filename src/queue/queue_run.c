@@ -17,13 +17,12 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
-#include "deliver/maildir.h"
 #include "mail/envelope.h"
 #include "mail/result.h"
 #include "mail/dsn.h"
 #include "queue/bounce.h"
 #include "queue/queue_priv.h"
-#include "queue/redeliver.h"
+#include "queue/local.h"
 
 struct qjob_rcpt {
     uint32_t idx; /* recipient index in the envelope and the slots */
@@ -112,32 +111,30 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
     char path[4096];
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
         return;
-    if (s->flags & STORE_SLOT_INFLIGHT) {
-        char name[512];
-        if (redeliver_find(path, j->rec.qid, addr, s->last_attempt, s->attempt_pid, name,
-                           sizeof name)) {
-            result_set(res, RESULT_OK, 250, "2.0.0",
-                       "delivered to maildir as %s before a restart", name);
-            return;
-        }
-    }
+    struct queue_local_req req = {
+        .path = path,
+        .return_path = j->env.from ? j->env.from : "",
+        .delivered_to = addr,
+        .fd = fd,
+        .off = (off_t)store_content_off(&j->rec),
+        .len = j->rec.content_len,
+        .check = (s->flags & STORE_SLOT_INFLIGHT) != 0,
+        .qid = j->rec.qid,
+        .since = s->last_attempt,
+        .pid = s->attempt_pid,
+    };
     s->flags |= STORE_SLOT_INFLIGHT;
-    s->attempt_pid = (uint32_t)getpid();
+    s->attempt_pid = j->q->local_pid ? j->q->local_pid : (uint32_t)getpid();
     s->last_attempt = clock_wall();
     if (store_slot_pwrite(fd, &j->rec, i, s) < 0) {
         /* Without the intent a crash could repeat the delivery unseen. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot write to the queue file");
         return;
     }
-    struct maildir_msg msg = {
-        .return_path = j->env.from ? j->env.from : "",
-        .delivered_to = addr,
-        .body_fd = fd,
-        .body_off = (off_t)store_content_off(&j->rec),
-        .body_len = j->rec.content_len,
-    };
-    if (maildir_deliver(path, &msg, res) < 0 && res->kind == RESULT_OK)
-        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "maildir delivery failed");
+    if (j->q->local)
+        j->q->local(j->q->local_arg, &req, res);
+    else
+        queue_local_deliver(&req, res);
 }
 
 /* Records a success at once, from the thread: the window in which a crash
@@ -643,6 +640,13 @@ void queue_run_drop_relays(struct queue *q)
     }
     idmap_free(&q->relays);
     idmap_init(&q->relays);
+}
+
+void queue_set_local(struct queue *q, queue_local_fn fn, void *arg, uint32_t pid)
+{
+    q->local = fn;
+    q->local_arg = arg;
+    q->local_pid = pid;
 }
 
 void queue_set_relay(struct queue *q, queue_relay_fn fn, void *arg)

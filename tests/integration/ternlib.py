@@ -423,6 +423,32 @@ def free_port():
     return port
 
 
+# Started as root, tern runs as `tern` (spool, queue) and delivers as `vmail` (Maildirs),
+# the defaults of `user` and `mail_user`; scripts/deps.sh creates both users.
+RUN_USER, MAIL_USER = "tern", "vmail"
+
+
+def prepare_for_unprivileged(base, mail_root, users_path):
+    """Root only: lets tern's unprivileged processes reach a test directory, as an operator's
+    install does: the path traversable, the Maildir root the mail user's, the users file
+    readable by the daemon's group (0640 root:tern, as the Debian package makes it)."""
+    if os.geteuid() != 0:
+        return
+    import grp
+    import pwd
+    d = os.path.abspath(base)
+    while d != "/":
+        st = os.stat(d)
+        if not st.st_mode & 0o001:
+            os.chmod(d, (st.st_mode & 0o7777) | 0o011)
+        d = os.path.dirname(d)
+    mail = pwd.getpwnam(MAIL_USER)
+    os.makedirs(mail_root, exist_ok=True)
+    os.chown(mail_root, mail.pw_uid, mail.pw_gid)
+    os.chmod(users_path, 0o640)
+    os.chown(users_path, 0, grp.getgrnam(RUN_USER).gr_gid)
+
+
 class TernServer:
     """One `tern serve` instance in its own directory."""
 
@@ -449,6 +475,7 @@ class TernServer:
             f.write("".join(u + "\n" for u in users))
         with open(self.aliases_path, "w") as f:
             f.write("".join(a + "\n" for a in (DEFAULT_ALIASES if aliases is None else aliases)))
+        prepare_for_unprivileged(self.base, self.mail_root, self.users_path)
         settings = {
             "hostname": HOSTNAME,
             "listen": "127.0.0.1:%d mx" % self.port,

@@ -244,6 +244,10 @@ def test_other_users_are_refused(tern_factory):
     pub = tempfile.mkdtemp(prefix="tern-ctl-")
     try:
         os.chmod(pub, 0o755)
+        import pwd
+        from ternlib import RUN_USER
+        tern = pwd.getpwnam(RUN_USER)
+        os.chown(pub, tern.pw_uid, tern.pw_gid)  # the daemon's user makes the socket there
         sock = os.path.join(pub, "control")
         server = tern_factory(control_socket=sock)
         conf = os.path.join(pub, "tern.conf")

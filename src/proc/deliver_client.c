@@ -1,0 +1,135 @@
+/* deliver_client.c: see deliver_client.h. */
+#include "proc/deliver_client.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "ipc/ipc.h"
+#include "ipc/ipc_types.h"
+
+/* A Maildir delivery that takes longer than this is stuck: the message
+ * is deferred rather than a delivery thread lost. */
+#define DELIVER_CLIENT_TIMEOUT_S 600
+
+struct deliver_client {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int *idle;      /* owned: channels nobody is using */
+    size_t nidle;
+    size_t nalive;  /* channels not broken (in use or idle) */
+};
+
+struct deliver_client *deliver_client_new(const int *fds, size_t n)
+{
+    struct deliver_client *dc = xcalloc(1, sizeof *dc);
+    pthread_mutex_init(&dc->mu, NULL);
+    pthread_cond_init(&dc->cv, NULL);
+    dc->idle = xcalloc(n ? n : 1, sizeof *dc->idle);
+    struct timeval tv = {DELIVER_CLIENT_TIMEOUT_S, 0};
+    for (size_t i = 0; i < n; i++) {
+        (void)setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        dc->idle[dc->nidle++] = fds[i];
+    }
+    dc->nalive = n;
+    return dc;
+}
+
+void deliver_client_free(struct deliver_client *dc)
+{
+    if (dc == NULL)
+        return;
+    for (size_t i = 0; i < dc->nidle; i++)
+        close(dc->idle[i]);
+    free(dc->idle);
+    pthread_cond_destroy(&dc->cv);
+    pthread_mutex_destroy(&dc->mu);
+    free(dc);
+}
+
+/* Borrows a channel; -1 when none is left alive. */
+static int deliver_client_take(struct deliver_client *dc)
+{
+    pthread_mutex_lock(&dc->mu);
+    while (dc->nidle == 0 && dc->nalive > 0)
+        pthread_cond_wait(&dc->cv, &dc->mu);
+    int fd = dc->nidle ? dc->idle[--dc->nidle] : -1;
+    pthread_mutex_unlock(&dc->mu);
+    return fd;
+}
+
+/* Gives a channel back, or drops it when it broke (its state is unknown). */
+static void deliver_client_give(struct deliver_client *dc, int fd, int broken)
+{
+    pthread_mutex_lock(&dc->mu);
+    if (broken) {
+        close(fd);
+        dc->nalive--;
+        pthread_cond_broadcast(&dc->cv);
+    } else {
+        dc->idle[dc->nidle++] = fd;
+        pthread_cond_signal(&dc->cv);
+    }
+    pthread_mutex_unlock(&dc->mu);
+}
+
+/* Reads the answer: 0 with *res filled, -1 on a malformed one. */
+static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
+{
+    struct ipc_rd r;
+    ipc_rd_init(&r, m);
+    uint32_t kind = ipc_get_u32(&r);
+    int32_t code = ipc_get_i32(&r);
+    ipc_get_str(&r, res->enh, sizeof res->enh);
+    ipc_get_str(&r, res->text, sizeof res->text);
+    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || kind > RESULT_PERMFAIL || code < 200 ||
+        code > 599)
+        return -1;
+    res->kind = (enum result_kind)kind;
+    res->code = code;
+    return 0;
+}
+
+void deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res)
+{
+    struct deliver_client *dc = arg;
+    int fd = deliver_client_take(dc);
+    if (fd < 0) {
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "the delivery process is not running");
+        return;
+    }
+    struct buf b = BUF_INIT;
+    ipc_put_str(&b, req->path);
+    ipc_put_str(&b, req->return_path);
+    ipc_put_str(&b, req->delivered_to);
+    ipc_put_u64(&b, (uint64_t)req->off);
+    ipc_put_u64(&b, req->len);
+    ipc_put_u32(&b, req->check != 0);
+    ipc_put_str(&b, req->qid ? req->qid : "");
+    ipc_put_u64(&b, (uint64_t)req->since);
+    ipc_put_u32(&b, req->pid);
+    int rc = ipc_send_sync_fd(fd, IPC_DELIVER, &b, req->fd);
+    buf_free(&b);
+    char rbuf[2048];
+    struct ipc_msg m = {0, NULL, 0, -1};
+    if (rc == 0)
+        rc = ipc_recv_sync(fd, rbuf, sizeof rbuf, &m);
+    if (m.fd >= 0)
+        close(m.fd);
+    if (rc == 1 && deliver_client_answer(&m, res) == 0) {
+        deliver_client_give(dc, fd, 0);
+        return;
+    }
+    /* The delivery may or may not have happened: the intent in the slot
+     * makes the next attempt look first. */
+    log_err("local delivery: no answer from the delivery process (%s)",
+            rc < 0 ? strerror(-rc) : rc == 0 ? "closed" : "malformed answer");
+    deliver_client_give(dc, fd, 1);
+    result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "no answer from the delivery process");
+}

@@ -1,0 +1,34 @@
+/* local: the local transport's work on one recipient: look whether a
+ * crash interrupted a delivery that reached the Maildir after all, then
+ * deliver. The queue runs it itself (unit tests, no delivery process) or
+ * hands it to the delivery process, which runs as the virtual-mail user
+ * (proc/deliver_proc). Blocking; delivery threads only. */
+#ifndef TERN_QUEUE_LOCAL_H
+#define TERN_QUEUE_LOCAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mail/result.h"
+
+struct queue_local_req {
+    const char *path;         /* the Maildir */
+    const char *return_path;  /* "" for the null sender */
+    const char *delivered_to; /* the recipient */
+    int fd;                   /* the content: fd at off, len octets (CRLF) */
+    off_t off;
+    uint64_t len;
+    int check;                /* an earlier attempt may have delivered it: look first */
+    const char *qid;          /* for the look: the queue id, */
+    int64_t since;            /* when that attempt started, */
+    uint32_t pid;             /* and the pid its Maildir file is named by */
+};
+
+/* Fills *res: OK (delivered now or found delivered), or TEMPFAIL. */
+void queue_local_deliver(const struct queue_local_req *req, struct result *res);
+
+/* A transport that does queue_local_deliver elsewhere (another process);
+ * thread-safe, blocking. */
+typedef void (*queue_local_fn)(void *arg, const struct queue_local_req *req, struct result *res);
+
+#endif
