@@ -25,6 +25,7 @@
 #include "proc/deliver_proc.h"
 #include "proc/metrics_http.h"
 #include "proc/net.h"
+#include "proc/privsep.h"
 #include "proc/queue_proc.h"
 #include "proc/tls_material.h"
 
@@ -93,9 +94,11 @@ bad:
 }
 
 /* A child must not outlive its supervisor: it would keep the ports and
- * the spool while a new tern starts. */
-static void parent_child_setup(pid_t parent)
+ * the spool while a new tern starts. `name` (at most 15 bytes) is what ps
+ * and top show, so an operator can tell the processes apart. */
+static void parent_child_setup(pid_t parent, const char *name)
 {
+    (void)prctl(PR_SET_NAME, name, 0, 0, 0); /* cosmetic: failure changes nothing */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
@@ -156,7 +159,7 @@ static int parent_spawn_net(const struct config *cfg, const struct net_listener 
             close(k->ctl);
         if (k->qctl >= 0)
             close(k->qctl);
-        parent_child_setup(self);
+        parent_child_setup(self, "tern-smtpd");
         parent_child_exit(net_main(cfg, ls, nls, net_end, tls->data, tls->len, ctl[1]));
     }
     close(ctl[1]);
@@ -201,7 +204,7 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
     }
     if (k->deliver == 0) {
         parent_close_all(dq, n);
-        parent_child_setup(self);
+        parent_child_setup(self, "tern-local");
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(deliver_proc_main(cfg, dd, n));
@@ -249,7 +252,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     if (k->queue == 0) {
         close(sp[0]);
         close(qc[0]);
-        parent_child_setup(self);
+        parent_child_setup(self, "tern-qmgr");
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver));
@@ -424,6 +427,11 @@ int parent_serve(struct config *cfg)
         ls[nls].fd = fd;
         ls[nls].role = cfg->listeners[i].role;
         nls++;
+    }
+    if (privsep_check_user(cfg->run_user) < 0 || privsep_check_user(cfg->mail_user) < 0) {
+        for (size_t j = 0; j < nls; j++)
+            close(ls[j].fd);
+        return 1;
     }
     /* The spool exists before the children race to create parts of it. */
     int mk = fsio_mkdirs(cfg->spool_dir, 0700);

@@ -4,7 +4,9 @@
 #include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@ static int privsep_lookup(const char *user, uid_t *uid, gid_t *gid)
 /* Becomes uid/gid for good: no supplementary groups, no way back. */
 static int privsep_become(const char *user, uid_t uid, gid_t gid)
 {
+    pid_t parent = getppid();
     if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
         log_err("privsep: cannot become %s: %s", user, strerror(errno));
         return -1;
@@ -38,12 +41,22 @@ static int privsep_become(const char *user, uid_t uid, gid_t gid)
         log_err("privsep: could regain root after dropping it");
         return -1;
     }
+    /* The kernel forgets the parent-death signal when the uid changes;
+     * without it a child would outlive a killed supervisor. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
+        log_err("privsep: the supervisor is gone");
+        return -1;
+    }
     return 0;
 }
 
-int privsep_user_ids(const char *user, uid_t *uid, gid_t *gid)
+int privsep_check_user(const char *user)
 {
-    return privsep_lookup(user, uid, gid);
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    return privsep_lookup(user, &uid, &gid);
 }
 
 int privsep_drop(const char *user)

@@ -19,7 +19,9 @@ int privsep_drop(const char *user);
  * spool written by an earlier root-run tern works for its user. Single-
  * threaded callers only. Returns 0 or -1 (logged); a no-op when not root. */
 int privsep_own_tree(const char *dir, const char *user, const char *skip);
-/* The ids of an unprivileged user (root is refused). 0 or -1 (logged). */
-int privsep_user_ids(const char *user, uid_t *uid, gid_t *gid);
+/* Started as root: checks that `user` exists and is not root, so that a
+ * missing user stops `tern serve` at once instead of failing in every
+ * restarted child. 0, or -1 after logging why; a no-op when not root. */
+int privsep_check_user(const char *user);
 
 #endif

@@ -341,7 +341,7 @@ def test_counters_survive_a_restart_of_the_children(mserver):
     pids = [int(p) for p in re.findall(r"tern/qmgr\[(\d+)\]", mserver.log())]
     assert pids, "no queue process in the log"
     os.kill(pids[-1], signal.SIGKILL)
-    mserver.wait_log(r"restarting the smtp and queue processes", timeout=20)
+    mserver.wait_log(r"restarting the smtp, queue and delivery processes", timeout=20)
     # The endpoint comes back with the new queue process; nothing went back to 0.
     deadline = time.monotonic() + scaled(20)
     after = None

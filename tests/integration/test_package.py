@@ -396,7 +396,7 @@ def test_postinst_creates_directories_and_users_file(installed_root):
     r = installed_root
     users, groups = r.passwd(), r.group()
     spool = os.stat(r.root / "var/spool/tern")
-    assert (spool.st_uid, spool.st_gid, stat.S_IMODE(spool.st_mode)) == (users["tern"][0], groups["tern"], 0o750)
+    assert (spool.st_uid, spool.st_gid, stat.S_IMODE(spool.st_mode)) == (users["tern"][0], groups["tern"], 0o711)
     mail = os.stat(r.root / "var/mail/vhosts")
     assert (mail.st_uid, mail.st_gid, stat.S_IMODE(mail.st_mode)) == (users["vmail"][0], groups["vmail"], 0o750)
     uf = os.stat(r.root / "etc/tern/users")

@@ -1,15 +1,19 @@
 """The queue behind the 250: a delivery that fails for now is kept and retried, across a
 restart too; one that succeeds is not retried."""
 import os
+import pwd
 import re
 
-from ternlib import Delivered, crlf_to_lf, make_message
+from ternlib import MAIL_USER, Delivered, crlf_to_lf, make_message
 
 
 def obstruct(server, user, domain="example.test"):
     """Makes <mail>/<domain>/<user> a regular file, so the Maildir cannot be created."""
     d = os.path.join(server.mail_root, domain)
     os.makedirs(d, exist_ok=True)
+    if os.geteuid() == 0:  # the domain directory is the mail user's, as tern would make it
+        mail = pwd.getpwnam(MAIL_USER)
+        os.chown(d, mail.pw_uid, mail.pw_gid)
     p = os.path.join(d, user)
     with open(p, "w") as f:
         f.write("not a directory\n")

@@ -368,3 +368,33 @@ def test_unprivileged_user(tmp_path):
         report = srv.sanitizer_report()
         shutil.rmtree(base, ignore_errors=True)
     assert report is None, report
+
+
+def test_bp_lists_the_queue_and_q_delivers_deferred_mail(tern_factory, link_dir, sink_factory):
+    """-bp shows what `tern queue list` shows (a deferred message, its recipient and error);
+    -q makes the daemon try it now instead of after the hour-long retry delay."""
+    from ternlib import free_port
+    port = free_port()
+    srv = tern_factory(aliases=ALIASES, relay_networks="127.0.0.0/8", retry_min="1h", retry_max="2h",
+                       extra_lines=["route = remote.example 127.0.0.1:%d" % port])
+    p = sendmail(srv, ["-i", "-f", "carol@example.test", "bob@remote.example"], b"Subject: bp-5a1c\n\nx\n")
+    assert p.returncode == EX_OK, p.stderr
+    srv.wait_log(r"to=<bob@remote\.example>.*status=deferred", timeout=scaled(15))
+    p = sendmail(srv, ["-bp"])
+    assert p.returncode == EX_OK, p.stderr
+    text = p.stdout.decode()
+    qids = re.findall(r"^([0-9A-F]{16})[ *!]", text, re.M)
+    assert len(qids) == 1, text
+    assert "carol@example.test" in text and "bob@remote.example" in text, text
+    q = subprocess.run([str(link_dir / "mailq")], capture_output=True, env=env_for(srv), timeout=scaled(10))
+    assert q.returncode == EX_OK and q.stdout == p.stdout
+    sink = sink_factory("127.0.0.1", port)
+    p = sendmail(srv, ["-q"])
+    assert p.returncode == EX_OK, p.stderr
+    deadline = time.monotonic() + scaled(10)
+    while not sink.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(sink.messages) == 1
+    srv.wait_log(r"%s: removed" % qids[0])
+    p = sendmail(srv, ["-bp"])
+    assert p.returncode == EX_OK and re.search(r"empty", p.stdout.decode(), re.I), p.stdout
