@@ -78,19 +78,28 @@ static int ipc_recv_msg(int fd, char *rbuf, size_t cap, int flags, struct ipc_ms
         return -errno;
     if (n == 0)
         return 0;
-    int got_fd = -1;
+    /* Every descriptor that arrived is ours to close: a peer sending two
+     * in one message (which still fits cbuf) must not leak them. Exactly
+     * one descriptor in one SCM_RIGHTS is well-formed. */
+    int got_fd = -1, extra = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int))) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfds; i++) {
             int got;
-            memcpy(&got, CMSG_DATA(c), sizeof got);
-            if (got_fd >= 0)
-                close(got_fd);
-            got_fd = got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof got, sizeof got);
+            if (got_fd < 0) {
+                got_fd = got;
+            } else {
+                close(got);
+                extra = 1;
+            }
         }
     }
     struct ipc_hdr h;
-    if ((size_t)n < sizeof h || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    if ((size_t)n < sizeof h || extra || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         log_err("ipc: malformed message (%zd bytes)", n);
         goto bad;
     }

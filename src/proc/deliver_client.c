@@ -13,10 +13,12 @@
 #include "base/xmalloc.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "proc/deliver_proc.h"
 
-/* A Maildir delivery that takes longer than this is stuck: the message
- * is deferred rather than a delivery thread lost. */
-#define DELIVER_CLIENT_TIMEOUT_S 600
+/* The delivery process ends itself when one delivery is stuck for
+ * DELIVER_STUCK_S; this is the backstop should it not (a stopped process):
+ * the message is deferred rather than a delivery thread lost. */
+#define DELIVER_CLIENT_TIMEOUT_S (2 * DELIVER_STUCK_S)
 
 struct deliver_client {
     pthread_mutex_t mu;
@@ -34,7 +36,8 @@ struct deliver_client *deliver_client_new(const int *fds, size_t n)
     dc->idle = xcalloc(n ? n : 1, sizeof *dc->idle);
     struct timeval tv = {DELIVER_CLIENT_TIMEOUT_S, 0};
     for (size_t i = 0; i < n; i++) {
-        (void)setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+            log_warn("local delivery: no answer timeout on a channel: %s", strerror(errno));
         dc->idle[dc->nidle++] = fds[i];
     }
     dc->nalive = n;
@@ -79,7 +82,10 @@ static void deliver_client_give(struct deliver_client *dc, int fd, int broken)
     pthread_mutex_unlock(&dc->mu);
 }
 
-/* Reads the answer: 0 with *res filled, -1 on a malformed one. */
+/* Reads the answer: 0 with *res filled, -1 on a malformed one. Local
+ * delivery only succeeds or fails for now (never bounces), and its code
+ * and enhanced code agree with that: a delivery process that says more
+ * is not believed. The text goes into logs and notices: printable only. */
 static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
 {
     struct ipc_rd r;
@@ -88,21 +94,26 @@ static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
     int32_t code = ipc_get_i32(&r);
     ipc_get_str(&r, res->enh, sizeof res->enh);
     ipc_get_str(&r, res->text, sizeof res->text);
-    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || kind > RESULT_PERMFAIL || code < 200 ||
-        code > 599)
+    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || kind > RESULT_TEMPFAIL)
         return -1;
+    char cls = kind == RESULT_OK ? '2' : '4';
+    if (code / 100 != cls - '0' || res->enh[0] != cls || res->enh[1] != '.')
+        return -1;
+    for (char *c = res->text; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
     res->kind = (enum result_kind)kind;
     res->code = code;
     return 0;
 }
 
-void deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res)
+int deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res)
 {
     struct deliver_client *dc = arg;
     int fd = deliver_client_take(dc);
     if (fd < 0) {
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "the delivery process is not running");
-        return;
+        return QUEUE_LOCAL_KNOWN;
     }
     struct buf b = BUF_INIT;
     ipc_put_str(&b, req->path);
@@ -124,12 +135,11 @@ void deliver_client_run(void *arg, const struct queue_local_req *req, struct res
         close(m.fd);
     if (rc == 1 && deliver_client_answer(&m, res) == 0) {
         deliver_client_give(dc, fd, 0);
-        return;
+        return QUEUE_LOCAL_KNOWN;
     }
-    /* The delivery may or may not have happened: the intent in the slot
-     * makes the next attempt look first. */
     log_err("local delivery: no answer from the delivery process (%s)",
             rc < 0 ? strerror(-rc) : rc == 0 ? "closed" : "malformed answer");
     deliver_client_give(dc, fd, 1);
     result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "no answer from the delivery process");
+    return QUEUE_LOCAL_UNKNOWN; /* it may have happened: the next attempt looks first */
 }

@@ -15,6 +15,6 @@ struct deliver_client;
 struct deliver_client *deliver_client_new(const int *fds, size_t n);
 void deliver_client_free(struct deliver_client *dc);
 /* A queue_local_fn: arg is the client. */
-void deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res);
+int deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res);
 
 #endif

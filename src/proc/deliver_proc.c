@@ -1,14 +1,18 @@
 /* deliver_proc.c: see deliver_proc.h. The queue process (a less trusted
  * peer than it looks: it parses what the network sent) names the Maildir
- * path; a path outside the maildir setting's fixed prefix, or one that
- * climbs with "..", is refused. */
+ * path; a path outside the directory the maildir setting fixes, or one
+ * that climbs with "..", is refused, and so is content that is not a
+ * regular file holding the octets named. */
 #include "proc/deliver_proc.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -24,9 +28,17 @@
 struct deliver_worker {
     pthread_t th;
     int fd;
-    const char *prefix; /* the maildir template up to its first '%' */
+    const char *prefix; /* the maildir template up to the '/' before its first '%' */
     size_t prefix_len;
+    _Atomic int64_t busy_since; /* monotonic seconds the current delivery began; 0 idle */
 };
+
+static int64_t deliver_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec + 1; /* never 0, which means idle */
+}
 
 /* Is path under the template's fixed part, without ".." anywhere? */
 static int deliver_path_ok(const struct deliver_worker *w, const char *path)
@@ -68,12 +80,14 @@ static void deliver_one(struct deliver_worker *w, const struct ipc_msg *m)
     ipc_get_str(&r, qid, sizeof qid);
     uint64_t since = ipc_get_u64(&r);
     uint32_t pid = ipc_get_u32(&r);
-    if (m->type != IPC_DELIVER || ipc_rd_end(&r) < 0 || m->fd < 0 || off > INT64_MAX ||
-        len > INT64_MAX) {
+    struct stat st;
+    if (m->type != IPC_DELIVER || ipc_rd_end(&r) < 0 || m->fd < 0 || fstat(m->fd, &st) < 0 ||
+        !S_ISREG(st.st_mode) || off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off ||
+        (check && (qid[0] == '\0' || since > INT64_MAX / 2))) {
         log_err("deliver: malformed request from the queue");
         result_set(&res, RESULT_TEMPFAIL, 451, "4.3.0", "malformed delivery request");
     } else if (!deliver_path_ok(w, path)) {
-        log_err("deliver: refused a maildir outside the maildir setting: %s", path);
+        log_err("deliver: refused a maildir outside the maildir setting");
         result_set(&res, RESULT_TEMPFAIL, 451, "4.3.5", "maildir path outside the maildir setting");
     } else {
         struct queue_local_req req = {path, from, to, m->fd, (off_t)off, len, check != 0,
@@ -92,12 +106,41 @@ static void *deliver_worker_main(void *arg)
         int rc = ipc_recv_sync(w->fd, rbuf, 65536, &m);
         if (rc <= 0)
             break; /* the queue went away (or spoke nonsense): done */
+        atomic_store(&w->busy_since, deliver_now());
         deliver_one(w, &m);
+        atomic_store(&w->busy_since, 0);
         if (m.fd >= 0)
             close(m.fd);
     }
     free(rbuf);
     close(w->fd);
+    return NULL;
+}
+
+struct deliver_watch {
+    struct deliver_worker *w;
+    size_t n;
+};
+
+/* A delivery stuck past DELIVER_STUCK_S (a hung disk, a stopped thread)
+ * ends the process: the supervisor restarts it, the queue sees the
+ * channel close and looks in the Maildir before it tries again, and no
+ * stale write can finish behind that retry. */
+static void *deliver_watch_main(void *arg)
+{
+    const struct deliver_watch *dw = arg;
+    for (;;) {
+        sleep(5);
+        int64_t now = deliver_now();
+        for (size_t i = 0; i < dw->n; i++) {
+            int64_t t = atomic_load(&dw->w[i].busy_since);
+            if (t != 0 && now - t > DELIVER_STUCK_S) {
+                log_err("deliver: a delivery has been running for over %d s; restarting",
+                        DELIVER_STUCK_S);
+                _exit(1);
+            }
+        }
+    }
     return NULL;
 }
 
@@ -107,8 +150,16 @@ int deliver_proc_main(const struct config *cfg, const int *fds, size_t n)
     signal(SIGPIPE, SIG_IGN);
     if (privsep_drop(cfg->mail_user) < 0)
         return 1;
+    /* The fixed directory: up to the last '/' before the first '%' (a
+     * template "/srv/mail%d" must not admit "/srv/mailbox/..."). */
     const char *pct = strchr(cfg->maildir, '%');
     size_t plen = pct ? (size_t)(pct - cfg->maildir) : strlen(cfg->maildir);
+    while (plen > 0 && cfg->maildir[plen - 1] != '/')
+        plen--;
+    if (plen == 0) {
+        log_err("deliver: the maildir setting %s has no fixed directory", cfg->maildir);
+        return 1;
+    }
     struct deliver_worker *w = xcalloc(n ? n : 1, sizeof *w);
     size_t started = 0;
     for (size_t i = 0; i < n; i++) {
@@ -123,6 +174,10 @@ int deliver_proc_main(const struct config *cfg, const int *fds, size_t n)
         }
         started++;
     }
+    struct deliver_watch dw = {w, n};
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, deliver_watch_main, &dw) != 0 || pthread_detach(wt) != 0)
+        log_warn("deliver: no watchdog thread: a stuck delivery is only timed out by the queue");
     for (size_t i = 0; i < n; i++)
         if (w[i].fd >= 0)
             pthread_join(w[i].th, NULL);

@@ -11,6 +11,10 @@
 
 #include "conf/config.h"
 
+/* A single Maildir delivery running longer than this ends the delivery
+ * process (it is restarted); the queue waits twice as long for an answer. */
+#define DELIVER_STUCK_S 300
+
 /* Serves fds[0..n) until every channel has closed. Returns the exit status. */
 int deliver_proc_main(const struct config *cfg, const int *fds, size_t n);
 

@@ -177,10 +177,19 @@ static void parent_close_all(int *fds, size_t n)
             close(fds[i]);
 }
 
+/* In a child that has no use for them: the private keys the parent holds
+ * are wiped from its copy of the memory. */
+static void parent_child_forget_keys(struct buf *tls)
+{
+    if (tls->data != NULL)
+        memset(tls->data, 0, tls->cap);
+}
+
 /* Starts the delivery process (as root: it becomes mail_user itself) with
  * the ends dd[0..n) of its channels; the queue gets dq[0..n). */
 static int parent_spawn_deliver(const struct config *cfg, const struct net_listener *ls,
-                                size_t nls, int *dq, int *dd, size_t n, struct parent_kids *k)
+                                size_t nls, struct buf *tls, int *dq, int *dd, size_t n,
+                                struct parent_kids *k)
 {
     pid_t self = getpid();
     for (size_t i = 0; i < n; i++) {
@@ -205,6 +214,7 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
     if (k->deliver == 0) {
         parent_close_all(dq, n);
         parent_child_setup(self, "tern-local");
+        parent_child_forget_keys(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(deliver_proc_main(cfg, dd, n));
@@ -215,14 +225,14 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
 
 /* Starts the delivery, queue and net processes and their channels. */
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
-                        const struct buf *tls, struct parent_kids *k)
+                        struct buf *tls, struct parent_kids *k)
 {
     pid_t self = getpid();
     int dq[PARENT_DELIVER_MAX], dd[PARENT_DELIVER_MAX];
     size_t nd = cfg->delivery_threads ? cfg->delivery_threads : 1;
     if (nd > PARENT_DELIVER_MAX)
         nd = PARENT_DELIVER_MAX;
-    if (parent_spawn_deliver(cfg, ls, nls, dq, dd, nd, k) < 0)
+    if (parent_spawn_deliver(cfg, ls, nls, tls, dq, dd, nd, k) < 0)
         return -1;
     int sp[2], qc[2];
     int rc = ipc_pair(sp);
@@ -253,6 +263,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         close(sp[0]);
         close(qc[0]);
         parent_child_setup(self, "tern-qmgr");
+        parent_child_forget_keys(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver));
@@ -433,10 +444,12 @@ int parent_serve(struct config *cfg)
             close(ls[j].fd);
         return 1;
     }
-    /* The spool exists before the children race to create parts of it. */
+    /* The spool exists before the children race to create parts of it,
+     * and belongs to the daemon's user before any child runs as it. */
     int mk = fsio_mkdirs(cfg->spool_dir, 0700);
-    if (mk < 0) {
-        log_err("cannot create the spool %s: %s", cfg->spool_dir, strerror(-mk));
+    if (mk < 0 || privsep_own_tree(cfg->spool_dir, cfg->run_user, "empty", "pickup") < 0) {
+        if (mk < 0)
+            log_err("cannot create the spool %s: %s", cfg->spool_dir, strerror(-mk));
         for (size_t j = 0; j < nls; j++)
             close(ls[j].fd);
         return 1;

@@ -1,7 +1,8 @@
 #include "proc/privsep.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -108,24 +109,79 @@ int privsep_confine(const char *emptydir, const char *user)
     return privsep_become(user, uid, gid);
 }
 
-/* nftw has no argument for its callback: the owner being set. */
-static uid_t privsep_tree_uid;
-static gid_t privsep_tree_gid;
-static const char *privsep_tree_skip;
-
-static int privsep_chown_one(const char *path, const struct stat *st, int type, struct FTW *f)
+/* Gives the regular file `name` in dirfd to uid/gid, through a descriptor
+ * so that what is checked is what is changed. A file with more than one
+ * link may be a hard link to something outside: it is left alone. */
+static int privsep_chown_file(int dirfd, const char *name, uid_t uid, gid_t gid)
 {
-    if (privsep_tree_skip && strcmp(path, privsep_tree_skip) == 0)
-        return FTW_SKIP_SUBTREE;
-    if ((st->st_uid != privsep_tree_uid || st->st_gid != privsep_tree_gid) &&
-        lchown(path, privsep_tree_uid, privsep_tree_gid) < 0) {
-        log_err("privsep: cannot give %s to the daemon's user: %s", path, strerror(errno));
-        return FTW_STOP;
-    }
-    return FTW_CONTINUE;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP ? 0 : -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (S_ISREG(st.st_mode) && st.st_nlink == 1 && (st.st_uid != uid || st.st_gid != gid) &&
+             fchown(fd, uid, gid) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
 }
 
-int privsep_own_tree(const char *dir, const char *user, const char *skip)
+/* Gives the directory open as dirfd and everything below it to uid/gid.
+ * The walk goes by descriptor and never follows a symbolic link, so a
+ * directory swapped for a link halfway leads nowhere. At the top level,
+ * `skip` (may be NULL) is left alone and only the directory `shallow`
+ * (may be NULL) itself changes owner, not what is in it. The directory's
+ * own owner changes last: a walk cut short is done again next time. */
+static int privsep_chown_dir(int dirfd, uid_t uid, gid_t gid, const char *skip,
+                             const char *shallow, int depth)
+{
+    if (depth > 16)
+        return -ELOOP;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) {
+        int err = -errno;
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || (skip && strcmp(name, skip) == 0))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = errno == ENOENT ? 0 : -errno;
+            continue;
+        }
+        if (S_ISREG(st.st_mode)) {
+            rc = privsep_chown_file(dirfd, name, uid, gid);
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                rc = errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -errno;
+                continue;
+            }
+            if (shallow && strcmp(name, shallow) == 0)
+                rc = fchown(sub, uid, gid) < 0 ? -errno : 0;
+            else
+                rc = privsep_chown_dir(sub, uid, gid, NULL, NULL, depth + 1);
+            close(sub);
+        } /* links, sockets (the old control socket), fifos: left as they are */
+    }
+    if (rc == 0 && errno != 0)
+        rc = -errno;
+    closedir(d);
+    if (rc == 0 && fchown(dirfd, uid, gid) < 0)
+        rc = -errno;
+    return rc;
+}
+
+int privsep_own_tree(const char *dir, const char *user, const char *skip, const char *shallow)
 {
     if (geteuid() != 0)
         return 0;
@@ -133,15 +189,26 @@ int privsep_own_tree(const char *dir, const char *user, const char *skip)
     gid_t gid;
     if (privsep_lookup(user, &uid, &gid) < 0)
         return -1;
-    int rc = fsio_mkdirs(dir, 0700);
-    if (rc < 0) {
-        log_err("privsep: cannot create %s: %s", dir, strerror(-rc));
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        log_err("privsep: cannot open %s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
-    privsep_tree_uid = uid;
-    privsep_tree_gid = gid;
-    privsep_tree_skip = skip;
-    rc = nftw(dir, privsep_chown_one, 16, FTW_PHYS | FTW_ACTIONRETVAL);
-    privsep_tree_skip = NULL;
-    return rc == 0 ? 0 : -1;
+    /* Already the user's: nothing was written by root since (the daemon's
+     * user cannot give a directory to root), so nothing is walked. */
+    if (st.st_uid == uid && st.st_gid == gid) {
+        close(fd);
+        return 0;
+    }
+    int rc = privsep_chown_dir(fd, uid, gid, skip, shallow, 0);
+    close(fd);
+    if (rc < 0) {
+        log_err("privsep: cannot give %s to %s: %s", dir, user, strerror(-rc));
+        return -1;
+    }
+    log_info("gave %s to the user %s", dir, user);
+    return 0;
 }

@@ -14,11 +14,15 @@ int privsep_confine(const char *emptydir, const char *user);
  * and the delivery process need their files). Otherwise does nothing.
  * Returns 0 or -1 after logging why. */
 int privsep_drop(const char *user);
-/* Started as root: creates dir if missing and gives it and everything
- * under it (except the subtree `skip`, may be NULL) to `user`, so that a
- * spool written by an earlier root-run tern works for its user. Single-
- * threaded callers only. Returns 0 or -1 (logged); a no-op when not root. */
-int privsep_own_tree(const char *dir, const char *user, const char *skip);
+/* Started as root: gives the existing directory `dir` and everything under
+ * it to `user`, so that a spool written by root (an older tern, a restore)
+ * works for the daemon's user. At the top level, `skip` is left alone (the
+ * smtp process's root-owned chroot) and of `shallow` only the directory
+ * itself changes owner (pickup/: who owns a file there says who sent it).
+ * A directory already the user's is not walked. Walks by descriptor, never
+ * through a symbolic link; multiply-linked files stay as they are. Returns
+ * 0 or -1 (logged); a no-op when not root. */
+int privsep_own_tree(const char *dir, const char *user, const char *skip, const char *shallow);
 /* Started as root: checks that `user` exists and is not root, so that a
  * missing user stops `tern serve` at once instead of failing in every
  * restarted child. 0, or -1 after logging why; a no-op when not root. */

@@ -398,12 +398,8 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
 {
     log_set_ident("tern/qmgr");
     signal(SIGPIPE, SIG_IGN);
-    /* Started as root: the spool becomes the daemon user's (all but the
-     * smtp process's empty root-owned chroot), and so do we. */
-    char empty[4096];
-    snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
-    if (privsep_own_tree(cfg->spool_dir, cfg->run_user, empty) < 0 ||
-        privsep_drop(cfg->run_user) < 0) {
+    /* Started as root: the parent gave the spool to the daemon's user. */
+    if (privsep_drop(cfg->run_user) < 0) {
         for (size_t i = 0; i < nd; i++)
             close(dfds[i]);
         return 1;

@@ -27,8 +27,14 @@ struct queue_local_req {
 /* Fills *res: OK (delivered now or found delivered), or TEMPFAIL. */
 void queue_local_deliver(const struct queue_local_req *req, struct result *res);
 
+/* What a transport knows of a TEMPFAIL it reports: whether the delivery
+ * did not happen, or whether nobody can tell (the delivery process died
+ * or did not answer), so that the next attempt must look first. */
+enum { QUEUE_LOCAL_KNOWN = 0, QUEUE_LOCAL_UNKNOWN = 1 };
+
 /* A transport that does queue_local_deliver elsewhere (another process);
- * thread-safe, blocking. */
-typedef void (*queue_local_fn)(void *arg, const struct queue_local_req *req, struct result *res);
+ * thread-safe, blocking. Fills *res and returns QUEUE_LOCAL_KNOWN or
+ * QUEUE_LOCAL_UNKNOWN. */
+typedef int (*queue_local_fn)(void *arg, const struct queue_local_req *req, struct result *res);
 
 #endif

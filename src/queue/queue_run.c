@@ -28,6 +28,7 @@ struct qjob_rcpt {
     uint32_t idx; /* recipient index in the envelope and the slots */
     int remote;   /* for the relay transport; res.code 0 until it answers */
     int peer_dsn; /* the next hop offered DSN */
+    int unknown;  /* a local TEMPFAIL after which nobody knows if it was delivered */
     struct result res;
     char relay[128]; /* who answered: "local", "mx.example[192.0.2.1]:25" */
     uint64_t t0_us, t1_us; /* this delivery's start and end */
@@ -51,6 +52,7 @@ struct qjob {
     size_t nr;
     uint64_t t_start_us;
     int content_fd;        /* owned sealed copy of the content for relaying, or -1 */
+    int local_fd;          /* owned sealed copy for the delivery process, or -1 (thread only) */
     size_t nremote;        /* entries of r waiting for the relay transport */
     unsigned relays_out;   /* relay requests not yet answered */
     size_t *failed;        /* owned: entries of r that failed for good */
@@ -102,21 +104,34 @@ static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_
     return 0;
 }
 
+static int qjob_content_copy(const struct qjob *j, int segfd);
+
 /* Delivers to recipient i. The intent goes into the slot first, so that a
- * crash during the delivery leaves a trace (redeliver.h). */
-static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
+ * crash during the delivery leaves a trace (redeliver.h). The delivery
+ * process gets a sealed copy of this message alone, never the segment (it
+ * holds other messages and is writable). Returns QUEUE_LOCAL_UNKNOWN when
+ * the delivery may have happened despite the TEMPFAIL in *res. */
+static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
 {
     const char *addr = j->env.rcpts[i].addr;
     struct store_slot *s = &j->slots[i];
     char path[4096];
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
-        return;
+        return QUEUE_LOCAL_KNOWN;
+    if (j->q->local && j->local_fd < 0) {
+        j->local_fd = qjob_content_copy(j, fd);
+        if (j->local_fd < 0) {
+            result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot copy the message: %s",
+                       strerror(-j->local_fd));
+            return QUEUE_LOCAL_KNOWN;
+        }
+    }
     struct queue_local_req req = {
         .path = path,
         .return_path = j->env.from ? j->env.from : "",
         .delivered_to = addr,
-        .fd = fd,
-        .off = (off_t)store_content_off(&j->rec),
+        .fd = j->q->local ? j->local_fd : fd,
+        .off = j->q->local ? 0 : (off_t)store_content_off(&j->rec),
         .len = j->rec.content_len,
         .check = (s->flags & STORE_SLOT_INFLIGHT) != 0,
         .qid = j->rec.qid,
@@ -129,12 +144,12 @@ static void qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *
     if (store_slot_pwrite(fd, &j->rec, i, s) < 0) {
         /* Without the intent a crash could repeat the delivery unseen. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot write to the queue file");
-        return;
+        return QUEUE_LOCAL_KNOWN;
     }
     if (j->q->local)
-        j->q->local(j->q->local_arg, &req, res);
-    else
-        queue_local_deliver(&req, res);
+        return j->q->local(j->q->local_arg, &req, res);
+    queue_local_deliver(&req, res);
+    return QUEUE_LOCAL_KNOWN;
 }
 
 /* Records a success at once, from the thread: the window in which a crash
@@ -223,16 +238,23 @@ static void qjob_run(struct pool_job *pj)
             continue; /* the loop thread hands it to the relay transport */
         }
         strutil_lcpy(r->relay, "local", sizeof r->relay);
-        qjob_deliver_one(j, i, fd, &r->res);
+        r->unknown = qjob_deliver_one(j, i, fd, &r->res) == QUEUE_LOCAL_UNKNOWN &&
+                     r->res.kind == RESULT_TEMPFAIL;
         if (r->res.kind == RESULT_OK)
             qjob_record_done(j, i, fd);
         r->t1_us = queue_now_us();
     }
     if (j->nremote > 0) {
-        j->content_fd = qjob_content_copy(j, fd);
+        /* One copy serves both transports. */
+        j->content_fd = j->local_fd >= 0 ? j->local_fd : qjob_content_copy(j, fd);
+        j->local_fd = -1;
         if (j->content_fd < 0)
             log_warn("%s: cannot copy the content for relaying: %s", j->rec.qid,
                      strerror(-j->content_fd));
+    }
+    if (j->local_fd >= 0) {
+        close(j->local_fd);
+        j->local_fd = -1;
     }
     close(fd);
 }
@@ -350,9 +372,13 @@ static void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k
     int64_t age = now - (int64_t)(j->rec.arrival_us / 1000000u);
     const struct qjob_rcpt *r = &j->r[k];
     struct store_slot *s = &j->slots[r->idx];
-    s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT; /* the outcome is known */
     s->attempts++;
-    s->last_attempt = now;
+    if (!r->unknown) {
+        s->flags &= ~(unsigned)STORE_SLOT_INFLIGHT; /* the outcome is known */
+        s->last_attempt = now;
+    }
+    /* else the intent stays with its time and pid: the next attempt looks
+     * in the Maildir for this one's file before it writes another. */
     /* The last error is kept cut to the slot's size. */
     struct buf err = BUF_INIT;
     buf_printf(&err, "%d %s %s", r->res.code, r->res.enh, r->res.text);
@@ -735,6 +761,7 @@ static struct qjob *queue_run_job(struct queue *q, struct qmsg *m, uint64_t key)
     j->segpath = xstrdup(path);
     j->t_queued_us = queue_now_us();
     j->content_fd = -1;
+    j->local_fd = -1;
     j->paused = queue_paused_ref(q->paused);
     envelope_init(&j->env);
     m->state = QM_RUNNING;

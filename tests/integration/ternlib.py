@@ -1000,6 +1000,8 @@ class SinkServer:
       stall_at         the same moments: the sink stops answering (for stall_seconds at
                        most, then closes)
       fail_sessions    None (always) or how many more sessions drop_at/stall_at applies to
+      delay_at         the same moments: the sink waits delay_seconds, then goes on as usual;
+                       self.delaying is set when a wait begins (a transfer is in flight)
       pipeline_wait    after MAIL, how long to wait for the rest of a pipelined group
                        (until a DATA line) before answering: SinkMessage.pipelined
     """
@@ -1026,6 +1028,9 @@ class SinkServer:
         self.stall_at = None
         self.fail_sessions = None
         self.stall_seconds = scaled(30)
+        self.delay_at = None
+        self.delay_seconds = scaled(3)
+        self.delaying = threading.Event()
         self.pipeline_wait = scaled(2) if pipelining else 0
         self.session_max = scaled(120)
         self.sessions = []
@@ -1148,6 +1153,10 @@ class SinkServer:
 
     def _maybe_fail(self, sess, conn, moment):
         """True when the session ends here (dropped, or stalled then closed)."""
+        if self.delay_at == moment:
+            sess.events.append(("DELAY", moment))
+            self.delaying.set()
+            time.sleep(min(self.delay_seconds, max(0.0, conn.deadline - time.monotonic())))
         if self._failing("drop_at", moment):
             sess.events.append(("END", "dropped at " + moment))
             return True

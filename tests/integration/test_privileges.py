@@ -173,8 +173,9 @@ def test_files_belong_to_their_users(server):
     assert ctl.st_uid == tern.pw_uid and ctl.st_mode & 0o777 == 0o660, oct(ctl.st_mode)
 
 
-def test_spool_left_by_root_is_given_to_the_daemon_user(server):
-    """A spool written by root (an older install, a restore from backup) keeps working."""
+def test_spool_left_by_root_is_given_to_the_daemon_user(server, tmp_path):
+    """A spool written by root (an older install, a restore from backup) keeps working; the
+    walk that gives it to the daemon's user follows no link out of the spool."""
     server.stop()
     for root, dirs, files in os.walk(server.spool):
         for name in dirs + files:
@@ -183,9 +184,20 @@ def test_spool_left_by_root_is_given_to_the_daemon_user(server):
     stray = os.path.join(server.spool, "restored-by-root")
     with open(stray, "w") as f:
         f.write("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret"
+    secret.write_text("root's")
+    os.symlink(outside, os.path.join(server.spool, "dir-link"))
+    os.symlink(secret, os.path.join(server.spool, "file-link"))
+    os.link(secret, os.path.join(server.spool, "hard-link"))
     server.start()
     tern = pwd.getpwnam(RUN_USER)
     assert os.stat(stray).st_uid == tern.pw_uid
+    assert os.stat(server.spool).st_uid == tern.pw_uid
+    for p in (outside, secret):
+        assert os.stat(p).st_uid == 0, "%s was given away through a link" % p
+    assert os.stat(os.path.join(server.spool, "empty")).st_uid == 0
     r, _ = server.send_one(make_message("after-chown"))
     assert r.code == 250, r
     server.wait_delivered("alice", 1)
@@ -201,3 +213,24 @@ def test_missing_or_root_user_stops_start_with_a_clear_error(tern_factory, key, 
     err = p.stderr.decode()
     assert "no unprivileged user '%s'" % value in err, err
     assert err.count("no unprivileged user") == 1, err  # refused once, not by restarting children
+
+
+def test_delivery_process_killed_mid_delivery_delivers_once(tern_factory):
+    """The delivery process dies while the queue waits for it: the message stays queued and,
+    after the restart, is delivered exactly once."""
+    import signal
+    server = tern_factory(retry_min=1, retry_max=2)
+    local = processes(server)["tern-local"][0]
+    os.kill(local, signal.SIGSTOP)
+    try:
+        r, qid = server.send_one(make_message("killed-mid-delivery"))
+        assert r.code == 250, r
+        time.sleep(scaled(0.5))  # the queue's delivery thread is now waiting on the stopped process
+        assert server.maildir("alice") == []
+    finally:
+        os.kill(local, signal.SIGKILL)
+    server.wait_log(r"restarting the smtp, queue and delivery processes", timeout=scaled(20))
+    server.wait_delivered("alice", 1, timeout=20)
+    time.sleep(scaled(3))  # several retry intervals
+    assert len(server.maildir("alice")) == 1
+    server.wait_log(r"%s: removed" % qid)

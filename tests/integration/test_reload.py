@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from ternlib import SMTPClient, make_message, parse_qid, scaled
+from ternlib import SMTPClient, free_port, make_message, parse_qid, scaled
 
 
 def hup(server):
@@ -97,6 +97,30 @@ def test_reload_lets_a_session_in_the_middle_of_data_finish_and_go_on(server):
     # New connections went to the new process all along.
     server.send_one(make_message(subject="after-reload"))
     server.wait_find("after-reload")
+
+
+def test_reload_lets_a_relay_in_flight_finish_once(tern_factory, sink_factory):
+    """An outbound transfer running in the replaced smtp process completes there: the message
+    reaches the next hop once, is not retried, and the old process exits only after it."""
+    port = free_port()
+    server = tern_factory(relay_networks="127.0.0.0/8", retry_min="1h", retry_max="2h",
+                          extra_lines=["route = remote.example 127.0.0.1:%d" % port])
+    sink = sink_factory("127.0.0.1", port)
+    sink.delay_at, sink.delay_seconds = "dot", scaled(3)
+    r, qid = server.send_one(make_message(subject="relay-across-reload", to="bob@remote.example"),
+                             rcpts=("bob@remote.example",))
+    assert r.code == 250, r
+    assert sink.delaying.wait(scaled(10)), "the relay never reached the final dot"
+    hup(server)
+    server.wait_log(r"replaced by a reload")
+    server.wait_log(r"%s: to=<bob@remote\.example>, relay=.*status=sent" % qid, timeout=scaled(15))
+    server.wait_log(r"%s: removed" % qid)
+    server.wait_log(r"the old smtp process \d+ has finished draining")
+    log = server.log()
+    # Had the old process left before its relay ended, the queue would have deferred it.
+    assert "status=deferred" not in log, log[-3000:]
+    time.sleep(scaled(0.5))
+    assert len(sink.messages) == 1
 
 
 def test_reload_drain_is_bounded_by_shutdown_timeout(tern_factory):
