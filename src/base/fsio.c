@@ -104,6 +104,11 @@ int fsio_renameat(int fromdir, const char *from, int todir, const char *to)
 
 int fsio_mkdirs(const char *path, mode_t mode)
 {
+    return fsio_mkpath(path, mode, mode);
+}
+
+int fsio_mkpath(const char *path, mode_t parents, mode_t mode)
+{
     char tmp[PATH_MAX];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof tmp)
@@ -113,7 +118,7 @@ int fsio_mkdirs(const char *path, mode_t mode)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        if (mkdir(tmp, parents) < 0 && errno != EEXIST)
             return -errno;
         *p = '/';
     }

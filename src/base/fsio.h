@@ -29,6 +29,9 @@ int fsio_rename_syncfs(const char *from, const char *to, int fd);
 int fsio_renameat(int fromdir, const char *from, int todir, const char *to);
 /* Creates `path` and its missing parents with `mode` (like mkdir -p). */
 int fsio_mkdirs(const char *path, mode_t mode);
+/* The same, but missing parents get `parents` (e.g. 0755: a directory that
+ * only holds others, which protect themselves) and `path` gets `mode`. */
+int fsio_mkpath(const char *path, mode_t parents, mode_t mode);
 /* Writes `data` to `path` atomically and durably: a temp file beside it,
  * written, fsync'd, renamed over `path`, directory fsync'd. */
 int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode);

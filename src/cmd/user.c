@@ -12,10 +12,12 @@
  * no such user (passwd, del), bad password input, 74 I/O, 78 config. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -387,6 +389,17 @@ static int user_get_password(int from_stdin, char *pw, size_t pwsize)
 
 /* ------------------------------------------------------------------ */
 
+/* A users file root creates is the daemon's group's to read (root:tern
+ * 0640): the queue process, running as that user, checks passwords. An
+ * existing file keeps its owner and group (fsio_replace_file). */
+static int user_file_group(const struct config *cfg, const char *path)
+{
+    struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->run_user) : NULL;
+    if (pw == NULL)
+        return 0;
+    return chown(path, 0, pw->pw_gid) < 0 ? -errno : 0;
+}
+
 /* The users file of -c FILE's config, or of the embedded default (made
  * relative to the working directory, its directory created on demand
  * when something is written). Returns 0 or an exit code. */
@@ -400,7 +413,8 @@ static int user_config(const struct user_args *a, struct config *cfg)
          * exist yet. `add` creates it (empty, 0640), then loads again. */
         if (rc < 0 && a->op == USER_ADD && cfg->users_file &&
             access(cfg->users_file, F_OK) != 0 && errno == ENOENT &&
-            fsio_replace_file(cfg->users_file, "", 0, 0640) == 0) {
+            fsio_replace_file(cfg->users_file, "", 0, USER_FILE_MODE) == 0 &&
+            user_file_group(cfg, cfg->users_file) == 0) {
             config_free(cfg);
             config_default(cfg);
             buf_reset(&err);
@@ -427,7 +441,7 @@ static int user_mkdir_for(const char *path)
     if (slash == NULL || slash == path)
         return 0;
     char *dir = xstrndup(path, (size_t)(slash - path));
-    int rc = fsio_mkdirs(dir, 0750);
+    int rc = fsio_mkdirs(dir, 0755); /* the users file protects itself (0640) */
     free(dir);
     return rc;
 }
@@ -480,8 +494,12 @@ write:
     if (rc != 0)
         goto out;
     rc = user_mkdir_for(path);
+    struct stat before;
+    int existed = rc == 0 && stat(path, &before) == 0;
     if (rc == 0)
         rc = fsio_replace_file(path, out.data ? out.data : "", out.len, USER_FILE_MODE);
+    if (rc == 0 && !existed)
+        rc = user_file_group(cfg, path);
     if (rc < 0) {
         fprintf(stderr, "tern user: cannot write %s: %s\n", path, strerror(-rc));
         rc = USER_EX_IOERR;

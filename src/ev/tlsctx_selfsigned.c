@@ -88,12 +88,12 @@ int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const ch
         goto ossl;
     char dir[4096];
     selfsigned_dirname(key_path, dir, sizeof dir);
-    if (fsio_mkdirs(dir, 0700) < 0 || fsio_write_file_atomic(key_path, ktext, klen, 0600) < 0) {
+    if (fsio_mkpath(dir, 0755, 0700) < 0 || fsio_write_file_atomic(key_path, ktext, klen, 0600) < 0) {
         buf_printf(err, "cannot write %s\n", key_path);
         goto out;
     }
     selfsigned_dirname(cert_path, dir, sizeof dir);
-    if (fsio_mkdirs(dir, 0700) < 0 || fsio_write_file_atomic(cert_path, ctext, clen, 0644) < 0) {
+    if (fsio_mkpath(dir, 0755, 0700) < 0 || fsio_write_file_atomic(cert_path, ctext, clen, 0644) < 0) {
         buf_printf(err, "cannot write %s\n", cert_path);
         goto out;
     }

@@ -446,8 +446,9 @@ int parent_serve(struct config *cfg)
     }
     /* The spool exists before the children race to create parts of it,
      * and belongs to the daemon's user before any child runs as it. */
-    int mk = fsio_mkdirs(cfg->spool_dir, 0700);
-    if (mk < 0 || privsep_own_tree(cfg->spool_dir, cfg->run_user, "empty", "pickup") < 0) {
+    int mk = fsio_mkpath(cfg->spool_dir, 0755, 0700);
+    if (mk < 0 || privsep_own_tree(cfg->spool_dir, cfg->run_user, "empty", "pickup") < 0 ||
+        privsep_prepare_dirs(cfg) < 0) {
         if (mk < 0)
             log_err("cannot create the spool %s: %s", cfg->spool_dir, strerror(-mk));
         for (size_t j = 0; j < nls; j++)

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include "conf/config.h"
+
 /* Confines the network-facing process when tern runs as root: chroot to
  * `emptydir` (created, root-owned, mode 0555), then the uid and gid of
  * `user` with no supplementary groups. It has no business with files:
@@ -27,5 +29,13 @@ int privsep_own_tree(const char *dir, const char *user, const char *skip, const 
  * missing user stops `tern serve` at once instead of failing in every
  * restarted child. 0, or -1 after logging why; a no-op when not root. */
 int privsep_check_user(const char *user);
+
+/* Started as root, before the children: checks that the daemon's user can
+ * reach the spool and the mail user the mail root (the directory the
+ * maildir setting fixes), which is created for the mail user when missing;
+ * warns when the configuration or its tables are unreadable to the
+ * daemon's user (it reads them again on a reload). 0, or -1 after logging
+ * why and what to do; a no-op when not root. */
+int privsep_prepare_dirs(const struct config *cfg);
 
 #endif

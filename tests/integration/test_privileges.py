@@ -234,3 +234,56 @@ def test_delivery_process_killed_mid_delivery_delivers_once(tern_factory):
     time.sleep(scaled(3))  # several retry intervals
     assert len(server.maildir("alice")) == 1
     server.wait_log(r"%s: removed" % qid)
+
+
+def test_missing_mail_root_is_created_for_the_mail_user(tern_factory):
+    server = tern_factory(start=False)
+    root = os.path.join(server.base, "fresh", "vhosts")
+    with open(server.config_path, "a") as f:
+        f.write("maildir = %s/%%d/%%u/Maildir\n" % root)
+    server.mail_root = root
+    server.start()
+    st = os.stat(root)
+    vmail = pwd.getpwnam(MAIL_USER)
+    assert (st.st_uid, st.st_mode & 0o777) == (vmail.pw_uid, 0o700), oct(st.st_mode)
+    assert os.stat(os.path.dirname(root)).st_mode & 0o755 == 0o755  # its parent: reachable
+    r, _ = server.send_one(make_message("fresh-root"))
+    assert r.code == 250, r
+    server.wait_delivered("alice", 1)
+
+
+@pytest.mark.parametrize("what", ["spool", "mail root"])
+def test_unreachable_directory_is_refused_with_advice(tern_factory, what):
+    server = tern_factory(start=False)
+    locked = os.path.join(server.base, "locked")
+    os.mkdir(locked, 0o700)
+    with open(server.config_path, "a") as f:
+        if what == "spool":
+            f.write("spool_dir = %s/spool\n" % locked)
+        else:
+            f.write("maildir = %s/mail/%%d/%%u/Maildir\n" % locked)
+    p = subprocess.run([TERN_BIN, "serve", "-c", server.config_path], cwd=server.base,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(20))
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    assert "the %s is out of reach of the user" % what in err, err
+    assert "%s is not searchable" % locked in err and "chmod o+x" in err, err
+
+
+def test_users_file_created_by_root_is_readable_by_the_daemon_group(tern_factory):
+    import grp
+    server = tern_factory(start=False)
+    os.mkdir(os.path.join(server.base, "etc-tern"), 0o755)
+    path = os.path.join(server.base, "etc-tern", "users")
+    with open(server.config_path, "a") as f:
+        f.write("users_file = %s\n" % path)
+    p = subprocess.run([TERN_BIN, "user", "add", "zoe", "--stdin", "-c", server.config_path],
+                       input=b"zoe-Pw-1x!\n", capture_output=True, timeout=scaled(20))
+    assert p.returncode == 0, p.stderr
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, grp.getgrnam(RUN_USER).gr_gid, 0o640)
+    # A second change keeps owner and group.
+    p = subprocess.run([TERN_BIN, "user", "add", "yann", "--stdin", "-c", server.config_path],
+                       input=b"yann-Pw-2y!\n", capture_output=True, timeout=scaled(20))
+    assert p.returncode == 0, p.stderr
+    assert os.stat(path).st_gid == grp.getgrnam(RUN_USER).gr_gid

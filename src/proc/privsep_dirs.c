@@ -1,0 +1,133 @@
+/* privsep_dirs.c: see privsep.h (privsep_prepare_dirs). */
+#include "proc/privsep.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fsio.h"
+#include "base/log.h"
+
+/* The ids a dropped process has: no supplementary groups. */
+struct privsep_who {
+    const char *name;
+    uid_t uid;
+    gid_t gid;
+};
+
+static int privsep_who(const char *user, struct privsep_who *w)
+{
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL)
+        return -1; /* privsep_check_user has said why */
+    *w = (struct privsep_who){user, pw->pw_uid, pw->pw_gid};
+    return 0;
+}
+
+/* May w do `bits` (a mask of 4 read, 2 write, 1 search) to what st is? */
+static int privsep_may(const struct stat *st, const struct privsep_who *w, unsigned bits)
+{
+    unsigned have = st->st_uid == w->uid   ? (st->st_mode >> 6) & 7
+                    : st->st_gid == w->gid ? (st->st_mode >> 3) & 7
+                                           : st->st_mode & 7;
+    return (have & bits) == bits;
+}
+
+/* Every directory above `path` (which need not exist) must let w pass. */
+static int privsep_reachable(const char *path, const struct privsep_who *w, const char *what)
+{
+    char abs[PATH_MAX];
+    if (path[0] == '/') {
+        if (strlen(path) >= sizeof abs)
+            return -1;
+        strcpy(abs, path);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL ||
+            (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
+            return -1;
+    }
+    for (char *p = abs + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        struct stat st;
+        int ok = stat(abs, &st) < 0 || privsep_may(&st, w, 1);
+        if (!ok) {
+            log_err("the %s is out of reach of the user %s: %s is not searchable by it "
+                    "(chmod o+x %s, or give it to the group %s)",
+                    what, w->name, abs, abs, w->name);
+            return -1;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+/* The directory the maildir template fixes (up to the last '/' before the
+ * first '%'), into out; "" when there is none. */
+static void privsep_maildir_root(const char *tmpl, char *out, size_t outsize)
+{
+    const char *pct = strchr(tmpl, '%');
+    size_t n = pct ? (size_t)(pct - tmpl) : strlen(tmpl);
+    while (n > 0 && tmpl[n - 1] != '/')
+        n--;
+    while (n > 1 && tmpl[n - 1] == '/')
+        n--;
+    if (n >= outsize)
+        n = 0;
+    memcpy(out, tmpl, n);
+    out[n] = '\0';
+}
+
+/* A table the queue process reads again on a reload and for AUTH. */
+static void privsep_warn_unreadable(const char *path, const struct privsep_who *w)
+{
+    struct stat st;
+    if (path == NULL || stat(path, &st) < 0 || privsep_may(&st, w, 4))
+        return;
+    log_warn("%s is not readable by the user %s: reloads and AUTH will not see it "
+             "(chgrp %s %s; chmod g+r %s)",
+             path, w->name, w->name, path, path);
+}
+
+int privsep_prepare_dirs(const struct config *cfg)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct privsep_who run, mail;
+    if (privsep_who(cfg->run_user, &run) < 0 || privsep_who(cfg->mail_user, &mail) < 0)
+        return -1;
+    if (privsep_reachable(cfg->spool_dir, &run, "spool") < 0)
+        return -1;
+    char root[PATH_MAX];
+    privsep_maildir_root(cfg->maildir, root, sizeof root);
+    if (root[0] != '\0') {
+        struct stat st;
+        if (stat(root, &st) < 0) {
+            /* Missing: made for the mail user, as an installer would. */
+            int rc = fsio_mkdirs(root, 0755);
+            if (rc == 0 && (chown(root, mail.uid, mail.gid) < 0 || chmod(root, 0700) < 0))
+                rc = -errno;
+            if (rc < 0) {
+                log_err("cannot create the mail root %s: %s", root, strerror(-rc));
+                return -1;
+            }
+            log_info("created the mail root %s for the user %s", root, mail.name);
+        } else if (!privsep_may(&st, &mail, 3)) {
+            log_err("the mail root %s is not writable by the user %s, who delivers mail "
+                    "(chown %s %s)",
+                    root, mail.name, mail.name, root);
+            return -1;
+        }
+        if (privsep_reachable(root, &mail, "mail root") < 0)
+            return -1;
+    }
+    privsep_warn_unreadable(cfg->path, &run);
+    privsep_warn_unreadable(cfg->users_file, &run);
+    privsep_warn_unreadable(cfg->aliases_file, &run);
+    return 0;
+}
