@@ -682,6 +682,9 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     ev_signal_add(n.loop, SIGUSR2, net_on_signal, &n);
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
+    /* Past shutdown_timeout some sessions are still open: cut them. */
+    while (n.all)
+        net_free_client(&n, n.all);
     net_relay_free(n.relay);
     dns_free(n.dns);
     ipc_chan_free(n.ipc);

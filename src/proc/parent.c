@@ -177,9 +177,9 @@ static void parent_close_all(int *fds, size_t n)
             close(fds[i]);
 }
 
-/* In a child that has no use for them: the private keys the parent holds
- * are wiped from its copy of the memory. */
-static void parent_child_forget_keys(struct buf *tls)
+/* Private keys are wiped before their memory goes: by the parent when it
+ * replaces them, by a child that has no use for them in its copy. */
+static void parent_wipe_keys(struct buf *tls)
 {
     if (tls->data != NULL)
         memset(tls->data, 0, tls->cap);
@@ -214,7 +214,7 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
     if (k->deliver == 0) {
         parent_close_all(dq, n);
         parent_child_setup(self, "tern-local");
-        parent_child_forget_keys(tls);
+        parent_wipe_keys(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(deliver_proc_main(cfg, dd, n));
@@ -263,7 +263,7 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         close(sp[0]);
         close(qc[0]);
         parent_child_setup(self, "tern-qmgr");
-        parent_child_forget_keys(tls);
+        parent_wipe_keys(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver));
@@ -394,7 +394,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     config_free(cfg);
     *cfg = nc;
     memset(&nc, 0, sizeof nc);
-    memset(tls->data, 0, tls->len);
+    parent_wipe_keys(tls);
     buf_free(tls);
     *tls = fresh;
     fresh = (struct buf)BUF_INIT;
@@ -417,7 +417,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
 out:
     if (nc.hostname)
         config_free(&nc);
-    memset(fresh.data, 0, fresh.len);
+    parent_wipe_keys(&fresh);
     buf_free(&fresh);
     buf_free(&err);
     buf_free(&changed);
@@ -559,9 +559,11 @@ int parent_serve(struct config *cfg)
         /* A restarted net process starts with the latest certificates. */
         struct buf fresh = BUF_INIT, ferr = BUF_INIT;
         if (tls_material_read_checked(cfg, &fresh, &ferr) == 0) {
+            parent_wipe_keys(&tls);
             buf_free(&tls);
             tls = fresh;
         } else {
+            parent_wipe_keys(&fresh);
             buf_free(&fresh);
         }
         buf_free(&ferr);
@@ -571,7 +573,7 @@ int parent_serve(struct config *cfg)
         }
     }
     parent_stop_kids(cfg, &k);
-    memset(tls.data, 0, tls.len);
+    parent_wipe_keys(&tls);
     buf_free(&tls);
     for (size_t i = 0; i < nls; i++)
         close(ls[i].fd);
