@@ -8,6 +8,7 @@
  * inside the session's own call. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,17 @@ static void bs_commit(void *svc, uint64_t sid, const char *qid, const struct env
     b->pe.has_from = 1;
     strncpy(b->pe.from, env->from ? env->from : "", sizeof b->pe.from - 1);
     if (b->o->name)
-        strncpy(b->pe.name, b->o->name, sizeof b->pe.name - 1);
-    for (size_t i = 0; i < env->nrcpts; i++)
-        pickup_env_add_rcpt(&b->pe, env->rcpts[i].addr);
+        sm_full_name(b->o->name, &b->pe);
+    for (size_t i = 0; i < env->nrcpts; i++) {
+        /* The session takes a bare <postmaster> (RFC 5321 §4.1.1.3); the
+         * pickup file names full addresses. */
+        const char *a = env->rcpts[i].addr;
+        char q[MAILADDR_PATH_MAX + 1];
+        if (strchr(a, '@') == NULL &&
+            (size_t)snprintf(q, sizeof q, "%s@%s", a, sm_origin(b->cfg)) < sizeof q)
+            a = q;
+        pickup_env_add_rcpt(&b->pe, a);
+    }
     b->want_commit = 1;
 }
 
@@ -159,6 +168,7 @@ int sm_smtp(const struct config *cfg, const struct sm_opts *o)
 {
     struct sm_bs b = {.cfg = cfg, .o = o, .body_fd = -1, .timeout_ms = 300000};
     pickup_env_init(&b.pe);
+    signal(SIGPIPE, SIG_IGN); /* a client gone away is a write error (bs_write) */
     /* A local peer on a pipe: "localhost", 127.0.0.1 for the log lines. */
     struct smtp_session_peer peer = {"127.0.0.1", "localhost", CONF_ROLE_SUBMISSION, 0, 0, 1};
     b.s = smtp_session_new(1, cfg, &peer, &bs_io, &b, &bs_svc, &b);

@@ -66,15 +66,19 @@ int sm_envelope_sender(const struct config *cfg, const struct sm_opts *o, struct
             strutil_lcpy(pe->from, a.text, sizeof pe->from);
         }
     }
-    if (o->name) {
-        /* Control characters would end the header line: dropped. */
-        size_t k = 0;
-        for (const unsigned char *p = (const unsigned char *)o->name; *p; p++)
-            if (*p >= 0x20 && *p != 0x7f && k < PICKUP_NAME_MAX)
-                pe->name[k++] = (char)*p;
-        pe->name[k] = '\0';
-    }
+    if (o->name)
+        sm_full_name(o->name, pe);
     return 0;
+}
+
+void sm_full_name(const char *name, struct pickup_env *pe)
+{
+    /* Control characters would end the header line: dropped. */
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p >= 0x20 && *p != 0x7f && k < PICKUP_NAME_MAX)
+            pe->name[k++] = (char)*p;
+    pe->name[k] = '\0';
 }
 
 struct sm_rcpt_ctx {
@@ -145,18 +149,22 @@ struct sm_field {
 };
 
 /* The next header field at `pos`, or 0 at the header's end (an empty
- * line, the end of input, or a line that is not a field). */
+ * line, the end of input, or a line that is not a field). A field name is
+ * printable ASCII but ':', white space may come before the colon (RFC
+ * 5322 §4.5.2): the same rule as the daemon's (mail/hdrscan), so that a
+ * Bcc: -t removes is one the daemon would count as header. */
 static int sm_next_field(const char *m, size_t len, size_t pos, struct sm_field *f)
 {
-    if (pos >= len || m[pos] == '\n' || m[pos] == '\r' || m[pos] == ' ' || m[pos] == '\t')
-        return 0;
     size_t i = pos;
-    while (i < len && m[i] != ':' && m[i] != '\n' && m[i] != ' ' && m[i] != '\t')
+    while (i < len && (unsigned char)m[i] > 32 && (unsigned char)m[i] < 127 && m[i] != ':')
         i++;
-    if (i >= len || m[i] != ':')
+    size_t name_end = i;
+    while (i < len && (m[i] == ' ' || m[i] == '\t'))
+        i++;
+    if (name_end == pos || i >= len || m[i] != ':')
         return 0;
     f->start = pos;
-    f->name_len = i - pos;
+    f->name_len = name_end - pos;
     f->value = i + 1;
     /* The field ends at a line end not followed by white space. */
     for (;;) {

@@ -22,6 +22,9 @@ struct sm_opts {
 /* The domain given to addresses without one (cron's "To: root"): the
  * first local domain, else the host name. queue/pickup uses the same. */
 const char *sm_origin(const struct config *cfg);
+/* -F's full name into pe->name, without the control characters that
+ * would end the From: line it goes into. */
+void sm_full_name(const char *name, struct pickup_env *pe);
 
 /* Fills pe->from/has_from and pe->name from -f and -F. Returns 0, or
  * EX_DATAERR after printing why. */

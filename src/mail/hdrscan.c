@@ -28,42 +28,69 @@ static void hdrscan_name_seen(struct hdrscan *h)
         h->seen |= HDRSCAN_FROM;
 }
 
+/* The line at h->line_start is no header field: the body starts there. */
+static void hdrscan_body_starts(struct hdrscan *h)
+{
+    h->done = 1;
+    h->nosep = 1;
+    h->end = h->line_start;
+}
+
 void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len)
 {
     for (size_t i = from; i < len && !h->done; i++) {
-        char c = p[i];
+        unsigned char c = (unsigned char)p[i];
         if (h->bol) {
-            if (c == '\r')
+            if (c == '\r' && i == h->line_start)
                 continue; /* a CR at line start: wait for LF to decide */
             if (c == '\n') {
                 h->done = 1; /* empty line: end of the header section */
-                h->end = i > 0 && p[i - 1] == '\r' ? i - 1 : i;
+                h->end = h->line_start;
+                break;
+            }
+            if (c == '\r' || h->line_start < i) {
+                hdrscan_body_starts(h); /* CR, then no LF: no field, no empty line */
                 break;
             }
             h->bol = 0;
-            /* A folded line continues the previous field. */
+            /* A folded line continues the previous field; the first
+             * line cannot be one. */
             h->in_name = c != ' ' && c != '\t';
-            h->name_len = 0;
-            if (h->in_name)
+            if (!h->in_name && h->nfields == 0) {
+                hdrscan_body_starts(h);
+                break;
+            }
+            h->name_len = h->name_total = 0;
+            h->name_ws = 0;
+            if (h->in_name) {
                 h->in_msgid = 0;
+                h->nfields++;
+            }
         }
         if (c == '\n') {
             h->bol = 1;
+            h->line_start = i + 1;
             continue;
         }
         if (!h->in_name) {
             if (h->in_msgid && c != '\r' && h->msgid_len + 1 < sizeof h->msgid)
-                h->msgid[h->msgid_len++] = c;
+                h->msgid[h->msgid_len++] = (char)c;
             continue;
         }
-        if (c == ':') {
+        if (c == ':' && h->name_total > 0) {
             h->name[h->name_len] = '\0';
-            hdrscan_name_seen(h);
+            if (h->name_total == h->name_len)
+                hdrscan_name_seen(h);
             h->in_name = 0;
-        } else if (h->name_len + 1 < sizeof h->name) {
-            h->name[h->name_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        } else if ((c == ' ' || c == '\t') && h->name_total > 0) {
+            h->name_ws = 1;
+        } else if (c < 33 || c > 126 || c == ':' || h->name_ws) {
+            hdrscan_body_starts(h); /* no field name: this line is body */
+            break;
         } else {
-            h->in_name = 0; /* longer than any name we look for */
+            h->name_total++;
+            if (h->name_len + 1 < sizeof h->name)
+                h->name[h->name_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
         }
     }
 }
@@ -92,6 +119,7 @@ static void hdrscan_put_name(struct buf *out, const char *name)
 void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *host,
                    const char *from_name, const char *from_addr, struct buf *out)
 {
+    size_t before = out->len;
     if (!(h->seen & HDRSCAN_DATE)) {
         char date[64];
         clock_rfc5322(clock_wall(), date, sizeof date);
@@ -105,6 +133,8 @@ void hdrscan_fixes(const struct hdrscan *h, const char *id_left, const char *hos
             hdrscan_put_name(out, from_name);
         buf_printf(out, "<%s>\r\n", from_addr);
     }
+    if (out->len > before && h->nosep)
+        buf_puts(out, "\r\n"); /* what follows is body */
 }
 
 /* The identifier in v[0..n): see hdrscan_message_id. */

@@ -18,8 +18,12 @@
 #define HDRSCAN_FROM 0x04
 
 struct hdrscan {
-    int done;          /* the empty line ending the header section was seen */
-    size_t end;        /* valid when done: offset of that empty line (before its CR) */
+    int done;          /* the end of the header section was seen */
+    size_t end;        /* valid when done: offset of the empty line (before its CR), or of
+                        * the first line that is no header field (when nosep) */
+    int nosep;         /* the header ended at a line that is no field, without an empty
+                        * line: the body starts there, and hdrscan_fixes adds the
+                        * empty line after what it inserts */
     unsigned seen;     /* HDRSCAN_* */
     unsigned received; /* Received: fields counted */
     /* The first Message-ID: field's value, unfolded, cut to fit (for the
@@ -28,6 +32,10 @@ struct hdrscan {
     size_t msgid_len;
     /* Scanner state between calls. */
     int bol, in_name, in_msgid;
+    int name_ws;       /* white space after the name (obsolete "Name :" syntax) */
+    size_t name_total; /* octets of the name so far (name[] keeps the first few) */
+    size_t line_start; /* offset of the line being scanned */
+    unsigned nfields;
     char name[16];
     size_t name_len;
 };
@@ -38,7 +46,10 @@ void hdrscan_init(struct hdrscan *h);
  * p[0..from) was scanned before (offsets in h->end are relative to p; a
  * caller that drops scanned octets may pass a new p whose offset 0 is the
  * first octet it kept, as long as the header's end has not been seen).
- * Stops at the header's end; line ends may be CRLF or LF. */
+ * Stops at the header's end: an empty line, or a line that is no field
+ * (RFC 5322 §3.6.8: a name of printable ASCII but ':', then ':'), which
+ * starts the body, as Postfix's cleanup decides; line ends may be CRLF or
+ * LF. */
 void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
 
 /* The message identifier of the first Message-ID: field seen (or of the

@@ -2,6 +2,7 @@
 #include "proc/privsep.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -94,6 +95,30 @@ static void privsep_warn_unreadable(const char *path, const struct privsep_who *
              path, w->name, w->name, path, path);
 }
 
+/* pickup/ must be the daemon user's: in a sticky directory only its owner
+ * may remove the files others drop (`tern sendmail` run by root before the
+ * daemon ever started creates it as root's). */
+static int privsep_own_pickup(const struct config *cfg, const struct privsep_who *run)
+{
+    char dir[PATH_MAX];
+    if ((size_t)snprintf(dir, sizeof dir, "%s/pickup", cfg->spool_dir) >= sizeof dir)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1; /* the queue creates it */
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc == 0 && (st.st_uid != run->uid || st.st_gid != run->gid)) {
+        rc = fchown(fd, run->uid, run->gid) == 0 && fchmod(fd, 01733) == 0 ? 0 : -1;
+        if (rc == 0)
+            log_info("gave %s to the user %s", dir, run->name);
+    }
+    if (rc < 0)
+        log_err("cannot give %s to the user %s: %s", dir, run->name, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 int privsep_prepare_dirs(const struct config *cfg)
 {
     if (geteuid() != 0)
@@ -101,7 +126,7 @@ int privsep_prepare_dirs(const struct config *cfg)
     struct privsep_who run, mail;
     if (privsep_who(cfg->run_user, &run) < 0 || privsep_who(cfg->mail_user, &mail) < 0)
         return -1;
-    if (privsep_reachable(cfg->spool_dir, &run, "spool") < 0)
+    if (privsep_reachable(cfg->spool_dir, &run, "spool") < 0 || privsep_own_pickup(cfg, &run) < 0)
         return -1;
     char root[PATH_MAX];
     privsep_maildir_root(cfg->maildir, root, sizeof root);

@@ -36,12 +36,19 @@
 #define PICKUP_STALE_TMP 86400
 /* File names we take: "m." and 32 hex digits; anything up to this long. */
 #define PICKUP_FNAME_MAX 64
+/* The largest file read when message_size_max is 0 ("unlimited"): pickup
+ * reads a file whole, so "unlimited" cannot mean any size here. */
+#define PICKUP_SIZE_HARD_MAX (256ull * 1024 * 1024)
+/* Files queued but not removable (remembered so as not to queue them again). */
+#define PICKUP_STUCK_MAX 256
 
 /* A file whose message waits for its commit. */
 struct pickup_job {
     struct pickup *p; /* NULL once the pickup is freed */
     struct pickup_job *next;
     char name[PICKUP_FNAME_MAX + 1];
+    dev_t dev; /* the file's identity, for pickup.stuck */
+    ino_t ino;
 };
 
 struct pickup {
@@ -54,6 +61,13 @@ struct pickup {
     ev_timer_id step_timer, rescan_timer;
     struct pickup_job *jobs; /* in flight */
     size_t njobs;
+    /* Files already queued that could not be removed (pickup/ not ours?):
+     * never taken twice. Oldest overwritten when full. */
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } stuck[PICKUP_STUCK_MAX];
+    size_t nstuck;
 };
 
 static void pickup_step(struct ev_loop *loop, void *arg);
@@ -124,9 +138,14 @@ static void pickup_committed(void *arg, const char *qid, int status)
     pickup_job_unlink(p, job);
     if (status == 0) {
         /* Durable now: the file has done its job. */
-        if (unlinkat(p->dirfd, job->name, 0) < 0 && errno != ENOENT)
-            log_err("%s: pickup: cannot remove %s: %s (it will be queued again)", qid,
-                    strutil_esc(job->name), strerror(errno));
+        if (unlinkat(p->dirfd, job->name, 0) < 0 && errno != ENOENT) {
+            log_err("%s: pickup: cannot remove %s: %s (is the pickup directory the daemon "
+                    "user's? it is not queued again while tern runs)",
+                    qid, strutil_esc(job->name), strerror(errno));
+            size_t k = p->nstuck++ % PICKUP_STUCK_MAX;
+            p->stuck[k].dev = job->dev;
+            p->stuck[k].ino = job->ino;
+        }
     } else {
         log_warn("%s: pickup: %s not queued: %s; will retry", qid, strutil_esc(job->name),
                  strerror(-status));
@@ -279,14 +298,18 @@ static int pickup_take(struct pickup *p, const char *name)
         log_warn("pickup: %s: cannot stat: %s", strutil_esc(name), strerror(errno));
         goto out;
     }
+    size_t nstuck = p->nstuck < PICKUP_STUCK_MAX ? p->nstuck : PICKUP_STUCK_MAX;
+    for (size_t k = 0; k < nstuck; k++)
+        if (p->stuck[k].dev == st.st_dev && p->stuck[k].ino == st.st_ino)
+            goto out; /* queued already */
+    uint64_t size_max = cfg->message_size_max ? cfg->message_size_max : PICKUP_SIZE_HARD_MAX;
     if (!S_ISREG(st.st_mode)) {
         why = "not a regular file";
     } else if (st.st_nlink != 1) {
         /* A hard link to a file its submitter does not own would make
          * the daemon read it on their behalf. */
         why = "a file with more than one link";
-    } else if (cfg->message_size_max &&
-               (uint64_t)st.st_size > cfg->message_size_max + hdr_max) {
+    } else if ((uint64_t)st.st_size > size_max + hdr_max) {
         why = "file too big";
     } else if (pickup_read(fd, &st, &file) < 0) {
         log_warn("pickup: %s: cannot read; will retry", strutil_esc(name));
@@ -340,6 +363,8 @@ static int pickup_take(struct pickup *p, const char *name)
     struct pickup_job *job = xcalloc(1, sizeof *job);
     job->p = p;
     strutil_lcpy(job->name, name, sizeof job->name);
+    job->dev = st.st_dev;
+    job->ino = st.st_ino;
     rc = queue_commit(p->q, qid, &env, pickup_committed, job);
     if (rc < 0) {
         free(job);
@@ -369,7 +394,8 @@ static void pickup_stale_tmp(struct pickup *p, const char *name)
     struct stat st;
     if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return;
-    if (st.st_mtime + PICKUP_STALE_TMP < clock_wall())
+    /* ctime: its owner can set the mtime into the future, not the ctime. */
+    if (st.st_ctime + PICKUP_STALE_TMP < clock_wall())
         pickup_reject(p, name, (long)st.st_uid, "left unfinished by its writer");
 }
 

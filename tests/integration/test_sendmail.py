@@ -398,3 +398,72 @@ def test_bp_lists_the_queue_and_q_delivers_deferred_mail(tern_factory, link_dir,
     srv.wait_log(r"%s: removed" % qids[0])
     p = sendmail(srv, ["-bp"])
     assert p.returncode == EX_OK and re.search(r"empty", p.stdout.decode(), re.I), p.stdout
+
+
+def _header_and_body(raw):
+    """The delivered file split at its first empty line (LF line ends in a Maildir)."""
+    head, sep, body = raw.partition(b"\n\n")
+    assert sep, raw
+    return head, body
+
+
+def test_message_without_a_header_gets_one_before_its_text(srv):
+    """`echo text | sendmail user`: the text is body; Date/Message-ID/From go above an empty
+    line, not after the text."""
+    p = sendmail(srv, ["-i", "alice"], b"disk full on /var\nsecond line: not a header\n")
+    assert p.returncode == EX_OK, p.stderr
+    raw = srv.wait_delivered("alice", 1)[0]
+    head, body = _header_and_body(raw)
+    assert body == b"disk full on /var\nsecond line: not a header\n", raw
+    for field in (b"\nDate: ", b"\nMessage-ID: <", b"\nFrom: "):
+        assert field in b"\n" + head, raw
+
+
+def test_bs_header_less_message_and_bare_postmaster(tern_factory):
+    """-bs runs the submission session: a message with no header gets its fields above an
+    empty line, and RCPT TO:<postmaster> (no domain, RFC 5321 §4.1.1.3) is delivered."""
+    srv = tern_factory(aliases=ALIASES + ["postmaster: carol"])
+    p = subprocess.Popen([TERN_BIN, "sendmail", "-C", srv.config_path, "-bs", "-FName\nInjected: x"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def cmd(line, code):
+            p.stdin.write(line + b"\r\n")
+            p.stdin.flush()
+            r = _read_reply(p.stdout)
+            assert r[-1][:3] == code, (line, r)
+        _read_reply(p.stdout)
+        cmd(b"EHLO localhost", b"250")
+        cmd(b"MAIL FROM:<script@example.test>", b"250")
+        cmd(b"RCPT TO:<postmaster>", b"250")
+        cmd(b"DATA", b"354")
+        cmd(b"just text, no header\r\n.", b"250")
+        cmd(b"QUIT", b"221")
+        assert p.wait(timeout=scaled(10)) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    raw = srv.wait_delivered("carol", 1)[0]
+    head, body = _header_and_body(raw)
+    assert body == b"just text, no header\n", raw
+    assert b"\nDate: " in b"\n" + head and b"\nMessage-ID: <" in b"\n" + head, raw
+    assert b"\nInjected:" not in b"\n" + raw, raw
+    assert not os.listdir(os.path.join(srv.spool, "pickup-bad"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make pickup/ root's")
+def test_pickup_directory_made_by_root_is_given_to_the_daemon(srv):
+    """A root cron job that ran sendmail before tern ever started made pickup/ root's: at start
+    tern gives it to its user, so it can remove what it queued (else: queued again and again)."""
+    srv.stop()
+    pdir = pickup_dir(srv)
+    os.chown(pdir, 0, 0)
+    p = sendmail(srv, ["-i", "alice"], b"Subject: root-pickup-7c2d\n\nx\n")
+    assert p.returncode == EX_OK, p.stderr
+    srv.start()
+    srv.wait_delivered("alice", 1)
+    wait_pickup_empty(srv)
+    assert os.stat(pdir).st_uid == pwd.getpwnam("tern").pw_uid
+    assert stat.S_IMODE(os.stat(pdir).st_mode) == 0o1733
+    time.sleep(scaled(1))
+    assert len(srv.maildir("alice")) == 1
