@@ -212,32 +212,41 @@ def _read_reply(f):
             return lines
 
 
-def test_bs_smtp_on_stdin(srv):
-    p = subprocess.Popen([TERN_BIN, "sendmail", "-C", srv.config_path, "-bs"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def bs_dialogue(srv, steps, args=()):
+    """Runs `sendmail -bs`: reads the greeting, then sends each (line, code) of steps and
+    checks the reply's code; returns {line: reply lines}. sendmail must exit 0."""
+    p = subprocess.Popen([TERN_BIN, "sendmail", "-C", srv.config_path, "-bs", *args],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    replies = {}
     try:
-        def cmd(line, code):
+        replies[None] = _read_reply(p.stdout)
+        for line, code in steps:
             p.stdin.write(line + b"\r\n")
             p.stdin.flush()
             r = _read_reply(p.stdout)
             assert r[-1][:3] == code, (line, r)
-            return r
-        greet = _read_reply(p.stdout)
-        assert greet[0].startswith(b"220 ")
-        ehlo = cmd(b"EHLO localhost", b"250")
-        assert not any(b"AUTH" in l for l in ehlo), "a local user needs no AUTH"
-        cmd(b"MAIL FROM:<script@example.org>", b"250")
-        cmd(b"RCPT TO:<alice@example.test>", b"250")
-        cmd(b"RCPT TO:<someone@remote.example>", b"250")  # relaying is allowed to local users
-        cmd(b"DATA", b"354")
-        r = cmd(b"Subject: bs-31a7\r\n\r\nvia -bs\r\n..leading dot\r\n.", b"250")
-        assert b"queued as" in r[-1]
-        cmd(b"QUIT", b"221")
+            replies[line] = r
         assert p.wait(timeout=scaled(10)) == 0
     finally:
         if p.poll() is None:
             p.kill()
         p.wait()
+    return replies
+
+
+def test_bs_smtp_on_stdin(srv):
+    data = b"Subject: bs-31a7\r\n\r\nvia -bs\r\n..leading dot\r\n."
+    r = bs_dialogue(srv, [
+        (b"EHLO localhost", b"250"),
+        (b"MAIL FROM:<script@example.org>", b"250"),
+        (b"RCPT TO:<alice@example.test>", b"250"),
+        (b"RCPT TO:<someone@remote.example>", b"250"),  # relaying is allowed to local users
+        (b"DATA", b"354"),
+        (data, b"250"),
+        (b"QUIT", b"221")])
+    assert r[None][0].startswith(b"220 ")
+    assert not any(b"AUTH" in l for l in r[b"EHLO localhost"]), "a local user needs no AUTH"
+    assert b"queued as" in r[data][-1]
     d = Delivered(srv.wait_delivered("alice", 1)[0])
     assert d.header("Subject") == "bs-31a7"
     assert d.return_path == b"<script@example.org>"
@@ -423,26 +432,13 @@ def test_bs_header_less_message_and_bare_postmaster(tern_factory):
     """-bs runs the submission session: a message with no header gets its fields above an
     empty line, and RCPT TO:<postmaster> (no domain, RFC 5321 §4.1.1.3) is delivered."""
     srv = tern_factory(aliases=ALIASES + ["postmaster: carol"])
-    p = subprocess.Popen([TERN_BIN, "sendmail", "-C", srv.config_path, "-bs", "-FName\nInjected: x"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        def cmd(line, code):
-            p.stdin.write(line + b"\r\n")
-            p.stdin.flush()
-            r = _read_reply(p.stdout)
-            assert r[-1][:3] == code, (line, r)
-        _read_reply(p.stdout)
-        cmd(b"EHLO localhost", b"250")
-        cmd(b"MAIL FROM:<script@example.test>", b"250")
-        cmd(b"RCPT TO:<postmaster>", b"250")
-        cmd(b"DATA", b"354")
-        cmd(b"just text, no header\r\n.", b"250")
-        cmd(b"QUIT", b"221")
-        assert p.wait(timeout=scaled(10)) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
+    bs_dialogue(srv, [
+        (b"EHLO localhost", b"250"),
+        (b"MAIL FROM:<script@example.test>", b"250"),
+        (b"RCPT TO:<postmaster>", b"250"),
+        (b"DATA", b"354"),
+        (b"just text, no header\r\n.", b"250"),
+        (b"QUIT", b"221")], args=["-FName\nInjected: x"])
     raw = srv.wait_delivered("carol", 1)[0]
     head, body = _header_and_body(raw)
     assert body == b"just text, no header\n", raw
