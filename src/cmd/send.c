@@ -118,6 +118,16 @@ static int send_addr(char *in, const char **out, int may_be_empty)
     return ok ? 0 : -1;
 }
 
+/* A field value: no control but TAB (a CR or LF would start a field of
+ * its own: header injection through --subject). */
+static int send_value_ok(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* "Name: value": a field name of printable ASCII without ':' (RFC 5322
  * §2.2), a colon, a value without line breaks (folding is not ours). */
 static int send_header_ok(const char *h)
@@ -128,10 +138,7 @@ static int send_header_ok(const char *h)
     for (const char *p = h; p < colon; p++)
         if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
             return 0;
-    for (const char *p = colon + 1; *p; p++)
-        if ((unsigned char)*p < ' ' && *p != '\t')
-            return 0;
-    return 1;
+    return send_value_ok(colon + 1);
 }
 
 /* The password from --password-file (its first line) or $TERN_PASSWORD:
@@ -238,7 +245,12 @@ static int send_parse_args(int argc, char **argv, struct send_args *a)
             if ((rc = send_add_rcpt(o, optarg)) != 0)
                 return rc;
             break;
-        case OPT_SUBJECT: o->subject = optarg; break;
+        case OPT_SUBJECT:
+            if (!send_value_ok(optarg))
+                return send_usage_error("--subject may not hold line breaks or control "
+                                        "characters", NULL);
+            o->subject = optarg;
+            break;
         case OPT_BODY: o->body = optarg; break;
         case OPT_BODY_FILE: o->body_file = optarg; break;
         case OPT_DATA: o->data_file = optarg; break;

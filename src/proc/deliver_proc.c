@@ -22,6 +22,8 @@
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
 #include "mail/mailaddr.h"
+#include "proc/metrics_http.h"
+#include "proc/metrics_shm.h"
 #include "proc/privsep.h"
 #include "queue/local.h"
 
@@ -148,6 +150,9 @@ int deliver_proc_main(const struct config *cfg, const int *fds, size_t n)
 {
     log_set_ident("tern/virtual");
     signal(SIGPIPE, SIG_IGN);
+    /* Not ours: the metrics socket and the shared counters. */
+    metrics_http_drop();
+    metrics_shm_drop_all();
     if (privsep_drop(cfg->mail_user) < 0)
         return 1;
     /* The fixed directory: up to the last '/' before the first '%' (a

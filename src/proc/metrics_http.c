@@ -172,11 +172,13 @@ static void mh_respond(struct mh_client *c, int status, const char *ctype, const
         (void)shutdown(conn_fd(c->conn), SHUT_WR);
 }
 
-static void mh_respond_error(struct mh_client *c, int status)
+/* head_only: the answer to a HEAD has no body (RFC 9110 §9.3.2), an
+ * error's neither. */
+static void mh_respond_error(struct mh_client *c, int status, int head_only)
 {
     struct buf body = BUF_INIT;
     buf_printf(&body, "%d %s\n", status, mh_reason(status));
-    mh_respond(c, status, "text/plain; charset=utf-8", &body, 0);
+    mh_respond(c, status, "text/plain; charset=utf-8", &body, head_only);
     buf_free(&body);
 }
 
@@ -184,11 +186,11 @@ static void mh_serve(struct mh_client *c, const struct http_req *req)
 {
     int get = strcmp(req->method, "GET") == 0, head = strcmp(req->method, "HEAD") == 0;
     if (strcmp(req->path, "/metrics") != 0) {
-        mh_respond_error(c, 404);
+        mh_respond_error(c, 404, head);
         return;
     }
     if (!get && !head) {
-        mh_respond_error(c, 405);
+        mh_respond_error(c, 405, 0);
         return;
     }
     struct metrics_http *h = c->h;
@@ -212,7 +214,7 @@ static void mh_on_read(struct conn *conn, void *arg)
         return;
     buf_consume(in, in->len);
     if (rc < 0)
-        mh_respond_error(c, (int)-rc);
+        mh_respond_error(c, (int)-rc, 0);
     else
         mh_serve(c, &req);
 }
@@ -237,7 +239,7 @@ static void mh_on_deadline(struct ev_loop *loop, void *arg)
     struct mh_client *c = arg;
     c->deadline = 0;
     if (!c->dead && !c->answered)
-        mh_respond_error(c, 408);
+        mh_respond_error(c, 408, 0);
 }
 
 static void mh_free_client(struct metrics_http *h, struct mh_client *c)

@@ -79,6 +79,18 @@ void metrics_shm_net_start(void)
     }
 }
 
+void metrics_shm_drop_all(void)
+{
+    if (metrics_qshm) {
+        munmap(metrics_qshm, sizeof *metrics_qshm);
+        metrics_qshm = NULL;
+    }
+    if (metrics_shm != &metrics_shm_private) {
+        munmap(metrics_shm, sizeof *metrics_shm);
+        metrics_shm = &metrics_shm_private;
+    }
+}
+
 uint64_t metrics_shm_open(unsigned r)
 {
     uint64_t n = 0;

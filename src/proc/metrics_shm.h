@@ -96,6 +96,10 @@ static inline unsigned metrics_role(enum conf_role r)
  * before metrics_shm_net_start() or when every slot is taken). */
 extern _Atomic uint64_t *metrics_open;
 
+/* A process that counts nothing (the delivery process) unmaps both
+ * regions: a compromise there cannot forge or zero the counters. */
+void metrics_shm_drop_all(void);
+
 /* The net process starts: claims a slot for its gauges, and unmaps the
  * queue's region. */
 void metrics_shm_net_start(void);

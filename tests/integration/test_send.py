@@ -282,6 +282,7 @@ def test_unknown_host():
     ["-t", "a@b\r\nRSET"],
     ["-t", "a@b", "--header", "NoColon"],
     ["-t", "a@b", "--header", "X: a\r\nBcc: evil@example.org"],
+    ["-t", "a@b", "--subject", "alert\nBcc: evil@example.org"],
     ["-t", "a@b", "--server", "127.0.0.1:"],
     ["-t", "a@b", "--timeout", "0"],
     ["-t", "a@b", "--bogus"],
