@@ -38,17 +38,23 @@ static void hdrscan_body_starts(struct hdrscan *h)
 
 void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len)
 {
+    if (!h->fed && from < len) {
+        h->fed = 1;
+        h->line_start = from; /* the content may start after what the caller put first */
+    }
     for (size_t i = from; i < len && !h->done; i++) {
         unsigned char c = (unsigned char)p[i];
         if (h->bol) {
-            if (c == '\r' && i == h->line_start)
-                continue; /* a CR at line start: wait for LF to decide */
+            if (c == '\r' && !h->bol_cr) {
+                h->bol_cr = 1; /* a CR at line start: wait for LF to decide */
+                continue;
+            }
             if (c == '\n') {
                 h->done = 1; /* empty line: end of the header section */
                 h->end = h->line_start;
                 break;
             }
-            if (c == '\r' || h->line_start < i) {
+            if (h->bol_cr) {
                 hdrscan_body_starts(h); /* CR, then no LF: no field, no empty line */
                 break;
             }
@@ -69,6 +75,7 @@ void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len)
         }
         if (c == '\n') {
             h->bol = 1;
+            h->bol_cr = 0;
             h->line_start = i + 1;
             continue;
         }

@@ -35,6 +35,8 @@ struct hdrscan {
     int name_ws;       /* white space after the name (obsolete "Name :" syntax) */
     size_t name_total; /* octets of the name so far (name[] keeps the first few) */
     size_t line_start; /* offset of the line being scanned */
+    int fed;           /* line_start set from the first feed */
+    int bol_cr;        /* the line being scanned began with a CR */
     unsigned nfields;
     char name[16];
     size_t name_len;

@@ -78,8 +78,25 @@ int main(void)
         run_case(&cases[i], 1);
     }
 
-    /* The fixes end with the empty line when the body starts without one. */
+    /* The content may start after what the caller put first (smtp_session
+     * scans after its own Received: line): offsets stay absolute. */
     struct hdrscan h;
+    const char *pre = "Received: by us\r\nSubject: a\r\n\r\nbody\r\n";
+    size_t skip = strlen("Received: by us\r\n");
+    hdrscan_init(&h);
+    hdrscan_feed(&h, pre, skip, strlen(pre));
+    CHECK_EQ_INT(h.done, 1);
+    CHECK_EQ_INT(h.nosep, 0);
+    CHECK_EQ_INT(h.end, skip + strlen("Subject: a\r\n"));
+    CHECK_EQ_INT(h.received, 0);
+    hdrscan_init(&h);
+    pre = "Received: by us\r\nno header\r\n";
+    hdrscan_feed(&h, pre, skip, strlen(pre));
+    CHECK_EQ_INT(h.done, 1);
+    CHECK_EQ_INT(h.nosep, 1);
+    CHECK_EQ_INT(h.end, skip);
+
+    /* The fixes end with the empty line when the body starts without one. */
     hdrscan_init(&h);
     const char *t = "disk full\n";
     hdrscan_feed(&h, t, 0, strlen(t));
