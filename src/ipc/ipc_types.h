@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -43,7 +43,10 @@ enum ipc_type {
     IPC_DELIVER = 14,
     /* deliver -> queue: u32 kind, i32 code, str enh, str text */
     IPC_DELIVERED = 15,
-    IPC_TYPE_MAX = 16
+    /* net -> parent (control channel): about to accept; a reload lets the
+     * old smtp process stop accepting only then. No payload */
+    IPC_NET_READY = 16,
+    IPC_TYPE_MAX = 17
 };
 
 #endif

@@ -680,6 +680,8 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     ev_signal_add(n.loop, SIGTERM, net_on_signal, &n);
     ev_signal_add(n.loop, SIGINT, net_on_signal, &n);
     ev_signal_add(n.loop, SIGUSR2, net_on_signal, &n);
+    if (ipc_send(n.ctl, IPC_NET_READY, NULL, -1) < 0)
+        log_warn("cannot tell the parent this process is ready");
     int rc = ev_loop_run(n.loop);
     net_reap(n.loop, &n);
     /* Past shutdown_timeout some sessions are still open: cut them. */

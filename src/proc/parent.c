@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,28 @@ static void parent_stop_kids(const struct config *cfg, struct parent_kids *k)
     k->ctl = k->qctl = -1;
 }
 
+/* How long a reload waits for the new smtp process to be ready. */
+#define PARENT_NET_READY_S 30
+
+/* Waits on the control channel for IPC_NET_READY. 0, or -1 on a timeout,
+ * a closed channel or another message. */
+static int parent_wait_net_ready(int ctl, int seconds)
+{
+    struct pollfd pfd = {ctl, POLLIN, 0};
+    int rc;
+    do
+        rc = poll(&pfd, 1, seconds * 1000);
+    while (rc < 0 && errno == EINTR);
+    if (rc <= 0)
+        return -1;
+    char rbuf[256];
+    struct ipc_msg m;
+    rc = ipc_recv_sync(ctl, rbuf, sizeof rbuf, &m);
+    if (rc == 1 && m.fd >= 0)
+        close(m.fd);
+    return rc == 1 && m.type == IPC_NET_READY ? 0 : -1;
+}
+
 /* SIGHUP: the configuration, the tables and the certificates are read
  * again. The queue takes the new settings first; then a new smtp process
  * starts on the same listeners with them, and the old one drains: it
@@ -407,6 +430,12 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
         log_err("reload: cannot start a new smtp process");
         goto out;
     }
+    /* The old process accepts until the new one can: no moment in which
+     * nobody takes connections, however slow the start (or reloads in a
+     * row faster than it). */
+    if (parent_wait_net_ready(k->ctl, PARENT_NET_READY_S) < 0)
+        log_warn("reload: the new smtp process %ld did not say it is ready within %d s",
+                 (long)k->net, PARENT_NET_READY_S);
     if (old > 0) {
         k->draining[slot] = old;
         kill(old, SIGUSR2); /* drain: its sessions end when their clients are done */

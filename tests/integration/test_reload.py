@@ -193,7 +193,9 @@ def test_reload_under_load_loses_nothing_and_refuses_nobody(server):
     assert problems == [], problems[:10]
     accepted = [r[1] for r in results if r[0] == "reply"]
     assert len(accepted) == nthreads * nmsg
-    server.wait_log(r"reload: configuration, tables and certificates loaded", count=reloads)
+    # SIGHUPs that arrive while a reload waits for its new smtp process coalesce (one
+    # pending signal), so there may be fewer reloads than signals, but several.
+    server.wait_log(r"reload: configuration, tables and certificates loaded", count=3)
     # Reloads really happened while sessions were open in the process they replaced.
     assert re.search(r"replaced by a reload: [1-9]\d* sessions", server.log()), server.log_tail()
     server.wait_delivered("alice", len(accepted), timeout=60)
