@@ -218,13 +218,18 @@ static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope
             continue;
         }
         if (config_expand(q->cfg, old[i].addr, &mbs, &nmb) < 0 || nmb == 0) {
+            /* Accepted all the same (sendmail, or a table changed since
+             * RCPT): kept, so that its delivery fails and the sender
+             * hears of it in a bounce, never silence after a 250. */
             struct buf a = BUF_INIT;
             strutil_escape_word(&a, old[i].addr, strlen(old[i].addr));
-            log_warn("%s: to=<%s>: no local mailbox (unknown user or alias loop); recipient "
-                     "dropped",
+            log_warn("%s: to=<%s>: no local mailbox (unknown user or alias loop); it will "
+                     "bounce",
                      qid, a.data ? a.data : "");
             buf_free(&a);
             free(mbs);
+            if (env->nrcpts < ENVELOPE_MAX_RCPTS)
+                envelope_add_rcpt(env, old[i].addr, old[i].orcpt, old[i].notify);
             continue;
         }
         for (size_t j = 0; j < nmb; j++) {

@@ -163,6 +163,17 @@ static void qjob_record_done(struct qjob *j, uint32_t i, int fd)
     (void)store_slot_pwrite(fd, &j->rec, i, s); /* the loop writes it again */
 }
 
+/* Does local recipient i name a mailbox under the settings of now? The
+ * queue keeps recipients nobody has (queue_expand_rcpts) so they bounce. */
+static int qjob_local_known(const struct qjob *j, uint32_t i)
+{
+    struct conf_mailbox *mbs = NULL;
+    size_t n = 0;
+    int ok = config_expand(j->cfg, j->env.rcpts[i].addr, &mbs, &n) == 0 && n > 0;
+    free(mbs);
+    return ok;
+}
+
 /* Is recipient i for another domain (relayed mail)? */
 static int qjob_is_remote(const struct qjob *j, uint32_t i)
 {
@@ -238,8 +249,12 @@ static void qjob_run(struct pool_job *pj)
             continue; /* the loop thread hands it to the relay transport */
         }
         strutil_lcpy(r->relay, "local", sizeof r->relay);
-        r->unknown = qjob_deliver_one(j, i, fd, &r->res) == QUEUE_LOCAL_UNKNOWN &&
-                     r->res.kind == RESULT_TEMPFAIL;
+        if (!qjob_local_known(j, i))
+            result_set(&r->res, RESULT_PERMFAIL, 550, "5.1.1",
+                       "no such user here (unknown user or alias loop)");
+        else
+            r->unknown = qjob_deliver_one(j, i, fd, &r->res) == QUEUE_LOCAL_UNKNOWN &&
+                         r->res.kind == RESULT_TEMPFAIL;
         if (r->res.kind == RESULT_OK)
             qjob_record_done(j, i, fd);
         r->t1_us = queue_now_us();

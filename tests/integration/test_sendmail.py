@@ -463,3 +463,17 @@ def test_pickup_directory_made_by_root_is_given_to_the_daemon(srv):
     assert stat.S_IMODE(os.stat(pdir).st_mode) == 0o1733
     time.sleep(scaled(1))
     assert len(srv.maildir("alice")) == 1
+
+
+def test_unknown_local_recipient_bounces_to_the_sender(srv):
+    """cron's MAILTO=typo: the message was accepted (exit 0), so the sender hears of the
+    unknown recipient in a delivery status notification; the known one gets the message."""
+    p = sendmail(srv, ["-i", "-f", "alice@example.test", "nosuchuser", "carol"], b"Subject: typo-4e1f\n\nx\n")
+    assert p.returncode == EX_OK, p.stderr
+    d = Delivered(srv.wait_delivered("carol", 1)[0])
+    assert d.header("Subject") == "typo-4e1f"
+    dsn = srv.wait_delivered("alice", 1)[0]
+    assert b"nosuchuser@example.test" in dsn and b"5.1.1" in dsn, dsn
+    assert b"multipart/report" in dsn and b"typo-4e1f" in dsn, dsn
+    time.sleep(scaled(1))
+    assert len(srv.maildir("alice")) == 1 and len(srv.maildir("carol")) == 1
