@@ -46,6 +46,10 @@ struct envelope {
     struct envelope_rcpt *rcpts; /* owned array of nrcpts */
     size_t nrcpts;
     size_t rcpts_cap;
+    /* Not stored: a local submission (sendmail), which had no RCPT to
+     * refuse an unknown recipient, wants one that has no mailbox queued
+     * to bounce even when no other is deliverable (queue_commit). */
+    int bounce_unknown;
 };
 
 void envelope_init(struct envelope *e);

@@ -356,6 +356,7 @@ static int pickup_take(struct pickup *p, const char *name)
         envelope_add_rcpt(&env, pe.rcpts[i], NULL, 0);
     env.body = has_8bit ? ENV_BODY_8BITMIME : ENV_BODY_7BIT;
     env.smtputf8 = pe.utf8;
+    env.bounce_unknown = 1; /* sendmail exited 0: an unknown recipient must bounce */
     env.size = content.len;
     env.arrival = clock_wall();
     strutil_lcpy(env.qid, qid, sizeof env.qid);

@@ -198,9 +198,11 @@ static void queue_free_rcpts(struct envelope_rcpt *r, size_t n)
 
 /* Replaces each recipient by the final mailboxes its aliases name; the
  * original address is kept as orcpt (unless the client gave an ORCPT).
- * A mailbox reached twice is delivered once. */
-static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope *env)
+ * A mailbox reached twice is delivered once. Returns how many recipients
+ * are deliverable (the others are kept to bounce). */
+static size_t queue_expand_rcpts(struct queue *q, const char *qid, struct envelope *env)
 {
+    size_t deliverable = 0;
     struct envelope_rcpt *old = env->rcpts;
     size_t nold = env->nrcpts;
     env->rcpts = NULL;
@@ -215,6 +217,7 @@ static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope
              * remote transport. */
             if (env->nrcpts < ENVELOPE_MAX_RCPTS)
                 envelope_add_rcpt(env, old[i].addr, old[i].orcpt, old[i].notify);
+            deliverable++;
             continue;
         }
         if (config_expand(q->cfg, old[i].addr, &mbs, &nmb) < 0 || nmb == 0) {
@@ -248,10 +251,12 @@ static void queue_expand_rcpts(struct queue *q, const char *qid, struct envelope
                 orcpt = old[i].addr;
             envelope_add_rcpt(env, addr.data, orcpt, old[i].notify);
         }
+        deliverable++;
         free(mbs);
     }
     buf_free(&addr);
     queue_free_rcpts(old, nold);
+    return deliverable;
 }
 
 static void queue_on_synced(void *arg, int status)
@@ -321,10 +326,10 @@ int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_c
         goto out;
     }
     strutil_lcpy(env->qid, qid, sizeof env->qid);
-    queue_expand_rcpts(q, qid, env);
-    if (env->nrcpts == 0) {
-        /* Nothing deliverable: the client gets a temporary error rather
-         * than a 250 for mail that would go nowhere (no bounces yet). */
+    size_t deliverable = queue_expand_rcpts(q, qid, env);
+    if (env->nrcpts == 0 || (deliverable == 0 && !env->bounce_unknown)) {
+        /* Nothing deliverable: the SMTP client hears an error instead of
+         * a 250 for mail that would only bounce. */
         log_warn("%s: no deliverable recipient after alias expansion; not queued", qid);
         rc = -EINVAL;
         goto out;

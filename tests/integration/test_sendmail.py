@@ -475,5 +475,11 @@ def test_unknown_local_recipient_bounces_to_the_sender(srv):
     dsn = srv.wait_delivered("alice", 1)[0]
     assert b"nosuchuser@example.test" in dsn and b"5.1.1" in dsn, dsn
     assert b"multipart/report" in dsn and b"typo-4e1f" in dsn, dsn
+    # Only an unknown recipient: bounced too, not set aside in silence.
+    p = sendmail(srv, ["-i", "-f", "alice@example.test", "ghost"], b"Subject: typo-only-4e1f\n\nx\n")
+    assert p.returncode == EX_OK, p.stderr
+    dsns = srv.wait_delivered("alice", 2)
+    assert any(b"ghost@example.test" in m and b"typo-only-4e1f" in m for m in dsns), dsns
+    assert not os.listdir(os.path.join(srv.spool, "pickup-bad"))
     time.sleep(scaled(1))
-    assert len(srv.maildir("alice")) == 1 and len(srv.maildir("carol")) == 1
+    assert len(srv.maildir("alice")) == 2 and len(srv.maildir("carol")) == 1
