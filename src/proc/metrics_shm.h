@@ -17,9 +17,10 @@
 #include "queue/queue_metrics.h"
 
 #define METRICS_ROLES 3 /* enum conf_role: mx, submission, smtps */
-/* Net processes alive at once: a reload starts a new one while the old
- * one drains its sessions; a few spare slots cover quick reloads. */
-#define METRICS_NET_SLOTS 8
+/* Net processes alive at once: the current one, up to 8 draining after
+ * reloads (PARENT_DRAINING_MAX in parent.c), one exited but not reaped
+ * yet, and spares. */
+#define METRICS_NET_SLOTS 12
 
 enum metrics_auth_result {
     METRICS_AUTH_SUCCESS = 0,
