@@ -51,35 +51,45 @@ static int privsep_become(const char *user, uid_t uid, gid_t gid)
     return 0;
 }
 
-int privsep_check_user(const char *user)
+/* Started as root: the ids of `user` (1), or 0 when not root (a normal
+ * user's tern changes nothing), or -1 after logging why. */
+static int privsep_target(const char *user, uid_t *uid, gid_t *gid)
 {
     if (geteuid() != 0)
         return 0;
+    return privsep_lookup(user, uid, gid) < 0 ? -1 : 1;
+}
+
+int privsep_user(const char *user, uid_t *uid, gid_t *gid)
+{
+    return privsep_lookup(user, uid, gid);
+}
+
+int privsep_check_user(const char *user)
+{
     uid_t uid;
     gid_t gid;
-    return privsep_lookup(user, &uid, &gid);
+    return privsep_target(user, &uid, &gid) < 0 ? -1 : 0;
 }
 
 int privsep_drop(const char *user)
 {
-    if (geteuid() != 0)
-        return 0;
     uid_t uid;
     gid_t gid;
-    if (privsep_lookup(user, &uid, &gid) < 0)
-        return -1;
+    int t = privsep_target(user, &uid, &gid);
+    if (t <= 0)
+        return t;
     tzset();
     return privsep_become(user, uid, gid);
 }
 
 int privsep_confine(const char *emptydir, const char *user)
 {
-    if (geteuid() != 0)
-        return 0;
     uid_t uid;
     gid_t gid;
-    if (privsep_lookup(user, &uid, &gid) < 0)
-        return -1;
+    int t = privsep_target(user, &uid, &gid);
+    if (t <= 0)
+        return t;
     int rc = fsio_mkdirs(emptydir, 0555);
     if (rc < 0) {
         log_err("privsep: cannot create %s: %s", emptydir, strerror(-rc));
@@ -183,12 +193,11 @@ static int privsep_chown_dir(int dirfd, uid_t uid, gid_t gid, const char *skip,
 
 int privsep_own_tree(const char *dir, const char *user, const char *skip, const char *shallow)
 {
-    if (geteuid() != 0)
-        return 0;
     uid_t uid;
     gid_t gid;
-    if (privsep_lookup(user, &uid, &gid) < 0)
-        return -1;
+    int t = privsep_target(user, &uid, &gid);
+    if (t <= 0)
+        return t;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {

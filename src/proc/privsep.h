@@ -29,6 +29,9 @@ int privsep_own_tree(const char *dir, const char *user, const char *skip, const 
  * missing user stops `tern serve` at once instead of failing in every
  * restarted child. 0, or -1 after logging why; a no-op when not root. */
 int privsep_check_user(const char *user);
+/* The uid and gid of the unprivileged `user` (root is refused). 0, or -1
+ * after logging why. */
+int privsep_user(const char *user, uid_t *uid, gid_t *gid);
 
 /* Started as root, before the children: checks that the daemon's user can
  * reach the spool and the mail user the mail root (the directory the

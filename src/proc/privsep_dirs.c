@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +22,8 @@ struct privsep_who {
 
 static int privsep_who(const char *user, struct privsep_who *w)
 {
-    struct passwd *pw = getpwnam(user);
-    if (pw == NULL)
-        return -1; /* privsep_check_user has said why */
-    *w = (struct privsep_who){user, pw->pw_uid, pw->pw_gid};
-    return 0;
+    w->name = user;
+    return privsep_user(user, &w->uid, &w->gid);
 }
 
 /* May w do `bits` (a mask of 4 read, 2 write, 1 search) to what st is? */
