@@ -37,15 +37,16 @@ int control_parse(char *line, struct control_req *req, const char **why)
 {
     char *words[CONTROL_ARGS_MAX + 1];
     size_t n = 0;
-    for (char *p = line; *p;) {
-        unsigned char c = (unsigned char)*p;
-        if (c == ' ') {
-            *p++ = '\0';
-            continue;
-        }
-        if (c < 0x21 || c > 0x7e) {
+    for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
+        if (*c != ' ' && (*c < 0x21 || *c > 0x7e)) {
             *why = "only printable ASCII words separated by spaces";
             return -1;
+        }
+    }
+    for (char *p = line; *p;) {
+        if (*p == ' ') {
+            *p++ = '\0';
+            continue;
         }
         if (n == CONTROL_ARGS_MAX + 1) {
             *why = "too many arguments";

@@ -272,7 +272,7 @@ def test_control_protocol_rejects_garbage(server):
     """Raw bytes on the socket: an over-long line and a NUL get ERR, the daemon lives on."""
     import socket
     path = os.path.join(server.spool, "control")
-    for payload in (b"x" * 20000 + b"\n", b"list\x00\n", b"\xff\xfe\n", b"\n"):
+    for payload in (b"x" * 20000 + b"\n", b"list\x00\n", b"\xff\xfe\n", b"\n", b"pause ex\x98ample.org\n"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(scaled(10))
         s.connect(path)
