@@ -1,6 +1,6 @@
 /* queue.c: the spool side of the queue: queue ids, the bodies being
  * received, commits (alias expansion, append, group commit) and recovery
- * at start. Delivery lives in queue_run.c. */
+ * at start. Delivery starts in queue_dispatch.c. */
 #include "queue/queue.h"
 
 #include <dirent.h>
@@ -286,14 +286,14 @@ static void queue_on_synced(void *arg, int status)
         log_info("%s: %s (queue active)", p->qid, p->logline);
         m->next_attempt = 0;
         if (!q->closing)
-            queue_run_schedule(q, m);
+            queue_dispatch_schedule(q, m);
         else
             m->state = QM_WAITING;
     }
     p->cb(p->arg, p->qid, status);
     free(p->logline);
     free(p);
-    /* Delivery starts from the timer queue_run_schedule armed, once all
+    /* Delivery starts from the timer queue_dispatch_schedule armed, once all
      * of this batch is scheduled: one hand-over to the threads a batch. */
 }
 
@@ -528,7 +528,7 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     q->pool = pool_new(nthreads);
     if (q->pool == NULL)
         goto fail;
-    rc = ev_io_add(loop, pool_fd(q->pool), EV_READ, queue_run_on_pool, q);
+    rc = ev_io_add(loop, pool_fd(q->pool), EV_READ, queue_dispatch_on_pool, q);
     if (rc < 0) {
         log_err("queue: cannot watch the delivery threads: %s", strerror(-rc));
         goto fail;
@@ -542,7 +542,7 @@ struct queue *queue_new(struct ev_loop *loop, const struct config *cfg)
     for (size_t i = 0; i < q->msgs.cap; i++) {
         struct qmsg *m = q->msgs.vals[i];
         if (q->msgs.keys[i] && !(m->flags & QMF_HELD))
-            queue_run_schedule(q, m);
+            queue_dispatch_schedule(q, m);
     }
     /* The heap's timer starts delivery once the loop runs: after the
      * caller has set its transports. */
@@ -558,7 +558,7 @@ void queue_free(struct queue *q)
         return;
     q->closing = 1;
     if (q->pool) {
-        queue_run_stop(q);
+        queue_dispatch_stop(q);
         ev_io_del(q->loop, pool_fd(q->pool));
         pool_free(q->pool);
     }
@@ -572,7 +572,7 @@ void queue_free(struct queue *q)
     }
     ev_timer_cancel(q->loop, q->flush_timer);
     store_close(q->st);
-    queue_run_drop_relays(q);
+    queue_relay_drop_all(q);
     idmap_free(&q->relays);
     for (size_t i = 0; i < q->msgs.cap; i++)
         if (q->msgs.keys && q->msgs.keys[i])

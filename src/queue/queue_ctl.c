@@ -430,23 +430,6 @@ int queue_ctl_shape(struct queue *q, struct buf *out)
 
 /* ---- changes ---- */
 
-int queue_msg_write_hold(struct queue *q, struct qmsg *m, struct store_slot *slots, int held)
-{
-    int first = 0;
-    for (uint32_t i = 0; i < m->rec.nrcpt; i++) {
-        if (slots[i].status != STORE_PENDING)
-            continue;
-        if (held)
-            slots[i].flags |= STORE_SLOT_HELD;
-        else
-            slots[i].flags &= ~(unsigned)STORE_SLOT_HELD;
-        int rc = store_slot_write(q->st, &m->rec, i, &slots[i]);
-        if (rc < 0 && first == 0)
-            first = rc;
-    }
-    return first;
-}
-
 /* Reads m's slots and rewrites its hold marks. */
 static int qctl_set_hold(struct queue *q, struct qmsg *m, int held)
 {
@@ -456,7 +439,7 @@ static int qctl_set_hold(struct queue *q, struct qmsg *m, int held)
     struct store_slot *slots = xcalloc(m->rec.nrcpt ? m->rec.nrcpt : 1, sizeof *slots);
     int rc = store_read_slots(fd, &m->rec, slots);
     if (rc == 0)
-        rc = queue_msg_write_hold(q, m, slots, held);
+        rc = store_slots_set_held(q->st, &m->rec, slots, held);
     free(slots);
     return rc;
 }
@@ -465,7 +448,7 @@ static void qctl_due_now(struct queue *q, struct qmsg *m)
 {
     m->next_attempt = 0;
     m->flags &= (uint8_t)~QMF_PARKED;
-    queue_run_schedule(q, m);
+    queue_dispatch_schedule(q, m);
 }
 
 int queue_ctl_flush(struct queue *q, struct buf *out)
@@ -482,7 +465,7 @@ int queue_ctl_flush(struct queue *q, struct buf *out)
     free(keys);
     log_info("queue: flush requested by the operator: %zu messages", count);
     buf_printf(out, "%zu message%s queued for delivery now\n", count, count == 1 ? "" : "s");
-    queue_run_dispatch(q);
+    queue_dispatch_run(q);
     return 0;
 }
 
@@ -565,7 +548,7 @@ int queue_ctl_message(struct queue *q, enum queue_ctl_op op, const char *qid, st
             return -ENOENT;
         }
         int rc = qctl_apply(q, m, op, out);
-        queue_run_dispatch(q);
+        queue_dispatch_run(q);
         return rc == -EALREADY ? 0 : rc;
     }
     size_t n, done = 0;
@@ -588,7 +571,7 @@ int queue_ctl_message(struct queue *q, enum queue_ctl_op op, const char *qid, st
     static const char *verbs[] = {"queued for delivery now", "put on hold", "released",
                                   "deleted"};
     buf_printf(out, "%zu message%s %s\n", done, done == 1 ? "" : "s", verbs[op]);
-    queue_run_dispatch(q);
+    queue_dispatch_run(q);
     return err;
 }
 
@@ -639,6 +622,6 @@ int queue_ctl_pause(struct queue *q, const char *domain, int pause, struct buf *
             qctl_due_now(q, m);
     }
     free(keys);
-    queue_run_dispatch(q);
+    queue_dispatch_run(q);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* queue_priv.h: what queue.c (spool side: bodies, commits, recovery) and
- * queue_run.c (delivery side: scheduling, jobs, results) share. Not for
+ * the delivery side (queue_dispatch.c, queue_job.c, queue_apply.c,
+ * queue_relay.c, queue_notify.c, queue_ctl.c) share. Not for
  * use outside src/queue/. */
 #ifndef TERN_QUEUE_QUEUE_PRIV_H
 #define TERN_QUEUE_QUEUE_PRIV_H
@@ -95,16 +96,16 @@ struct queue {
 uint64_t queue_qid_key(const char *qid);
 
 /* Puts message m into the heap at m->next_attempt and (re)arms the timer. */
-void queue_run_schedule(struct queue *q, struct qmsg *m);
+void queue_dispatch_schedule(struct queue *q, struct qmsg *m);
 /* Starts delivery jobs for due messages while threads are free. */
-void queue_run_dispatch(struct queue *q);
+void queue_dispatch_run(struct queue *q);
 /* ev callback for pool_fd(). */
-void queue_run_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg);
+void queue_dispatch_on_pool(struct ev_loop *loop, int fd, unsigned events, void *arg);
 /* Stops the delivery threads: running jobs finish and their results are
  * applied; jobs not started are dropped (their messages stay spooled). */
-void queue_run_stop(struct queue *q);
+void queue_dispatch_stop(struct queue *q);
 /* Frees relay requests still waiting for an answer (at shutdown). */
-void queue_run_drop_relays(struct queue *q);
+void queue_relay_drop_all(struct queue *q);
 /* A job takes the current config (qcfg_take) and gives it back when it
  * is freed (qcfg_give). */
 struct qcfg *queue_cfg_take(struct queue *q);
@@ -125,8 +126,4 @@ void queue_paused_unref(struct qpaused *p);
 /* Adds (add = 1) or removes a domain, writing the file durably first.
  * Returns 1 if the set changed, 0 if it already was so, -errno. */
 int queue_paused_change(struct queue *q, const char *domain, int add);
-/* Writes the hold mark into every pending slot of m (held = 1) or clears
- * it, using slots (m's rec.nrcpt of them). Returns 0 or -errno. */
-int queue_msg_write_hold(struct queue *q, struct qmsg *m, struct store_slot *slots, int held);
-
 #endif

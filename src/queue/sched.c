@@ -1,8 +1,9 @@
-/* sched.c: a binary min-heap ordered by (when, seq), and the backoff. */
+/* sched.c: a binary min-heap ordered by (when, seq), and the retry policy. */
 #include "queue/sched.h"
 
 #include <stdlib.h>
 
+#include "base/clock.h"
 #include "base/xmalloc.h"
 
 void sched_init(struct sched *s)
@@ -95,4 +96,24 @@ int64_t sched_backoff(unsigned retry_min, unsigned retry_max, unsigned attempts,
     if (d > hi)
         d = hi;
     return d + (int64_t)(rnd % (uint32_t)(d / 10 + 1));
+}
+
+uint32_t sched_jitter(void)
+{
+    uint64_t x = clock_wall_us();
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 32;
+    return (uint32_t)x;
+}
+
+void sched_retry(const struct config *cfg, int64_t now, int64_t age, unsigned attempts,
+                 int warned, struct sched_retry *out)
+{
+    out->expire = age >= (int64_t)cfg->queue_lifetime;
+    out->next = out->expire ? 0
+                            : now + sched_backoff(cfg->retry_min, cfg->retry_max, attempts,
+                                                  sched_jitter());
+    out->warn = !out->expire && cfg->delay_warning && age >= (int64_t)cfg->delay_warning &&
+                !warned;
 }

@@ -1,5 +1,6 @@
 /* sched: when each message is tried next. A min-heap of (time, key) for
- * messages with pending recipients, and the retry backoff. Memory is 24
+ * messages with pending recipients, and the retry policy (backoff,
+ * expiry, delay warnings). Memory is 24
  * bytes a waiting message; nothing of the message itself is kept. Loop
  * thread only. */
 #ifndef TERN_QUEUE_SCHED_H
@@ -7,6 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "conf/config.h"
 
 struct sched_ent {
     int64_t when; /* wall seconds; 0 = at once */
@@ -34,5 +37,19 @@ size_t sched_len(const struct sched *s);
  * taken from `rnd` so messages deferred together do not retry in
  * lockstep. Never below 1 second. */
 int64_t sched_backoff(unsigned retry_min, unsigned retry_max, unsigned attempts, uint32_t rnd);
+
+/* A pseudo-random number for sched_backoff's spread (not for secrets). */
+uint32_t sched_jitter(void);
+
+/* What becomes of a recipient after its `attempts`-th temporary failure
+ * at `now`, its message `age` seconds old (cfg's retry_min, retry_max,
+ * queue_lifetime, delay_warning). */
+struct sched_retry {
+    int expire;   /* older than queue_lifetime: it fails for good (5.4.7) */
+    int64_t next; /* otherwise the next attempt, wall seconds */
+    int warn;     /* past delay_warning and not warned before: tell the sender */
+};
+void sched_retry(const struct config *cfg, int64_t now, int64_t age, unsigned attempts,
+                 int warned, struct sched_retry *out);
 
 #endif

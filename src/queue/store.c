@@ -325,6 +325,24 @@ int store_slot_write(struct store *st, const struct store_rec *rec, uint32_t i,
     return rc;
 }
 
+int store_slots_set_held(struct store *st, const struct store_rec *rec, struct store_slot *slots,
+                         int held)
+{
+    int first = 0;
+    for (uint32_t i = 0; i < rec->nrcpt; i++) {
+        if (slots[i].status != STORE_PENDING)
+            continue;
+        if (held)
+            slots[i].flags |= STORE_SLOT_HELD;
+        else
+            slots[i].flags &= ~(unsigned)STORE_SLOT_HELD;
+        int rc = store_slot_write(st, rec, i, &slots[i]);
+        if (rc < 0 && first == 0)
+            first = rc;
+    }
+    return first;
+}
+
 int store_mark_finished(struct store *st, const struct store_rec *rec)
 {
     struct store_seg *s = store_find_seg(st, rec->seg);

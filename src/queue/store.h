@@ -110,6 +110,12 @@ int store_slot_write(struct store *st, const struct store_rec *rec, uint32_t i,
 int store_slot_pwrite(int fd, const struct store_rec *rec, uint32_t i,
                       const struct store_slot *slot);
 
+/* Sets (held = 1) or clears the hold mark of every pending slot among
+ * slots[0..rec->nrcpt) and rewrites those in place. Returns 0 or the
+ * first -errno (the others are still tried). */
+int store_slots_set_held(struct store *st, const struct store_rec *rec, struct store_slot *slots,
+                         int held);
+
 /* Marks the record finished (never recovered again) and drops its
  * segment's live count; a segment with nothing live that is not the
  * current one is removed. Returns 0 or -errno. */
