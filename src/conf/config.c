@@ -83,6 +83,7 @@ void config_default(struct config *cfg)
     cfg->delay_warning = 4 * 3600;
     cfg->connections_max = 100;
     cfg->connections_per_destination = 10;
+    cfg->relay_time_limit = 3600;
     cfg->users_file = xstrdup("var/users"); /* read only if it exists */
 }
 

@@ -131,6 +131,7 @@ struct config {
     unsigned delay_warning; /* 4 h: a delay DSN after this long (0 = never) */
     unsigned connections_max;   /* 100 outbound connections in all */
     unsigned connections_per_destination; /* 10 to one next-hop address */
+    unsigned relay_time_limit; /* 3600 s: one relay request, all its next hops */
 
     /* Prometheus metrics over HTTP (proc/metrics_http): port 0 = off.
      * Loopback only (config_check): the endpoint has no authentication. */

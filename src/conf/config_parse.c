@@ -677,6 +677,7 @@ static const struct conf_key conf_keys[] = {
     {"connections_max", conf_set_count, F(connections_max), 1, 100000, 0, NULL},
     {"connections_per_destination", conf_set_count, F(connections_per_destination), 1, 100000,
      0, NULL},
+    {"relay_time_limit", conf_set_duration, F(relay_time_limit), 1, DAY, 0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

@@ -96,15 +96,7 @@ static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
     ipc_get_str(&r, res->text, sizeof res->text);
     if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || kind > RESULT_TEMPFAIL)
         return -1;
-    char cls = kind == RESULT_OK ? '2' : '4';
-    if (code / 100 != cls - '0' || res->enh[0] != cls || res->enh[1] != '.')
-        return -1;
-    for (char *c = res->text; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '?';
-    res->kind = (enum result_kind)kind;
-    res->code = code;
-    return 0;
+    return result_from_peer(res, kind, code);
 }
 
 int deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res)

@@ -45,6 +45,7 @@ void relay_answer(struct relay_job *j, const struct result *res, size_t n, const
 /* Frees what a job owns. */
 static void relay_job_release(struct relay_job *j)
 {
+    ev_timer_cancel(j->r->loop, j->deadline);
     if (j->mx)
         mx_cancel(j->mx);
     if (j->fd >= 0)
@@ -54,6 +55,15 @@ static void relay_job_release(struct relay_job *j)
     free(j->orcpt);
     envelope_clear(&j->env);
     free(j);
+}
+
+/* The job has its answer: the reaper frees it. */
+static void relay_finish(struct relay_job *j)
+{
+    j->finished = 1;
+    ev_timer_cancel(j->r->loop, j->deadline);
+    j->deadline = 0;
+    relay_schedule_reap(j->r);
 }
 
 static void relay_reap(struct ev_loop *loop, void *arg)
@@ -93,8 +103,7 @@ void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const cha
         result_set(&res[i], k, code, enh, "%s", why);
     relay_answer(j, res, n, "none", 0);
     free(res);
-    j->finished = 1;
-    relay_schedule_reap(j->r);
+    relay_finish(j);
 }
 
 /* The transaction's outcome. A session that failed as a whole (no
@@ -119,8 +128,7 @@ void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int
     }
     relay_answer(j, res, n, j->targets[j->cur].name,
                  rc && rc->client && smtp_client_dsn(rc->client));
-    j->finished = 1;
-    relay_schedule_reap(j->r);
+    relay_finish(j);
     if (rc)
         relay_conn_release(rc, !closed);
 }
@@ -222,8 +230,35 @@ static int relay_literal(struct relay_job *j)
     return relay_add_target(j, j->domain, addr, (int)j->r->cfg->relay_port) == 0 ? 1 : -1;
 }
 
+/* RFC 5321 §4.5.3.2 bounds every command, not a whole delivery: without
+ * this a next hop that answers just in time, or a fault of ours, would
+ * hold the queue's delivery slot for ever. The transfer is cut (a message
+ * cut before the final reply is not delivered) and the queue retries. */
+static void relay_on_deadline(struct ev_loop *loop, void *arg)
+{
+    struct relay_job *j = arg;
+    j->deadline = 0;
+    if (j->finished)
+        return;
+    if (j->mx) {
+        mx_cancel(j->mx);
+        j->mx = NULL;
+    }
+    if (j->waiting)
+        relay_unwait(j);
+    if (j->rc)
+        relay_conn_release(j->rc, 0);
+    char why[700];
+    snprintf(why, sizeof why, "relay time limit (%us) exceeded%s%s", j->r->cfg->relay_time_limit,
+             j->last_error[0] ? "; last error: " : "", j->last_error);
+    log_msg_as("tern/smtp", LOGL_INFO, "%s: %s", j->env.qid, why);
+    relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.2", why);
+}
+
 static void relay_start(struct relay_job *j)
 {
+    j->deadline = ev_timer_add(j->r->loop, (uint64_t)j->r->cfg->relay_time_limit * 1000,
+                               relay_on_deadline, j);
     const struct conf_route *rt = config_route(j->r->cfg, j->domain);
     j->route = rt;
     if (rt && rt->kind == CONF_ROUTE_DISCARD) {
@@ -233,8 +268,7 @@ static void relay_start(struct relay_job *j)
             result_set(&res[i], RESULT_OK, 250, "2.0.0", "discarded by route");
         relay_answer(j, res, n, "discard", 1);
         free(res);
-        j->finished = 1;
-        relay_schedule_reap(j->r);
+        relay_finish(j);
         return;
     }
     if (rt && rt->kind == CONF_ROUTE_HOST) {
@@ -265,7 +299,7 @@ void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
     struct ipc_rd rd;
     ipc_rd_init(&rd, msg);
     uint64_t id = ipc_get_u64(&rd);
-    char domain[256];
+    char domain[DNS_NAME_MAX];
     ipc_get_str(&rd, domain, sizeof domain);
     uint64_t len = ipc_get_u64(&rd);
     size_t elen;

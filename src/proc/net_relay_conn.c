@@ -51,6 +51,25 @@ static void rconn_wake(struct net_relay *r)
     }
 }
 
+void relay_unwait(struct relay_job *j)
+{
+    struct net_relay *r = j->r;
+    struct relay_job *prev = NULL;
+    for (struct relay_job *w = r->wait_head; w; prev = w, w = w->wnext) {
+        if (w != j)
+            continue;
+        if (prev)
+            prev->wnext = w->wnext;
+        else
+            r->wait_head = w->wnext;
+        if (r->wait_tail == w)
+            r->wait_tail = prev;
+        break;
+    }
+    j->wnext = NULL;
+    j->waiting = 0;
+}
+
 /* ---- the SMTP client's io on a conn ---- */
 
 static void rconn_io_write(void *io, const void *p, size_t n)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/sizes.h"
 #include "ev/conn.h"
 #include "ev/loop.h"
 #include "ipc/ipc.h"
@@ -24,8 +25,8 @@
 struct relay_target {
     struct sockaddr_storage ss;
     socklen_t sl;
-    char name[300]; /* "host[addr]:port": the key for reuse, and for logs */
-    char host[256]; /* the name a verified certificate must carry */
+    char name[RELAY_NAME_MAX]; /* "host[addr]:port": the key for reuse, and for logs */
+    char host[DNS_NAME_MAX];   /* the name a verified certificate must carry */
 };
 
 struct relay_conn;
@@ -36,7 +37,7 @@ struct relay_job {
     struct relay_job *wnext;       /* waiting for a connection slot */
     int waiting;
     uint64_t id;
-    char domain[256];
+    char domain[DNS_NAME_MAX];
     struct envelope env;
     const char **rcpts;  /* owned array; strings are env's */
     unsigned *notify;    /* owned array: DSN NOTIFY per recipient */
@@ -49,6 +50,7 @@ struct relay_job {
     struct relay_conn *rc; /* the connection carrying it, or NULL */
     const struct conf_route *route; /* its route line (cfg's), or NULL */
     char last_error[512];
+    ev_timer_id deadline; /* relay_time_limit: then it is cut and deferred */
     int finished;        /* answered; freed by the reaper */
 };
 
@@ -56,8 +58,8 @@ struct relay_job {
 struct relay_conn {
     struct net_relay *r;
     struct relay_conn *next, *prev;
-    char target[300];
-    char host[256]; /* for SNI and certificate verification */
+    char target[RELAY_NAME_MAX];
+    char host[DNS_NAME_MAX]; /* for SNI and certificate verification */
     int sock;            /* while connecting, else -1 */
     ev_timer_id timer;   /* connect timeout, or idle time */
     struct conn *conn;   /* owned */
@@ -89,6 +91,8 @@ void relay_answer(struct relay_job *j, const struct result *res, size_t n, const
 void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
                     const char *why);
 void relay_schedule_reap(struct net_relay *r);
+/* Takes job j off the list of jobs waiting for a connection slot. */
+void relay_unwait(struct relay_job *j);
 /* The transaction on the job's connection ended (res per recipient). */
 void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int closed);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/idmap.h"
+#include "base/sizes.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "ev/loop.h"
@@ -83,35 +84,45 @@ static int qproc_relay(void *arg, const struct queue_relay_req *req)
     return rc;
 }
 
-/* IPC_RELAY_DONE: every field is checked, the net process is untrusted. */
-static int qproc_relay_done(struct qproc *qp, struct ipc_rd *r)
+/* IPC_RELAY_DONE: every field is checked, the net process is untrusted.
+ * An answer for a request of this channel that cannot be read defers the
+ * request's recipients (a dropped answer would hold the message's
+ * delivery slot until the deadline); one without even an id is left to
+ * the deadline (queue_relay.c). */
+static int qproc_relay_done(struct qproc *qp, struct qchan *ch, struct ipc_rd *r)
 {
     uint64_t id = ipc_get_u64(r);
-    char relay[128];
+    if (r->err)
+        return -1;
+    void *owner = idmap_get(&qp->relay_chan, id);
+    if (owner == NULL || (uint64_t)(uintptr_t)owner != ch->id)
+        return -1;
+    char relay[RELAY_NAME_MAX];
     ipc_get_str(r, relay, sizeof relay);
     uint32_t peer_dsn = ipc_get_u32(r);
     uint32_t n = ipc_get_u32(r);
-    if (r->err || n > ENVELOPE_MAX_RCPTS)
-        return -1;
-    struct result *res = xcalloc(n ? n : 1, sizeof *res);
+    if (n > ENVELOPE_MAX_RCPTS)
+        r->err = 1;
+    struct result *res = xcalloc(!r->err && n ? n : 1, sizeof *res);
     for (uint32_t i = 0; i < n && !r->err; i++) {
         uint32_t kind = ipc_get_u32(r);
         int32_t code = ipc_get_i32(r);
         ipc_get_str(r, res[i].enh, sizeof res[i].enh);
         ipc_get_str(r, res[i].text, sizeof res[i].text);
-        if (kind > RESULT_PERMFAIL || code < 200 || code > 599)
+        if (!r->err && result_from_peer(&res[i], kind, code) < 0)
             r->err = 1;
-        res[i].kind = (enum result_kind)kind;
-        res[i].code = code;
     }
-    if (ipc_rd_end(r) < 0) {
-        free(res);
-        return -1;
-    }
-    if (idmap_del(&qp->relay_chan, id) != NULL)
+    idmap_del(&qp->relay_chan, id);
+    int rc = ipc_rd_end(r);
+    if (rc < 0) {
+        log_err("ipc: unreadable relay answer %llu from the smtp process; deferred",
+                (unsigned long long)id);
+        queue_relay_done(qp->queue, id, NULL, 0, "none", 0);
+    } else {
         queue_relay_done(qp->queue, id, res, n, relay, peer_dsn != 0);
+    }
     free(res);
-    return 0;
+    return rc;
 }
 
 static void qproc_auth_done(void *arg, uint64_t id, int result)
@@ -250,7 +261,7 @@ static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
         return;
     }
     case IPC_RELAY_DONE:
-        if (qproc_relay_done(qp, &r) < 0)
+        if (qproc_relay_done(qp, ch, &r) < 0)
             break;
         return;
     case IPC_ABORT:

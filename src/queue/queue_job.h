@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/sizes.h"
+#include "ev/loop.h"
 #include "mail/dsn.h"
 #include "mail/envelope.h"
 #include "mail/result.h"
@@ -21,7 +23,7 @@ struct qjob_rcpt {
     int peer_dsn; /* the next hop offered DSN */
     int unknown;  /* a local TEMPFAIL after which nobody knows if it was delivered */
     struct result res;
-    char relay[128]; /* who answered: "local", "mx.example[192.0.2.1]:25" */
+    char relay[RELAY_NAME_MAX]; /* who answered: "local", "mx.example[192.0.2.1]:25" */
     uint64_t t0_us, t1_us; /* this delivery's start and end */
 };
 
@@ -57,9 +59,12 @@ struct qjob {
 
 /* One relay request in flight: which entries of its job it answers for. */
 struct qrelay {
+    struct queue *q;
+    uint64_t id;       /* the key in q->relays */
     struct qjob *job;  /* not owned: the job waits for all its requests */
     size_t *entries;   /* owned: indices into job->r */
     size_t n;
+    ev_timer_id deadline; /* no answer by then: deferred (queue_relay.c) */
 };
 
 /* A job for message m (its key in q->msgs), marked running; the caller

@@ -29,7 +29,7 @@ void qjob_notify(struct queue *q, struct qjob *j, const size_t *entries, size_t 
                  enum dsn_action what)
 {
     struct dsn_rcpt *dr = xcalloc(count, sizeof *dr);
-    char (*mta)[128] = xcalloc(count, sizeof *mta);
+    char (*mta)[DNS_NAME_MAX] = xcalloc(count, sizeof *mta);
     char (*diag)[300] = xcalloc(count, sizeof *diag);
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
