@@ -80,17 +80,23 @@ def test_long_mx_host_name_answer_applied(relay, sink_factory, port):
     status_line(server, qid2, rcpt, "sent")
 
 
-def test_stalling_next_hop_cut_at_relay_time_limit(relay, sink_factory, port):
-    """A next hop that stops answering after MAIL holds the transfer only for
-    relay_time_limit (the client's own command timeout is 5 minutes); the recipient is
-    deferred with 4.4.2, and once the host answers again the retry delivers it once."""
+def send_to_stalling_host(relay, sink_factory, port, what):
+    """A tern with relay_time_limit = 2s sends one message to stall.test, whose host stops
+    answering after MAIL. Returns (sink, server, rcpt, marker, qid)."""
     sink = sink_factory("127.0.0.15", port)
     sink.stall_at = "mail"
     sink.stall_seconds = scaled(120)
     server = relay(relay_time_limit="2s")
     rcpt = "user@stall.test"
-    marker = "stall-%d" % time.monotonic_ns()
-    qid = send(server, rcpt, marker)
+    marker = "%s-%d" % (what, time.monotonic_ns())
+    return sink, server, rcpt, marker, send(server, rcpt, marker)
+
+
+def test_stalling_next_hop_cut_at_relay_time_limit(relay, sink_factory, port):
+    """A next hop that stops answering after MAIL holds the transfer only for
+    relay_time_limit (the client's own command timeout is 5 minutes); the recipient is
+    deferred with 4.4.2, and once the host answers again the retry delivers it once."""
+    sink, server, rcpt, marker, qid = send_to_stalling_host(relay, sink_factory, port, "stall")
     line = status_line(server, qid, rcpt, "deferred", timeout=60)
     assert "dsn=4.4.2" in line and "relay time limit (2s) exceeded" in line, line
     sink.stall_at = None
@@ -103,13 +109,7 @@ def test_queue_gives_up_on_a_silent_network_process(relay, sink_factory, port):
     """The network process is stopped (SIGSTOP) while it holds a relay request: the queue
     defers the recipient once relay_time_limit and its grace have passed. After SIGCONT the
     late answer is ignored, and the retry delivers the message once."""
-    sink = sink_factory("127.0.0.15", port)
-    sink.stall_at = "mail"
-    sink.stall_seconds = scaled(120)
-    server = relay(relay_time_limit="2s")
-    rcpt = "user@stall.test"
-    marker = "silent-%d" % time.monotonic_ns()
-    qid = send(server, rcpt, marker)
+    sink, server, rcpt, marker, qid = send_to_stalling_host(relay, sink_factory, port, "silent")
     # The transfer is under way: the sink has the MAIL command.
     deadline = time.monotonic() + scaled(20)
     while not any("MAIL" in s.verbs() for s in sink.sessions):
