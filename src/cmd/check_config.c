@@ -8,8 +8,9 @@
 int cmd_check_config(int argc, char **argv)
 {
     const char *path;
-    if (cmd_parse_config_opt(argc, argv, &path) < 0)
-        return 64;
+    int opt = cmd_parse_config_opt(argc, argv, &path);
+    if (opt != 0)
+        return opt > 0 ? 0 : 64;
     struct config cfg;
     config_default(&cfg);
     struct buf err = BUF_INIT;

@@ -11,8 +11,12 @@ int cmd_send(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_sendmail(int argc, char **argv);
 
-/* Shared option parsing: finds -c/--config FILE; returns 0, or -1 after
- * printing a usage error for an unknown option. */
+/* Is arg a request for help (-h, --help)? */
+int cmd_is_help(const char *arg);
+
+/* Shared option parsing for `tern NAME [-c FILE]`: finds -c/--config
+ * FILE and returns 0; returns 1 after printing the usage on stdout for
+ * -h/--help, -1 after printing a usage error for an unknown option. */
 int cmd_parse_config_opt(int argc, char **argv, const char **path);
 
 #endif

@@ -11,11 +11,19 @@
 #include "proc/parent.h"
 #include "proc/tls_material.h"
 
+int cmd_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
 int cmd_parse_config_opt(int argc, char **argv, const char **path)
 {
     *path = NULL;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+        if (cmd_is_help(argv[i])) {
+            printf("usage: tern %s [-c FILE]\n", argv[0]);
+            return 1;
+        } else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
             *path = argv[++i];
         } else if (!strncmp(argv[i], "--config=", 9)) {
             *path = argv[i] + 9;
@@ -53,8 +61,9 @@ static void serve_print_default(const struct config *cfg)
 int cmd_serve(int argc, char **argv)
 {
     const char *path;
-    if (cmd_parse_config_opt(argc, argv, &path) < 0)
-        return 64;
+    int opt = cmd_parse_config_opt(argc, argv, &path);
+    if (opt != 0)
+        return opt > 0 ? 0 : 64;
     struct config cfg;
     config_default(&cfg);
     if (path) {

@@ -56,13 +56,12 @@ struct user_args {
     int from_stdin;
 };
 
-static int user_usage(void)
+static void user_usage(FILE *f)
 {
-    fprintf(stderr, "usage: tern user add NAME [--stdin] [-c FILE]\n"
+    fprintf(f, "usage: tern user add NAME [--stdin] [-c FILE]\n"
                     "       tern user passwd NAME [--stdin] [-c FILE]\n"
                     "       tern user del NAME [-c FILE]\n"
                     "       tern user list [-c FILE]\n");
-    return USER_EX_USAGE;
 }
 
 static int user_parse_args(int argc, char **argv, struct user_args *a)
@@ -521,9 +520,17 @@ out:
 
 int cmd_user(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (cmd_is_help(argv[i])) {
+            user_usage(stdout);
+            return 0;
+        }
+    }
     struct user_args a;
-    if (user_parse_args(argc, argv, &a) < 0)
-        return user_usage();
+    if (user_parse_args(argc, argv, &a) < 0) {
+        user_usage(stderr);
+        return USER_EX_USAGE;
+    }
     struct config cfg;
     int rc = user_config(&a, &cfg);
     if (rc == 0)

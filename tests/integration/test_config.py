@@ -162,6 +162,19 @@ def test_help():
         assert cmd in out, (cmd, out)
 
 
+@pytest.mark.parametrize("cmd", ["serve", "check-config", "user", "send", "queue"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_subcommand_help(cmd, flag):
+    """`tern CMD --help` prints its usage on stdout and succeeds: no error line, nothing
+    started or changed."""
+    p = subprocess.run([TERN_BIN, cmd, flag], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=scaled(20))
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert p.returncode == 0, (p.returncode, out, err)
+    assert err == "", err
+    assert out.startswith("usage: tern %s" % cmd), out
+
+
 def test_unknown_command():
     rc, out = tern("frobnicate")
     assert rc != 0
