@@ -1,9 +1,7 @@
 /* metrics_http.c: the metrics endpoint (metrics_http.h). */
 #include "proc/metrics_http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/http_req.h"
+#include "base/inetsock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "ev/conn.h"
@@ -46,44 +45,14 @@ struct metrics_http {
 /* Binds addr:port of l. Returns the fd or -1 after logging why. */
 static int metrics_http_bind(const struct conf_listener *l)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
+    int fd = inetsock_listen(l->addr, l->port, 64);
     int v6 = strchr(l->addr, ':') != NULL;
-    if (v6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)l->port);
-        if (inet_pton(AF_INET6, l->addr, &s6->sin6_addr) != 1)
-            goto bad;
-        sl = sizeof *s6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)l->port);
-        if (inet_pton(AF_INET, l->addr, &s4->sin_addr) != 1)
-            goto bad;
-        sl = sizeof *s4;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        log_err("metrics: socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (v6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+    if (fd == -EINVAL)
+        log_err("metrics: bad listen address %s", l->addr);
+    else if (fd < 0)
         log_err("metrics: cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", l->addr, v6 ? "]" : "",
-                l->port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-bad:
-    log_err("metrics: bad listen address %s", l->addr);
-    return -1;
+                l->port, strerror(-fd));
+    return fd < 0 ? -1 : fd;
 }
 
 int metrics_parent_setup(const struct config *cfg)

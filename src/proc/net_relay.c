@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/inetsock.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
@@ -191,21 +192,8 @@ static int relay_add_target(struct relay_job *j, const char *host, const char *a
         return -1;
     struct relay_target *t = &j->targets[j->ntargets];
     memset(t, 0, sizeof *t);
-    if (strchr(addr, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-            return -1;
-        t->sl = sizeof *s6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-            return -1;
-        t->sl = sizeof *s4;
-    }
+    if (inetsock_addr(addr, port, &t->ss, &t->sl) < 0)
+        return -1;
     snprintf(t->name, sizeof t->name, "%s[%s]:%d", host, addr, port);
     strutil_lcpy(t->host, host, sizeof t->host);
     j->ntargets++;

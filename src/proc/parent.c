@@ -1,9 +1,7 @@
 /* parent.c: the supervisor of tern's processes (DESIGN.md, "Processes"). */
 #include "proc/parent.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +18,7 @@
 #endif
 
 #include "base/fsio.h"
+#include "base/inetsock.h"
 #include "base/log.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
@@ -56,42 +55,12 @@ static void parent_on_chld(int sig)
 /* Binds one listener. Returns the fd or -1 after logging why. */
 static int parent_bind(const struct conf_listener *l)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    if (strchr(l->addr, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)l->port);
-        if (inet_pton(AF_INET6, l->addr, &s6->sin6_addr) != 1)
-            goto bad;
-        sl = sizeof *s6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)l->port);
-        if (inet_pton(AF_INET, l->addr, &s4->sin_addr) != 1)
-            goto bad;
-        sl = sizeof *s4;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        log_err("socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ss.ss_family == AF_INET6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
-        log_err("cannot listen on %s port %d: %s", l->addr, l->port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-bad:
-    log_err("bad listen address %s", l->addr);
-    return -1;
+    int fd = inetsock_listen(l->addr, l->port, 1024);
+    if (fd == -EINVAL)
+        log_err("bad listen address %s", l->addr);
+    else if (fd < 0)
+        log_err("cannot listen on %s port %d: %s", l->addr, l->port, strerror(-fd));
+    return fd < 0 ? -1 : fd;
 }
 
 /* A child must not outlive its supervisor: it would keep the ports and
