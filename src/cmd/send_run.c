@@ -1,6 +1,6 @@
 /* send_run.c: the SMTP session of `tern send`. The relay's state machine
  * (smtp/smtp_client) speaks the protocol; this file gives it a socket
- * the way proc/net_relay_conn does (ev/conn, ev/conn_tls on a loop of
+ * the way deliver/relay_conn does (ev/conn, ev/conn_tls on a loop of
  * our own), plus what a person testing a server wants: STARTTLS made a
  * requirement, implicit TLS, certificate checks, and the dialogue on
  * stderr with -v. Name lookup and connect block: one connection, and

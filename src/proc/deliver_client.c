@@ -99,13 +99,13 @@ static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
     return result_from_peer(res, kind, code);
 }
 
-int deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res)
+int deliver_client_run(void *arg, const struct local_req *req, struct result *res)
 {
     struct deliver_client *dc = arg;
     int fd = deliver_client_take(dc);
     if (fd < 0) {
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "the delivery process is not running");
-        return QUEUE_LOCAL_KNOWN;
+        return LOCAL_KNOWN;
     }
     struct buf b = BUF_INIT;
     ipc_put_str(&b, req->path);
@@ -127,11 +127,11 @@ int deliver_client_run(void *arg, const struct queue_local_req *req, struct resu
         close(m.fd);
     if (rc == 1 && deliver_client_answer(&m, res) == 0) {
         deliver_client_give(dc, fd, 0);
-        return QUEUE_LOCAL_KNOWN;
+        return LOCAL_KNOWN;
     }
     log_err("local delivery: no answer from the delivery process (%s)",
             rc < 0 ? strerror(-rc) : rc == 0 ? "closed" : "malformed answer");
     deliver_client_give(dc, fd, 1);
     result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "no answer from the delivery process");
-    return QUEUE_LOCAL_UNKNOWN; /* it may have happened: the next attempt looks first */
+    return LOCAL_UNKNOWN; /* it may have happened: the next attempt looks first */
 }

@@ -7,14 +7,14 @@
 
 #include <stddef.h>
 
-#include "queue/local.h"
+#include "deliver/local.h"
 
 struct deliver_client;
 
 /* Takes over fds[0..n). */
 struct deliver_client *deliver_client_new(const int *fds, size_t n);
 void deliver_client_free(struct deliver_client *dc);
-/* A queue_local_fn: arg is the client. */
-int deliver_client_run(void *arg, const struct queue_local_req *req, struct result *res);
+/* A local_transport_fn: arg is the client. */
+int deliver_client_run(void *arg, const struct local_req *req, struct result *res);
 
 #endif

@@ -25,7 +25,7 @@
 #include "proc/metrics_http.h"
 #include "proc/metrics_shm.h"
 #include "proc/privsep.h"
-#include "queue/local.h"
+#include "deliver/local.h"
 
 struct deliver_worker {
     pthread_t th;
@@ -92,9 +92,9 @@ static void deliver_one(struct deliver_worker *w, const struct ipc_msg *m)
         log_err("deliver: refused a maildir outside the maildir setting");
         result_set(&res, RESULT_TEMPFAIL, 451, "4.3.5", "maildir path outside the maildir setting");
     } else {
-        struct queue_local_req req = {path, from, to, m->fd, (off_t)off, len, check != 0,
+        struct local_req req = {path, from, to, m->fd, (off_t)off, len, check != 0,
                                       qid, (int64_t)since, pid};
-        queue_local_deliver(&req, &res);
+        local_deliver(&req, &res);
     }
     deliver_answer(w->fd, &res);
 }

@@ -83,15 +83,15 @@ static void metrics_render_net(struct buf *out)
     metrics_family(out, "tern_relay_connections_total", "counter",
                    "Outbound SMTP connections to next hops, by result.");
     buf_printf(out, "tern_relay_connections_total{result=\"ok\"} %" PRIu64 "\n",
-               metrics_get(&m->relay[METRICS_RELAY_CONNECT_OK]));
+               metrics_get(&m->relay[RELAY_EV_CONNECT_OK]));
     buf_printf(out, "tern_relay_connections_total{result=\"failed\"} %" PRIu64 "\n",
-               metrics_get(&m->relay[METRICS_RELAY_CONNECT_FAILED]));
+               metrics_get(&m->relay[RELAY_EV_CONNECT_FAILED]));
     metrics_family(out, "tern_relay_tls_handshakes_total", "counter",
                    "Outbound STARTTLS handshakes, by result.");
     buf_printf(out, "tern_relay_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n",
-               metrics_get(&m->relay[METRICS_RELAY_TLS_OK]));
+               metrics_get(&m->relay[RELAY_EV_TLS_OK]));
     buf_printf(out, "tern_relay_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n",
-               metrics_get(&m->relay[METRICS_RELAY_TLS_FAILED]));
+               metrics_get(&m->relay[RELAY_EV_TLS_FAILED]));
 }
 
 static void metrics_counter(struct buf *out, const char *name, const char *help, uint64_t v)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "deliver/relay.h"
 #include "queue/queue_metrics.h"
 
 #define METRICS_ROLES 3 /* enum conf_role: mx, submission, smtps */
@@ -28,14 +29,6 @@ enum metrics_auth_result {
     METRICS_AUTH_TEMPFAIL = 2, /* the check could not be made (454) */
     METRICS_AUTH_BLOCKED = 3,  /* too many failures (421) */
     METRICS_AUTH_RESULTS = 4,
-};
-
-enum metrics_relay_event {
-    METRICS_RELAY_CONNECT_OK = 0,
-    METRICS_RELAY_CONNECT_FAILED = 1,
-    METRICS_RELAY_TLS_OK = 2,
-    METRICS_RELAY_TLS_FAILED = 3,
-    METRICS_RELAY_EVENTS = 4,
 };
 
 struct metrics_shm {
@@ -54,7 +47,7 @@ struct metrics_shm {
     /* Inbound TLS handshakes by result: [0] completed, [1] failed. */
     _Atomic uint64_t tls[METRICS_ROLES][2];
     _Atomic uint64_t auth[METRICS_ROLES][METRICS_AUTH_RESULTS];
-    _Atomic uint64_t relay[METRICS_RELAY_EVENTS];
+    _Atomic uint64_t relay[RELAY_EVENTS]; /* enum relay_event (deliver/relay.h) */
 };
 
 /* The counters. Before metrics_shm_create() (unit tests, check-config)

@@ -27,7 +27,7 @@
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
-#include "proc/net_relay.h"
+#include "proc/net_relay_ipc.h"
 #include "proc/privsep.h"
 #include "proc/metrics_http.h"
 #include "proc/metrics_shm.h"
@@ -64,7 +64,7 @@ struct net {
     struct ev_loop *loop;
     struct ipc_chan *ipc;
     struct ipc_chan *ctl; /* from the parent: TLS reloads */
-    struct net_relay *relay; /* outbound SMTP */
+    struct relay *relay; /* outbound SMTP */
     struct dns *dns;         /* owned; NULL if the resolver could not start */
     struct tlsctx *tls[CONF_MAX_LISTENERS]; /* per listener, NULL without a certificate */
     struct throttle *auth_ip, *auth_users; /* failed AUTHs per client IP and per user */
@@ -448,7 +448,7 @@ static void net_reap(struct ev_loop *loop, void *arg)
         net_free_client(n, c);
     }
     /* Stopping: done once no session and no outbound delivery is left. */
-    if (n->stopping && n->nclients == 0 && net_relay_active(n->relay) == 0)
+    if (n->stopping && n->nclients == 0 && relay_active(n->relay) == 0)
         ev_loop_stop(loop);
 }
 
@@ -501,7 +501,7 @@ static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
     struct net *n = arg;
     if (m->type == IPC_RELAY) {
-        net_relay_job(n->relay, m);
+        net_relay_ipc_job(n->relay, m);
         if (m->fd >= 0)
             close(m->fd);
         return;
@@ -631,10 +631,10 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
     n->stop_deadline_ms = clock_mono_ms() + (uint64_t)n->cfg->shutdown_timeout * 1000;
     log_info("%s: %u sessions and %u deliveries to finish within %us",
              n->reload_drain ? "replaced by a reload" : "stopping", n->nclients,
-             net_relay_active(n->relay), n->cfg->shutdown_timeout);
+             relay_active(n->relay), n->cfg->shutdown_timeout);
     /* Idle sessions hear 421 now; the others finish their transaction. */
     net_drain_sweep(n, clock_mono_ms());
-    if (n->nclients == 0 && net_relay_active(n->relay) == 0)
+    if (n->nclients == 0 && relay_active(n->relay) == 0)
         ev_loop_stop(loop);
 }
 
@@ -671,7 +671,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     idmap_init(&n.clients);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
-    n.relay = net_relay_new(n.loop, cfg, n.ipc, n.dns);
+    n.relay = net_relay_ipc_new(n.loop, cfg, n.ipc, n.dns);
     for (size_t i = 0; i < nls; i++)
         if (ev_io_add(n.loop, ls[i].fd, EV_READ, net_on_listen, &n) < 0)
             fatal("cannot watch listener %zu", i);
@@ -687,7 +687,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     /* Past shutdown_timeout some sessions are still open: cut them. */
     while (n.all)
         net_free_client(&n, n.all);
-    net_relay_free(n.relay);
+    relay_free(n.relay);
     dns_free(n.dns);
     ipc_chan_free(n.ipc);
     ipc_chan_free(n.ctl);

@@ -10,7 +10,7 @@
 #include "ev/loop.h"
 #include "mail/envelope.h"
 #include "mail/result.h"
-#include "queue/local.h"
+#include "deliver/local.h"
 
 struct queue;
 
@@ -43,12 +43,12 @@ typedef void (*queue_commit_cb)(void *arg, const char *qid, int status);
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
                  void *arg);
 
-/* Local recipients go to a local transport that runs queue_local_deliver
+/* Local recipients go to a local transport that runs local_deliver
  * elsewhere (the delivery process, as the virtual-mail user): fn is
  * called from delivery threads; pid names its Maildir files (for the
  * look after a crash). Set before the loop runs; unset, the queue's own
  * threads deliver. */
-void queue_set_local(struct queue *q, queue_local_fn fn, void *arg, uint32_t pid);
+void queue_set_local(struct queue *q, local_transport_fn fn, void *arg, uint32_t pid);
 
 /* Remote recipients go to a relay transport (proc/net's SMTP client over
  * IPC): one request per destination domain, with the content in a sealed

@@ -18,7 +18,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
-#include "queue/local.h"
+#include "deliver/local.h"
 
 /* ---- in a delivery thread ---- */
 
@@ -53,7 +53,7 @@ static int qjob_content_copy(const struct qjob *j, int segfd);
 /* Delivers to recipient i. The intent goes into the slot first, so that a
  * crash during the delivery leaves a trace (redeliver.h). The delivery
  * process gets a sealed copy of this message alone, never the segment (it
- * holds other messages and is writable). Returns QUEUE_LOCAL_UNKNOWN when
+ * holds other messages and is writable). Returns LOCAL_UNKNOWN when
  * the delivery may have happened despite the TEMPFAIL in *res. */
 static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *res)
 {
@@ -61,16 +61,16 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
     struct store_slot *s = &j->slots[i];
     char path[4096];
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
-        return QUEUE_LOCAL_KNOWN;
+        return LOCAL_KNOWN;
     if (j->q->local && j->local_fd < 0) {
         j->local_fd = qjob_content_copy(j, fd);
         if (j->local_fd < 0) {
             result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot copy the message: %s",
                        strerror(-j->local_fd));
-            return QUEUE_LOCAL_KNOWN;
+            return LOCAL_KNOWN;
         }
     }
-    struct queue_local_req req = {
+    struct local_req req = {
         .path = path,
         .return_path = j->env.from ? j->env.from : "",
         .delivered_to = addr,
@@ -88,12 +88,12 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
     if (store_slot_pwrite(fd, &j->rec, i, s) < 0) {
         /* Without the intent a crash could repeat the delivery unseen. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "cannot write to the queue file");
-        return QUEUE_LOCAL_KNOWN;
+        return LOCAL_KNOWN;
     }
     if (j->q->local)
         return j->q->local(j->q->local_arg, &req, res);
-    queue_local_deliver(&req, res);
-    return QUEUE_LOCAL_KNOWN;
+    local_deliver(&req, res);
+    return LOCAL_KNOWN;
 }
 
 /* Records a success at once, from the thread: the window in which a crash
@@ -197,7 +197,7 @@ static void qjob_run(struct pool_job *pj)
             result_set(&r->res, RESULT_PERMFAIL, 550, "5.1.1",
                        "no such user here (unknown user or alias loop)");
         else
-            r->unknown = qjob_deliver_one(j, i, fd, &r->res) == QUEUE_LOCAL_UNKNOWN &&
+            r->unknown = qjob_deliver_one(j, i, fd, &r->res) == LOCAL_UNKNOWN &&
                          r->res.kind == RESULT_TEMPFAIL;
         if (r->res.kind == RESULT_OK)
             qjob_record_done(j, i, fd);
@@ -259,7 +259,7 @@ void qjob_free(struct qjob *j)
     free(j);
 }
 
-void queue_set_local(struct queue *q, queue_local_fn fn, void *arg, uint32_t pid)
+void queue_set_local(struct queue *q, local_transport_fn fn, void *arg, uint32_t pid)
 {
     q->local = fn;
     q->local_arg = arg;

@@ -10,7 +10,7 @@
 #include "base/idmap.h"
 #include "ev/loop.h"
 #include "queue/commit.h"
-#include "queue/local.h"
+#include "deliver/local.h"
 #include "queue/pool.h"
 #include "queue/queue.h"
 #include "queue/queue_metrics.h"
@@ -82,7 +82,7 @@ struct queue {
     struct idmap relays;    /* request id -> struct qrelay (owned) */
     uint64_t relay_next_id;
     struct qpaused *paused; /* owned reference, never NULL after queue_new */
-    queue_local_fn local;   /* NULL: deliver in our own threads */
+    local_transport_fn local;   /* NULL: deliver in our own threads */
     void *local_arg;
     uint32_t local_pid;     /* the pid its Maildir files are named by (0: ours) */
     struct qcfg *cfgs;      /* owned list: the current config first */

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "queue/redeliver.h"
+#include "deliver/redeliver.h"
 
 static char md[4096];
 

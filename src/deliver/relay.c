@@ -1,9 +1,9 @@
-/* net_relay.c: relay jobs. A job finds its next-hop addresses (a route
+/* relay.c: relay jobs. A job finds its next-hop addresses (a route
  * line, an address literal, or DNS MX in preference order), walks them
  * (RFC 5321 §5.1: the next one on a connection failure or a temporary
  * failure of the whole session) until one gives per-recipient answers,
- * and reports those to the queue. Connections are net_relay_conn.c's. */
-#include "proc/net_relay.h"
+ * and reports those to the queue. Connections are relay_conn.c's. */
+#include "deliver/relay.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,28 +19,14 @@
 #include "base/xmalloc.h"
 #include "dns/mx.h"
 #include "ev/tlsctx.h"
-#include "ipc/ipc_types.h"
-#include "proc/net_relay_priv.h"
+#include "deliver/relay_priv.h"
 
 /* ---- answers ---- */
 
 void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay,
                   int peer_dsn)
 {
-    struct buf b = BUF_INIT;
-    ipc_put_u64(&b, j->id);
-    ipc_put_str(&b, relay);
-    ipc_put_u32(&b, peer_dsn ? 1 : 0);
-    ipc_put_u32(&b, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        ipc_put_u32(&b, (uint32_t)res[i].kind);
-        ipc_put_i32(&b, res[i].code);
-        ipc_put_str(&b, res[i].enh);
-        ipc_put_str(&b, res[i].text);
-    }
-    if (ipc_send(j->r->ipc, IPC_RELAY_DONE, &b, -1) < 0)
-        log_err("relay: cannot answer the queue for %s", j->env.qid);
-    buf_free(&b);
+    j->r->answer(j->r->answer_arg, j->id, res, n, relay, peer_dsn);
 }
 
 /* Frees what a job owns. */
@@ -69,7 +55,7 @@ static void relay_finish(struct relay_job *j)
 
 static void relay_reap(struct ev_loop *loop, void *arg)
 {
-    struct net_relay *r = arg;
+    struct relay *r = arg;
     r->reap_timer = 0;
     relay_conns_reap(r, 0);
     struct relay_job *j = r->jobs;
@@ -89,7 +75,7 @@ static void relay_reap(struct ev_loop *loop, void *arg)
     }
 }
 
-void relay_schedule_reap(struct net_relay *r)
+void relay_schedule_reap(struct relay *r)
 {
     if (r->reap_timer == 0)
         r->reap_timer = ev_timer_add(r->loop, 0, relay_reap, r);
@@ -282,31 +268,24 @@ static void relay_start(struct relay_job *j)
         relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.4.3", "cannot start the DNS lookup");
 }
 
-void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
+void relay_submit(struct relay *r, uint64_t id, const char *domain, struct envelope *env, int fd,
+                  uint64_t len)
 {
-    struct ipc_rd rd;
-    ipc_rd_init(&rd, msg);
-    uint64_t id = ipc_get_u64(&rd);
-    char domain[DNS_NAME_MAX];
-    ipc_get_str(&rd, domain, sizeof domain);
-    uint64_t len = ipc_get_u64(&rd);
-    size_t elen;
-    const char *ep = ipc_get_bytes(&rd, &elen, IPC_MAX_PAYLOAD);
     struct relay_job *j = xcalloc(1, sizeof *j);
     j->r = r;
     j->id = id;
-    j->fd = msg->fd;
-    msg->fd = -1;
+    j->fd = fd;
     j->len = len;
-    envelope_init(&j->env);
+    j->env = *env;
+    envelope_init(env);
     strutil_lcpy(j->domain, domain, sizeof j->domain);
     j->next = r->jobs;
     if (r->jobs)
         r->jobs->prev = j;
     r->jobs = j;
     r->njobs++;
-    if (ipc_rd_end(&rd) < 0 || j->fd < 0 || envelope_parse(ep, elen, &j->env) < 0 ||
-        j->env.nrcpts == 0) {
+    if (j->fd < 0 || j->env.nrcpts == 0 || domain[0] == '\0' ||
+        strlen(domain) >= sizeof j->domain) {
         log_err("relay: malformed request from the queue");
         relay_fail_all(j, RESULT_TEMPFAIL, 451, "4.3.0", "malformed relay request");
         return;
@@ -322,14 +301,16 @@ void net_relay_job(struct net_relay *r, struct ipc_msg *msg)
     relay_start(j);
 }
 
-struct net_relay *net_relay_new(struct ev_loop *loop, const struct config *cfg,
-                                struct ipc_chan *ipc, struct dns *dns)
+struct relay *relay_new(struct ev_loop *loop, const struct config *cfg, struct dns *dns,
+                        _Atomic uint64_t *counters, relay_answer_fn answer, void *arg)
 {
-    struct net_relay *r = xcalloc(1, sizeof *r);
+    struct relay *r = xcalloc(1, sizeof *r);
     r->dns = dns;
     r->loop = loop;
     r->cfg = cfg;
-    r->ipc = ipc;
+    r->counters = counters;
+    r->answer = answer;
+    r->answer_arg = arg;
     struct buf err = BUF_INIT;
     r->tls = tlsctx_client_new(&err);
     if (r->tls == NULL)
@@ -338,7 +319,7 @@ struct net_relay *net_relay_new(struct ev_loop *loop, const struct config *cfg,
     return r;
 }
 
-void net_relay_free(struct net_relay *r)
+void relay_free(struct relay *r)
 {
     if (r == NULL)
         return;
@@ -354,7 +335,7 @@ void net_relay_free(struct net_relay *r)
     free(r);
 }
 
-unsigned net_relay_active(const struct net_relay *r)
+unsigned relay_active(const struct relay *r)
 {
     return r->njobs;
 }

@@ -5,8 +5,8 @@
  * the process may have died after the message reached new/ but before its
  * success was written down. Delivering again would duplicate it, so the
  * Maildir is searched first. Blocking: delivery threads only. */
-#ifndef TERN_QUEUE_REDELIVER_H
-#define TERN_QUEUE_REDELIVER_H
+#ifndef TERN_DELIVER_REDELIVER_H
+#define TERN_DELIVER_REDELIVER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,15 +3,15 @@
  * deliver. The queue runs it itself (unit tests, no delivery process) or
  * hands it to the delivery process, which runs as the virtual-mail user
  * (proc/deliver_proc). Blocking; delivery threads only. */
-#ifndef TERN_QUEUE_LOCAL_H
-#define TERN_QUEUE_LOCAL_H
+#ifndef TERN_DELIVER_LOCAL_H
+#define TERN_DELIVER_LOCAL_H
 
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "mail/result.h"
 
-struct queue_local_req {
+struct local_req {
     const char *path;         /* the Maildir */
     const char *return_path;  /* "" for the null sender */
     const char *delivered_to; /* the recipient */
@@ -25,16 +25,16 @@ struct queue_local_req {
 };
 
 /* Fills *res: OK (delivered now or found delivered), or TEMPFAIL. */
-void queue_local_deliver(const struct queue_local_req *req, struct result *res);
+void local_deliver(const struct local_req *req, struct result *res);
 
 /* What a transport knows of a TEMPFAIL it reports: whether the delivery
  * did not happen, or whether nobody can tell (the delivery process died
  * or did not answer), so that the next attempt must look first. */
-enum { QUEUE_LOCAL_KNOWN = 0, QUEUE_LOCAL_UNKNOWN = 1 };
+enum { LOCAL_KNOWN = 0, LOCAL_UNKNOWN = 1 };
 
-/* A transport that does queue_local_deliver elsewhere (another process);
- * thread-safe, blocking. Fills *res and returns QUEUE_LOCAL_KNOWN or
- * QUEUE_LOCAL_UNKNOWN. */
-typedef int (*queue_local_fn)(void *arg, const struct queue_local_req *req, struct result *res);
+/* A transport that does local_deliver elsewhere (another process);
+ * thread-safe, blocking. Fills *res and returns LOCAL_KNOWN or
+ * LOCAL_UNKNOWN. */
+typedef int (*local_transport_fn)(void *arg, const struct local_req *req, struct result *res);
 
 #endif

@@ -1,4 +1,4 @@
-/* net_relay_conn.c: outbound connections. A connection that ends its
+/* relay_conn.c: outbound connections. A connection that ends its
  * transaction cleanly stays idle for a few seconds and carries the next
  * message to the same address (no new TCP and TLS handshake, no EHLO);
  * the number of connections is bounded in all and per address
@@ -16,8 +16,7 @@
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "ev/tlsctx.h"
-#include "proc/metrics_shm.h"
-#include "proc/net_relay_priv.h"
+#include "deliver/relay_priv.h"
 
 static void rconn_kill(struct relay_conn *rc)
 {
@@ -38,7 +37,7 @@ static void rconn_kill(struct relay_conn *rc)
 }
 
 /* Jobs that waited for a slot get another chance, oldest first. */
-static void rconn_wake(struct net_relay *r)
+static void rconn_wake(struct relay *r)
 {
     struct relay_job *w = r->wait_head;
     r->wait_head = r->wait_tail = NULL;
@@ -53,7 +52,7 @@ static void rconn_wake(struct net_relay *r)
 
 void relay_unwait(struct relay_job *j)
 {
-    struct net_relay *r = j->r;
+    struct relay *r = j->r;
     struct relay_job *prev = NULL;
     for (struct relay_job *w = r->wait_head; w; prev = w, w = w->wnext) {
         if (w != j)
@@ -127,7 +126,7 @@ static void rconn_on_tls(struct conn *c, void *arg, int err)
 {
     struct relay_conn *rc = arg;
     rc->handshaking = 0;
-    metrics_inc(&metrics_shm->relay[err == 0 ? METRICS_RELAY_TLS_OK : METRICS_RELAY_TLS_FAILED]);
+    relay_count(rc->r, err == 0 ? RELAY_EV_TLS_OK : RELAY_EV_TLS_FAILED);
     if (!rc->dead && rc->client)
         smtp_client_tls_done(rc->client, err == 0);
 }
@@ -147,7 +146,7 @@ static void rconn_on_close(struct conn *c, void *arg, int err)
     }
     if (rc->handshaking) {
         rc->handshaking = 0;
-        metrics_inc(&metrics_shm->relay[METRICS_RELAY_TLS_FAILED]);
+        relay_count(rc->r, RELAY_EV_TLS_FAILED);
         smtp_client_tls_done(rc->client, 0);
         return;
     }
@@ -224,7 +223,7 @@ static void rconn_connect_failed(struct relay_conn *rc, const char *why)
     struct relay_job *j = rc->job;
     rc->job = NULL;
     rconn_kill(rc);
-    metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_FAILED]);
+    relay_count(rc->r, RELAY_EV_CONNECT_FAILED);
     if (j == NULL)
         return;
     j->rc = NULL;
@@ -247,7 +246,7 @@ static void rconn_on_connect(struct ev_loop *loop, int fd, unsigned events, void
     }
     ev_timer_cancel(loop, rc->timer);
     rc->timer = 0;
-    metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_OK]);
+    relay_count(rc->r, RELAY_EV_CONNECT_OK);
     ev_io_del(loop, fd);
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -273,7 +272,7 @@ static void rconn_on_connect_timeout(struct ev_loop *loop, void *arg)
 
 /* Starts a connection for job j to target t. Returns 0, or -1 with
  * j->last_error set when it failed at once. */
-static int rconn_open(struct net_relay *r, struct relay_job *j, const struct relay_target *t)
+static int rconn_open(struct relay *r, struct relay_job *j, const struct relay_target *t)
 {
     int fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 ||
@@ -282,7 +281,7 @@ static int rconn_open(struct net_relay *r, struct relay_job *j, const struct rel
                  strerror(errno));
         if (fd >= 0)
             close(fd);
-        metrics_inc(&metrics_shm->relay[METRICS_RELAY_CONNECT_FAILED]);
+        relay_count(r, RELAY_EV_CONNECT_FAILED);
         return -1;
     }
     struct relay_conn *rc = xcalloc(1, sizeof *rc);
@@ -310,7 +309,7 @@ static int rconn_open(struct net_relay *r, struct relay_job *j, const struct rel
 
 void relay_try(struct relay_job *j)
 {
-    struct net_relay *r = j->r;
+    struct relay *r = j->r;
     while (j->cur < j->ntargets) {
         const struct relay_target *t = &j->targets[j->cur];
         unsigned to_host = 0;
@@ -344,7 +343,7 @@ void relay_try(struct relay_job *j)
                    j->last_error[0] ? j->last_error : "no host to connect to");
 }
 
-void relay_conns_reap(struct net_relay *r, int all)
+void relay_conns_reap(struct relay *r, int all)
 {
     struct relay_conn *rc = r->conns;
     while (rc) {

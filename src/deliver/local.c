@@ -1,10 +1,10 @@
 /* local.c: see local.h. */
-#include "queue/local.h"
+#include "deliver/local.h"
 
 #include "deliver/maildir.h"
-#include "queue/redeliver.h"
+#include "deliver/redeliver.h"
 
-void queue_local_deliver(const struct queue_local_req *req, struct result *res)
+void local_deliver(const struct local_req *req, struct result *res)
 {
     if (req->check) {
         char name[512];

@@ -1,7 +1,7 @@
 /* redeliver.c: the search for a delivery that a crash interrupted. The
  * candidates are few (only files the dead process made around the time
  * of its attempt), so each is read up to the end of its header block. */
-#include "queue/redeliver.h"
+#include "deliver/redeliver.h"
 
 #include <dirent.h>
 #include <errno.h>

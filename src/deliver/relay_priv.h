@@ -1,8 +1,8 @@
-/* net_relay_priv: what net_relay.c (jobs: next hops, answers) and
- * net_relay_conn.c (connections: connecting, reuse, limits, the SMTP
- * client on a conn) share. */
-#ifndef TERN_PROC_NET_RELAY_PRIV_H
-#define TERN_PROC_NET_RELAY_PRIV_H
+/* relay_priv: what relay.c (jobs: next hops, answers) and relay_conn.c
+ * (connections: connecting, reuse, limits, the SMTP client on a conn)
+ * share. Not for use outside src/deliver/relay*.c. */
+#ifndef TERN_DELIVER_RELAY_PRIV_H
+#define TERN_DELIVER_RELAY_PRIV_H
 
 #include <stdint.h>
 #include <sys/socket.h>
@@ -10,10 +10,9 @@
 #include "base/sizes.h"
 #include "ev/conn.h"
 #include "ev/loop.h"
-#include "ipc/ipc.h"
 #include "mail/envelope.h"
 #include "mail/result.h"
-#include "proc/net_relay.h"
+#include "deliver/relay.h"
 #include "smtp/smtp_client.h"
 
 #define RELAY_TARGETS_MAX 32
@@ -32,7 +31,7 @@ struct relay_target {
 struct relay_conn;
 
 struct relay_job {
-    struct net_relay *r;
+    struct relay *r;
     struct relay_job *next, *prev; /* all jobs */
     struct relay_job *wnext;       /* waiting for a connection slot */
     int waiting;
@@ -56,7 +55,7 @@ struct relay_job {
 
 /* One outbound connection: connecting, busy with a job, or idle. */
 struct relay_conn {
-    struct net_relay *r;
+    struct relay *r;
     struct relay_conn *next, *prev;
     char target[RELAY_NAME_MAX];
     char host[DNS_NAME_MAX]; /* for SNI and certificate verification */
@@ -71,10 +70,12 @@ struct relay_conn {
     int closed;          /* the conn reported on_close */
 };
 
-struct net_relay {
+struct relay {
     struct ev_loop *loop;
     const struct config *cfg;
-    struct ipc_chan *ipc;
+    _Atomic uint64_t *counters; /* RELAY_EVENTS of them, not owned */
+    relay_answer_fn answer;
+    void *answer_arg;
     struct tlsctx *tls; /* client context */
     struct dns *dns;    /* not owned, may be NULL */
     struct relay_job *jobs;
@@ -85,18 +86,23 @@ struct net_relay {
     ev_timer_id reap_timer;
 };
 
-/* net_relay.c */
+static inline void relay_count(struct relay *r, enum relay_event e)
+{
+    atomic_fetch_add_explicit(&r->counters[e], 1, memory_order_relaxed);
+}
+
+/* relay.c */
 void relay_answer(struct relay_job *j, const struct result *res, size_t n, const char *relay,
                   int peer_dsn);
 void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
                     const char *why);
-void relay_schedule_reap(struct net_relay *r);
+void relay_schedule_reap(struct relay *r);
 /* Takes job j off the list of jobs waiting for a connection slot. */
 void relay_unwait(struct relay_job *j);
 /* The transaction on the job's connection ended (res per recipient). */
 void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int closed);
 
-/* net_relay_conn.c */
+/* relay_conn.c */
 /* Sends job j to its current target: an idle connection to it, a new
  * one, or (at the limits) later. Moves on to the next target when one
  * cannot be reached; answers the job when none is left. */
@@ -104,6 +110,6 @@ void relay_try(struct relay_job *j);
 /* The job's transaction is over and its connection can serve another. */
 void relay_conn_release(struct relay_conn *rc, int usable);
 /* Frees dead connections (from the reaper) and, at shutdown, all. */
-void relay_conns_reap(struct net_relay *r, int all);
+void relay_conns_reap(struct relay *r, int all);
 
 #endif
