@@ -11,7 +11,7 @@
  * Bounded: at most `max` entries, the oldest one goes first.
  *
  * This is the one place outside ev/ that includes OpenSSL, for its
- * crypto only (HMAC, random bytes, a constant-time comparison): DESIGN.md
+ * crypto only (HMAC, random bytes, a constant-time comparison): docs/design.md
  * keeps TLS in ev/.
  *
  * Thread-safe: lookups and adds take a mutex (verification runs on the

@@ -1,6 +1,6 @@
 /* xmalloc: allocation wrappers that end the process on out-of-memory.
  * Running out of memory is one of the few conditions where fatal() is
- * right (DESIGN.md): every caller can then assume success. */
+ * right (docs/design.md): every caller can then assume success. */
 #ifndef TERN_BASE_XMALLOC_H
 #define TERN_BASE_XMALLOC_H
 

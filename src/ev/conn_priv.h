@@ -9,7 +9,7 @@
 #include "ev/tlsctx.h"
 
 /* Stop reading above this many unconsumed bytes: a peer must not make us
- * buffer without bound (DESIGN.md: limits before allocating). */
+ * buffer without bound (docs/design.md: limits before allocating). */
 #define CONN_HIGH_WATER (64 * 1024)
 #define CONN_READ_CHUNK (64 * 1024)
 /* Reading pauses while more than this waits to be sent. */

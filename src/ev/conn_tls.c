@@ -1,4 +1,4 @@
-/* conn_tls.c: TLS under conn's interface (DESIGN.md: only ev/conn_tls and
+/* conn_tls.c: TLS under conn's interface (docs/design.md: only ev/conn_tls and
  * ev/tlsctx include OpenSSL). The socket stays non-blocking; OpenSSL's
  * WANT_READ / WANT_WRITE become the events conn asks the loop for. */
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 /* metrics_http: the Prometheus endpoint, a tiny HTTP/1.x server. The
  * parent binds the socket (metrics_listen, loopback only) before it drops
- * privileges; the queue process serves it on its own loop (DESIGN.md: the
+ * privileges; the queue process serves it on its own loop (docs/design.md: the
  * queue process owns metrics).
  *
  * GET or HEAD /metrics answers 200 with the exposition (proc/metrics);

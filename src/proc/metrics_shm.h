@@ -1,5 +1,5 @@
 /* metrics_shm: the net process's counters, in one shared anonymous memory
- * region that the parent maps before it forks (DESIGN.md: the queue
+ * region that the parent maps before it forks (docs/design.md: the queue
  * process owns metrics, the net process only counts). The net process
  * only increments (relaxed atomics: no lock, no IPC, nothing measurable
  * per session); the queue process only reads, at scrape time. Made by the

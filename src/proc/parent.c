@@ -1,4 +1,4 @@
-/* parent.c: the supervisor of tern's processes (DESIGN.md, "Processes"). */
+/* parent.c: the supervisor of tern's processes (docs/design.md, "Processes"). */
 #include "proc/parent.h"
 
 #include <errno.h>
