@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/idmap.h"
+#include "base/keycount.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "auth/throttle.h"
@@ -48,6 +49,7 @@ struct net_client {
     uint64_t last_ms;
     int paused;
     int closed; /* on the free list, waiting for the before-sleep hook */
+    int counted; /* in net.per_ip and net.nopen */
     size_t listener;  /* index into net.ls / net.tls */
     int handshaking;  /* TLS handshake under way */
     int tls_done;     /* a TLS handshake completed (metrics) */
@@ -71,9 +73,11 @@ struct net {
     const struct net_listener *ls;
     size_t nls;
     struct idmap clients; /* id -> client, for asynchronous answers */
+    struct keycount per_ip; /* client address -> sessions open (not closed) */
     struct net_client *all;
     struct net_client *dead;
-    unsigned nclients;
+    unsigned nclients; /* in the list, closed ones included until freed */
+    unsigned nopen;    /* counted against sessions_max: not closed, not refused */
     uint64_t next_id;
     int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
     int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
@@ -295,6 +299,17 @@ static void net_on_read(struct conn *conn, void *arg)
     net_client_feed(c);
 }
 
+/* A client stops counting against the limits once it is closed (before
+ * the hook frees it) or refused (it only flushes its 421). */
+static void net_uncount(struct net *n, struct net_client *c)
+{
+    if (!c->counted)
+        return;
+    c->counted = 0;
+    n->nopen--;
+    (void)keycount_remove(&n->per_ip, c->ip);
+}
+
 static void net_on_close(struct conn *conn, void *arg, int err)
 {
     struct net_client *c = arg;
@@ -306,6 +321,7 @@ static void net_on_close(struct conn *conn, void *arg, int err)
         metrics_inc(&metrics_shm->tls[net_role(c)][1]);
     }
     c->closed = 1;
+    net_uncount(c->net, c);
     /* Freed from the before-sleep hook: never inside its own callback. */
     c->next_dead = c->net->dead;
     c->net->dead = c;
@@ -324,15 +340,6 @@ static void net_on_tls(struct conn *conn, void *arg, int err)
 
 static const struct conn_cb net_conn_cb = {
     .on_read = net_on_read, .on_close = net_on_close, .on_tls = net_on_tls};
-
-static unsigned net_count_ip(const struct net *n, const char *ip)
-{
-    unsigned k = 0;
-    for (const struct net_client *c = n->all; c; c = c->next)
-        if (!c->closed && !strcmp(c->ip, ip))
-            k++;
-    return k;
-}
 
 static void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t outsize)
 {
@@ -382,22 +389,26 @@ static void net_accept_one(struct net *n, size_t li)
     metrics_inc(&metrics_shm->connections[metrics_role(role)]);
     metrics_inc(&metrics_open[metrics_role(role)]);
     log_info("connect from unknown[%s]", c->ip);
-    int over = n->nclients > n->cfg->sessions_max ||
-               net_count_ip(n, c->ip) > n->cfg->sessions_per_ip;
+    c->counted = 1;
+    n->nopen++;
+    unsigned from_ip = keycount_add(&n->per_ip, c->ip);
+    int over = n->nopen > n->cfg->sessions_max || from_ip > n->cfg->sessions_per_ip;
     if (over && role == CONF_ROLE_SMTPS) {
         /* No reply is possible before the handshake: just close. */
         log_warn("connection limit reached: refusing unknown[%s]", c->ip);
         conn_abort(c->conn);
-    } else if (n->nclients > n->cfg->sessions_max) {
+    } else if (n->nopen > n->cfg->sessions_max) {
         log_warn("connection limit %u reached: refusing unknown[%s]", n->cfg->sessions_max, c->ip);
         smtp_session_refuse(c->session, "Error: too many connections");
-    } else if (net_count_ip(n, c->ip) > n->cfg->sessions_per_ip) {
+    } else if (from_ip > n->cfg->sessions_per_ip) {
         log_warn("per-address limit %u reached: refusing unknown[%s]", n->cfg->sessions_per_ip,
                  c->ip);
         smtp_session_refuse(c->session, "Error: too many connections from your address");
     } else {
         smtp_session_start(c->session);
+        return;
     }
+    net_uncount(n, c);
 }
 
 static void net_on_listen(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -423,6 +434,7 @@ static void net_free_client(struct net *n, struct net_client *c)
     if (c->auth_timer)
         ev_timer_cancel(n->loop, c->auth_timer);
     idmap_del(&n->clients, c->id);
+    net_uncount(n, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -669,6 +681,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     n.auth_users = throttle_new(cfg->auth_failures_max, cfg->auth_failure_window,
                                 THROTTLE_KEYS_DEFAULT);
     idmap_init(&n.clients);
+    keycount_init(&n.per_ip);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
     n.relay = net_relay_new(n.loop, cfg, n.ipc, n.dns);
@@ -696,6 +709,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     throttle_free(n.auth_ip);
     throttle_free(n.auth_users);
     idmap_free(&n.clients);
+    keycount_free(&n.per_ip);
     ev_loop_free(n.loop);
     return rc < 0 ? 1 : 0;
 }
