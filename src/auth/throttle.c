@@ -205,15 +205,16 @@ unsigned throttle_failures(struct throttle *t, const char *key, uint64_t now_ms)
     return e ? throttle_sum(e, now_ms / t->slot_ms) : 0;
 }
 
-unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms)
+unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms, unsigned max_ms)
 {
     unsigned n = throttle_failures(t, key, now_ms);
-    if (n == 0)
+    if (n == 0 || max_ms == 0)
         return 0;
+    /* Stops doubling at the cap, so it cannot overflow. */
     unsigned delay = THROTTLE_DELAY_FIRST_MS;
-    for (unsigned i = 1; i < n && delay < THROTTLE_DELAY_MAX_MS; i++)
+    for (unsigned i = 1; i < n && delay < max_ms; i++)
         delay *= 2;
-    return delay < THROTTLE_DELAY_MAX_MS ? delay : THROTTLE_DELAY_MAX_MS;
+    return delay < max_ms ? delay : max_ms;
 }
 
 int throttle_blocked(struct throttle *t, const char *key, uint64_t now_ms)

@@ -77,6 +77,9 @@ void config_default(struct config *cfg)
     cfg->timeout_tls = 60;
     cfg->auth_failures_max = 10;
     cfg->auth_failure_window = 900;
+    /* Below the 10-15 s some clients wait for a reply; the block after
+     * auth_failures_max failures is what bounds guessing. */
+    cfg->auth_failure_delay_max = 8;
     cfg->auth_cache_ttl = 3600;
     cfg->sender_check = CONF_SENDER_OWN;
     cfg->relay_port = 25;

@@ -118,6 +118,7 @@ struct config {
     int auth_plaintext_loopback; /* AUTH without TLS from 127.0.0.0/8 and ::1 */
     unsigned auth_failures_max;   /* 10 per IP or user within the window */
     unsigned auth_failure_window; /* 900 s */
+    unsigned auth_failure_delay_max; /* 8 s: cap of the growing delay per failure, 0 = none */
     unsigned auth_cache_ttl;      /* 3600 s: verified credentials remembered */
     struct conf_cidr *relay_networks; /* owned array */
     size_t nrelay_networks;

@@ -666,6 +666,7 @@ static const struct conf_key conf_keys[] = {
     {"auth_plaintext_loopback", conf_set_bool, F(auth_plaintext_loopback), 0, 0, 0, NULL},
     {"auth_failures_max", conf_set_count, F(auth_failures_max), 1, 1000000, 0, NULL},
     {"auth_failure_window", conf_set_duration, F(auth_failure_window), 1, DAY, 0, NULL},
+    {"auth_failure_delay_max", conf_set_duration, F(auth_failure_delay_max), 0, 300, 0, NULL},
     {"auth_cache_ttl", conf_set_duration, F(auth_cache_ttl), 0, DAY, 0, NULL},
     {"relay_networks", conf_set_networks, 0, 0, 0, 0, 0, NULL},
     {"sender_check", conf_set_sender_check, 0, 0, 0, 0, 0, NULL},

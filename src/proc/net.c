@@ -279,8 +279,10 @@ static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
     throttle_fail(n->auth_ip, ipkey, now);
     if (c->auth_user[0])
         throttle_fail(n->auth_users, c->auth_user, now);
-    unsigned d1 = throttle_delay_ms(n->auth_ip, ipkey, now);
-    unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now) : 0;
+    unsigned max_ms = n->cfg->auth_failure_delay_max * 1000;
+    unsigned d1 = throttle_delay_ms(n->auth_ip, ipkey, now, max_ms);
+    unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now, max_ms)
+                                  : 0;
     /* Only the client address is shut out: failures for a user name slow
      * every guess at it down but never lock its owner out, which anyone
      * could otherwise do on purpose. */

@@ -46,6 +46,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.retry_min, 300);
     CHECK_EQ_INT(cfg.retry_max, 4000);
     CHECK_EQ_INT(cfg.queue_lifetime, 432000);
+    CHECK_EQ_INT(cfg.auth_failure_delay_max, 8);
 
     /* The embedded default: any safe local part at localhost. */
     CHECK_EQ_INT(rcpt(&cfg, "Anyone", "LOCALHOST"), CONF_RCPT_LOCAL);
@@ -500,7 +501,8 @@ static void test_tls_auth_keys(void)
                       "tls_min_version = TLSv1.3\ntimeout_tls = 2s\n"
                       "relay_networks = 127.0.0.0/8, ::1/128 192.0.2.7\n"
                       "sender_check = domain\nauth_failures_max = 3\n"
-                      "auth_failure_window = 1m\nauth_plaintext_loopback = yes\n"),
+                      "auth_failure_window = 1m\nauth_plaintext_loopback = yes\n"
+                      "auth_failure_delay_max = 0\n"),
                  0);
     char want[PATH_MAX + 16];
     snprintf(want, sizeof want, "%s/c.pem", tmpdir);
@@ -514,6 +516,7 @@ static void test_tls_auth_keys(void)
     CHECK_EQ_INT(cfg.sender_check, CONF_SENDER_DOMAIN);
     CHECK_EQ_INT(cfg.auth_failures_max, 3);
     CHECK_EQ_INT(cfg.auth_failure_window, 60);
+    CHECK_EQ_INT(cfg.auth_failure_delay_max, 0);
     CHECK_EQ_INT(cfg.auth_plaintext_loopback, 1);
     CHECK_EQ_INT(cfg.nrelay_networks, 3);
     CHECK(config_relay_allowed(&cfg, "127.1.2.3"));
