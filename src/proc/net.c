@@ -32,6 +32,7 @@
 #include "proc/privsep.h"
 #include "proc/metrics_http.h"
 #include "proc/metrics_shm.h"
+#include "proc/net_deadline.h"
 #include "proc/tls_material.h"
 #include "smtp/smtp_session.h"
 
@@ -45,8 +46,7 @@ struct net_client {
     struct conn *conn;            /* owned */
     struct smtp_session *session; /* owned */
     char ip[INET6_ADDRSTRLEN];
-    uint64_t timeout_ms;
-    uint64_t last_ms;
+    struct net_deadline dl; /* idle, command line and content rate limits */
     int paused;
     int closed; /* on the free list, waiting for the before-sleep hook */
     int counted; /* in net.per_ip and net.nopen */
@@ -78,6 +78,7 @@ struct net {
     struct net_client *dead;
     unsigned nclients; /* in the list, closed ones included until freed */
     unsigned nopen;    /* counted against sessions_max: not closed, not refused */
+    int stress;        /* stress mode (net_stress_update) */
     uint64_t next_id;
     int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
     int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
@@ -87,8 +88,11 @@ struct net {
 static void net_io_write(void *io, const void *p, size_t n)
 {
     struct net_client *c = io;
-    if (!c->closed)
-        conn_write(c->conn, p, n);
+    if (c->closed)
+        return;
+    /* A reply: the next command line is due from now. */
+    net_deadline_reply(&c->dl, clock_mono_ms());
+    conn_write(c->conn, p, n);
 }
 
 static void net_client_feed(struct net_client *c)
@@ -112,7 +116,8 @@ static void net_io_pause(void *io, int paused)
         return;
     c->paused = paused;
     conn_pause(c->conn, paused);
-    c->last_ms = clock_mono_ms();
+    /* Time spent waiting for the queue is not the client's. */
+    net_deadline_restart(&c->dl, c->dl.idle_ms, clock_mono_ms());
     /* Resuming: the session may have input buffered already, or a BDAT of
      * zero octets to finish; feed it from the loop, not recursively. */
     if (!paused && c->kick == 0)
@@ -129,8 +134,7 @@ static void net_io_close(void *io)
 static void net_io_set_timeout(void *io, uint64_t ms)
 {
     struct net_client *c = io;
-    c->timeout_ms = ms;
-    c->last_ms = clock_mono_ms();
+    net_deadline_restart(&c->dl, ms, clock_mono_ms());
 }
 
 static void net_io_starttls(void *io)
@@ -297,7 +301,7 @@ static const struct smtp_session_svc net_svc = {
 static void net_on_read(struct conn *conn, void *arg)
 {
     struct net_client *c = arg;
-    c->last_ms = clock_mono_ms();
+    net_deadline_input(&c->dl, clock_mono_ms());
     net_client_feed(c);
 }
 
@@ -335,7 +339,7 @@ static void net_on_tls(struct conn *conn, void *arg, int err)
     c->handshaking = 0;
     c->tls_done = 1;
     metrics_inc(&metrics_shm->tls[net_role(c)][0]);
-    c->last_ms = clock_mono_ms();
+    net_deadline_input(&c->dl, clock_mono_ms());
     smtp_session_tls_done(c->session, conn_tls_version(conn), conn_tls_cipher(conn),
                           conn_tls_bits(conn));
 }
@@ -376,8 +380,7 @@ static void net_accept_one(struct net *n, size_t li)
     c->listener = li;
     c->id = ++n->next_id;
     net_peer_ip(&ss, c->ip, sizeof c->ip);
-    c->last_ms = clock_mono_ms();
-    c->timeout_ms = (uint64_t)n->cfg->timeout_command * 1000;
+    net_deadline_start(&c->dl, (uint64_t)n->cfg->timeout_command * 1000, clock_mono_ms());
     c->conn = conn_new(n->loop, fd, &net_conn_cb, c);
     struct smtp_session_peer peer = {c->ip, "unknown", role, n->tls[li] != NULL,
                                      role == CONF_ROLE_SMTPS, 0};
@@ -495,16 +498,75 @@ static void net_drain_sweep(struct net *n, uint64_t now)
         ev_loop_stop(n->loop);
 }
 
+/* Stress mode (Postfix's): with stress_threshold % of sessions_max open,
+ * idle sessions get timeout_stress instead of their own timeouts, so that
+ * a crowd of idle connections makes room for clients that talk. Left
+ * again below 3/4 of that level, so a server at the edge does not flap. */
+static void net_stress_update(struct net *n)
+{
+    const struct config *cfg = n->cfg;
+    uint64_t level = (uint64_t)n->nopen * 100;
+    uint64_t enter = (uint64_t)cfg->stress_threshold * cfg->sessions_max;
+    if (!n->stress && cfg->stress_threshold > 0 && level >= enter) {
+        n->stress = 1;
+        log_warn("entering stress mode: %u of sessions_max %u sessions open; idle timeouts "
+                 "cut to timeout_stress %us",
+                 n->nopen, cfg->sessions_max, cfg->timeout_stress);
+    } else if (n->stress && (cfg->stress_threshold == 0 || level * 4 < enter * 3)) {
+        n->stress = 0;
+        log_info("leaving stress mode: %u of sessions_max %u sessions open", n->nopen,
+                 cfg->sessions_max);
+    }
+    metrics_shm_set_stress(n->stress);
+}
+
+/* Applies the time limits (proc/net_deadline) to one session. */
+static void net_client_expire(struct net_client *c, const struct net_deadline_limits *l,
+                              uint64_t now)
+{
+    if (conn_is_closed(c->conn))
+        return; /* closing already: the conn bounds its last flush */
+    uint64_t rate = 0;
+    enum net_expiry e = net_deadline_check(&c->dl, l, smtp_session_expects(c->session),
+                                           conn_rx_total(c->conn), now, &rate);
+    char why[128];
+    switch (e) {
+    case NET_EXPIRY_NONE:
+        return;
+    case NET_EXPIRY_IDLE:
+        if (l->stress)
+            snprintf(why, sizeof why, "stress mode, idle for timeout_stress %us",
+                     c->net->cfg->timeout_stress);
+        smtp_session_timeout(c->session, l->stress ? why : NULL);
+        break;
+    case NET_EXPIRY_LINE:
+        snprintf(why, sizeof why, "no complete command line within %llus%s",
+                 (unsigned long long)(l->line_ms / 1000), l->stress ? " (stress mode)" : "");
+        smtp_session_timeout(c->session, why);
+        break;
+    case NET_EXPIRY_RATE:
+        snprintf(why, sizeof why, "%llu octets/s, below data_rate_min %llu",
+                 (unsigned long long)rate, (unsigned long long)l->rate_min);
+        smtp_session_timeout(c->session, why);
+        break;
+    }
+    metrics_inc(&metrics_shm->timeouts[e == NET_EXPIRY_IDLE   ? METRICS_TIMEOUT_IDLE
+                                       : e == NET_EXPIRY_LINE ? METRICS_TIMEOUT_COMMAND_LINE
+                                                              : METRICS_TIMEOUT_DATA_RATE]);
+}
+
 static void net_sweep(struct ev_loop *loop, void *arg)
 {
     struct net *n = arg;
     uint64_t now = clock_mono_ms();
+    net_stress_update(n);
+    struct net_deadline_limits lim;
+    net_deadline_limits_set(&lim, n->cfg, n->stress);
     for (struct net_client *c = n->all; c; c = c->next) {
         /* A session waiting for the queue is not idle: the client waits on us. */
-        if (c->closed || c->paused || c->timeout_ms == 0)
+        if (c->closed || c->paused)
             continue;
-        if (now - c->last_ms >= c->timeout_ms)
-            smtp_session_timeout(c->session);
+        net_client_expire(c, &lim, now);
     }
     if (n->stopping)
         net_drain_sweep(n, now);
