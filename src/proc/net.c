@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,12 @@
 
 /* Sessions are checked for idle timeouts this often. */
 #define NET_SWEEP_MS 1000
+/* accept() found no descriptor (or memory) for a new connection: the
+ * listeners rest this long, since the connection stays queued and the
+ * listener readable, and trying again at once would spin. */
+#define NET_ACCEPT_PAUSE_MS 100
+/* ... and say so at most this often. */
+#define NET_ACCEPT_WARN_MS 60000
 
 struct net_client {
     struct net_client *next, *prev; /* all live clients */
@@ -79,6 +86,9 @@ struct net {
     unsigned nclients; /* in the list, closed ones included until freed */
     unsigned nopen;    /* counted against sessions_max: not closed, not refused */
     int stress;        /* stress mode (net_stress_update) */
+    ev_timer_id accept_resume; /* listeners paused after EMFILE, until this fires */
+    uint64_t accept_warned_ms; /* the last warning about it */
+    unsigned accept_failures;  /* since that warning */
     uint64_t next_id;
     int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
     int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
@@ -361,6 +371,41 @@ static void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t out
         memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
+static void net_listen_all(struct net *n, unsigned events)
+{
+    for (size_t i = 0; i < n->nls; i++)
+        (void)ev_io_mod(n->loop, n->ls[i].fd, events);
+}
+
+static void net_accept_resume(struct ev_loop *loop, void *arg)
+{
+    struct net *n = arg;
+    n->accept_resume = 0;
+    if (!n->stopping) /* stopping closed the listeners: their numbers may be reused */
+        net_listen_all(n, EV_READ);
+}
+
+/* Out of descriptors or memory: the sessions open go on, new ones wait in
+ * the kernel's backlog until some end (or the backlog overflows and the
+ * client retries). */
+static void net_accept_pause(struct net *n, int err)
+{
+    n->accept_failures++;
+    uint64_t now = clock_mono_ms();
+    if (n->accept_warned_ms == 0 || now - n->accept_warned_ms >= NET_ACCEPT_WARN_MS) {
+        log_warn("accept: %s (%u times since the last warning) with %u sessions open: not "
+                 "accepting for %u ms; raise the file descriptor limit (LimitNOFILE) or lower "
+                 "sessions_max",
+                 strerror(err), n->accept_failures, n->nopen, NET_ACCEPT_PAUSE_MS);
+        n->accept_warned_ms = now;
+        n->accept_failures = 0;
+    }
+    if (n->accept_resume)
+        return;
+    net_listen_all(n, 0);
+    n->accept_resume = ev_timer_add(n->loop, NET_ACCEPT_PAUSE_MS, net_accept_resume, n);
+}
+
 static void net_accept_one(struct net *n, size_t li)
 {
     int lfd = n->ls[li].fd;
@@ -369,7 +414,9 @@ static void net_accept_one(struct net *n, size_t li)
     socklen_t sl = sizeof ss;
     int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            net_accept_pause(n, errno);
+        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warn("accept: %s", strerror(errno));
         return;
     }
@@ -698,6 +745,8 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
     }
     n->stopping = 1;
     n->reload_drain = signo == SIGUSR2;
+    ev_timer_cancel(loop, n->accept_resume);
+    n->accept_resume = 0;
     /* The parent keeps the listeners: a new smtp process (a reload) goes
      * on accepting from the same sockets while this one drains. */
     for (size_t i = 0; i < n->nls; i++) {
@@ -714,11 +763,35 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
         ev_loop_stop(loop);
 }
 
+/* Every session holds a socket, and a queue file while it receives a
+ * message; a soft limit of 1024 (the usual default outside systemd's
+ * LimitNOFILE) would cap the default sessions_max of 2000 at about 1000.
+ * The soft limit goes up to the hard one, which is the operator's. */
+static void net_raise_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    uint64_t need = 2 * (uint64_t)cfg->sessions_max + 2 * (uint64_t)cfg->connections_max + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("the file descriptor limit %llu is below the %llu that sessions_max %u and "
+                 "connections_max %u may need: new connections will wait when it is reached; "
+                 "raise LimitNOFILE (ulimit -n)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->sessions_max,
+                 cfg->connections_max);
+}
+
 int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd,
              const char *tls, size_t tls_len, int ctl_fd)
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
+    net_raise_fd_limit(cfg);
     metrics_shm_net_start();
     metrics_http_drop();
     struct net n = {0};

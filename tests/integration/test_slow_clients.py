@@ -1,6 +1,7 @@
 """Slow and idle clients: the deadline for a whole command line, the minimum rate of message
 content, stress mode under 5,000 idle connections, and the cap of the AUTH failure delay
 (hardening issue, item 6)."""
+import os
 import re
 import resource
 import selectors
@@ -10,6 +11,7 @@ import urllib.request
 
 import pytest
 
+import ternlib
 from ternlib import SMTPClient, b64, free_port, make_message, scaled
 
 
@@ -251,3 +253,85 @@ def test_stress_mode_serves_a_client_past_5000_idle_sessions(tern_factory):
     finally:
         for s in idle:
             s.close()
+
+
+# --------------------------------------------------------------------------- descriptors
+
+
+def smtpd_pid(server):
+    """The pid of the server's tern-smtpd process (the child of the supervisor)."""
+    for pid in server.group_pids():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if st[st.index("(") + 1:st.rindex(")")] == "tern-smtpd":
+            return pid
+    raise AssertionError("no tern-smtpd process")
+
+
+def nofile_limits(pid):
+    """(soft, hard) of RLIMIT_NOFILE of any process, from /proc (prlimit(2) on another user's
+    process needs CAP_SYS_RESOURCE)."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no open files limit for %d" % pid)
+
+
+def test_soft_descriptor_limit_raised_to_hard(tern_factory):
+    """A soft limit of 1024 (the usual default) would cap the 2000 sessions of sessions_max at
+    about 1000: tern's SMTP process raises it to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip("needs a finite hard limit above 256, have %r" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        server = tern_factory()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert nofile_limits(smtpd_pid(server)) == (hard, hard)
+
+
+def test_out_of_descriptors_waits_instead_of_spinning(tern_factory, tmp_path, monkeypatch):
+    """At EMFILE the connection stays in the kernel's queue and the listener readable: tern
+    rests its listeners (one warning, not one per try at full speed, which is what it did) and
+    accepts the waiting clients once sessions end."""
+    limit = 128
+    # tern under a hard limit of its own (the test process keeps its own limits).
+    wrapper = tmp_path / "tern-limited"
+    wrapper.write_text("#!/bin/sh\nulimit -n %d || exit 1\nexec %s \"$@\"\n" % (limit, ternlib.TERN_BIN))
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(ternlib, "TERN_BIN", str(wrapper))
+    server = tern_factory(sessions_max=300, sessions_per_ip=300)
+    server.wait_log(r"the file descriptor limit %d is below the 864 that sessions_max 300" % limit)
+    greeted, waiting = [], []
+    try:
+        # Fill the SMTP process's descriptors: connections beyond them get no greeting.
+        for _ in range(limit):
+            c = SMTPClient(server.host, server.port, read_greeting=False)
+            if c.no_reply_within(0.5 if greeted else scaled(5)):
+                waiting.append(c)
+                if len(waiting) == 3:
+                    break
+            else:
+                assert c.read_reply().code == 220
+                greeted.append(c)
+        assert len(waiting) == 3 and 50 < len(greeted) < limit, (len(greeted), len(waiting))
+        server.wait_log(r"accept: Too many open files \(\d+ times since the last warning\) "
+                        r"with %d sessions open: not accepting for 100 ms" % len(greeted))
+        # Seconds of refused accepts: still that one warning, not a flood of them.
+        server.settle(2)
+        assert server.log().count("Too many open files") == 1, server.log_tail()
+        for c in greeted[:10]:
+            c.close()
+        for w in waiting:
+            r = w.read_reply(timeout=scaled(15))
+            assert r.code == 220, r
+            w.ehlo()
+    finally:
+        for c in greeted + waiting:
+            c.close()
