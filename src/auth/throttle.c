@@ -5,10 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "base/siphash.h"
 #include "base/xmalloc.h"
 
 /* THROTTLE_SLOTS slots of the window plus the current, partly elapsed
@@ -27,59 +25,18 @@ struct throttle {
     unsigned max;
     uint64_t slot_ms;
     size_t keys_max;
-    uint64_t seed[2];
+    struct siphash_key seed;
     struct throttle_entry **buckets; /* owned array of chains (entries owned) */
     size_t nbuckets;                 /* a power of two */
     size_t n;
     struct throttle_entry *oldest, *newest;
 };
 
-/* SipHash-2-4 (Aumasson and Bernstein, 2012), keyed with random bytes:
- * user names come from the network, and a known hash would let a client
- * pile them all into one chain. */
-#define THROTTLE_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-
-static void throttle_sipround(uint64_t v[4])
-{
-    v[0] += v[1];
-    v[1] = THROTTLE_ROTL(v[1], 13) ^ v[0];
-    v[0] = THROTTLE_ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = THROTTLE_ROTL(v[3], 16) ^ v[2];
-    v[0] += v[3];
-    v[3] = THROTTLE_ROTL(v[3], 21) ^ v[0];
-    v[2] += v[1];
-    v[1] = THROTTLE_ROTL(v[1], 17) ^ v[2];
-    v[2] = THROTTLE_ROTL(v[2], 32);
-}
-
-static void throttle_sipblock(uint64_t v[4], uint64_t m)
-{
-    v[3] ^= m;
-    throttle_sipround(v);
-    throttle_sipround(v);
-    v[0] ^= m;
-}
-
+/* Keyed: user names come from the network, and a known hash would let a
+ * client pile them all into one chain. */
 static uint64_t throttle_hash(const struct throttle *t, const char *s)
 {
-    uint64_t v[4] = {t->seed[0] ^ 0x736f6d6570736575ULL, t->seed[1] ^ 0x646f72616e646f6dULL,
-                     t->seed[0] ^ 0x6c7967656e657261ULL, t->seed[1] ^ 0x7465646279746573ULL};
-    size_t n = strlen(s), i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t m = 0;
-        for (int j = 7; j >= 0; j--)
-            m = (m << 8) | (unsigned char)s[i + (size_t)j];
-        throttle_sipblock(v, m);
-    }
-    uint64_t last = (uint64_t)n << 56;
-    for (size_t j = 0; i + j < n; j++)
-        last |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
-    throttle_sipblock(v, last);
-    v[2] ^= 0xff;
-    for (int r = 0; r < 4; r++)
-        throttle_sipround(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
+    return siphash24(&t->seed, s, strlen(s));
 }
 
 struct throttle *throttle_new(unsigned max, unsigned window_s, size_t keys_max)
@@ -89,13 +46,7 @@ struct throttle *throttle_new(unsigned max, unsigned window_s, size_t keys_max)
     uint64_t window_ms = (uint64_t)(window_s ? window_s : 1) * 1000;
     t->slot_ms = (window_ms + THROTTLE_SLOTS - 1) / THROTTLE_SLOTS;
     t->keys_max = keys_max ? keys_max : 1;
-    if (getrandom(t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed) {
-        /* No entropy yet (very early boot): weaker, but still not fixed. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        t->seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
-        t->seed[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)t;
-    }
+    siphash_key_random(&t->seed);
     t->nbuckets = 64;
     t->buckets = xcalloc(t->nbuckets, sizeof *t->buckets);
     return t;
@@ -254,15 +205,16 @@ unsigned throttle_failures(struct throttle *t, const char *key, uint64_t now_ms)
     return e ? throttle_sum(e, now_ms / t->slot_ms) : 0;
 }
 
-unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms)
+unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms, unsigned max_ms)
 {
     unsigned n = throttle_failures(t, key, now_ms);
-    if (n == 0)
+    if (n == 0 || max_ms == 0)
         return 0;
+    /* Stops doubling at the cap, so it cannot overflow. */
     unsigned delay = THROTTLE_DELAY_FIRST_MS;
-    for (unsigned i = 1; i < n && delay < THROTTLE_DELAY_MAX_MS; i++)
+    for (unsigned i = 1; i < n && delay < max_ms; i++)
         delay *= 2;
-    return delay < THROTTLE_DELAY_MAX_MS ? delay : THROTTLE_DELAY_MAX_MS;
+    return delay < max_ms ? delay : max_ms;
 }
 
 int throttle_blocked(struct throttle *t, const char *key, uint64_t now_ms)

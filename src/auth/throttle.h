@@ -20,9 +20,8 @@
 #define THROTTLE_SLOTS 8
 #define THROTTLE_KEYS_DEFAULT 65536
 /* The delay after the first failure, doubled for each further one up to
- * the cap: 1 s, 2 s, 4 s, 8 s, 16 s, 16 s ... */
+ * the caller's cap (auth_failure_delay_max): 1 s, 2 s, 4 s, 8 s, 8 s ... */
 #define THROTTLE_DELAY_FIRST_MS 1000
-#define THROTTLE_DELAY_MAX_MS 16000
 /* Longest key kept (an IPv6 address is 45; a user name 255 + '@' + a
  * domain would not be a valid login anyway): longer keys are cut. */
 #define THROTTLE_KEY_MAX 320
@@ -40,8 +39,8 @@ void throttle_fail(struct throttle *t, const char *key, uint64_t now_ms);
 
 /* How long to wait before answering the failure just recorded, in
  * milliseconds: 0 without a failure in the window, else 1000 << (n - 1)
- * for n failures in the window, at most THROTTLE_DELAY_MAX_MS. */
-unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms);
+ * for n failures in the window, never more than max_ms (0: no delay). */
+unsigned throttle_delay_ms(struct throttle *t, const char *key, uint64_t now_ms, unsigned max_ms);
 
 /* Has key had `max` failures or more within the window? 1 or 0. */
 int throttle_blocked(struct throttle *t, const char *key, uint64_t now_ms);

@@ -194,7 +194,7 @@ int sm_smtp(const struct config *cfg, const struct sm_opts *o)
         struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
         int pr = poll(&pfd, 1, b.timeout_ms > 3600000 ? 3600000 : (int)b.timeout_ms);
         if (pr == 0) {
-            smtp_session_timeout(b.s);
+            smtp_session_timeout(b.s, NULL);
             continue;
         }
         if (pr < 0 && errno == EINTR)

@@ -64,6 +64,15 @@ void config_default(struct config *cfg)
     cfg->bare_lf = CONF_BARE_NORMALIZE;
     cfg->timeout_command = 300;   /* RFC 5321 §4.5.3.2.7: 5 minutes */
     cfg->timeout_data = 180;      /* RFC 5321 §4.5.3.2.5: 3 minutes */
+    /* RFC 5321 §4.5.3.2.7 asks for at least 5 minutes of waiting for a
+     * command: a whole line gets that long, however slowly it comes. */
+    cfg->timeout_command_line = 300;
+    /* A 2400 bit/s modem still moves 240 octets/s: a client below 256
+     * over a whole 30 s window is trickling, not on a bad link. */
+    cfg->data_rate_min = 256;
+    cfg->data_rate_window = 30;
+    cfg->stress_threshold = 80;
+    cfg->timeout_stress = 10; /* Postfix's smtpd_timeout under stress */
     cfg->delivery_threads = 8;
     cfg->retry_min = 300;
     cfg->retry_max = 4000;
@@ -77,6 +86,9 @@ void config_default(struct config *cfg)
     cfg->timeout_tls = 60;
     cfg->auth_failures_max = 10;
     cfg->auth_failure_window = 900;
+    /* Below the 10-15 s some clients wait for a reply; the block after
+     * auth_failures_max failures is what bounds guessing. */
+    cfg->auth_failure_delay_max = 8;
     cfg->auth_cache_ttl = 3600;
     cfg->sender_check = CONF_SENDER_OWN;
     cfg->relay_port = 25;

@@ -99,6 +99,14 @@ struct config {
     /* Timeouts in seconds (RFC 5321 §4.5.3.2: server 5 minutes). */
     unsigned timeout_command; /* 300 */
     unsigned timeout_data;    /* 180, between blocks of DATA */
+    unsigned timeout_command_line; /* 300: a whole command line, however it trickles */
+    uint64_t data_rate_min;   /* 256 octets/s of DATA/BDAT content per window, 0 = off */
+    unsigned data_rate_window; /* 30 s */
+    /* Stress (Postfix's stress mode): with stress_threshold % of
+     * sessions_max open, idle timeouts and the command line deadline
+     * shrink to timeout_stress. */
+    unsigned stress_threshold; /* 80 (%), 0 = never */
+    unsigned timeout_stress;   /* 10 s */
     unsigned delivery_threads; /* 8: parallel local deliveries */
     unsigned retry_min;  /* 300 s: first retry */
     unsigned retry_max;  /* 4000 s: cap of the backoff */
@@ -118,6 +126,7 @@ struct config {
     int auth_plaintext_loopback; /* AUTH without TLS from 127.0.0.0/8 and ::1 */
     unsigned auth_failures_max;   /* 10 per IP or user within the window */
     unsigned auth_failure_window; /* 900 s */
+    unsigned auth_failure_delay_max; /* 8 s: cap of the growing delay per failure, 0 = none */
     unsigned auth_cache_ttl;      /* 3600 s: verified credentials remembered */
     struct conf_cidr *relay_networks; /* owned array */
     size_t nrelay_networks;

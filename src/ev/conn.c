@@ -215,6 +215,7 @@ static void conn_read(struct conn *c)
         break;
     }
     if (got > 0) {
+        c->rx_total += got;
         c->last_active = clock_mono_ms();
         conn_deliver(c);
     }
@@ -409,6 +410,11 @@ void conn_close(struct conn *c)
 void conn_abort(struct conn *c)
 {
     conn_finish(c, 0);
+}
+
+uint64_t conn_rx_total(const struct conn *c)
+{
+    return c->rx_total;
 }
 
 int conn_fd(const struct conn *c)

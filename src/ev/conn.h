@@ -79,6 +79,8 @@ int conn_is_tls(const struct conn *c);
 const char *conn_tls_version(const struct conn *c);
 const char *conn_tls_cipher(const struct conn *c);
 int conn_tls_bits(const struct conn *c);
+/* Octets received so far (decrypted ones with TLS), for rate limits. */
+uint64_t conn_rx_total(const struct conn *c);
 /* The file descriptor (for getpeername etc.). */
 int conn_fd(const struct conn *c);
 /* Non-zero once the peer half-closed or the conn was closed. */

@@ -34,6 +34,7 @@ struct conn {
     struct buf rbuf;
     struct buf wbuf;       /* queued bytes are wbuf.data[woff .. len) */
     size_t woff;
+    uint64_t rx_total;     /* octets received (after TLS) in the conn's life */
     uint64_t timeout_ms;   /* 0 = none */
     uint64_t last_active;  /* clock_mono_ms() of the last read or write */
     ev_timer_id idle_timer;

@@ -9,6 +9,8 @@
 
 static const char *const metrics_auth_names[METRICS_AUTH_RESULTS] = {
     "success", "failure", "tempfail", "blocked"};
+static const char *const metrics_timeout_names[METRICS_TIMEOUTS] = {"idle", "command_line",
+                                                                     "data_rate"};
 
 void metrics_put_label(struct buf *out, const char *s)
 {
@@ -80,6 +82,14 @@ static void metrics_render_net(struct buf *out)
         for (unsigned k = 0; k < METRICS_AUTH_RESULTS; k++)
             buf_printf(out, "tern_smtp_auth_total{role=\"%s\",result=\"%s\"} %" PRIu64 "\n",
                        metrics_role_name(r), metrics_auth_names[k], metrics_get(&m->auth[r][k]));
+    metrics_family(out, "tern_smtp_timeouts_total", "counter",
+                   "Inbound SMTP sessions ended by a time limit, by limit.");
+    for (unsigned k = 0; k < METRICS_TIMEOUTS; k++)
+        buf_printf(out, "tern_smtp_timeouts_total{limit=\"%s\"} %" PRIu64 "\n",
+                   metrics_timeout_names[k], metrics_get(&m->timeouts[k]));
+    metrics_family(out, "tern_smtp_stress", "gauge",
+                   "1 while the SMTP server is in stress mode (most of sessions_max in use).");
+    buf_printf(out, "tern_smtp_stress %" PRIu64 "\n", metrics_shm_stress());
     metrics_family(out, "tern_relay_connections_total", "counter",
                    "Outbound SMTP connections to next hops, by result.");
     buf_printf(out, "tern_relay_connections_total{result=\"ok\"} %" PRIu64 "\n",

@@ -14,6 +14,8 @@ struct metrics_shm *metrics_shm = &metrics_shm_private;
 struct qmetrics *metrics_qshm;
 static _Atomic uint64_t metrics_open_private[METRICS_ROLES];
 _Atomic uint64_t *metrics_open = metrics_open_private;
+static _Atomic uint64_t metrics_stress_private;
+static _Atomic uint64_t *metrics_stress = &metrics_stress_private;
 
 /* The region is shared between processes: the counters must be atomic
  * instructions on the memory itself, never a lock inside the process. */
@@ -68,7 +70,9 @@ void metrics_shm_net_start(void)
             continue;
         for (unsigned i = 0; i < METRICS_ROLES; i++)
             atomic_store_explicit(&slot->open[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&slot->stress, 0, memory_order_relaxed);
         metrics_open = slot->open;
+        metrics_stress = &slot->stress;
         break;
     }
     if (metrics_open == metrics_open_private && metrics_shm != &metrics_shm_private)
@@ -100,4 +104,19 @@ uint64_t metrics_shm_open(unsigned r)
             n += metrics_get(&slot->open[r]);
     }
     return n;
+}
+
+void metrics_shm_set_stress(int on)
+{
+    atomic_store_explicit(metrics_stress, on ? 1 : 0, memory_order_relaxed);
+}
+
+uint64_t metrics_shm_stress(void)
+{
+    for (unsigned s = 0; s < METRICS_NET_SLOTS; s++) {
+        const struct metrics_net_slot *slot = &metrics_shm->net[s];
+        if (metrics_pid_alive(atomic_load(&slot->pid)) && metrics_get(&slot->stress))
+            return 1;
+    }
+    return 0;
 }

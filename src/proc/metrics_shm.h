@@ -31,6 +31,14 @@ enum metrics_auth_result {
     METRICS_AUTH_RESULTS = 4,
 };
 
+/* Sessions ended by a time limit (proc/net_deadline). */
+enum metrics_timeout {
+    METRICS_TIMEOUT_IDLE = 0,         /* idle, or timeout_stress under stress */
+    METRICS_TIMEOUT_COMMAND_LINE = 1, /* timeout_command_line */
+    METRICS_TIMEOUT_DATA_RATE = 2,    /* data_rate_min */
+    METRICS_TIMEOUTS = 3,
+};
+
 struct metrics_shm {
     /* Connections accepted, including those refused over a limit. */
     _Atomic uint64_t connections[METRICS_ROLES];
@@ -41,6 +49,7 @@ struct metrics_shm {
     struct metrics_net_slot {
         _Atomic int pid; /* 0 = never used */
         _Atomic uint64_t open[METRICS_ROLES];
+        _Atomic uint64_t stress; /* 1 while this process is in stress mode */
     } net[METRICS_NET_SLOTS];
     /* Sessions ended, by role, TLS used (0/1), authenticated (0/1). */
     _Atomic uint64_t sessions[METRICS_ROLES][2][2];
@@ -48,6 +57,7 @@ struct metrics_shm {
     _Atomic uint64_t tls[METRICS_ROLES][2];
     _Atomic uint64_t auth[METRICS_ROLES][METRICS_AUTH_RESULTS];
     _Atomic uint64_t relay[RELAY_EVENTS]; /* enum relay_event (deliver/relay.h) */
+    _Atomic uint64_t timeouts[METRICS_TIMEOUTS];
 };
 
 /* The counters. Before metrics_shm_create() (unit tests, check-config)
@@ -100,5 +110,10 @@ void metrics_shm_net_start(void);
 
 /* Sessions open now for role r, over the net processes alive. */
 uint64_t metrics_shm_open(unsigned r);
+
+/* This net process enters (1) or leaves (0) stress mode. */
+void metrics_shm_set_stress(int on);
+/* 1 if a live net process is in stress mode. */
+uint64_t metrics_shm_stress(void);
 
 #endif

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/idmap.h"
+#include "base/keycount.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "auth/throttle.h"
@@ -31,11 +33,18 @@
 #include "proc/privsep.h"
 #include "proc/metrics_http.h"
 #include "proc/metrics_shm.h"
+#include "proc/net_deadline.h"
 #include "proc/tls_material.h"
 #include "smtp/smtp_session.h"
 
 /* Sessions are checked for idle timeouts this often. */
 #define NET_SWEEP_MS 1000
+/* accept() found no descriptor (or memory) for a new connection: the
+ * listeners rest this long, since the connection stays queued and the
+ * listener readable, and trying again at once would spin. */
+#define NET_ACCEPT_PAUSE_MS 100
+/* ... and say so at most this often. */
+#define NET_ACCEPT_WARN_MS 60000
 
 struct net_client {
     struct net_client *next, *prev; /* all live clients */
@@ -44,10 +53,10 @@ struct net_client {
     struct conn *conn;            /* owned */
     struct smtp_session *session; /* owned */
     char ip[INET6_ADDRSTRLEN];
-    uint64_t timeout_ms;
-    uint64_t last_ms;
+    struct net_deadline dl; /* idle, command line and content rate limits */
     int paused;
     int closed; /* on the free list, waiting for the before-sleep hook */
+    int counted; /* in net.per_ip and net.nopen */
     size_t listener;  /* index into net.ls / net.tls */
     int handshaking;  /* TLS handshake under way */
     int tls_done;     /* a TLS handshake completed (metrics) */
@@ -71,9 +80,15 @@ struct net {
     const struct net_listener *ls;
     size_t nls;
     struct idmap clients; /* id -> client, for asynchronous answers */
+    struct keycount per_ip; /* client address -> sessions open (not closed) */
     struct net_client *all;
     struct net_client *dead;
-    unsigned nclients;
+    unsigned nclients; /* in the list, closed ones included until freed */
+    unsigned nopen;    /* counted against sessions_max: not closed, not refused */
+    int stress;        /* stress mode (net_stress_update) */
+    ev_timer_id accept_resume; /* listeners paused after EMFILE, until this fires */
+    uint64_t accept_warned_ms; /* the last warning about it */
+    unsigned accept_failures;  /* since that warning */
     uint64_t next_id;
     int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
     int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
@@ -83,8 +98,11 @@ struct net {
 static void net_io_write(void *io, const void *p, size_t n)
 {
     struct net_client *c = io;
-    if (!c->closed)
-        conn_write(c->conn, p, n);
+    if (c->closed)
+        return;
+    /* A reply: the next command line is due from now. */
+    net_deadline_reply(&c->dl, clock_mono_ms());
+    conn_write(c->conn, p, n);
 }
 
 static void net_client_feed(struct net_client *c)
@@ -108,7 +126,8 @@ static void net_io_pause(void *io, int paused)
         return;
     c->paused = paused;
     conn_pause(c->conn, paused);
-    c->last_ms = clock_mono_ms();
+    /* Time spent waiting for the queue is not the client's. */
+    net_deadline_restart(&c->dl, c->dl.idle_ms, clock_mono_ms());
     /* Resuming: the session may have input buffered already, or a BDAT of
      * zero octets to finish; feed it from the loop, not recursively. */
     if (!paused && c->kick == 0)
@@ -125,8 +144,7 @@ static void net_io_close(void *io)
 static void net_io_set_timeout(void *io, uint64_t ms)
 {
     struct net_client *c = io;
-    c->timeout_ms = ms;
-    c->last_ms = clock_mono_ms();
+    net_deadline_restart(&c->dl, ms, clock_mono_ms());
 }
 
 static void net_io_starttls(void *io)
@@ -275,8 +293,10 @@ static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
     throttle_fail(n->auth_ip, ipkey, now);
     if (c->auth_user[0])
         throttle_fail(n->auth_users, c->auth_user, now);
-    unsigned d1 = throttle_delay_ms(n->auth_ip, ipkey, now);
-    unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now) : 0;
+    unsigned max_ms = n->cfg->auth_failure_delay_max * 1000;
+    unsigned d1 = throttle_delay_ms(n->auth_ip, ipkey, now, max_ms);
+    unsigned d2 = c->auth_user[0] ? throttle_delay_ms(n->auth_users, c->auth_user, now, max_ms)
+                                  : 0;
     /* Only the client address is shut out: failures for a user name slow
      * every guess at it down but never lock its owner out, which anyone
      * could otherwise do on purpose. */
@@ -291,8 +311,19 @@ static const struct smtp_session_svc net_svc = {
 static void net_on_read(struct conn *conn, void *arg)
 {
     struct net_client *c = arg;
-    c->last_ms = clock_mono_ms();
+    net_deadline_input(&c->dl, clock_mono_ms());
     net_client_feed(c);
+}
+
+/* A client stops counting against the limits once it is closed (before
+ * the hook frees it) or refused (it only flushes its 421). */
+static void net_uncount(struct net *n, struct net_client *c)
+{
+    if (!c->counted)
+        return;
+    c->counted = 0;
+    n->nopen--;
+    (void)keycount_remove(&n->per_ip, c->ip);
 }
 
 static void net_on_close(struct conn *conn, void *arg, int err)
@@ -306,6 +337,7 @@ static void net_on_close(struct conn *conn, void *arg, int err)
         metrics_inc(&metrics_shm->tls[net_role(c)][1]);
     }
     c->closed = 1;
+    net_uncount(c->net, c);
     /* Freed from the before-sleep hook: never inside its own callback. */
     c->next_dead = c->net->dead;
     c->net->dead = c;
@@ -317,22 +349,13 @@ static void net_on_tls(struct conn *conn, void *arg, int err)
     c->handshaking = 0;
     c->tls_done = 1;
     metrics_inc(&metrics_shm->tls[net_role(c)][0]);
-    c->last_ms = clock_mono_ms();
+    net_deadline_input(&c->dl, clock_mono_ms());
     smtp_session_tls_done(c->session, conn_tls_version(conn), conn_tls_cipher(conn),
                           conn_tls_bits(conn));
 }
 
 static const struct conn_cb net_conn_cb = {
     .on_read = net_on_read, .on_close = net_on_close, .on_tls = net_on_tls};
-
-static unsigned net_count_ip(const struct net *n, const char *ip)
-{
-    unsigned k = 0;
-    for (const struct net_client *c = n->all; c; c = c->next)
-        if (!c->closed && !strcmp(c->ip, ip))
-            k++;
-    return k;
-}
 
 static void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t outsize)
 {
@@ -348,6 +371,41 @@ static void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t out
         memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
+static void net_listen_all(struct net *n, unsigned events)
+{
+    for (size_t i = 0; i < n->nls; i++)
+        (void)ev_io_mod(n->loop, n->ls[i].fd, events);
+}
+
+static void net_accept_resume(struct ev_loop *loop, void *arg)
+{
+    struct net *n = arg;
+    n->accept_resume = 0;
+    if (!n->stopping) /* stopping closed the listeners: their numbers may be reused */
+        net_listen_all(n, EV_READ);
+}
+
+/* Out of descriptors or memory: the sessions open go on, new ones wait in
+ * the kernel's backlog until some end (or the backlog overflows and the
+ * client retries). */
+static void net_accept_pause(struct net *n, int err)
+{
+    n->accept_failures++;
+    uint64_t now = clock_mono_ms();
+    if (n->accept_warned_ms == 0 || now - n->accept_warned_ms >= NET_ACCEPT_WARN_MS) {
+        log_warn("accept: %s (%u times since the last warning) with %u sessions open: not "
+                 "accepting for %u ms; raise the file descriptor limit (LimitNOFILE) or lower "
+                 "sessions_max",
+                 strerror(err), n->accept_failures, n->nopen, NET_ACCEPT_PAUSE_MS);
+        n->accept_warned_ms = now;
+        n->accept_failures = 0;
+    }
+    if (n->accept_resume)
+        return;
+    net_listen_all(n, 0);
+    n->accept_resume = ev_timer_add(n->loop, NET_ACCEPT_PAUSE_MS, net_accept_resume, n);
+}
+
 static void net_accept_one(struct net *n, size_t li)
 {
     int lfd = n->ls[li].fd;
@@ -356,7 +414,9 @@ static void net_accept_one(struct net *n, size_t li)
     socklen_t sl = sizeof ss;
     int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            net_accept_pause(n, errno);
+        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warn("accept: %s", strerror(errno));
         return;
     }
@@ -367,8 +427,7 @@ static void net_accept_one(struct net *n, size_t li)
     c->listener = li;
     c->id = ++n->next_id;
     net_peer_ip(&ss, c->ip, sizeof c->ip);
-    c->last_ms = clock_mono_ms();
-    c->timeout_ms = (uint64_t)n->cfg->timeout_command * 1000;
+    net_deadline_start(&c->dl, (uint64_t)n->cfg->timeout_command * 1000, clock_mono_ms());
     c->conn = conn_new(n->loop, fd, &net_conn_cb, c);
     struct smtp_session_peer peer = {c->ip, "unknown", role, n->tls[li] != NULL,
                                      role == CONF_ROLE_SMTPS, 0};
@@ -382,22 +441,26 @@ static void net_accept_one(struct net *n, size_t li)
     metrics_inc(&metrics_shm->connections[metrics_role(role)]);
     metrics_inc(&metrics_open[metrics_role(role)]);
     log_info("connect from unknown[%s]", c->ip);
-    int over = n->nclients > n->cfg->sessions_max ||
-               net_count_ip(n, c->ip) > n->cfg->sessions_per_ip;
+    c->counted = 1;
+    n->nopen++;
+    unsigned from_ip = keycount_add(&n->per_ip, c->ip);
+    int over = n->nopen > n->cfg->sessions_max || from_ip > n->cfg->sessions_per_ip;
     if (over && role == CONF_ROLE_SMTPS) {
         /* No reply is possible before the handshake: just close. */
         log_warn("connection limit reached: refusing unknown[%s]", c->ip);
         conn_abort(c->conn);
-    } else if (n->nclients > n->cfg->sessions_max) {
+    } else if (n->nopen > n->cfg->sessions_max) {
         log_warn("connection limit %u reached: refusing unknown[%s]", n->cfg->sessions_max, c->ip);
         smtp_session_refuse(c->session, "Error: too many connections");
-    } else if (net_count_ip(n, c->ip) > n->cfg->sessions_per_ip) {
+    } else if (from_ip > n->cfg->sessions_per_ip) {
         log_warn("per-address limit %u reached: refusing unknown[%s]", n->cfg->sessions_per_ip,
                  c->ip);
         smtp_session_refuse(c->session, "Error: too many connections from your address");
     } else {
         smtp_session_start(c->session);
+        return;
     }
+    net_uncount(n, c);
 }
 
 static void net_on_listen(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -423,6 +486,7 @@ static void net_free_client(struct net *n, struct net_client *c)
     if (c->auth_timer)
         ev_timer_cancel(n->loop, c->auth_timer);
     idmap_del(&n->clients, c->id);
+    net_uncount(n, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -481,16 +545,75 @@ static void net_drain_sweep(struct net *n, uint64_t now)
         ev_loop_stop(n->loop);
 }
 
+/* Stress mode (Postfix's): with stress_threshold % of sessions_max open,
+ * idle sessions get timeout_stress instead of their own timeouts, so that
+ * a crowd of idle connections makes room for clients that talk. Left
+ * again below 3/4 of that level, so a server at the edge does not flap. */
+static void net_stress_update(struct net *n)
+{
+    const struct config *cfg = n->cfg;
+    uint64_t level = (uint64_t)n->nopen * 100;
+    uint64_t enter = (uint64_t)cfg->stress_threshold * cfg->sessions_max;
+    if (!n->stress && cfg->stress_threshold > 0 && level >= enter) {
+        n->stress = 1;
+        log_warn("entering stress mode: %u of sessions_max %u sessions open; idle timeouts "
+                 "cut to timeout_stress %us",
+                 n->nopen, cfg->sessions_max, cfg->timeout_stress);
+    } else if (n->stress && (cfg->stress_threshold == 0 || level * 4 < enter * 3)) {
+        n->stress = 0;
+        log_info("leaving stress mode: %u of sessions_max %u sessions open", n->nopen,
+                 cfg->sessions_max);
+    }
+    metrics_shm_set_stress(n->stress);
+}
+
+/* Applies the time limits (proc/net_deadline) to one session. */
+static void net_client_expire(struct net_client *c, const struct net_deadline_limits *l,
+                              uint64_t now)
+{
+    if (conn_is_closed(c->conn))
+        return; /* closing already: the conn bounds its last flush */
+    uint64_t rate = 0;
+    enum net_expiry e = net_deadline_check(&c->dl, l, smtp_session_expects(c->session),
+                                           conn_rx_total(c->conn), now, &rate);
+    char why[128];
+    switch (e) {
+    case NET_EXPIRY_NONE:
+        return;
+    case NET_EXPIRY_IDLE:
+        if (l->stress)
+            snprintf(why, sizeof why, "stress mode, idle for timeout_stress %us",
+                     c->net->cfg->timeout_stress);
+        smtp_session_timeout(c->session, l->stress ? why : NULL);
+        break;
+    case NET_EXPIRY_LINE:
+        snprintf(why, sizeof why, "no complete command line within %llus%s",
+                 (unsigned long long)(l->line_ms / 1000), l->stress ? " (stress mode)" : "");
+        smtp_session_timeout(c->session, why);
+        break;
+    case NET_EXPIRY_RATE:
+        snprintf(why, sizeof why, "%llu octets/s, below data_rate_min %llu",
+                 (unsigned long long)rate, (unsigned long long)l->rate_min);
+        smtp_session_timeout(c->session, why);
+        break;
+    }
+    metrics_inc(&metrics_shm->timeouts[e == NET_EXPIRY_IDLE   ? METRICS_TIMEOUT_IDLE
+                                       : e == NET_EXPIRY_LINE ? METRICS_TIMEOUT_COMMAND_LINE
+                                                              : METRICS_TIMEOUT_DATA_RATE]);
+}
+
 static void net_sweep(struct ev_loop *loop, void *arg)
 {
     struct net *n = arg;
     uint64_t now = clock_mono_ms();
+    net_stress_update(n);
+    struct net_deadline_limits lim;
+    net_deadline_limits_set(&lim, n->cfg, n->stress);
     for (struct net_client *c = n->all; c; c = c->next) {
         /* A session waiting for the queue is not idle: the client waits on us. */
-        if (c->closed || c->paused || c->timeout_ms == 0)
+        if (c->closed || c->paused)
             continue;
-        if (now - c->last_ms >= c->timeout_ms)
-            smtp_session_timeout(c->session);
+        net_client_expire(c, &lim, now);
     }
     if (n->stopping)
         net_drain_sweep(n, now);
@@ -622,6 +745,8 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
     }
     n->stopping = 1;
     n->reload_drain = signo == SIGUSR2;
+    ev_timer_cancel(loop, n->accept_resume);
+    n->accept_resume = 0;
     /* The parent keeps the listeners: a new smtp process (a reload) goes
      * on accepting from the same sockets while this one drains. */
     for (size_t i = 0; i < n->nls; i++) {
@@ -638,11 +763,35 @@ static void net_on_signal(struct ev_loop *loop, int signo, void *arg)
         ev_loop_stop(loop);
 }
 
+/* Every session holds a socket, and a queue file while it receives a
+ * message; a soft limit of 1024 (the usual default outside systemd's
+ * LimitNOFILE) would cap the default sessions_max of 2000 at about 1000.
+ * The soft limit goes up to the hard one, which is the operator's. */
+static void net_raise_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    uint64_t need = 2 * (uint64_t)cfg->sessions_max + 2 * (uint64_t)cfg->connections_max + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("the file descriptor limit %llu is below the %llu that sessions_max %u and "
+                 "connections_max %u may need: new connections will wait when it is reached; "
+                 "raise LimitNOFILE (ulimit -n)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->sessions_max,
+                 cfg->connections_max);
+}
+
 int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls, int ipc_fd,
              const char *tls, size_t tls_len, int ctl_fd)
 {
     log_set_ident("tern/smtpd");
     signal(SIGPIPE, SIG_IGN);
+    net_raise_fd_limit(cfg);
     metrics_shm_net_start();
     metrics_http_drop();
     struct net n = {0};
@@ -669,6 +818,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     n.auth_users = throttle_new(cfg->auth_failures_max, cfg->auth_failure_window,
                                 THROTTLE_KEYS_DEFAULT);
     idmap_init(&n.clients);
+    keycount_init(&n.per_ip);
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
     n.relay = net_relay_ipc_new(n.loop, cfg, n.ipc, n.dns);
@@ -696,6 +846,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     throttle_free(n.auth_ip);
     throttle_free(n.auth_users);
     idmap_free(&n.clients);
+    keycount_free(&n.per_ip);
     ev_loop_free(n.loop);
     return rc < 0 ? 1 : 0;
 }

@@ -613,21 +613,40 @@ int smtp_session_drain(struct smtp_session *s)
     return 1;
 }
 
-void smtp_session_timeout(struct smtp_session *s)
+void smtp_session_timeout(struct smtp_session *s, const char *why)
 {
     if (s->state == SS_CLOSING)
         return;
+    const char *sep = why ? ": " : "";
+    why = why ? why : "";
     if (s->state == SS_TLS) {
         /* No reply can be sent in the middle of a handshake. */
-        log_info("timeout during TLS handshake from %s[%s]", s->name, s->ip);
+        log_info("timeout during TLS handshake from %s[%s]%s%s", s->name, s->ip, sep, why);
         s->state = SS_CLOSING;
         s->io->close(s->io_arg);
         return;
     }
-    log_info("timeout after %s from %s[%s]",
-             s->state == SS_DATA || s->state == SS_BDAT ? "DATA" : "command", s->name, s->ip);
+    log_info("timeout after %s from %s[%s]%s%s",
+             s->state == SS_DATA || s->state == SS_BDAT ? "DATA" : "command", s->name, s->ip,
+             sep, why);
     smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
     smtp_close(s);
+}
+
+enum smtp_session_expect smtp_session_expects(const struct smtp_session *s)
+{
+    if (s->wait != SW_NONE)
+        return SMTP_EXPECT_NOTHING;
+    switch (s->state) {
+    case SS_DATA:
+    case SS_BDAT:
+        return SMTP_EXPECT_CONTENT;
+    case SS_CLOSING:
+    case SS_TLS:
+        return SMTP_EXPECT_NOTHING;
+    default:
+        return SMTP_EXPECT_COMMAND;
+    }
 }
 
 uint64_t smtp_session_id(const struct smtp_session *s)

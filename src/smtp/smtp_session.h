@@ -95,8 +95,21 @@ void smtp_session_tls_done(struct smtp_session *s, const char *version, const ch
 /* The answer to svc->auth_check. */
 void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r);
 
-/* The idle timeout fired: 421 and close. */
-void smtp_session_timeout(struct smtp_session *s);
+/* A time limit passed (idle, the command line deadline, the content
+ * rate): 421 4.4.2 and close, logged "timeout after DATA from ..." with
+ * `why` (NULL for none) at the end of the line. */
+void smtp_session_timeout(struct smtp_session *s, const char *why);
+
+/* What the session waits for from the client, for proc/net's time limits:
+ * a command line (also a SASL response, or the rest of an overlong line),
+ * message content (DATA, a BDAT chunk), or nothing to time by its rate or
+ * line (a TLS handshake, an answer from the queue, closing). */
+enum smtp_session_expect {
+    SMTP_EXPECT_NOTHING = 0,
+    SMTP_EXPECT_COMMAND = 1,
+    SMTP_EXPECT_CONTENT = 2,
+};
+enum smtp_session_expect smtp_session_expects(const struct smtp_session *s);
 /* Refuses the connection at once (limits): 421 with enhanced code and text, close. */
 void smtp_session_refuse(struct smtp_session *s, const char *text);
 /* The server is stopping or reloading (RFC 5321 §3.8): a session between

@@ -148,3 +148,45 @@ def test_slow_client_does_not_block_others(tern_factory):
         assert slow.read_reply().code == 250
         slow.close()
     server.wait_delivered("carol", 1)
+
+
+def _open_from(server, source, n):
+    """n sessions from `source`, each greeted with 220."""
+    out = []
+    for _ in range(n):
+        c = SMTPClient(server.host, server.port, source=source, timeout=scaled(15))
+        out.append(c)
+        assert c.greeting.code == 220, "%s: %s" % (source, c.greeting)
+    return out
+
+
+def _refused(server, source, text):
+    with SMTPClient(server.host, server.port, source=source, timeout=scaled(15)) as c:
+        assert c.greeting.code == 421 and c.greeting.enh == "4.7.0", c.greeting
+        assert text in c.greeting.text, c.greeting
+        assert c.wait_closed()
+
+
+def test_session_counts_per_address_exact_and_released(tern_factory):
+    """The per-address count (a hash map since the flood fix) is exact: the limit admits
+    exactly sessions_per_ip from one address, other addresses are counted apart, and a
+    closed session (also a refused one) gives its place back, round after round."""
+    server = tern_factory(sessions_per_ip=5, sessions_max=12)
+    per_ip = "too many connections from your address"
+    disconnects = 0
+    for rnd in range(3):
+        a = _open_from(server, "127.0.0.2", 5)
+        _refused(server, "127.0.0.2", per_ip)
+        b = _open_from(server, "127.0.0.3", 5)
+        _refused(server, "127.0.0.3", per_ip)
+        # 10 open: two more from a third address, then sessions_max refuses.
+        c = _open_from(server, "127.0.0.4", 2)
+        _refused(server, "127.0.0.4", "too many connections")
+        for s in a + b + c:
+            s.close()
+        # 12 sessions plus the 3 refused ones end; only then is the count read again.
+        disconnects += 15
+        server.wait_log(r"disconnect from unknown\[127\.0\.0\.[234]\]", timeout=20, count=disconnects)
+    # Back to nothing: an address may open its full share again.
+    for s in _open_from(server, "127.0.0.2", 5):
+        s.close()

@@ -407,21 +407,30 @@ static void test_throttle(void)
     /* 3 failures within 80 s block; slots of 10 s. */
     struct throttle *t = throttle_new(3, 80, 4);
     uint64_t t0 = 5000000;
-    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0), 0);
+    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0, 16000), 0);
     CHECK(!throttle_blocked(t, "192.0.2.1", t0));
     unsigned want[] = {1000, 2000, 4000, 8000, 16000, 16000, 16000};
+    /* The cap (auth_failure_delay_max) is never exceeded, whatever its value;
+     * 0 answers at once. */
+    unsigned want3[] = {1000, 2000, 3000, 3000, 3000, 3000, 3000};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         throttle_fail(t, "192.0.2.1", t0 + i);
-        CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + i), want[i]);
+        CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + i, 16000), want[i]);
+        CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + i, 3000), want3[i]);
+        CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + i, 500), 500);
+        CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + i, 0), 0);
         CHECK_EQ_INT(throttle_blocked(t, "192.0.2.1", t0 + i), i + 1 >= 3);
     }
-    CHECK_EQ_INT(throttle_failures(t, "192.0.2.1", t0 + 10), 7);
+    for (int i = 0; i < 40; i++)
+        throttle_fail(t, "192.0.2.1", t0 + 10);
+    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + 10, 300000), 300000);
+    CHECK_EQ_INT(throttle_failures(t, "192.0.2.1", t0 + 10), 47);
     /* Other keys are untouched. */
-    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.2", t0), 0);
+    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.2", t0, 16000), 0);
     /* Within the window: remembered. A slot past it: forgotten. */
     CHECK(throttle_blocked(t, "192.0.2.1", t0 + 80000));
     CHECK(!throttle_blocked(t, "192.0.2.1", t0 + 90000));
-    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + 90000), 0);
+    CHECK_EQ_INT(throttle_delay_ms(t, "192.0.2.1", t0 + 90000, 16000), 0);
     /* The window slides: two old failures and two new ones. */
     throttle_fail(t, "alice", t0);
     throttle_fail(t, "alice", t0 + 1);
@@ -431,7 +440,7 @@ static void test_throttle(void)
     CHECK_EQ_INT(throttle_failures(t, "alice", t0 + 95000), 1);
     throttle_fail(t, "alice", t0 + 95000);
     CHECK_EQ_INT(throttle_failures(t, "alice", t0 + 95000), 2);
-    CHECK_EQ_INT(throttle_delay_ms(t, "alice", t0 + 95000), 2000);
+    CHECK_EQ_INT(throttle_delay_ms(t, "alice", t0 + 95000, 16000), 2000);
     /* A success forgets. */
     throttle_success(t, "alice");
     CHECK_EQ_INT(throttle_failures(t, "alice", t0 + 95000), 0);

@@ -46,6 +46,12 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.retry_min, 300);
     CHECK_EQ_INT(cfg.retry_max, 4000);
     CHECK_EQ_INT(cfg.queue_lifetime, 432000);
+    CHECK_EQ_INT(cfg.auth_failure_delay_max, 8);
+    CHECK_EQ_INT(cfg.timeout_command_line, 300);
+    CHECK_EQ_INT(cfg.data_rate_min, 256);
+    CHECK_EQ_INT(cfg.data_rate_window, 30);
+    CHECK_EQ_INT(cfg.stress_threshold, 80);
+    CHECK_EQ_INT(cfg.timeout_stress, 10);
 
     /* The embedded default: any safe local part at localhost. */
     CHECK_EQ_INT(rcpt(&cfg, "Anyone", "LOCALHOST"), CONF_RCPT_LOCAL);
@@ -500,7 +506,8 @@ static void test_tls_auth_keys(void)
                       "tls_min_version = TLSv1.3\ntimeout_tls = 2s\n"
                       "relay_networks = 127.0.0.0/8, ::1/128 192.0.2.7\n"
                       "sender_check = domain\nauth_failures_max = 3\n"
-                      "auth_failure_window = 1m\nauth_plaintext_loopback = yes\n"),
+                      "auth_failure_window = 1m\nauth_plaintext_loopback = yes\n"
+                      "auth_failure_delay_max = 0\n"),
                  0);
     char want[PATH_MAX + 16];
     snprintf(want, sizeof want, "%s/c.pem", tmpdir);
@@ -514,6 +521,7 @@ static void test_tls_auth_keys(void)
     CHECK_EQ_INT(cfg.sender_check, CONF_SENDER_DOMAIN);
     CHECK_EQ_INT(cfg.auth_failures_max, 3);
     CHECK_EQ_INT(cfg.auth_failure_window, 60);
+    CHECK_EQ_INT(cfg.auth_failure_delay_max, 0);
     CHECK_EQ_INT(cfg.auth_plaintext_loopback, 1);
     CHECK_EQ_INT(cfg.nrelay_networks, 3);
     CHECK(config_relay_allowed(&cfg, "127.1.2.3"));
@@ -575,6 +583,39 @@ static void test_tls_auth_keys(void)
     buf_free(&err);
 }
 
+/* The limits on slow and idle clients (hardening issue, item 6). */
+static void test_slow_client_keys(void)
+{
+    struct config cfg;
+    struct buf err = BUF_INIT;
+    CHECK_EQ_INT(load(&cfg, &err,
+                      "timeout_command_line = 2m\ndata_rate_min = 1k\ndata_rate_window = 1m\n"
+                      "stress_threshold = 0\ntimeout_stress = 5s\n"),
+                 0);
+    CHECK_EQ_INT(cfg.timeout_command_line, 120);
+    CHECK_EQ_INT(cfg.data_rate_min, 1024);
+    CHECK_EQ_INT(cfg.data_rate_window, 60);
+    CHECK_EQ_INT(cfg.stress_threshold, 0);
+    CHECK_EQ_INT(cfg.timeout_stress, 5);
+    config_free(&cfg);
+    CHECK_EQ_INT(load(&cfg, &err,
+                      "timeout_command_line = 0\n"      /* 1 */
+                      "data_rate_window = 2h\n"         /* 2 */
+                      "stress_threshold = 101\n"        /* 3 */
+                      "timeout_stress = 0\n"            /* 4 */
+                      "data_rate_min = 2g\n"            /* 5 */
+                      "auth_failure_delay_max = 6m\n"), /* 6 */
+                 -1);
+    CHECK(has_at(&err, "tern.conf", 1, "timeout_command_line: 0 is below the minimum 1"));
+    CHECK(has_at(&err, "tern.conf", 2, "data_rate_window: 2h is above the maximum 3600"));
+    CHECK(has_at(&err, "tern.conf", 3, "stress_threshold: 101 is above the maximum 100"));
+    CHECK(has_at(&err, "tern.conf", 4, "timeout_stress: 0 is below the minimum 1"));
+    CHECK(has_at(&err, "tern.conf", 5, "data_rate_min: 2g is above the maximum"));
+    CHECK(has_at(&err, "tern.conf", 6, "auth_failure_delay_max: 6m is above the maximum 300"));
+    config_free(&cfg);
+    buf_free(&err);
+}
+
 int main(void)
 {
     make_tmpdir();
@@ -587,5 +628,6 @@ int main(void)
     test_relative_paths();
     test_check();
     test_roles();
+    test_slow_client_keys();
     return check_result("test_config");
 }
