@@ -1,6 +1,7 @@
-/* result: the outcome of one delivery attempt for one recipient. Never a
- * bare int: the scheduler, the logs and (later) bounces need the code,
- * the enhanced status code and the text. */
+/* result: the outcome of one delivery attempt for one recipient, or of a
+ * commit to the spool. Never a bare int: the scheduler, the logs, bounces
+ * and the SMTP client waiting for its reply need the code, the enhanced
+ * status code and the text. */
 #ifndef TERN_MAIL_RESULT_H
 #define TERN_MAIL_RESULT_H
 
@@ -16,5 +17,17 @@ struct result {
 /* Fills *r; text is printf-style and cut to fit. */
 void result_set(struct result *r, enum result_kind kind, int code, const char *enh,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Is *r well formed: a known kind whose reply code is of its class (2xx
+ * OK, 4xx TEMPFAIL, 5xx PERMFAIL), an RFC 3463 enhanced code of the same
+ * class ("c.sss.ddd", 1 to 3 digits each), printable ASCII text? For
+ * results read from another process, which may be hostile. */
+int result_valid(const struct result *r);
+
+/* The spool could not take a message (err: -errno of the failed write or
+ * sync): a full file system or quota (ENOSPC, EDQUOT) is 452 4.3.1
+ * "Insufficient system storage" (RFC 5321 §4.2.2, RFC 3463 X.3.1), the
+ * client may try again once there is room; anything else 451 4.3.0. */
+void result_spool_error(struct result *r, int err);
 
 #endif
