@@ -10,6 +10,7 @@
 
 #include "base/idmap.h"
 #include "base/log.h"
+#include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "ev/loop.h"
 #include "ipc/ipc.h"
@@ -189,9 +190,8 @@ static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const
     if (rc == 0 && env.nrcpts == 0)
         rc = -1;
     if (rc < 0) {
-        log_err("%s: malformed envelope from the smtp process", qid);
+        log_err("%s: malformed envelope from the smtp process", strutil_esc(qid));
         queue_body_abort(qp->queue, qid);
-        envelope_clear(&env);
     }
     struct qproc_commit *pc = xcalloc(1, sizeof *pc);
     pc->qp = qp;

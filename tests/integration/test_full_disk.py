@@ -185,6 +185,9 @@ def test_full_spool_refuses_with_452_loses_nothing_and_recovers(make_server):
     r = try_send(server, "after-room", 300000)
     assert r.code == 250, r
     accepted.append("after-room")
+    r = try_send(server, "after-room-local", 1000, rcpts=("alice@example.test",))
+    assert r.code == 250, r
+    server.wait_find("after-room-local")
 
     # Full again, and a restart while it is: the spool recovers every message, undamaged.
     filler = fill(server.spool, 64 << 10)
