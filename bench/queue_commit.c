@@ -34,10 +34,10 @@ static unsigned inflight;
 
 static void session_next(void *arg);
 
-static void on_committed(void *arg, const char *qid, int status)
+static void on_committed(void *arg, const char *qid, const struct result *res)
 {
     inflight--;
-    if (status == 0)
+    if (res->kind == RESULT_OK)
         accepted++;
     else
         failed++;
@@ -63,7 +63,7 @@ static void session_next(void *arg)
     env.size = sizeof body;
     env.arrival = clock_wall();
     inflight++;
-    if (queue_commit(q, qid, &env, on_committed, arg) < 0) {
+    if (queue_commit(q, qid, &env, on_committed, arg, NULL) < 0) {
         fprintf(stderr, "commit refused\n");
         exit(1);
     }

@@ -115,7 +115,8 @@ static void bs_auth_check(void *svc, uint64_t sid, const char *mech, const char 
 
 static const struct smtp_session_io bs_io = {bs_write, bs_pause, bs_close, bs_set_timeout,
                                              bs_starttls};
-static const struct smtp_session_svc bs_svc = {bs_body_open, bs_commit, bs_abort, bs_auth_check};
+static const struct smtp_session_svc bs_svc = {bs_body_open, bs_commit, bs_abort, bs_auth_check,
+                                               NULL};
 
 /* Answers body_open: a new memfd, the session gets a duplicate. */
 static void bs_answer_body(struct sm_bs *b)
@@ -161,7 +162,14 @@ static void bs_answer_commit(struct sm_bs *b)
         b->body_fd = -1;
     }
     pickup_env_free(&b->pe);
-    smtp_session_committed(b->s, b->qid, status);
+    /* Handed to the pickup directory, which is durable (sm_pickup_submit
+     * syncs it): the daemon queues it from there. */
+    struct result res;
+    if (status == 0)
+        result_set(&res, RESULT_OK, 250, "2.0.0", "Ok: queued as %s", b->qid);
+    else
+        result_spool_error(&res, status);
+    smtp_session_committed(b->s, b->qid, &res);
 }
 
 int sm_smtp(const struct config *cfg, const struct sm_opts *o)

@@ -75,6 +75,7 @@ void config_default(struct config *cfg)
     cfg->timeout_stress = 10; /* Postfix's smtpd_timeout under stress */
     cfg->delivery_threads = 8;
     cfg->retry_min = 300;
+    cfg->queue_minfree = 64ull << 20;
     cfg->retry_max = 4000;
     cfg->queue_lifetime = 5 * 86400;
     /* A self-signed certificate is made on first start (tls/selfsigned). */

@@ -111,6 +111,7 @@ struct config {
     unsigned retry_min;  /* 300 s: first retry */
     unsigned retry_max;  /* 4000 s: cap of the backoff */
     unsigned queue_lifetime; /* 432000 s (5 days) */
+    uint64_t queue_minfree;  /* 64 MiB: spool space kept for the queue's own notices */
 
     /* TLS (RFC 3207, RFC 8314). */
     char *tls_cert; /* owned PEM chain path, may be NULL */

@@ -662,6 +662,7 @@ static const struct conf_key conf_keys[] = {
     {"retry_min", conf_set_duration, F(retry_min), 1, 365 * DAY, 0, NULL},
     {"retry_max", conf_set_duration, F(retry_max), 1, 365 * DAY, 0, NULL},
     {"queue_lifetime", conf_set_duration, F(queue_lifetime), 1, 365 * DAY, 0, NULL},
+    {"queue_minfree", conf_set_bytes, F(queue_minfree), 0, UINT64_MAX / 2, 0, NULL},
     {"tls_cert", conf_set_path, F(tls_cert), 0, 0, 0, NULL},
     {"tls_key", conf_set_path, F(tls_key), 0, 0, 0, NULL},
     {"tls_sni", conf_set_sni, 0, 0, 0, 0, 0, NULL},

@@ -52,15 +52,18 @@ void maildir_unique_name(char *out, size_t outsize, const char *host)
     out[len] = '\0';
 }
 
-/* Maps a failure to a result: a full disk or quota (4.2.2, RFC 3463
- * "mailbox full"), anything else a local error (4.3.0). All temporary:
- * each may heal, and the queue retries. */
+/* Maps a failure to a result (RFC 3463): a full file system is the mail
+ * system's (452 4.3.1: every mailbox on it is refused), a quota the
+ * mailbox's (452 4.2.2), anything else a local error (4.3.0). All
+ * temporary: each may heal, and the queue retries. */
 static void maildir_fail(struct result *res, const char *what, int err)
 {
     char ebuf[128];
     const char *es = strerror_r(err, ebuf, sizeof ebuf);
-    if (err == ENOSPC || err == EDQUOT)
-        result_set(res, RESULT_TEMPFAIL, 451, "4.2.2", "mailbox full: %s: %s", what, es);
+    if (err == ENOSPC)
+        result_set(res, RESULT_TEMPFAIL, 452, "4.3.1", "mail system full: %s: %s", what, es);
+    else if (err == EDQUOT)
+        result_set(res, RESULT_TEMPFAIL, 452, "4.2.2", "mailbox full: %s: %s", what, es);
     else if (err == EACCES || err == EPERM)
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "permission denied: %s: %s", what, es);
     else
@@ -232,6 +235,13 @@ int maildir_deliver(const char *path, const struct maildir_msg *msg, struct resu
 
     buf_printf(&dst, "%s/new/%s", path, name);
     rc = fsio_rename_durable(tmp.data, dst.data, newdir.data);
+    if (rc == -ENOENT && access(newdir.data, F_OK) < 0 && errno == ENOENT) {
+        /* tmp/ is there but new/ is not: an earlier creation stopped
+         * half way (a full disk), and would never heal by itself. */
+        rc = maildir_create(path);
+        if (rc == 0)
+            rc = fsio_rename_durable(tmp.data, dst.data, newdir.data);
+    }
     if (rc < 0) {
         what = "moving into new/";
         /* If the rename happened but new/ could not be synced, the mail

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "ipc/ipc_types.h"
+#include "mail/result.h"
 
 /* Wire header of every message. */
 struct ipc_hdr {
@@ -400,6 +401,26 @@ void ipc_get_str(struct ipc_rd *r, char *out, size_t outsize)
     }
     memcpy(out, p, n);
     out[n] = '\0';
+}
+
+void ipc_put_result(struct buf *b, const struct result *res)
+{
+    ipc_put_u32(b, (uint32_t)res->kind);
+    ipc_put_i32(b, res->code);
+    ipc_put_str(b, res->enh);
+    ipc_put_str(b, res->text);
+}
+
+void ipc_get_result(struct ipc_rd *r, struct result *out)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t kind = ipc_get_u32(r);
+    out->code = ipc_get_i32(r);
+    ipc_get_str(r, out->enh, sizeof out->enh);
+    ipc_get_str(r, out->text, sizeof out->text);
+    out->kind = kind > RESULT_PERMFAIL ? RESULT_PERMFAIL : (enum result_kind)kind;
+    if (kind > RESULT_PERMFAIL || !result_valid(out))
+        r->err = 1;
 }
 
 int ipc_rd_end(const struct ipc_rd *r)

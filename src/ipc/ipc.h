@@ -71,6 +71,12 @@ int32_t ipc_get_i32(struct ipc_rd *r);
 const char *ipc_get_bytes(struct ipc_rd *r, size_t *n, size_t max);
 /* Copies a string (no NUL inside allowed) into out of outsize bytes. */
 void ipc_get_str(struct ipc_rd *r, char *out, size_t outsize);
+/* A struct result (mail/result) as u32 kind, i32 code, str enh, str
+ * text. Reading fails unless it is result_valid(): a process that sends
+ * a reply for a client to hear must send a well-formed one. */
+struct result;
+void ipc_put_result(struct buf *b, const struct result *res);
+void ipc_get_result(struct ipc_rd *r, struct result *out);
 /* Returns 0 if every get succeeded and nothing is left, else -1. */
 int ipc_rd_end(const struct ipc_rd *r);
 

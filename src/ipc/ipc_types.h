@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 5
+#define IPC_VERSION 6
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -16,7 +16,8 @@ enum ipc_type {
     IPC_BODY_FAILED = 3,
     /* net -> queue: u64 req, str qid, bytes envelope (envelope_serialize) */
     IPC_COMMIT = 4,
-    /* queue -> net: u64 req, str qid, i32 status (0 = durable) */
+    /* queue -> net: u64 req, str qid, u32 kind, i32 code, str enh, str text:
+     * the reply the client hears (struct result; OK once durable) */
     IPC_COMMITTED = 5,
     /* net -> queue: str qid; the message will not be committed */
     IPC_ABORT = 6,
@@ -46,7 +47,10 @@ enum ipc_type {
     /* net -> parent (control channel): about to accept; a reload lets the
      * old smtp process stop accepting only then. No payload */
     IPC_NET_READY = 16,
-    IPC_TYPE_MAX = 17
+    /* queue -> net: u64 largest message the spool can take now (bytes;
+     * 0: none), sent when it changes (queue_spool_room) */
+    IPC_SPOOL_ROOM = 17,
+    IPC_TYPE_MAX = 18
 };
 
 #endif

@@ -85,18 +85,15 @@ static void deliver_client_give(struct deliver_client *dc, int fd, int broken)
 /* Reads the answer: 0 with *res filled, -1 on a malformed one. Local
  * delivery only succeeds or fails for now (never bounces), and its code
  * and enhanced code agree with that: a delivery process that says more
- * is not believed. The text goes into logs and notices: printable only. */
+ * is not believed (ipc_get_result checks the rest). */
 static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
 {
     struct ipc_rd r;
     ipc_rd_init(&r, m);
-    uint32_t kind = ipc_get_u32(&r);
-    int32_t code = ipc_get_i32(&r);
-    ipc_get_str(&r, res->enh, sizeof res->enh);
-    ipc_get_str(&r, res->text, sizeof res->text);
-    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || kind > RESULT_TEMPFAIL)
+    ipc_get_result(&r, res);
+    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || res->kind > RESULT_TEMPFAIL)
         return -1;
-    return result_from_peer(res, kind, code);
+    return 0;
 }
 
 int deliver_client_run(void *arg, const struct local_req *req, struct result *res)

@@ -56,10 +56,7 @@ static int deliver_path_ok(const struct deliver_worker *w, const char *path)
 static void deliver_answer(int fd, const struct result *res)
 {
     struct buf b = BUF_INIT;
-    ipc_put_u32(&b, (uint32_t)res->kind);
-    ipc_put_i32(&b, res->code);
-    ipc_put_str(&b, res->enh);
-    ipc_put_str(&b, res->text);
+    ipc_put_result(&b, res);
     if (ipc_send_sync(fd, IPC_DELIVERED, &b) < 0)
         log_err("deliver: cannot answer the queue");
     buf_free(&b);

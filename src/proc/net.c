@@ -93,6 +93,7 @@ struct net {
     int stopping;              /* draining after SIGTERM or SIGUSR2: no new sessions */
     int reload_drain;          /* SIGUSR2: sessions may go on until the deadline */
     uint64_t stop_deadline_ms; /* then everyone is closed */
+    uint64_t spool_room;       /* IPC_SPOOL_ROOM: largest message the spool takes now */
 };
 
 static void net_io_write(void *io, const void *p, size_t n)
@@ -189,9 +190,16 @@ static void net_svc_commit(void *svc, uint64_t sid, const char *qid, const struc
     buf_free(&b);
     if (rc < 0) {
         struct net_client *c = idmap_get(&n->clients, sid);
+        struct result res;
+        result_spool_error(&res, rc);
         if (c)
-            smtp_session_committed(c->session, qid, rc);
+            smtp_session_committed(c->session, qid, &res);
     }
+}
+
+static uint64_t net_svc_spool_room(void *svc)
+{
+    return ((struct net *)svc)->spool_room;
 }
 
 static void net_svc_abort(void *svc, const char *qid)
@@ -305,7 +313,7 @@ static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
 }
 
 static const struct smtp_session_svc net_svc = {
-    net_svc_body_open, net_svc_commit, net_svc_abort, net_svc_auth_check,
+    net_svc_body_open, net_svc_commit, net_svc_abort, net_svc_auth_check, net_svc_spool_room,
 };
 
 static void net_on_read(struct conn *conn, void *arg)
@@ -623,7 +631,15 @@ static void net_sweep(struct ev_loop *loop, void *arg)
 static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
     struct net *n = arg;
-    if (m->type == IPC_RELAY) {
+    if (m->type == IPC_SPOOL_ROOM) {
+        struct ipc_rd rr;
+        ipc_rd_init(&rr, m);
+        uint64_t room = ipc_get_u64(&rr);
+        if (ipc_rd_end(&rr) == 0 && m->fd < 0) {
+            n->spool_room = room;
+            return;
+        }
+    } else if (m->type == IPC_RELAY) {
         net_relay_ipc_job(n->relay, m);
         if (m->fd >= 0)
             close(m->fd);
@@ -666,13 +682,23 @@ static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
         return;
     }
     case IPC_COMMITTED: {
+        /* The reply the client will hear, checked field by field
+         * (ipc_get_result takes only well-formed ones). A session whose
+         * answer is malformed still gets one, 451: it would wait
+         * forever otherwise, and the client sends the message again. */
         ipc_get_str(&r, qid, sizeof qid);
-        int32_t status = ipc_get_i32(&r);
-        if (ipc_rd_end(&r) < 0)
-            break;
+        int head_ok = r.err == 0;
+        struct result res;
+        ipc_get_result(&r, &res);
+        if (ipc_rd_end(&r) < 0) {
+            if (!head_ok)
+                break;
+            log_err("ipc: malformed commit answer from the queue for %s", strutil_esc(qid));
+            result_spool_error(&res, -EPROTO);
+        }
         c = idmap_get(&n->clients, sid);
         if (c && !c->closed)
-            smtp_session_committed(c->session, qid, status > 0 ? -EIO : status);
+            smtp_session_committed(c->session, qid, &res);
         return;
     }
     default:
@@ -819,6 +845,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
                                 THROTTLE_KEYS_DEFAULT);
     idmap_init(&n.clients);
     keycount_init(&n.per_ip);
+    n.spool_room = UINT64_MAX; /* not known until the queue says */
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
     n.relay = net_relay_ipc_new(n.loop, cfg, n.ipc, n.dns);

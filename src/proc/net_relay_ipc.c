@@ -18,12 +18,8 @@ static void net_relay_ipc_answer(void *arg, uint64_t id, const struct result *re
     ipc_put_str(&b, relay);
     ipc_put_u32(&b, peer_dsn ? 1 : 0);
     ipc_put_u32(&b, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        ipc_put_u32(&b, (uint32_t)res[i].kind);
-        ipc_put_i32(&b, res[i].code);
-        ipc_put_str(&b, res[i].enh);
-        ipc_put_str(&b, res[i].text);
-    }
+    for (size_t i = 0; i < n; i++)
+        ipc_put_result(&b, &res[i]);
     if (ipc_send(ipc, IPC_RELAY_DONE, &b, -1) < 0)
         log_err("relay: cannot answer the queue for request %llu", (unsigned long long)id);
     buf_free(&b);

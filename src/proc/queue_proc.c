@@ -11,6 +11,7 @@
 #include "base/idmap.h"
 #include "base/sizes.h"
 #include "base/log.h"
+#include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "ev/loop.h"
 #include "ipc/ipc.h"
@@ -51,7 +52,15 @@ struct qproc {
     struct control *control;
     struct pickup *pickup;
     struct deliver_client *deliver; /* the delivery process's channels */
+    uint64_t room;               /* the spool room last told the smtp processes */
 };
+
+/* The spool's free space is looked at this often and told to the smtp
+ * processes when it changed: they refuse MAIL with 452 when it is gone
+ * (they are chrooted and cannot look), without a round trip per MAIL.
+ * The figure may be a second old; durability never depends on it (the
+ * commit checks again). */
+#define QPROC_ROOM_MS 1000
 
 /* An AUTH check: who asked, under which id. */
 struct qproc_auth {
@@ -99,19 +108,17 @@ static int qproc_relay_done(struct qproc *qp, struct qchan *ch, struct ipc_rd *r
         return -1;
     char relay[RELAY_NAME_MAX];
     ipc_get_str(r, relay, sizeof relay);
+    /* It reaches logs and the Remote-MTA field of notices: one word. */
+    for (const char *c = relay; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c > 0x7e)
+            r->err = 1;
     uint32_t peer_dsn = ipc_get_u32(r);
     uint32_t n = ipc_get_u32(r);
     if (n > ENVELOPE_MAX_RCPTS)
         r->err = 1;
     struct result *res = xcalloc(!r->err && n ? n : 1, sizeof *res);
-    for (uint32_t i = 0; i < n && !r->err; i++) {
-        uint32_t kind = ipc_get_u32(r);
-        int32_t code = ipc_get_i32(r);
-        ipc_get_str(r, res[i].enh, sizeof res[i].enh);
-        ipc_get_str(r, res[i].text, sizeof res[i].text);
-        if (!r->err && result_from_peer(&res[i], kind, code) < 0)
-            r->err = 1;
-    }
+    for (uint32_t i = 0; i < n && !r->err; i++)
+        ipc_get_result(r, &res[i]);
     idmap_del(&qp->relay_chan, id);
     int rc = ipc_rd_end(r);
     if (rc < 0) {
@@ -147,13 +154,13 @@ struct qproc_commit {
     uint64_t req;
 };
 
-static void qproc_committed(void *arg, const char *qid, int status)
+static void qproc_committed(void *arg, const char *qid, const struct result *res)
 {
     struct qproc_commit *pc = arg;
     struct buf b = BUF_INIT;
     ipc_put_u64(&b, pc->req);
     ipc_put_str(&b, qid);
-    ipc_put_i32(&b, status);
+    ipc_put_result(&b, res);
     if (qproc_send(pc->qp, pc->chan, IPC_COMMITTED, &b, -1) < 0)
         log_warn("%s: cannot report the commit to the smtp process", qid);
     buf_free(&b);
@@ -192,24 +199,47 @@ static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const
     if (rc == 0 && env.nrcpts == 0)
         rc = -1;
     if (rc < 0) {
-        log_err("%s: malformed envelope from the smtp process", qid);
+        log_err("%s: malformed envelope from the smtp process", strutil_esc(qid));
         queue_body_abort(qp->queue, qid);
-        envelope_clear(&env);
-        struct qproc_commit *pc = xcalloc(1, sizeof *pc);
-        pc->qp = qp;
-        pc->chan = ch->id;
-        pc->req = req;
-        qproc_committed(pc, qid, -EPROTO);
-        return;
     }
     struct qproc_commit *pc = xcalloc(1, sizeof *pc);
     pc->qp = qp;
     pc->chan = ch->id;
     pc->req = req;
-    rc = queue_commit(qp->queue, qid, &env, qproc_committed, pc);
+    struct result why;
+    if (rc < 0)
+        result_spool_error(&why, -EPROTO);
+    else
+        rc = queue_commit(qp->queue, qid, &env, qproc_committed, pc, &why);
     envelope_clear(&env);
     if (rc < 0)
-        qproc_committed(pc, qid, rc);
+        qproc_committed(pc, qid, &why);
+}
+
+static void qproc_send_room(struct qchan *ch, uint64_t room)
+{
+    struct buf b = BUF_INIT;
+    ipc_put_u64(&b, room);
+    if (ipc_send(ch->ipc, IPC_SPOOL_ROOM, &b, -1) < 0)
+        log_warn("cannot tell an smtp process the spool's free space");
+    buf_free(&b);
+}
+
+static void qproc_on_room_timer(struct ev_loop *loop, void *arg)
+{
+    struct qproc *qp = arg;
+    uint64_t room = queue_spool_room(qp->queue);
+    if (room != qp->room) {
+        if (room == 0)
+            log_warn("spool: full (less than queue_minfree free): new mail is refused");
+        else if (qp->room == 0)
+            log_info("spool: room again; mail is accepted");
+        qp->room = room;
+        for (size_t i = 0; i < qp->chans.cap; i++)
+            if (qp->chans.keys && qp->chans.keys[i])
+                qproc_send_room(qp->chans.vals[i], room);
+    }
+    ev_timer_add(loop, QPROC_ROOM_MS, qproc_on_room_timer, qp);
 }
 
 static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
@@ -330,6 +360,7 @@ static struct qchan *qproc_chan_add(struct qproc *qp, int fd)
     ch->ipc = ipc_chan_new(qp->loop, fd, qproc_on_ipc, qproc_on_ipc_close, ch);
     idmap_put(&qp->chans, ch->id, ch);
     qp->cur = ch;
+    qproc_send_room(ch, qp->room);
     return ch;
 }
 
@@ -434,6 +465,10 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
         return 1;
     }
     control_set_queue(qp.control, qp.queue);
+    qp.room = queue_spool_room(qp.queue);
+    if (qp.room == 0)
+        log_warn("spool: full (less than queue_minfree free): new mail is refused");
+    ev_timer_add(qp.loop, QPROC_ROOM_MS, qproc_on_room_timer, &qp);
     qp.deliver = deliver_client_new(dfds, nd);
     queue_set_local(qp.queue, deliver_client_run, qp.deliver, (uint32_t)deliver_pid);
     qproc_chan_add(&qp, ipc_fd);

@@ -13,11 +13,11 @@
 #include "base/strutil.h"
 #include "queue/queue_priv.h"
 
-static void bounce_committed(void *arg, const char *qid, int status)
+static void bounce_committed(void *arg, const char *qid, const struct result *res)
 {
-    if (status < 0)
-        log_err("%s: the delivery status notification could not be queued: %s", qid,
-                strerror(-status));
+    if (res->kind != RESULT_OK)
+        log_err("%s: the delivery status notification could not be queued: %d %s %s", qid,
+                res->code, res->enh, res->text);
 }
 
 int queue_bounce(struct queue *q, const struct envelope *orig, const char *content,
@@ -97,7 +97,9 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
                                                                  : "non-delivery";
     log_msg_as("tern/bounce", LOGL_INFO, "%s: %s %s notification: %s", orig->qid,
              strcmp(mark, BOUNCE_MARK) ? "postmaster" : "sender", what, qid);
-    rc = queue_commit(q, qid, &env, bounce_committed, NULL);
+    /* A notification may use the spool's reserve (queue_minfree): it is
+     * about mail that was accepted, and kept for it. */
+    rc = queue_commit_msg(q, qid, &env, 1, bounce_committed, NULL, NULL);
     envelope_clear(&env);
     return rc;
 }

@@ -233,12 +233,28 @@ void commit_process(struct commit *c)
     c->done = 0;
     pthread_mutex_unlock(&c->mu);
     c->running = 0;
+    if (fin.status < 0) {
+        /* What was appended while this batch synced sits in the same
+         * files, and a failed writeback may have dropped its pages too;
+         * the file's next sync would not say so (the error is reported
+         * once). So it fails with this batch: only what is appended from
+         * now on, after the owner has moved away from the file, may be
+         * acknowledged. The pending files stay noted: rewrites are
+         * synced again. */
+        struct commit_batch *p = &c->pending;
+        if (p->nitems) {
+            fin.items = xrealloc(fin.items, (fin.nitems + p->nitems) * sizeof *fin.items);
+            memcpy(fin.items + fin.nitems, p->items, p->nitems * sizeof *p->items);
+            fin.nitems += p->nitems;
+            fin.capitems = fin.nitems;
+            p->nitems = 0;
+        }
+        log_err("spool: sync failed: %s; %zu messages not accepted", strerror(-fin.status),
+                fin.nitems);
+    }
     /* Start the next batch before running callbacks so the disk is busy
      * again as soon as possible. */
     commit_start(c, 0);
-    if (fin.status < 0)
-        log_err("spool: sync failed: %s; %zu messages not accepted", strerror(-fin.status),
-                fin.nitems);
     for (size_t i = 0; i < fin.nitems; i++)
         fin.items[i].cb(fin.items[i].arg, fin.status);
     commit_batch_free(&fin);

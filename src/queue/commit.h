@@ -17,7 +17,10 @@
 
 struct commit;
 
-/* status: 0 when the batch is durable, -errno if a sync failed. */
+/* status: 0 when the batch is durable, -errno if a sync failed. A failed
+ * sync also fails every callback added before the failure was reaped
+ * (commit_process): their data went to the same files, and a second
+ * sync of a file whose writeback failed does not report it again. */
 typedef void (*commit_cb)(void *arg, int status);
 
 /* Starts the sync thread. `dir` is the directory synced when

@@ -127,7 +127,7 @@ static void pickup_kick(struct pickup *p)
         p->step_timer = ev_timer_add(p->loop, 0, pickup_step, p);
 }
 
-static void pickup_committed(void *arg, const char *qid, int status)
+static void pickup_committed(void *arg, const char *qid, const struct result *res)
 {
     struct pickup_job *job = arg;
     struct pickup *p = job->p;
@@ -136,7 +136,7 @@ static void pickup_committed(void *arg, const char *qid, int status)
         return;
     }
     pickup_job_unlink(p, job);
-    if (status == 0) {
+    if (res->kind == RESULT_OK) {
         /* Durable now: the file has done its job. */
         if (unlinkat(p->dirfd, job->name, 0) < 0 && errno != ENOENT) {
             log_err("%s: pickup: cannot remove %s: %s (is the pickup directory the daemon "
@@ -147,8 +147,8 @@ static void pickup_committed(void *arg, const char *qid, int status)
             p->stuck[k].ino = job->ino;
         }
     } else {
-        log_warn("%s: pickup: %s not queued: %s; will retry", qid, strutil_esc(job->name),
-                 strerror(-status));
+        log_warn("%s: pickup: %s not queued: %d %s %s; will retry", qid,
+                 strutil_esc(job->name), res->code, res->enh, res->text);
     }
     free(job);
     pickup_kick(p);
@@ -366,14 +366,17 @@ static int pickup_take(struct pickup *p, const char *name)
     strutil_lcpy(job->name, name, sizeof job->name);
     job->dev = st.st_dev;
     job->ino = st.st_ino;
-    rc = queue_commit(p->q, qid, &env, pickup_committed, job);
+    struct result refused;
+    rc = queue_commit(p->q, qid, &env, pickup_committed, job, &refused);
     if (rc < 0) {
         free(job);
-        if (rc == -EINVAL || rc == -EFBIG || rc == -E2BIG)
+        /* What a client would hear as 5xx will never be queued; a full
+         * spool or an I/O error may heal. */
+        if (refused.kind == RESULT_PERMFAIL)
             pickup_reject(p, name, (long)st.st_uid, "refused by the queue");
         else
-            log_warn("%s: pickup: %s not queued: %s; will retry", qid, strutil_esc(name),
-                     strerror(-rc));
+            log_warn("%s: pickup: %s not queued: %d %s %s; will retry", qid, strutil_esc(name),
+                     refused.code, refused.enh, refused.text);
         goto out;
     }
     job->next = p->jobs;

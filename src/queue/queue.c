@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -263,6 +264,7 @@ static void queue_on_synced(void *arg, int status)
 {
     struct qpending *p = arg;
     struct queue *q = p->q;
+    struct result res;
     struct qmsg *m = idmap_get(&q->msgs, p->key);
     if (m == NULL) {
         /* Invariant: nothing removes a message before its batch synced. */
@@ -273,6 +275,7 @@ static void queue_on_synced(void *arg, int status)
          * never be delivered. Its segment's pages may have been dropped
          * by the failed sync, so later appends go to a new segment. */
         log_err("%s: not queued: spool sync failed: %s", p->qid, strerror(-status));
+        result_spool_error(&res, status);
         store_retire_current(q->st);
         idmap_del(&q->msgs, p->key);
         if (store_mark_finished(q->st, &m->rec) < 0)
@@ -280,6 +283,7 @@ static void queue_on_synced(void *arg, int status)
         free(m);
         q->stats.active--;
     } else {
+        result_set(&res, RESULT_OK, 250, "2.0.0", "Ok: queued as %s", p->qid);
         q->stats.committed++;
         if (q->metrics)
             qmetrics_received(q->metrics, m->rec.nrcpt);
@@ -290,19 +294,60 @@ static void queue_on_synced(void *arg, int status)
         else
             m->state = QM_WAITING;
     }
-    p->cb(p->arg, p->qid, status);
+    p->cb(p->arg, p->qid, &res);
     free(p->logline);
     free(p);
     /* Delivery starts from the timer queue_dispatch_schedule armed, once all
      * of this batch is scheduled: one hand-over to the threads a batch. */
 }
 
-int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
-                 void *arg)
+/* Free bytes of the spool's file system for an unprivileged writer (the
+ * root reserve is not ours), or -errno. */
+static int queue_spool_avail(const struct queue *q, uint64_t *avail, int *inodes)
 {
+    struct statvfs sv;
+    if (statvfs(q->spool, &sv) < 0)
+        return -errno;
+    *avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    /* A file system without inode counts reports f_files 0. */
+    *inodes = sv.f_files == 0 || sv.f_favail > 0;
+    return 0;
+}
+
+uint64_t queue_spool_room(const struct queue *q)
+{
+    uint64_t avail = 0;
+    int inodes = 1;
+    if (queue_spool_avail(q, &avail, &inodes) < 0)
+        return UINT64_MAX;
+    uint64_t minfree = q->cfg->queue_minfree;
+    if (!inodes || avail <= minfree)
+        return 0;
+    return (avail - minfree) / 2;
+}
+
+/* Would a record of `need` bytes leave queue_minfree free? A file system
+ * that cannot say is given the benefit of the doubt: the append itself
+ * fails if there is no room. */
+static int queue_space_for(const struct queue *q, uint64_t need)
+{
+    uint64_t avail = 0;
+    int inodes = 1;
+    if (queue_spool_avail(q, &avail, &inodes) < 0)
+        return 1;
+    uint64_t minfree = q->cfg->queue_minfree;
+    return avail > minfree && avail - minfree >= need;
+}
+
+int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int reserve,
+                     queue_commit_cb cb, void *arg, struct result *fail)
+{
+    struct result why = {0};
     int fd = queue_body_take(q, qid);
     if (fd < 0) {
         envelope_clear(env);
+        if (fail)
+            result_spool_error(fail, -ENOENT);
         return -ENOENT;
     }
     uint64_t key = queue_qid_key(qid);
@@ -311,6 +356,7 @@ int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_c
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
         rc = -errno;
+        result_spool_error(&why, rc);
         goto out;
     }
     /* The receiving process says how much it wrote; the file must agree
@@ -319,31 +365,51 @@ int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_c
         log_err("%s: content is %llu bytes, envelope says %llu; refused", qid,
                 (unsigned long long)sb.st_size, (unsigned long long)env->size);
         rc = -EINVAL;
+        result_spool_error(&why, rc);
         goto out;
     }
+    /* The receiving side checked the limit it was started with; a reload
+     * may have lowered it since (RFC 5321 §4.5.3.1.10, RFC 3463 5.3.4). */
     if (q->cfg->message_size_max && env->size > q->cfg->message_size_max + QUEUE_SIZE_SLACK) {
+        log_warn("%s: size=%llu exceeds message_size_max; not queued", qid,
+                 (unsigned long long)env->size);
         rc = -EFBIG;
+        result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Message size exceeds fixed limit");
         goto out;
     }
     strutil_lcpy(env->qid, qid, sizeof env->qid);
     size_t deliverable = queue_expand_rcpts(q, qid, env);
     if (env->nrcpts == 0 || (deliverable == 0 && !env->bounce_unknown)) {
-        /* Nothing deliverable: the SMTP client hears an error instead of
-         * a 250 for mail that would only bounce. */
+        /* Nothing deliverable (the tables changed since RCPT): the
+         * client hears what RCPT would say now, rather than a 250 for
+         * mail that would only bounce. Permanent, as at RCPT. */
         log_warn("%s: no deliverable recipient after alias expansion; not queued", qid);
         rc = -EINVAL;
+        result_set(&why, RESULT_PERMFAIL, 550, "5.1.1", "Error: no deliverable recipient");
         goto out;
     }
     envelope_serialize(env, &ser);
     if (ser.len > STORE_ENV_MAX) {
         rc = -E2BIG;
+        result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Error: envelope too large");
         goto out;
     }
-    struct store_rec rec;
+    struct store_rec rec = {.env_len = (uint32_t)ser.len, .nrcpt = (uint32_t)env->nrcpts,
+                            .content_len = env->size};
+    if (!reserve && !queue_space_for(q, store_rec_size(&rec))) {
+        /* Mail from outside leaves queue_minfree for what the queue
+         * itself must still write: notifications about queued mail. */
+        log_warn("%s: not queued: the spool is full (queue_minfree %llu)", qid,
+                 (unsigned long long)q->cfg->queue_minfree);
+        rc = -ENOSPC;
+        result_spool_error(&why, rc);
+        goto out;
+    }
     rc = store_append(q->st, qid, ser.data, (uint32_t)ser.len, (uint32_t)env->nrcpts, fd,
                       env->size, clock_wall_us(), &rec);
     if (rc < 0) {
         log_err("%s: cannot write to the spool: %s", qid, strerror(-rc));
+        result_spool_error(&why, rc);
         goto out;
     }
     struct qmsg *m = xcalloc(1, sizeof *m);
@@ -374,7 +440,15 @@ out:
     close(fd);
     buf_free(&ser);
     envelope_clear(env);
+    if (rc < 0 && fail)
+        *fail = why;
     return rc;
+}
+
+int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
+                 void *arg, struct result *fail)
+{
+    return queue_commit_msg(q, qid, env, 0, cb, arg, fail);
 }
 
 /* ---- reloads ---- */

@@ -32,16 +32,31 @@ int queue_body_open(struct queue *q, char *qid, int *fd);
 /* Drops a message that was opened but will not be committed. */
 void queue_body_abort(struct queue *q, const char *qid);
 
-typedef void (*queue_commit_cb)(void *arg, const char *qid, int status);
+/* The outcome of a commit, as the client should hear it: OK ("250 2.0.0
+ * Ok: queued as QID") once the message is durable, else why not. */
+typedef void (*queue_commit_cb)(void *arg, const char *qid, const struct result *res);
 
 /* Commits message `qid` with envelope *env (taken over: env is cleared):
- * stores content and envelope and calls cb(arg, qid, 0) from the loop once
- * they are durable (group commit: all messages that arrive while one
- * batch syncs go into the next), or cb(arg, qid, -errno) if it could not
- * be stored. Recipients are expanded through the aliases here. Returns 0
- * if cb will be called, -errno otherwise (unknown qid, bad size). */
+ * stores content and envelope and calls cb(arg, qid, res) from the loop
+ * once they are durable (group commit: all messages that arrive while one
+ * batch syncs go into the next), or with the failure if the batch's sync
+ * failed. Recipients are expanded through the aliases here. Returns 0 if
+ * cb will be called; otherwise -errno, with *fail (if not NULL) saying
+ * what the sender should hear:
+ *   552 5.3.4  larger than message_size_max (a reload lowered it)
+ *   550 5.1.1  no recipient left after alias expansion (a reload removed it)
+ *   452 4.3.1  the spool's file system is full, or the message would
+ *              leave less than queue_minfree
+ *   451 4.3.0  any other local problem (unknown qid, bad size, I/O) */
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
-                 void *arg);
+                 void *arg, struct result *fail);
+
+/* The largest message (bytes of content) the spool can take now: half of
+ * the free space above queue_minfree (a message is held twice while it
+ * is committed: its body file and its spool record), 0 when there is no
+ * room at all. statvfs(2) of the spool, so cheap enough to call every
+ * second. UINT64_MAX when the file system cannot tell. */
+uint64_t queue_spool_room(const struct queue *q);
 
 /* Local recipients go to a local transport that runs local_deliver
  * elsewhere (the delivery process, as the virtual-mail user): fn is

@@ -111,6 +111,12 @@ void queue_relay_drop_all(struct queue *q);
 struct qcfg *queue_cfg_take(struct queue *q);
 void queue_cfg_give(struct queue *q, struct qcfg *c);
 
+/* queue_commit(), and with reserve set also when that would leave less
+ * than queue_minfree free: for the queue's own notifications, which the
+ * reserve is kept for. */
+int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int reserve,
+                     queue_commit_cb cb, void *arg, struct result *fail);
+
 /* Removes a message whose every recipient is done from spool and index. */
 void queue_msg_finish(struct queue *q, struct qmsg *m);
 

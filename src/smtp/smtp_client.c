@@ -112,9 +112,11 @@ static void client_result(struct result *r, int code, const char *text, const ch
     enum result_kind k = code < 300 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL : RESULT_PERMFAIL;
     char cls = k == RESULT_OK ? '2' : k == RESULT_TEMPFAIL ? '4' : '5';
     size_t n = strspn(t, "0123456789.");
-    if (n >= 5 && n < sizeof enh && t[0] == cls && t[1] == '.' && t[n] == ' ') {
+    if (n >= 5 && n < sizeof enh && t[n] == ' ') {
         memcpy(enh, t, n);
         enh[n] = '\0';
+    }
+    if (n >= 5 && n < sizeof enh && t[n] == ' ' && result_enh_valid(enh, cls)) {
         t += n + 1;
     } else {
         snprintf(enh, sizeof enh, "%c.0.0", cls);

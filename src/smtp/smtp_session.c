@@ -4,6 +4,7 @@
  * RFC 5321 §4.1.4. Message content lives in smtp_session_data.c. */
 #include "smtp/smtp_session.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +170,10 @@ static void smtp_do_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
     smtp_cmd_helo(s, cmd, 0);
 }
 
-static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps)
+/* *size: the SIZE parameter (RFC 1870), 0 if none. */
+static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps, uint64_t *size)
 {
+    *size = 0;
     struct dsn_param_mail dm;
     dsn_param_mail_init(&dm);
     for (size_t i = 0; i < ps->n; i++) {
@@ -198,6 +201,7 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
                 smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
                 return -1;
             }
+            *size = n;
         } else if (!strcmp(p->key, "BODY")) {
             if (!p->has_value) {
                 smtp_reply(s, 501, "5.5.4", "Bad BODY parameter");
@@ -275,7 +279,8 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
         return;
     }
     envelope_clear(&s->env);
-    if (smtp_mail_params(s, &ps) < 0) {
+    uint64_t size;
+    if (smtp_mail_params(s, &ps, &size) < 0) {
         envelope_clear(&s->env);
         return;
     }
@@ -290,6 +295,19 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
                    strutil_esc(path.text), s->auth_user);
         smtp_log_reject(s, "MAIL", 553, "5.7.1", path.text, "Sender address not owned by user",
                         "");
+        envelope_clear(&s->env);
+        return;
+    }
+    /* RFC 1870 §6.1: a message that cannot fit now is refused before
+     * its data is sent, with 452 (a full spool: the client tries again
+     * later); with no room at all, every MAIL is. The figure is the
+     * queue's, a second old at most; the commit checks again. */
+    uint64_t room = s->svc->spool_room ? s->svc->spool_room(s->svc_arg) : UINT64_MAX;
+    if (room == 0 || size > room) {
+        struct result res;
+        result_spool_error(&res, -ENOSPC);
+        smtp_reply(s, res.code, res.enh, "%s", res.text);
+        smtp_log_reject(s, "MAIL", res.code, res.enh, path.text, res.text, "");
         envelope_clear(&s->env);
         return;
     }
@@ -673,16 +691,18 @@ void smtp_session_body_failed(struct smtp_session *s, int err)
         s->bdat_discard = 1;
         s->bdat_failed = 1;
     }
-    smtp_reply(s, 451, "4.3.0", "Error: queue file write error");
+    struct result res;
+    result_spool_error(&res, err);
+    smtp_reply(s, res.code, res.enh, "%s", res.text);
     s->io->pause(s->io_arg, 0);
     smtp_flush(s);
 }
 
-void smtp_session_committed(struct smtp_session *s, const char *qid, int status)
+void smtp_session_committed(struct smtp_session *s, const char *qid, const struct result *res)
 {
     if (s->wait != SW_COMMIT || strcmp(qid, s->qid))
         return;
-    smtp_data_committed(s, status);
+    smtp_data_committed(s, res);
 }
 
 void smtp_session_free(struct smtp_session *s)

@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "conf/config.h"
 #include "mail/envelope.h"
+#include "mail/result.h"
 
 struct smtp_session;
 
@@ -53,6 +54,10 @@ struct smtp_session_svc {
      * password when this returns. */
     void (*auth_check)(void *svc, uint64_t sid, const char *mech, const char *user,
                        const char *password);
+    /* The largest message the spool can take now, in bytes (0: none at
+     * all; UINT64_MAX: not known). MAIL is refused with 452 4.3.1 when
+     * it is 0 or its SIZE is larger. May be NULL (no such check). */
+    uint64_t (*spool_room)(void *svc);
 };
 
 struct smtp_session_peer {
@@ -83,10 +88,13 @@ void smtp_session_start(struct smtp_session *s);
  * Unconsumed bytes stay in `in` for the next call. */
 void smtp_session_input(struct smtp_session *s, struct buf *in);
 
-/* Answers to svc requests. The session takes ownership of fd. */
+/* Answers to svc requests. The session takes ownership of fd. A failed
+ * body open (err: -errno) is 452 4.3.1 for a full spool, else 451 4.3.0.
+ * The commit's result is the reply the client hears, as it is (OK only
+ * once the message is durable). */
 void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd);
 void smtp_session_body_failed(struct smtp_session *s, int err);
-void smtp_session_committed(struct smtp_session *s, const char *qid, int status);
+void smtp_session_committed(struct smtp_session *s, const char *qid, const struct result *res);
 
 /* The TLS handshake finished: the session starts over (and greets, for
  * implicit TLS). The strings are copied. */

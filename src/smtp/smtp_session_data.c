@@ -208,7 +208,9 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     const struct dotstuff *d = &s->ds;
     int code = 0;
     const char *enh = NULL;
-    char text[200];
+    struct result res;
+    char text[sizeof res.text];
+    int spool_error = 0;
     if (d->flags & DOTSTUFF_F_TOOBIG) {
         code = 552, enh = "5.3.4";
         snprintf(text, sizeof text, "Message size exceeds fixed limit");
@@ -225,12 +227,15 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
         code = 554, enh = "5.4.6";
         snprintf(text, sizeof text, "Message refused: too many hops (mail loop?)");
     } else if (s->body_err) {
-        code = 451, enh = "4.3.0";
-        snprintf(text, sizeof text, "Error: queue file write error");
+        /* The body file is on the spool's file system: a full one is
+         * 452 4.3.1 and the client tries again later. */
+        result_spool_error(&res, s->body_err);
+        code = res.code, enh = res.enh, spool_error = 1;
+        snprintf(text, sizeof text, "%s", res.text);
         log_warn("%s: cannot write queue file: %s", s->qid, strerror(-s->body_err));
     }
     if (code) {
-        if (code != 451) {
+        if (!spool_error) {
             struct buf f = BUF_INIT, h = BUF_INIT;
             strutil_escape_word(&f, s->env.from ? s->env.from : "",
                                 s->env.from ? strlen(s->env.from) : 0);
@@ -263,17 +268,18 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     s->svc->commit(s->svc_arg, s->id, s->qid, e);
 }
 
-void smtp_data_committed(struct smtp_session *s, int status)
+void smtp_data_committed(struct smtp_session *s, const struct result *res)
 {
     s->wait = SW_NONE;
     /* Either way the queue owns the outcome now: nothing to abort. */
     s->have_body = 0;
-    if (status == 0) {
-        smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", s->qid);
-    } else {
-        log_warn("%s: queue commit failed: %s", s->qid, strerror(-status));
-        smtp_reply(s, 451, "4.3.0", "Error: queue file write error");
-    }
+    /* The queue's answer is the reply (RFC 5321 §4.2.5: 250 only once
+     * the message is ours): a refusal keeps its meaning (552 too big,
+     * 550 no such recipient, 452 spool full), so the client bounces or
+     * retries as it should. */
+    if (res->kind != RESULT_OK)
+        log_warn("%s: not queued: %d %s %s", s->qid, res->code, res->enh, res->text);
+    smtp_reply(s, res->code, res->enh, "%s", res->text);
     smtp_txn_reset(s);
     s->state = SS_READY;
     smtp_flush(s);

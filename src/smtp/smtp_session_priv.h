@@ -118,7 +118,7 @@ size_t smtp_data_feed(struct smtp_session *s, const char *in, size_t len);
 /* Feeds BDAT chunk octets; returns octets consumed. */
 size_t smtp_bdat_feed(struct smtp_session *s, const char *in, size_t len);
 void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd);
-void smtp_data_committed(struct smtp_session *s, int status);
+void smtp_data_committed(struct smtp_session *s, const struct result *res);
 void smtp_data_cmd(struct smtp_session *s, const struct smtp_cmd *cmd);
 void smtp_bdat_cmd(struct smtp_session *s, const struct smtp_cmd *cmd);
 

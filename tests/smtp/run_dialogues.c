@@ -5,8 +5,12 @@
  *   # comment
  *   !set KEY VALUE   change a setting (rcpt_max, bare_lf, message_size_max,
  *                    text_line_max, bad_commands_max, cmd_line_max)
- *   !fail-open       the next body open fails
- *   !fail-commit     the next commit fails
+ *   !fail-open [ENOSPC]  the next body open fails (EIO, or ENOSPC)
+ *   !body-full       the next body file is /dev/full: writes fail with ENOSPC
+ *   !fail-commit     the next commit fails (451 4.3.0, an I/O error)
+ *   !commit-result CODE ENH TEXT  the next commit's answer (kind from the code)
+ *   !spool-room N    the spool takes messages up to N bytes (0: full;
+ *                    "unknown", the start: no check)
  *   !role ROLE       (before the first client line) mx, submission or smtps
  *   !tls             (before the first client line) a certificate exists:
  *                    STARTTLS is offered; the fake handshake succeeds at once
@@ -26,6 +30,8 @@
  *   =open            the connection is still open
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +51,9 @@ struct fake {
     int closed, paused;
     int want_open, want_commit, want_tls, want_auth;
     enum smtp_auth_result auth_result;
-    int fail_open, fail_commit;
+    int fail_open, fail_commit, body_full;
+    struct result commit_res; /* with fail_commit: the answer */
+    uint64_t spool_room;
     char qid[32];
     int fd; /* our copy of the body fd */
     unsigned qn;
@@ -108,7 +116,13 @@ static void f_auth_check(void *svc, uint64_t sid, const char *mech, const char *
 
 static const struct smtp_session_io fake_io = {f_write, f_pause, f_close, f_timeout,
                                                f_starttls};
-static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort, f_auth_check};
+static uint64_t f_spool_room(void *svc)
+{
+    return ((struct fake *)svc)->spool_room;
+}
+
+static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort, f_auth_check,
+                                                 f_spool_room};
 
 /* Resolves pending queue requests and re-feeds input until nothing moves. */
 static void fake_pump(struct fake *f)
@@ -125,11 +139,13 @@ static void fake_pump(struct fake *f)
         } else if (f->want_open) {
             f->want_open = 0;
             if (f->fail_open) {
+                smtp_session_body_failed(f->s, f->fail_open);
                 f->fail_open = 0;
-                smtp_session_body_failed(f->s, -5);
             } else {
                 snprintf(f->qid, sizeof f->qid, "TESTQID%u", ++f->qn);
-                int fd = memfd_create("body", MFD_CLOEXEC);
+                int fd = f->body_full ? open("/dev/full", O_WRONLY | O_CLOEXEC)
+                                      : memfd_create("body", MFD_CLOEXEC);
+                f->body_full = 0;
                 if (f->fd >= 0)
                     close(f->fd);
                 f->fd = dup(fd);
@@ -139,11 +155,12 @@ static void fake_pump(struct fake *f)
                 smtp_session_input(f->s, &f->in); /* as proc/net does on resume */
         } else if (f->want_commit) {
             f->want_commit = 0;
-            int status = 0;
+            struct result res;
             if (f->fail_commit) {
                 f->fail_commit = 0;
-                status = -5;
+                res = f->commit_res;
             } else {
+                result_set(&res, RESULT_OK, 250, "2.0.0", "Ok: queued as %s", f->qid);
                 f->commits++;
                 buf_reset(&f->last_body);
                 off_t end = lseek(f->fd, 0, SEEK_END);
@@ -151,7 +168,7 @@ static void fake_pump(struct fake *f)
                 if (end > 0 && fsio_pread_all(f->fd, p, (size_t)end, 0) == 0)
                     buf_commit(&f->last_body, (size_t)end);
             }
-            smtp_session_committed(f->s, f->qid, status);
+            smtp_session_committed(f->s, f->qid, &res);
             if (!f->paused)
                 smtp_session_input(f->s, &f->in);
         } else if (!f->paused && !f->closed && f->in.len) {
@@ -247,6 +264,7 @@ static int run_script(const char *path)
     struct fake f;
     memset(&f, 0, sizeof f);
     f.fd = -1;
+    f.spool_room = UINT64_MAX;
     struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX, 0, 0, 0};
     int started = 0, fails = 0, lineno = 0;
     char raw[8192];
@@ -288,12 +306,36 @@ static int run_script(const char *path)
             started = 1;
             fake_pump(&f); /* smtps: the handshake before the greeting */
         }
-        if (!strcmp(raw, "!fail-open")) {
-            f.fail_open = 1;
+        if (!strcmp(raw, "!fail-open") || !strcmp(raw, "!fail-open ENOSPC")) {
+            f.fail_open = raw[10] ? -ENOSPC : -EIO;
+            continue;
+        }
+        if (!strcmp(raw, "!body-full")) {
+            f.body_full = 1;
             continue;
         }
         if (!strcmp(raw, "!fail-commit")) {
             f.fail_commit = 1;
+            result_spool_error(&f.commit_res, -EIO);
+            continue;
+        }
+        if (!strncmp(raw, "!commit-result ", 15)) {
+            int code, used = 0;
+            char enh[16];
+            if (sscanf(raw + 15, "%d %15s %n", &code, enh, &used) < 2 || used == 0) {
+                fprintf(stderr, "%s:%d: bad !commit-result\n", path, lineno);
+                fails++;
+                continue;
+            }
+            enum result_kind k = code < 300 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL
+                                                                    : RESULT_PERMFAIL;
+            result_set(&f.commit_res, k, code, enh, "%s", raw + 15 + used);
+            f.fail_commit = 1;
+            continue;
+        }
+        if (!strncmp(raw, "!spool-room ", 12)) {
+            f.spool_room = !strcmp(raw + 12, "unknown") ? UINT64_MAX
+                                                        : strtoull(raw + 12, NULL, 10);
             continue;
         }
         if (raw[0] == '>') {

@@ -11,6 +11,7 @@
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "mail/result.h"
 
 struct got {
     int n;
@@ -163,6 +164,89 @@ static void test_reader_bounds(void)
     buf_free(&p);
 }
 
+/* A result read from another process becomes a reply a client hears:
+ * anything not well formed fails the reader. */
+static int result_reads(uint32_t kind, int32_t code, const char *enh, const char *text)
+{
+    struct buf p = BUF_INIT;
+    ipc_put_u32(&p, kind);
+    ipc_put_i32(&p, code);
+    ipc_put_str(&p, enh);
+    ipc_put_str(&p, text);
+    struct ipc_msg m = {IPC_COMMITTED, p.data, p.len, -1};
+    struct ipc_rd r;
+    ipc_rd_init(&r, &m);
+    struct result res;
+    ipc_get_result(&r, &res);
+    int ok = ipc_rd_end(&r) == 0;
+    if (ok && (res.kind != (enum result_kind)kind || res.code != code || strcmp(res.enh, enh) ||
+               strcmp(res.text, text)))
+        ok = -1;
+    buf_free(&p);
+    return ok;
+}
+
+static void test_results(void)
+{
+    struct result a, b;
+    result_set(&a, RESULT_TEMPFAIL, 452, "4.3.1", "Insufficient system storage");
+    struct buf p = BUF_INIT;
+    ipc_put_result(&p, &a);
+    struct ipc_msg m = {IPC_COMMITTED, p.data, p.len, -1};
+    struct ipc_rd r;
+    ipc_rd_init(&r, &m);
+    ipc_get_result(&r, &b);
+    CHECK_EQ_INT(ipc_rd_end(&r), 0);
+    CHECK_EQ_INT(b.kind, a.kind);
+    CHECK_EQ_INT(b.code, 452);
+    CHECK_EQ_STR(b.enh, "4.3.1");
+    CHECK_EQ_STR(b.text, a.text);
+    buf_free(&p);
+
+    CHECK_EQ_INT(result_reads(RESULT_OK, 250, "2.0.0", "Ok: queued as 0123456789ABCDEF"), 1);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 552, "5.3.4", "too big"), 1);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.10", ""), 1);
+    CHECK_EQ_INT(result_reads(RESULT_TEMPFAIL, 451, "4.123.456", "x"), 1);
+    /* Kind and codes must agree: an OK that says 451 or a failure that
+     * says 250 could make a client believe the wrong thing. */
+    CHECK_EQ_INT(result_reads(3, 250, "2.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_OK, 451, "2.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_OK, 250, "4.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_TEMPFAIL, 250, "2.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_TEMPFAIL, 552, "5.3.4", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 452, "4.3.1", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 600, "5.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 199, "5.0.0", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, -550, "5.0.0", "x"), 0);
+    /* RFC 3463 syntax: class.subject.detail, 1 to 3 digits each. */
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5..1", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1 ", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1234.1", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1.1", "x"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "", "x"), 0);
+    /* Text a client would see: no line break, no control, no 8-bit. */
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1", "a\r\n250 2.0.0 Ok"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1", "a\tb"), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1", "caf\xc3\xa9"), 0);
+    /* Longer than the fields hold. */
+    char longtext[300];
+    memset(longtext, 'a', sizeof longtext - 1);
+    longtext[sizeof longtext - 1] = '\0';
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1", longtext), 0);
+    CHECK_EQ_INT(result_reads(RESULT_PERMFAIL, 550, "5.1.1.1.1.1.1.1.1", "x"), 0);
+    /* A truncated one. */
+    struct buf t = BUF_INIT;
+    ipc_put_u32(&t, RESULT_OK);
+    ipc_put_i32(&t, 250);
+    struct ipc_msg tm = {IPC_COMMITTED, t.data, t.len, -1};
+    ipc_rd_init(&r, &tm);
+    ipc_get_result(&r, &b);
+    CHECK(ipc_rd_end(&r) < 0);
+    buf_free(&t);
+}
+
 static void test_queueing_when_full(void)
 {
     /* More than the socket buffer holds: the channel queues and delivers
@@ -210,6 +294,7 @@ int main(void)
     test_roundtrip_with_fd();
     test_hostile_frames();
     test_reader_bounds();
+    test_results();
     test_queueing_when_full();
     return check_result("test_ipc");
 }

@@ -393,6 +393,21 @@ static void test_failures(void)
     CHECK_EQ_INT(count_in(md2, "tmp"), 0);
     CHECK_EQ_INT(count_in(md2, "new"), 0);
 
+    /* A Maildir whose creation stopped half way (a full disk after tmp/
+     * was made): the delivery completes it rather than failing forever
+     * on the move into new/. */
+    const char *md6 = at("half/Maildir");
+    CHECK_EQ_INT(mkdir(at("half"), 0700), 0);
+    CHECK_EQ_INT(mkdir(md6, 0700), 0);
+    CHECK_EQ_INT(mkdir(at("half/Maildir/tmp"), 0700), 0);
+    struct maildir_msg m6 = {"s@x", "r@y", fd, 0, strlen(body)};
+    memset(&res, 0, sizeof res);
+    CHECK_EQ_INT(maildir_deliver(md6, &m6, &res), 0);
+    CHECK_EQ_INT(res.kind, RESULT_OK);
+    CHECK_EQ_INT(count_in(md6, "new"), 1);
+    CHECK_EQ_INT(count_in(md6, "tmp"), 0);
+    CHECK(stat(at("half/Maildir/cur"), &st) == 0 && S_ISDIR(st.st_mode));
+
     /* A bad descriptor: the same. */
     struct maildir_msg m3 = {"s@x", "r@y", -1, 0, 5};
     CHECK_EQ_INT(maildir_deliver(md2, &m3, &res), -1);

@@ -102,17 +102,19 @@ static int cond_bounced(void *arg)
 
 struct committed {
     int called;
-    int status;
+    int status; /* 0: OK, -1: not */
+    struct result res;
     unsigned long batches_then; /* stats.batches when the callback ran */
     unsigned long committed_then;
     char qid[ENVELOPE_QID_MAX + 1];
 };
 
-static void on_committed(void *arg, const char *qid, int status)
+static void on_committed(void *arg, const char *qid, const struct result *res)
 {
     struct committed *c = arg;
     c->called++;
-    c->status = status;
+    c->status = res->kind == RESULT_OK ? 0 : -1;
+    c->res = *res;
     c->batches_then = stats().batches;
     c->committed_then = stats().committed;
     snprintf(c->qid, sizeof c->qid, "%s", qid);
@@ -219,7 +221,7 @@ static int submit(const char *from, const char *const *rcpts, size_t n, const ch
     env.arrival = clock_wall();
     envelope_set(&env.client_ip, "127.0.0.1");
     snprintf(c->qid, sizeof c->qid, "%s", qid);
-    rc = queue_commit(q, qid, &env, on_committed, c);
+    rc = queue_commit(q, qid, &env, on_committed, c, &c->res);
     /* The queue took the envelope over. */
     if (env.nrcpts != 0 || env.from != NULL)
         rc = -999;
@@ -242,6 +244,11 @@ static void test_basic(void)
     CHECK(run_until(cond_called, &c, 10000));
     CHECK_EQ_INT(c.called, 1);
     CHECK_EQ_INT(c.status, 0);
+    CHECK_EQ_INT(c.res.code, 250);
+    CHECK_EQ_STR(c.res.enh, "2.0.0");
+    char ok[64];
+    snprintf(ok, sizeof ok, "Ok: queued as %s", c.qid);
+    CHECK_EQ_STR(c.res.text, ok);
     /* The callback came from a finished batch. */
     CHECK(c.batches_then >= 1);
     CHECK_EQ_INT(c.committed_then, 1);
@@ -268,7 +275,7 @@ static void test_basic(void)
     struct envelope env;
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
-    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, on_committed, &c), -ENOENT);
+    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, on_committed, &c, NULL), -ENOENT);
     envelope_clear(&env);
     char qid[ENVELOPE_QID_MAX + 1];
     int fd;
@@ -277,7 +284,7 @@ static void test_basic(void)
     queue_body_abort(q, qid);
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
-    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c), -ENOENT);
+    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c, NULL), -ENOENT);
     envelope_clear(&env);
     CHECK_EQ_INT(queue_body_open(q, qid, &fd), 0);
     CHECK(write(fd, "abc", 3) == 3);
@@ -285,7 +292,7 @@ static void test_basic(void)
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
     env.size = 4; /* the file holds 3 */
-    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c), -EINVAL);
+    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c, NULL), -EINVAL);
     envelope_clear(&env);
     /* Queue ids differ and are 16 uppercase hex digits. */
     char qid2[ENVELOPE_QID_MAX + 1];
@@ -515,12 +522,14 @@ static void test_sync_failure(void)
     low = rl;
     low.rlim_cur = (rlim_t)probe;
     CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int rc = queue_commit(q, qid, &env, on_committed, &c);
+    int rc = queue_commit(q, qid, &env, on_committed, &c, NULL);
     CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
     envelope_clear(&env);
     CHECK_EQ_INT(rc, 0);
     CHECK(run_until(cond_called, &c, 10000));
     CHECK(c.status < 0);
+    CHECK_EQ_INT(c.res.code, 451);
+    CHECK_EQ_STR(c.res.enh, "4.3.0");
     run_until(never, NULL, 300);
     CHECK_EQ_INT(stats().active, 0);
     CHECK_EQ_INT(stats().committed, before.committed);
@@ -530,6 +539,63 @@ static void test_sync_failure(void)
     CHECK_EQ_INT(stats().recovered, 0);
     run_until(never, NULL, 300);
     CHECK_EQ_INT(maildir_count("hank"), -1);
+}
+
+/* Each way a commit can be refused gives the reply its cause calls for,
+ * at once, with nothing left in the spool. */
+static void test_commit_results(void)
+{
+    struct queue_stats before = stats();
+    const char *alice[] = {"alice@localhost"};
+    struct committed c = {0};
+    /* Larger than message_size_max (a reload lowered it since the
+     * session checked): 552 5.3.4. */
+    uint64_t size_max = cfg.message_size_max;
+    cfg.message_size_max = 100;
+    char *big = malloc(70000);
+    memset(big, 'x', 69999);
+    big[69999] = '\0';
+    CHECK_EQ_INT(submit("sender@example.org", alice, 1, big, &c), -EFBIG);
+    cfg.message_size_max = size_max;
+    free(big);
+    CHECK_EQ_INT(c.res.kind, RESULT_PERMFAIL);
+    CHECK_EQ_INT(c.res.code, 552);
+    CHECK_EQ_STR(c.res.enh, "5.3.4");
+    /* No recipient left after the aliases (a name no mailbox can have
+     * here; a user removed by a reload in the integration tests): 550
+     * 5.1.1. */
+    const char *nobody[] = {"no/such@localhost"};
+    memset(&c, 0, sizeof c);
+    CHECK_EQ_INT(submit("sender@example.org", nobody, 1, content, &c), -EINVAL);
+    CHECK_EQ_INT(c.res.kind, RESULT_PERMFAIL);
+    CHECK_EQ_INT(c.res.code, 550);
+    CHECK_EQ_STR(c.res.enh, "5.1.1");
+    /* The spool would keep less than queue_minfree: 452 4.3.1, and the
+     * room told to the smtp process is 0. */
+    CHECK(queue_spool_room(q) > 0);
+    memset(&c, 0, sizeof c);
+    uint64_t minfree = cfg.queue_minfree;
+    cfg.queue_minfree = UINT64_MAX / 2;
+    CHECK_EQ_INT(queue_spool_room(q), 0);
+    CHECK_EQ_INT(submit("sender@example.org", alice, 1, content, &c), -ENOSPC);
+    cfg.queue_minfree = minfree;
+    CHECK_EQ_INT(c.res.kind, RESULT_TEMPFAIL);
+    CHECK_EQ_INT(c.res.code, 452);
+    CHECK_EQ_STR(c.res.enh, "4.3.1");
+    CHECK(result_valid(&c.res));
+    /* An unknown queue id (a broken smtp process): 451 4.3.0. */
+    struct envelope env;
+    envelope_init(&env);
+    envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
+    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, on_committed, &c, &c.res), -ENOENT);
+    envelope_clear(&env);
+    CHECK_EQ_INT(c.res.code, 451);
+    CHECK_EQ_STR(c.res.enh, "4.3.0");
+    CHECK_EQ_INT(c.called, 0);
+    run_until(never, NULL, 200);
+    CHECK_EQ_INT(c.called, 0);
+    CHECK_EQ_INT(stats().active, before.active);
+    CHECK_EQ_INT(stats().committed, before.committed);
 }
 
 /* Two records with one queue id (e.g. a copy restored by hand): the
@@ -700,6 +766,7 @@ int main(void)
     test_defer_restart();
     test_expire();
     test_sync_failure();
+    test_commit_results();
     test_duplicate();
     test_crash_intent();
     queue_free(q);
