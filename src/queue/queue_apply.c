@@ -96,7 +96,12 @@ static void qjob_failed(struct qjob *j, size_t k)
 void qjob_apply(struct queue *q, struct qmsg *m, struct qjob *j, size_t k, int64_t now)
 {
     const struct config *cfg = q->cfg;
-    int64_t age = now - (int64_t)(j->rec.arrival_us / 1000000u);
+    /* Whole seconds really elapsed: truncating both ends could make a
+     * message look up to a second older than it is (a delay warning or an
+     * expiry too early). */
+    uint64_t now_us = clock_wall_us();
+    int64_t age = now_us > j->rec.arrival_us ? (int64_t)((now_us - j->rec.arrival_us) / 1000000u)
+                                             : 0;
     const struct qjob_rcpt *r = &j->r[k];
     struct store_slot *s = &j->slots[r->idx];
     s->attempts++;
