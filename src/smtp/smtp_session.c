@@ -27,6 +27,21 @@ struct smtp_verb_rule {
     void (*handler)(struct smtp_session *s, const struct smtp_cmd *cmd);
 };
 
+/* Whether a reply tells the client it got the protocol wrong: the errors
+ * bad_commands_max bounds. Those are RFC 5321 §4.2.1's x0z syntax replies
+ * (500-504), 555 (MAIL/RCPT parameters, §4.1.1.11) and AUTH's x3z (530,
+ * 535, 538; RFC 4954 §6). Not errors: every 4yz, which reports a limit or
+ * the server's state (452 4.5.3 for too many recipients is what
+ * §4.5.3.1.10 tells a client to expect, 451 a queue file not written),
+ * and the 55z verdicts on an address or a message (550, 552, 553, 554):
+ * a relay with a large queue gets those in any long session. Refused
+ * recipients have their own limit (rcpt_refused_max). */
+static int smtp_reply_is_error(int code)
+{
+    int kind = code / 10 % 10;
+    return code >= 500 && (kind == 0 || kind == 3 || code == 555);
+}
+
 void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 {
     char text[512];
@@ -35,7 +50,7 @@ void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *f
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     reply_append(&s->out, code, enh, text);
-    if (code >= 400)
+    if (smtp_reply_is_error(code))
         s->errors++;
 }
 
@@ -82,7 +97,7 @@ void smtp_txn_reset(struct smtp_session *s)
     buf_reset(&s->body);
     s->qid[0] = '\0';
     s->body_err = 0;
-    s->rcpt_refused = 0;
+    s->rcpt_cmds = 0;
     s->bdat_used = 0;
     s->bdat_failed = 0;
     s->bdat_left = 0;
@@ -311,11 +326,19 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct mailaddr path;
     struct smtp_params ps;
+    /* RFC 9422 RCPTMAX (rcpt_max) is a number of RCPT commands: every one
+     * of the transaction counts, refused or naming an address again. Past
+     * it, 452 and the client sends the rest later (RFC 5321 §4.5.3.1.10),
+     * before the address is read: the excess reveals nothing about it. */
+    if (s->rcpt_cmds >= s->cfg->rcpt_max) {
+        smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+        return;
+    }
+    s->rcpt_cmds++;
     unsigned flags = MAILADDR_ALLOW_POSTMASTER | (s->env.smtputf8 ? MAILADDR_ALLOW_UTF8 : 0);
     int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 1, flags, &path, &ps);
     if (rc != SMTP_PATH_OK) {
         smtp_path_error(s, rc, 1);
-        s->rcpt_refused++;
         return;
     }
     struct dsn_param_rcpt dr;
@@ -330,14 +353,8 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
                 smtp_reply(s, de.code, de.enh, "%s", de.text);
             else
                 smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", p->key);
-            s->rcpt_refused++;
             return;
         }
-    }
-    if (s->env.nrcpts >= s->cfg->rcpt_max) {
-        /* RFC 5321 §4.5.3.1.10: 452 and the client sends the rest later. */
-        smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
-        return;
     }
     const char *to = strutil_esc(path.text);
     switch (config_rcpt_check(s->cfg, &path)) {
@@ -347,7 +364,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", to);
         smtp_log_reject(s, "RCPT", 550, "5.1.1", path.text,
                         "Recipient address rejected: User unknown", path.text);
-        s->rcpt_refused++;
+        s->rcpts_refused++;
         return;
     case CONF_RCPT_REMOTE:
     default:
@@ -356,7 +373,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
             break;
         smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", to);
         smtp_log_reject(s, "RCPT", 554, "5.7.1", path.text, "Relay access denied", path.text);
-        s->rcpt_refused++;
+        s->rcpts_refused++;
         return;
     }
     if (!smtp_rcpt_seen(s, path.text))
@@ -456,6 +473,26 @@ static void smtp_drain_close(struct smtp_session *s)
     smtp_close(s);
 }
 
+/* Ends a session that reached one of its limits since the last accepted
+ * message: protocol errors (bad_commands_max), or refused recipients
+ * (rcpt_refused_max: a directory-harvest or relay probe; higher, as a list
+ * server's stale addresses are refused too). */
+static void smtp_check_limits(struct smtp_session *s, enum smtp_verb v)
+{
+    const char *what;
+    if (s->state == SS_CLOSING)
+        return;
+    if (s->errors >= s->cfg->bad_commands_max)
+        what = "errors";
+    else if (s->rcpts_refused >= s->cfg->rcpt_refused_max)
+        what = "refused recipients";
+    else
+        return;
+    smtp_reply(s, 421, "4.7.0", "%s Error: too many %s", s->cfg->hostname, what);
+    log_info("too many %s after %s from %s[%s]", what, smtp_verb_name(v), s->name, s->ip);
+    smtp_close(s);
+}
+
 static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 {
     struct smtp_cmd cmd;
@@ -473,12 +510,7 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
         else
             smtp_sequence_error(s, cmd.verb);
     }
-    if (s->state != SS_CLOSING && s->errors >= s->cfg->bad_commands_max) {
-        smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
-        log_info("too many errors after %s from %s[%s]", smtp_verb_name(cmd.verb), s->name,
-                 s->ip);
-        smtp_close(s);
-    }
+    smtp_check_limits(s, cmd.verb);
 }
 
 void smtp_session_input(struct smtp_session *s, struct buf *in)
@@ -518,7 +550,8 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 break;
             if (rc == SMTP_LINE_TOOLONG) {
                 /* RFC 5321 §4.5.3.1.4: 500 and the rest of the line is dropped. */
-                s->counts[auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN].total++;
+                enum smtp_verb v = auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN;
+                s->counts[v].total++;
                 if (auth)
                     smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
                 else
@@ -526,10 +559,7 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 s->resume_state = s->state;
                 s->state = SS_SKIPLINE;
                 used = 0;
-                if (s->errors >= s->cfg->bad_commands_max) {
-                    smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
-                    smtp_close(s);
-                }
+                smtp_check_limits(s, v);
             } else {
                 /* Copy: handlers may consume `in` indirectly (none do today). */
                 char *line = xstrndup(in->data, linelen);
@@ -663,6 +693,12 @@ void smtp_session_committed(struct smtp_session *s, const char *qid, int status)
 {
     if (s->wait != SW_COMMIT || strcmp(qid, s->qid))
         return;
+    if (status == 0) {
+        /* A message accepted: the errors before it are forgiven, so a
+         * relay's long session is not cut for a few in each transaction. */
+        s->errors = 0;
+        s->rcpts_refused = 0;
+    }
     smtp_data_committed(s, status);
 }
 

@@ -52,7 +52,11 @@ struct smtp_session {
     int esmtp;                 /* EHLO (not HELO) was used */
     char helo[256];            /* sanitised HELO/EHLO name */
     struct buf out;            /* replies not yet handed to io->write */
-    unsigned errors;           /* error replies, for bad_commands_max */
+    /* Since the last accepted message (then forgiven, as Postfix does):
+     * protocol errors, for bad_commands_max; refused recipients, for
+     * rcpt_refused_max. */
+    unsigned errors;
+    unsigned rcpts_refused;
     struct smtp_verb_count counts[SMTP_VERB_COUNT];
 
     /* TLS: offered (a certificate exists), implicit (smtps), on. */
@@ -79,7 +83,7 @@ struct smtp_session {
 
     /* The current transaction. */
     struct envelope env;
-    unsigned rcpt_refused;     /* RCPTs refused in this transaction */
+    unsigned rcpt_cmds;        /* RCPT commands in this transaction (RCPTMAX) */
     int have_body;             /* qid + body_fd valid */
     char qid[ENVELOPE_QID_MAX + 1];
     int body_fd;               /* owned, -1 if none */
