@@ -513,6 +513,17 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
     smtp_check_limits(s, cmd.verb);
 }
 
+unsigned smtp_line_flags(const struct smtp_session *s)
+{
+    return s->cfg->bare_lf == CONF_BARE_REJECT ? SMTP_LINE_CRLF_ONLY : 0;
+}
+
+void smtp_bare_lf(struct smtp_session *s)
+{
+    log_info("bare LF in a command line from %s[%s]", s->name, s->ip);
+    smtp_reply(s, 500, "5.5.2", "Error: bare LF received");
+}
+
 void smtp_session_input(struct smtp_session *s, struct buf *in)
 {
     while (s->state != SS_CLOSING && s->state != SS_TLS && s->wait == SW_NONE) {
@@ -535,9 +546,11 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 break; /* a partial line: wait for more */
         } else if (s->state == SS_SKIPLINE) {
             int done = 0;
-            used = smtp_line_skip(in->data, in->len, &done);
+            used = smtp_line_skip(in->data, in->len, smtp_line_flags(s), &done);
             if (done)
                 s->state = s->resume_state;
+            else if (used == 0)
+                break; /* a CR that may begin the CRLF: wait for more */
         } else {
             size_t linelen;
             /* RFC 4954 §4: an AUTH line (initial response) may be 12288 octets. */
@@ -545,7 +558,7 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
             size_t max = auth && s->cfg->cmd_line_max < SMTP_AUTH_LINE_MAX + 2
                              ? SMTP_AUTH_LINE_MAX + 2
                              : s->cfg->cmd_line_max;
-            int rc = smtp_line_take(in->data, in->len, max, &linelen, &used);
+            int rc = smtp_line_take(in->data, in->len, max, smtp_line_flags(s), &linelen, &used);
             if (rc == SMTP_LINE_AGAIN)
                 break;
             if (rc == SMTP_LINE_TOOLONG) {
@@ -559,6 +572,15 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 s->resume_state = s->state;
                 s->state = SS_SKIPLINE;
                 used = 0;
+                smtp_check_limits(s, v);
+            } else if (rc == SMTP_LINE_BARE_LF) {
+                enum smtp_verb v = auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN;
+                s->counts[v].total++;
+                if (auth)
+                    explicit_bzero(in->data, used);
+                buf_consume(in, used);
+                used = 0;
+                smtp_bare_lf(s);
                 smtp_check_limits(s, v);
             } else {
                 /* Copy: handlers may consume `in` indirectly (none do today). */

@@ -105,6 +105,10 @@ void smtp_flush(struct smtp_session *s);
 void smtp_close(struct smtp_session *s);
 void smtp_txn_reset(struct smtp_session *s);
 const char *smtp_proto_name(const struct smtp_session *s);
+/* The smtp_line_take() flags bare_lf asks for. */
+unsigned smtp_line_flags(const struct smtp_session *s);
+/* A command or SASL line held a bare LF (bare_lf = reject): logs, 500 5.5.2. */
+void smtp_bare_lf(struct smtp_session *s);
 void smtp_session_greet(struct smtp_session *s);
 
 /* smtp_session_auth.c */
