@@ -135,6 +135,33 @@ static void smtp_log_reject(struct smtp_session *s, const char *verb, int code, 
     buf_free(&h);
 }
 
+/* What the trace header says of the HELO name (RFC 5321 §4.4): a Domain
+ * or an address literal is the From-domain, as sent. Anything else (tern
+ * accepts any word, smtp_parse_helo says why) would be read as something
+ * else there: "a(b)c" opens a comment, ';' ends the clauses early for a
+ * reader that looks for the date, "[10.0.0.1]" fakes the client's
+ * address. Such a name goes into the comment after the real address,
+ * each octet other than a letter, digit, '-', '.', '_' or ':' as %HH. */
+static void smtp_helo_trace(struct smtp_session *s, const char *name, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = s->helo_trace;
+    if (!mailaddr_is_host(name, n)) {
+        for (size_t i = 0; i < n && i < SMTP_HELO_TRACE_MAX; i++) {
+            unsigned char c = (unsigned char)name[i];
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.' || c == '_' || c == ':') {
+                *o++ = (char)c;
+            } else {
+                *o++ = '%';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        }
+    }
+    *o = '\0';
+}
+
 static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
 {
     size_t namelen;
@@ -142,12 +169,15 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, in
         smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
-    /* The name ends up in the Received header: keep printable ASCII only
-     * (no CR/LF, no controls) and bound its length. */
+    /* For logs and the envelope: printable ASCII only (no CR/LF, no
+     * controls), bounded. */
+    if (namelen > SMTP_HELO_TRACE_MAX)
+        namelen = SMTP_HELO_TRACE_MAX;
     struct buf esc = BUF_INIT;
-    strutil_escape(&esc, cmd->arg, namelen > 200 ? 200 : namelen);
+    strutil_escape(&esc, cmd->arg, namelen);
     strutil_lcpy(s->helo, esc.data ? esc.data : "", sizeof s->helo);
     buf_free(&esc);
+    smtp_helo_trace(s, cmd->arg, namelen);
     smtp_txn_reset(s);
     s->esmtp = esmtp;
     s->state = SS_READY;

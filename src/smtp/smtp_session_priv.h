@@ -22,6 +22,9 @@ enum smtp_state {
     SS_TLS,      /* STARTTLS answered: waiting for the handshake */
 };
 
+/* The HELO name is kept (and logged) up to this many octets. */
+#define SMTP_HELO_TRACE_MAX 200
+
 /* RFC 4954 §4: a server must accept AUTH lines of 12288 octets. */
 #define SMTP_AUTH_LINE_MAX 12288
 
@@ -51,6 +54,10 @@ struct smtp_session {
     enum smtp_wait wait;
     int esmtp;                 /* EHLO (not HELO) was used */
     char helo[256];            /* sanitised HELO/EHLO name */
+    /* The HELO name as the trace header's comment gives it (helo=...),
+     * percent-encoded, when it is no Domain or address literal; "" when
+     * it is one and is the From-domain itself (RFC 5321 §4.4). */
+    char helo_trace[3 * SMTP_HELO_TRACE_MAX + 1];
     struct buf out;            /* replies not yet handed to io->write */
     /* Since the last accepted message (then forgiven, as Postfix does):
      * protocol errors, for bad_commands_max; refused recipients, for

@@ -1,8 +1,9 @@
 /* libFuzzer target: command-line framing (with bare_lf = normalize and
  * reject), verb split and the MAIL, RCPT, BDAT and EHLO/HELO argument
  * parsers (smtp/smtp_parse), as the session drives them on whatever a
- * client sends. Each line is copied to a buffer of its exact size, so a
- * read past its end is caught by ASan. */
+ * client sends; and the host check of the trace header. Each line is
+ * copied to a buffer of its exact size, so a read past its end is caught
+ * by ASan. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,5 +161,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_args(in, size, SMTP_VERB_RCPT);
     parse_args(in, size, SMTP_VERB_BDAT);
     parse_args(in, size, SMTP_VERB_HELO);
+    /* What passes for a host is written into a trace header as it is: it
+     * must hold nothing that could end or open a comment or a clause. */
+    if (mailaddr_is_host(in, size))
+        for (size_t i = 0; i < size; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
+                        in[i]) || in[i] == '\0')
+                abort();
     return 0;
 }
