@@ -58,6 +58,7 @@ void config_default(struct config *cfg)
     cfg->message_size_max = 35ull << 20;
     cfg->rcpt_max = 100;          /* RFC 5321 §4.5.3.1.8 */
     cfg->bad_commands_max = 20;
+    cfg->rcpt_refused_max = 100;
     cfg->sessions_max = 2000;
     cfg->sessions_per_ip = 50;
     cfg->received_max = 100;      /* RFC 5321 §6.3: "at least 100" */

@@ -91,6 +91,7 @@ struct config {
     uint64_t message_size_max; /* 36700160 (35 MiB) */
     size_t rcpt_max;          /* 100 */
     unsigned bad_commands_max; /* 20 */
+    unsigned rcpt_refused_max; /* 100 */
     unsigned sessions_max;     /* 2000 */
     unsigned sessions_per_ip;  /* 50 */
     size_t received_max;       /* 100: loop detection (Received headers) */

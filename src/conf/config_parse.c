@@ -647,6 +647,7 @@ static const struct conf_key conf_keys[] = {
     /* RFC 5321 §4.5.3.1.8: at least 100 recipients must be buffered. */
     {"rcpt_max", conf_set_count, F(rcpt_max), 100, 1000000, 0, "(RFC 5321 4.5.3.1.8)"},
     {"bad_commands_max", conf_set_count, F(bad_commands_max), 1, 1000000, 0, NULL},
+    {"rcpt_refused_max", conf_set_count, F(rcpt_refused_max), 1, 1000000, 0, NULL},
     {"sessions_max", conf_set_count, F(sessions_max), 1, 1000000, 0, NULL},
     {"sessions_per_ip", conf_set_count, F(sessions_per_ip), 1, 1000000, 0, NULL},
     {"received_max", conf_set_count, F(received_max), 1, 100000, 0, NULL},

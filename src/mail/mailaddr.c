@@ -273,6 +273,14 @@ static int mailaddr_parse_literal(struct mailaddr_cur *c)
     return MAILADDR_OK;
 }
 
+int mailaddr_is_host(const char *in, size_t len)
+{
+    struct mailaddr_cur c = {(const unsigned char *)in, len, 0, 0};
+    unsigned ignored = 0;
+    int rc = len && in[0] == '[' ? mailaddr_parse_literal(&c) : mailaddr_parse_domain(&c, &ignored);
+    return rc == MAILADDR_OK && c.pos == len;
+}
+
 /* A-d-l = At-domain *( "," At-domain ) followed by ":" (§4.1.2). The
  * route is obsolete: checked for syntax and ignored (Appendix C). */
 static int mailaddr_skip_route(struct mailaddr_cur *c)

@@ -54,6 +54,12 @@ int mailaddr_parse_path(const char *in, size_t len, unsigned flags, struct maila
  * files and aliases. Same result and rules as mailaddr_parse_path. */
 int mailaddr_parse_mailbox(const char *in, size_t len, unsigned flags, struct mailaddr *out);
 
+/* Whether in[0..len), as a whole, is an ASCII Domain or an IPv4 or IPv6
+ * address literal (RFC 5321 §4.1.2, §4.1.3; general literals refused):
+ * what EHLO should name (§4.1.1.1) and a trace header's From-domain must
+ * be (§4.4). Returns 1 or 0. */
+int mailaddr_is_host(const char *in, size_t len);
+
 /* Case-insensitive comparison of two domains (ASCII only). */
 int mailaddr_domain_eq(const char *a, const char *b);
 

@@ -25,12 +25,26 @@ const char *smtp_verb_name(enum smtp_verb v)
     return smtp_verb_names[v];
 }
 
-int smtp_line_take(const char *in, size_t len, size_t max, size_t *linelen, size_t *consumed)
+/* The LF of the first line end in in[0..len): any LF, or with
+ * SMTP_LINE_CRLF_ONLY the first LF right after a CR. NULL if none. */
+static const char *smtp_line_end(const char *in, size_t len, unsigned flags)
+{
+    const char *p = in, *end = in + len;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if (!(flags & SMTP_LINE_CRLF_ONLY) || (p > in && p[-1] == '\r'))
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+int smtp_line_take(const char *in, size_t len, size_t max, unsigned flags, size_t *linelen,
+                   size_t *consumed)
 {
     /* Look no further than a line may be long: octets beyond belong to a
      * line that is too long whatever follows. max 0 means no limit. */
     size_t scan = (max && len > max) ? max : len;
-    const char *nl = memchr(in, '\n', scan);
+    const char *nl = smtp_line_end(in, scan, flags);
     if (nl == NULL)
         return (max && len >= max) ? SMTP_LINE_TOOLONG : SMTP_LINE_AGAIN;
     size_t n = (size_t)(nl - in);
@@ -41,14 +55,21 @@ int smtp_line_take(const char *in, size_t len, size_t max, size_t *linelen, size
         return SMTP_LINE_TOOLONG;
     *linelen = content;
     *consumed = n + 1;
+    /* A reader that ends lines at CRLF only sees one line here; taking it
+     * for two commands would let the two readers disagree (the command
+     * form of SMTP smuggling). */
+    if ((flags & SMTP_LINE_CRLF_ONLY) && memchr(in, '\n', content))
+        return SMTP_LINE_BARE_LF;
     return SMTP_LINE_OK;
 }
 
-size_t smtp_line_skip(const char *in, size_t len, int *done)
+size_t smtp_line_skip(const char *in, size_t len, unsigned flags, int *done)
 {
-    const char *nl = memchr(in, '\n', len);
+    const char *nl = smtp_line_end(in, len, flags);
     if (nl == NULL) {
         *done = 0;
+        if ((flags & SMTP_LINE_CRLF_ONLY) && len && in[len - 1] == '\r')
+            return len - 1;
         return len;
     }
     *done = 1;

@@ -24,19 +24,33 @@ enum smtp_line_status {
     SMTP_LINE_AGAIN = 0,   /* no complete line yet; keep the bytes, read more */
     SMTP_LINE_OK = 1,      /* *linelen octets form a line (CRLF or bare LF excluded) */
     SMTP_LINE_TOOLONG = 2, /* more than max octets without a line end: the caller
-                              replies 500 and discards through the next LF,
+                              replies 500 and discards through the line end,
                               using smtp_line_skip() */
+    SMTP_LINE_BARE_LF = 3, /* SMTP_LINE_CRLF_ONLY: the line up to its CRLF holds
+                              a bare LF; *linelen and *consumed are set as for
+                              SMTP_LINE_OK; the caller replies 500 5.5.2 and
+                              drops the whole line */
 };
 
+/* Flags of smtp_line_take() and smtp_line_skip(). Without flags a line
+ * ends at LF, CRLF or bare (bare_lf = normalize, as Postfix's
+ * smtpd_forbid_bare_newline = normalize reads commands). */
+#define SMTP_LINE_CRLF_ONLY 0x01 /* bare_lf = reject: only CRLF ends a line
+                                    (RFC 5321 §2.3.8) */
+
 /* Looks for one command line at the start of in[0..len). A line ends at
- * LF; a CR right before it is dropped. `max` counts the whole line with
- * its CRLF (RFC 5321 §4.5.3.1.4: 512). On SMTP_LINE_OK, *linelen is the
- * length without the line end and *consumed includes it. */
-int smtp_line_take(const char *in, size_t len, size_t max, size_t *linelen, size_t *consumed);
+ * LF (at CRLF only with SMTP_LINE_CRLF_ONLY); a CR right before the LF is
+ * dropped. `max` counts the whole line with its CRLF (RFC 5321
+ * §4.5.3.1.4: 512). On SMTP_LINE_OK, *linelen is the length without the
+ * line end and *consumed includes it. */
+int smtp_line_take(const char *in, size_t len, size_t max, unsigned flags, size_t *linelen,
+                   size_t *consumed);
 
 /* While discarding an overlong line: returns the octets to drop from
- * in[0..len) and sets *done when the line's LF was among them. */
-size_t smtp_line_skip(const char *in, size_t len, int *done);
+ * in[0..len) and sets *done when the line's end was among them. With
+ * SMTP_LINE_CRLF_ONLY a CR at the very end is left in place (it may begin
+ * the CRLF), so 0 means: nothing to drop until more arrives. */
+size_t smtp_line_skip(const char *in, size_t len, unsigned flags, int *done);
 
 /* A command line split into verb and argument. The argument points into
  * the line (not NUL-terminated in general: use arglen). */

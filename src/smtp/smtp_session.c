@@ -28,6 +28,21 @@ struct smtp_verb_rule {
     void (*handler)(struct smtp_session *s, const struct smtp_cmd *cmd);
 };
 
+/* Whether a reply tells the client it got the protocol wrong: the errors
+ * bad_commands_max bounds. Those are RFC 5321 §4.2.1's x0z syntax replies
+ * (500-504), 555 (MAIL/RCPT parameters, §4.1.1.11) and AUTH's x3z (530,
+ * 535, 538; RFC 4954 §6). Not errors: every 4yz, which reports a limit or
+ * the server's state (452 4.5.3 for too many recipients is what
+ * §4.5.3.1.10 tells a client to expect, 451 a queue file not written),
+ * and the 55z verdicts on an address or a message (550, 552, 553, 554):
+ * a relay with a large queue gets those in any long session. Refused
+ * recipients have their own limit (rcpt_refused_max). */
+static int smtp_reply_is_error(int code)
+{
+    int kind = code / 10 % 10;
+    return code >= 500 && (kind == 0 || kind == 3 || code == 555);
+}
+
 void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 {
     char text[512];
@@ -36,7 +51,7 @@ void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *f
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     reply_append(&s->out, code, enh, text);
-    if (code >= 400)
+    if (smtp_reply_is_error(code))
         s->errors++;
 }
 
@@ -83,7 +98,7 @@ void smtp_txn_reset(struct smtp_session *s)
     buf_reset(&s->body);
     s->qid[0] = '\0';
     s->body_err = 0;
-    s->rcpt_refused = 0;
+    s->rcpt_cmds = 0;
     s->bdat_used = 0;
     s->bdat_failed = 0;
     s->bdat_left = 0;
@@ -121,6 +136,33 @@ static void smtp_log_reject(struct smtp_session *s, const char *verb, int code, 
     buf_free(&h);
 }
 
+/* What the trace header says of the HELO name (RFC 5321 §4.4): a Domain
+ * or an address literal is the From-domain, as sent. Anything else (tern
+ * accepts any word, smtp_parse_helo says why) would be read as something
+ * else there: "a(b)c" opens a comment, ';' ends the clauses early for a
+ * reader that looks for the date, "[10.0.0.1]" fakes the client's
+ * address. Such a name goes into the comment after the real address,
+ * each octet other than a letter, digit, '-', '.', '_' or ':' as %HH. */
+static void smtp_helo_trace(struct smtp_session *s, const char *name, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = s->helo_trace;
+    if (!mailaddr_is_host(name, n)) {
+        for (size_t i = 0; i < n && i < SMTP_HELO_TRACE_MAX; i++) {
+            unsigned char c = (unsigned char)name[i];
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.' || c == '_' || c == ':') {
+                *o++ = (char)c;
+            } else {
+                *o++ = '%';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        }
+    }
+    *o = '\0';
+}
+
 static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
 {
     size_t namelen;
@@ -128,12 +170,15 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd, in
         smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
-    /* The name ends up in the Received header: keep printable ASCII only
-     * (no CR/LF, no controls) and bound its length. */
+    /* For logs and the envelope: printable ASCII only (no CR/LF, no
+     * controls), bounded. */
+    if (namelen > SMTP_HELO_TRACE_MAX)
+        namelen = SMTP_HELO_TRACE_MAX;
     struct buf esc = BUF_INIT;
-    strutil_escape(&esc, cmd->arg, namelen > 200 ? 200 : namelen);
+    strutil_escape(&esc, cmd->arg, namelen);
     strutil_lcpy(s->helo, esc.data ? esc.data : "", sizeof s->helo);
     buf_free(&esc);
+    smtp_helo_trace(s, cmd->arg, namelen);
     smtp_txn_reset(s);
     s->esmtp = esmtp;
     s->state = SS_READY;
@@ -329,11 +374,19 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct mailaddr path;
     struct smtp_params ps;
+    /* RFC 9422 RCPTMAX (rcpt_max) is a number of RCPT commands: every one
+     * of the transaction counts, refused or naming an address again. Past
+     * it, 452 and the client sends the rest later (RFC 5321 §4.5.3.1.10),
+     * before the address is read: the excess reveals nothing about it. */
+    if (s->rcpt_cmds >= s->cfg->rcpt_max) {
+        smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+        return;
+    }
+    s->rcpt_cmds++;
     unsigned flags = MAILADDR_ALLOW_POSTMASTER | (s->env.smtputf8 ? MAILADDR_ALLOW_UTF8 : 0);
     int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 1, flags, &path, &ps);
     if (rc != SMTP_PATH_OK) {
         smtp_path_error(s, rc, 1);
-        s->rcpt_refused++;
         return;
     }
     struct dsn_param_rcpt dr;
@@ -348,14 +401,8 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
                 smtp_reply(s, de.code, de.enh, "%s", de.text);
             else
                 smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", p->key);
-            s->rcpt_refused++;
             return;
         }
-    }
-    if (s->env.nrcpts >= s->cfg->rcpt_max) {
-        /* RFC 5321 §4.5.3.1.10: 452 and the client sends the rest later. */
-        smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
-        return;
     }
     const char *to = strutil_esc(path.text);
     switch (config_rcpt_check(s->cfg, &path)) {
@@ -365,7 +412,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", to);
         smtp_log_reject(s, "RCPT", 550, "5.1.1", path.text,
                         "Recipient address rejected: User unknown", path.text);
-        s->rcpt_refused++;
+        s->rcpts_refused++;
         return;
     case CONF_RCPT_REMOTE:
     default:
@@ -374,7 +421,7 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
             break;
         smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", to);
         smtp_log_reject(s, "RCPT", 554, "5.7.1", path.text, "Relay access denied", path.text);
-        s->rcpt_refused++;
+        s->rcpts_refused++;
         return;
     }
     if (!smtp_rcpt_seen(s, path.text))
@@ -474,6 +521,26 @@ static void smtp_drain_close(struct smtp_session *s)
     smtp_close(s);
 }
 
+/* Ends a session that reached one of its limits since the last accepted
+ * message: protocol errors (bad_commands_max), or refused recipients
+ * (rcpt_refused_max: a directory-harvest or relay probe; higher, as a list
+ * server's stale addresses are refused too). */
+static void smtp_check_limits(struct smtp_session *s, enum smtp_verb v)
+{
+    const char *what;
+    if (s->state == SS_CLOSING)
+        return;
+    if (s->errors >= s->cfg->bad_commands_max)
+        what = "errors";
+    else if (s->rcpts_refused >= s->cfg->rcpt_refused_max)
+        what = "refused recipients";
+    else
+        return;
+    smtp_reply(s, 421, "4.7.0", "%s Error: too many %s", s->cfg->hostname, what);
+    log_info("too many %s after %s from %s[%s]", what, smtp_verb_name(v), s->name, s->ip);
+    smtp_close(s);
+}
+
 static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 {
     struct smtp_cmd cmd;
@@ -491,12 +558,18 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
         else
             smtp_sequence_error(s, cmd.verb);
     }
-    if (s->state != SS_CLOSING && s->errors >= s->cfg->bad_commands_max) {
-        smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
-        log_info("too many errors after %s from %s[%s]", smtp_verb_name(cmd.verb), s->name,
-                 s->ip);
-        smtp_close(s);
-    }
+    smtp_check_limits(s, cmd.verb);
+}
+
+unsigned smtp_line_flags(const struct smtp_session *s)
+{
+    return s->cfg->bare_lf == CONF_BARE_REJECT ? SMTP_LINE_CRLF_ONLY : 0;
+}
+
+void smtp_bare_lf(struct smtp_session *s)
+{
+    log_info("bare LF in a command line from %s[%s]", s->name, s->ip);
+    smtp_reply(s, 500, "5.5.2", "Error: bare LF received");
 }
 
 void smtp_session_input(struct smtp_session *s, struct buf *in)
@@ -521,9 +594,11 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 break; /* a partial line: wait for more */
         } else if (s->state == SS_SKIPLINE) {
             int done = 0;
-            used = smtp_line_skip(in->data, in->len, &done);
+            used = smtp_line_skip(in->data, in->len, smtp_line_flags(s), &done);
             if (done)
                 s->state = s->resume_state;
+            else if (used == 0)
+                break; /* a CR that may begin the CRLF: wait for more */
         } else {
             size_t linelen;
             /* RFC 4954 §4: an AUTH line (initial response) may be 12288 octets. */
@@ -531,12 +606,13 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
             size_t max = auth && s->cfg->cmd_line_max < SMTP_AUTH_LINE_MAX + 2
                              ? SMTP_AUTH_LINE_MAX + 2
                              : s->cfg->cmd_line_max;
-            int rc = smtp_line_take(in->data, in->len, max, &linelen, &used);
+            int rc = smtp_line_take(in->data, in->len, max, smtp_line_flags(s), &linelen, &used);
             if (rc == SMTP_LINE_AGAIN)
                 break;
             if (rc == SMTP_LINE_TOOLONG) {
                 /* RFC 5321 §4.5.3.1.4: 500 and the rest of the line is dropped. */
-                s->counts[auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN].total++;
+                enum smtp_verb v = auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN;
+                s->counts[v].total++;
                 if (auth)
                     smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
                 else
@@ -544,10 +620,16 @@ void smtp_session_input(struct smtp_session *s, struct buf *in)
                 s->resume_state = s->state;
                 s->state = SS_SKIPLINE;
                 used = 0;
-                if (s->errors >= s->cfg->bad_commands_max) {
-                    smtp_reply(s, 421, "4.7.0", "%s Error: too many errors", s->cfg->hostname);
-                    smtp_close(s);
-                }
+                smtp_check_limits(s, v);
+            } else if (rc == SMTP_LINE_BARE_LF) {
+                enum smtp_verb v = auth ? SMTP_VERB_AUTH : SMTP_VERB_UNKNOWN;
+                s->counts[v].total++;
+                if (auth)
+                    explicit_bzero(in->data, used);
+                buf_consume(in, used);
+                used = 0;
+                smtp_bare_lf(s);
+                smtp_check_limits(s, v);
             } else {
                 /* Copy: handlers may consume `in` indirectly (none do today). */
                 char *line = xstrndup(in->data, linelen);
@@ -702,6 +784,12 @@ void smtp_session_committed(struct smtp_session *s, const char *qid, const struc
 {
     if (s->wait != SW_COMMIT || strcmp(qid, s->qid))
         return;
+    if (res->kind == RESULT_OK) {
+        /* A message accepted: the errors before it are forgiven, so a
+         * relay's long session is not cut for a few in each transaction. */
+        s->errors = 0;
+        s->rcpts_refused = 0;
+    }
     smtp_data_committed(s, res);
 }
 

@@ -210,9 +210,15 @@ void smtp_do_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 size_t smtp_auth_input(struct smtp_session *s, char *in, size_t len)
 {
     size_t linelen, used;
-    int rc = smtp_line_take(in, len, SMTP_AUTH_LINE_MAX + 2, &linelen, &used);
+    int rc = smtp_line_take(in, len, SMTP_AUTH_LINE_MAX + 2, smtp_line_flags(s), &linelen, &used);
     if (rc == SMTP_LINE_AGAIN)
         return 0;
+    if (rc == SMTP_LINE_BARE_LF) {
+        smtp_bare_lf(s);
+        smtp_auth_reset(s);
+        explicit_bzero(in, used); /* may hold a password */
+        return used;
+    }
     if (rc == SMTP_LINE_TOOLONG) {
         smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
         smtp_auth_reset(s);

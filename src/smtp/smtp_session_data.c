@@ -83,9 +83,29 @@ static void smtp_append_content(struct smtp_session *s, size_t from)
         smtp_body_write(s);
 }
 
-/* The trace header of RFC 5321 §4.4, in Postfix's layout. HELO and the
- * address were sanitised before; the recipient is named only when there
- * is exactly one, so Bcc recipients are not disclosed to each other. */
+/* Whether a recipient can be written into the for clause as it is: a
+ * Dot-string local part (RFC 5321 §4.1.2) and a domain or literal, so no
+ * quotes, backslash, parenthesis, '<', '>', ';', ',', space or 8-bit. A
+ * quoted local part is valid RFC 5322, but readers of trace headers that
+ * stop at its first ')', '>' or ';' would misread the rest. */
+static int smtp_trace_addr_ok(const char *a)
+{
+    for (; *a; a++) {
+        unsigned char c = (unsigned char)*a;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("!#$%&'*+-/=?^_`{|}~.@[]:", c)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The trace header of RFC 5321 §4.4, in Postfix's layout. The
+ * From-domain is the HELO name when it is a Domain or an address literal,
+ * else the client's address literal, the name then percent-encoded in the
+ * comment (smtp_helo_trace). The recipient is named only when there is
+ * exactly one, so Bcc recipients are not disclosed to each other, and
+ * only when its address can be written as it is (smtp_trace_addr_ok);
+ * Delivered-To names it at delivery anyway. */
 static void smtp_received_header(struct smtp_session *s)
 {
     if (s->local)
@@ -93,16 +113,17 @@ static void smtp_received_header(struct smtp_session *s)
     char date[64];
     clock_rfc5322(clock_wall(), date, sizeof date);
     struct buf *b = &s->body;
-    buf_printf(b, "Received: from %s (%s [%s])\r\n", s->helo, s->name, s->ip);
+    if (s->helo_trace[0])
+        buf_printf(b, "Received: from [%s%s] (%s [%s] helo=%s)\r\n",
+                   strchr(s->ip, ':') ? "IPv6:" : "", s->ip, s->name, s->ip, s->helo_trace);
+    else
+        buf_printf(b, "Received: from %s (%s [%s])\r\n", s->helo, s->name, s->ip);
     if (s->tls_on)
         buf_printf(b, "\t(using %s with cipher %s (%d/%d bits))\r\n", s->tls_version,
                    s->tls_cipher, s->tls_bits, s->tls_bits);
     buf_printf(b, "\tby %s (tern) with %s id %s", s->cfg->hostname, smtp_proto_name(s), s->qid);
-    if (s->env.nrcpts == 1) {
-        buf_puts(b, "\r\n\tfor <");
-        strutil_escape(b, s->env.rcpts[0].addr, strlen(s->env.rcpts[0].addr));
-        buf_puts(b, ">");
-    }
+    if (s->env.nrcpts == 1 && smtp_trace_addr_ok(s->env.rcpts[0].addr))
+        buf_printf(b, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
     buf_printf(b, "; %s\r\n", date);
 }
 

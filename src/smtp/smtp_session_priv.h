@@ -22,6 +22,9 @@ enum smtp_state {
     SS_TLS,      /* STARTTLS answered: waiting for the handshake */
 };
 
+/* The HELO name is kept (and logged) up to this many octets. */
+#define SMTP_HELO_TRACE_MAX 200
+
 /* RFC 4954 §4: a server must accept AUTH lines of 12288 octets. */
 #define SMTP_AUTH_LINE_MAX 12288
 
@@ -51,8 +54,16 @@ struct smtp_session {
     enum smtp_wait wait;
     int esmtp;                 /* EHLO (not HELO) was used */
     char helo[256];            /* sanitised HELO/EHLO name */
+    /* The HELO name as the trace header's comment gives it (helo=...),
+     * percent-encoded, when it is no Domain or address literal; "" when
+     * it is one and is the From-domain itself (RFC 5321 §4.4). */
+    char helo_trace[3 * SMTP_HELO_TRACE_MAX + 1];
     struct buf out;            /* replies not yet handed to io->write */
-    unsigned errors;           /* error replies, for bad_commands_max */
+    /* Since the last accepted message (then forgiven, as Postfix does):
+     * protocol errors, for bad_commands_max; refused recipients, for
+     * rcpt_refused_max. */
+    unsigned errors;
+    unsigned rcpts_refused;
     struct smtp_verb_count counts[SMTP_VERB_COUNT];
 
     /* TLS: offered (a certificate exists), implicit (smtps), on. */
@@ -79,7 +90,7 @@ struct smtp_session {
 
     /* The current transaction. */
     struct envelope env;
-    unsigned rcpt_refused;     /* RCPTs refused in this transaction */
+    unsigned rcpt_cmds;        /* RCPT commands in this transaction (RCPTMAX) */
     int have_body;             /* qid + body_fd valid */
     char qid[ENVELOPE_QID_MAX + 1];
     int body_fd;               /* owned, -1 if none */
@@ -101,6 +112,10 @@ void smtp_flush(struct smtp_session *s);
 void smtp_close(struct smtp_session *s);
 void smtp_txn_reset(struct smtp_session *s);
 const char *smtp_proto_name(const struct smtp_session *s);
+/* The smtp_line_take() flags bare_lf asks for. */
+unsigned smtp_line_flags(const struct smtp_session *s);
+/* A command or SASL line held a bare LF (bare_lf = reject): logs, 500 5.5.2. */
+void smtp_bare_lf(struct smtp_session *s);
 void smtp_session_greet(struct smtp_session *s);
 
 /* smtp_session_auth.c */

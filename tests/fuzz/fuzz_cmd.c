@@ -1,7 +1,9 @@
-/* libFuzzer target: command-line framing, verb split and the MAIL, RCPT,
- * BDAT and EHLO/HELO argument parsers (smtp/smtp_parse), as the session
- * drives them on whatever a client sends. Each line is copied to a buffer
- * of its exact size, so a read past its end is caught by ASan. */
+/* libFuzzer target: command-line framing (with bare_lf = normalize and
+ * reject), verb split and the MAIL, RCPT, BDAT and EHLO/HELO argument
+ * parsers (smtp/smtp_parse), as the session drives them on whatever a
+ * client sends; and the host check of the trace header. Each line is
+ * copied to a buffer of its exact size, so a read past its end is caught
+ * by ASan. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,33 +89,50 @@ static void parse_args(const char *arg, size_t len, enum smtp_verb verb)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Frames in[0..size) into lines as the session does with these flags
+ * (bare_lf = normalize: 0; reject: SMTP_LINE_CRLF_ONLY) and parses each. */
+static void frame_lines(const char *in, size_t size, unsigned flags)
 {
-    const char *in = (const char *)data;
+    const int crlf_only = (flags & SMTP_LINE_CRLF_ONLY) != 0;
     size_t pos = 0;
     int skipping = 0;
     while (pos < size) {
         size_t left = size - pos, used = 0, linelen = 0;
         if (skipping) {
             int done = 0;
-            used = smtp_line_skip(in + pos, left, &done);
-            if (used == 0 || used > left || (done && in[pos + used - 1] != '\n') ||
-                (!done && used != left))
+            used = smtp_line_skip(in + pos, left, flags, &done);
+            if (used > left || (done && in[pos + used - 1] != '\n') ||
+                (done && crlf_only && (used < 2 || in[pos + used - 2] != '\r')))
                 abort();
+            /* Not done: all of it, or all but a CR that may begin the CRLF. */
+            if (!done && used != left &&
+                !(crlf_only && used == left - 1 && in[size - 1] == '\r'))
+                abort();
+            if (used == 0 && !done)
+                break;
             skipping = !done;
             pos += used;
             continue;
         }
-        int rc = smtp_line_take(in + pos, left, 512, &linelen, &used);
+        int rc = smtp_line_take(in + pos, left, 512, flags, &linelen, &used);
         if (rc == SMTP_LINE_AGAIN)
             break;
         if (rc == SMTP_LINE_TOOLONG) {
             skipping = 1;
             continue;
         }
-        if (rc != SMTP_LINE_OK || used > left || linelen >= used || linelen + 2 > 512 ||
-            in[pos + used - 1] != '\n' || memchr(in + pos, '\n', linelen))
+        if ((rc != SMTP_LINE_OK && !(crlf_only && rc == SMTP_LINE_BARE_LF)) || used > left ||
+            linelen >= used || linelen + 2 > 512 || in[pos + used - 1] != '\n')
             abort();
+        if (crlf_only && (linelen + 2 != used || in[pos + linelen] != '\r'))
+            abort();
+        /* A line holds an LF only when it is reported as BARE_LF. */
+        if ((memchr(in + pos, '\n', linelen) != NULL) != (rc == SMTP_LINE_BARE_LF))
+            abort();
+        if (rc == SMTP_LINE_BARE_LF) {
+            pos += used;
+            continue;
+        }
         char *line = malloc(linelen ? linelen : 1);
         memcpy(line, in + pos, linelen);
         struct smtp_cmd cmd;
@@ -130,10 +149,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(line);
         pos += used;
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *in = (const char *)data;
+    frame_lines(in, size, 0);
+    frame_lines(in, size, SMTP_LINE_CRLF_ONLY);
     /* The argument parsers on the raw input too (control octets and all). */
     parse_args(in, size, SMTP_VERB_MAIL);
     parse_args(in, size, SMTP_VERB_RCPT);
     parse_args(in, size, SMTP_VERB_BDAT);
     parse_args(in, size, SMTP_VERB_HELO);
+    /* What passes for a host is written into a trace header as it is: it
+     * must hold nothing that could end or open a comment or a clause. */
+    if (mailaddr_is_host(in, size))
+        for (size_t i = 0; i < size; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
+                        in[i]) || in[i] == '\0')
+                abort();
     return 0;
 }

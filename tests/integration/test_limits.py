@@ -1,5 +1,7 @@
 """Limits: recipients (RFC 5321 §4.5.3.1.8/10, LIMITS RCPTMAX), bad commands, sessions per
 IP and in total, text line length, timeouts."""
+import re
+import smtplib
 import time
 
 import pytest
@@ -12,6 +14,17 @@ MANY_USERS = DEFAULT_USERS + ["u%03d" % i for i in range(120)]
 @pytest.fixture
 def many(tern_factory):
     return tern_factory(users=MANY_USERS)
+
+
+def over_limit_then_data(c, rcpts, subject):
+    """RCPTs past the limit each get 452 4.5.3; DATA then delivers to the ones accepted."""
+    for rcpt in rcpts:
+        r = c.cmd("RCPT TO:<%s>" % rcpt)
+        assert r.code == 452 and r.enh == "4.5.3", (rcpt, r)
+    c.expect("DATA", 354)
+    c.send(data_payload(make_message(subject)))
+    r = c.read_reply()
+    assert r.code == 250, r
 
 
 def test_limits_rcptmax_advertised(tern_factory):
@@ -28,15 +41,8 @@ def test_100_recipients_accepted_101st_refused(many):
         for i in range(100):
             r = c.cmd("RCPT TO:<u%03d@example.test>" % i)
             assert r.code == 250 and r.enh == "2.1.5", "recipient %d: %s" % (i + 1, r)
-        r = c.cmd("RCPT TO:<u100@example.test>")
-        assert r.code == 452 and r.enh == "4.5.3", r
         # still 452 (not an error that ends anything) and DATA proceeds for the first 100
-        r = c.cmd("RCPT TO:<u101@example.test>")
-        assert r.code == 452 and r.enh == "4.5.3", r
-        c.expect("DATA", 354)
-        c.send(data_payload(make_message("hundred")))
-        r = c.read_reply()
-        assert r.code == 250, r
+        over_limit_then_data(c, ["u100@example.test", "u101@example.test"], "hundred")
     for i in range(100):
         msgs = many.wait_delivered("u%03d" % i, 1, timeout=20)
         assert len(msgs) == 1
@@ -67,16 +73,95 @@ def test_recipient_limit_resets_per_transaction(many):
             c.expect("RSET", 250)
 
 
-def test_duplicate_recipients_do_not_use_up_the_limit(many):
-    """The same recipient given again is one recipient (delivered once)."""
+def test_rcptmax_counts_repeated_recipients(many):
+    """RFC 9422 RCPTMAX is a number of RCPT commands: an address given again uses one up (it is
+    stored, and delivered, once); the 101st identical RCPT gets 452 4.5.3."""
     with many.connect() as c:
         c.ehlo()
         c.expect("MAIL FROM:<a@example.org>", 250)
         for i in range(99):
             c.expect("RCPT TO:<u%03d@example.test>" % i, 250)
-        for _ in range(5):
-            c.expect("RCPT TO:<u000@example.test>", 250)
-        c.expect("RCPT TO:<u099@example.test>", 250)
+        c.expect("RCPT TO:<u000@example.test>", 250)
+        over_limit_then_data(c, ["u000@example.test", "u099@example.test"], "repeated")
+    many.wait_delivered("u098", 1)
+    many.settle(0.5)
+    assert len(many.maildir("u000")) == 1 and many.maildir("u099") == []
+    assert len(many.all_messages()) == 99
+
+
+def test_refused_rcpts_count_toward_rcptmax(many):
+    """Refused RCPT commands are RCPT commands too: after 100 of any kind, 452."""
+    with many.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        for i in range(10):
+            assert c.cmd("RCPT TO:<nosuch%d@example.test>" % i).code == 550
+        for i in range(90):
+            c.expect("RCPT TO:<u%03d@example.test>" % i, 250)
+        r = c.cmd("RCPT TO:<u090@example.test>")
+        assert r.code == 452 and r.enh == "4.5.3", r
+
+
+def test_smtplib_sends_the_rest_in_later_transactions(tern_factory):
+    """A real client doing what RFC 5321 §4.5.3.1.10 expects: smtplib's sendmail() returns the
+    recipients refused with 452 and the caller sends them again in the next transaction of the
+    same session. 250 recipients take 3 transactions; every one gets the message once."""
+    users = ["u%03d" % i for i in range(250)]
+    s = tern_factory(users=DEFAULT_USERS + users)
+    msg = make_message("smtplib-in-rounds")
+    left = ["%s@example.test" % u for u in users]
+    rounds = 0
+    with smtplib.SMTP(s.host, s.port, local_hostname="client.test", timeout=scaled(30)) as cl:
+        while left:
+            rounds += 1
+            assert rounds <= 5, "still %d recipients left after 5 transactions" % len(left)
+            refused = cl.sendmail("sender@example.org", left, msg)
+            assert all(code == 452 for code, _ in refused.values()), refused
+            assert len(left) - len(refused) == min(100, len(left)), (len(left), len(refused))
+            left = [r for r in left if r in refused]
+        assert cl.noop()[0] == 250
+    assert rounds == 3
+    for u in users:
+        assert len(s.wait_delivered(u, 1, timeout=30)) == 1
+    s.settle(0.5)
+    assert len(s.all_messages()) == 250
+
+
+def test_refused_recipients_have_their_own_limit(tern_factory):
+    """Unknown users are not protocol errors (bad_commands_max = 3 is not reached), but a flood
+    of them is a directory-harvest probe: rcpt_refused_max ends the session with 421 4.7.0."""
+    s = tern_factory(bad_commands_max=3, rcpt_refused_max=30)
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        refused = [c.cmd("RCPT TO:<nosuch%d@example.test>" % i) for i in range(29)]
+        assert [(r.code, r.enh) for r in refused] == [(550, "5.1.1")] * 29, refused
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        r = c.cmd("RCPT TO:<nosuch29@example.test>")
+        assert r.code == 550, r
+        r = c.read_reply()
+        assert r.code == 421 and r.enh == "4.7.0" and "refused recipients" in r.text, r
+        assert c.wait_closed(5)
+    assert re.search(r"too many refused recipients after rcpt from \S+\[127\.0\.0\.1\]", s.log()), s.log_tail()
+
+
+def test_accepted_message_forgives_errors(tern_factory):
+    """As Postfix's smtpd: the errors before an accepted message are forgiven, so a long
+    session with a few errors per transaction goes on."""
+    s = tern_factory(bad_commands_max=3)
+    with s.connect() as c:
+        c.ehlo()
+        for i in range(5):
+            assert c.cmd("FOO").code == 500
+            assert c.cmd("BAR").code == 500
+            r = c.mail("a@example.org", ["alice@example.test"], make_message("forgiven-%d" % i))
+            assert r.code == 250, r
+        assert c.cmd("FOO").code == 500
+        assert c.cmd("BAR").code == 500
+        r = c.cmd("BAZ")
+        assert r.code == 500, r
+        assert c.read_reply().code == 421
+    s.wait_delivered("alice", 5)
 
 
 def test_bad_commands_close_connection(server):

@@ -1,7 +1,7 @@
 """PIPELINING (RFC 2920): commands sent in one write are answered in order."""
 import time
 
-from ternlib import Delivered, data_payload, make_message, parse_qid
+from ternlib import DEFAULT_USERS, Delivered, data_payload, make_message, parse_qid
 
 
 def test_whole_transaction_in_one_send(server):
@@ -119,3 +119,37 @@ def test_pipelined_after_data_end_in_same_segment(server):
         c.send(b"Subject: seg\r\n\r\nbody\r\n.\r\nNOOP\r\nVRFY x\r\n")
         rs = c.read_replies(3)
         assert [r.code for r in rs] == [250, 250, 252], rs
+
+
+def test_thousand_pipelined_rcpts_keep_the_transaction(tern_factory):
+    """1,000 RCPTs in one write, RCPTMAX=100: 100 × 250, then 900 × 452 4.5.3, which are not
+    errors (RFC 5321 §4.5.3.1.10 tells the client to send the rest later): DATA delivers to the
+    first 100, the session goes on, and the next transaction takes the next 100."""
+    users = ["u%03d" % i for i in range(200)]
+    s = tern_factory(users=DEFAULT_USERS + users)
+    rcpts = ["%s@example.test" % u for u in users] + ["x%03d@example.test" % i for i in range(800)]
+    with s.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@example.org>\r\n" + b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts) +
+               b"DATA\r\n")
+        rs = c.read_replies(1002)
+        assert rs[0].code == 250, rs[0]
+        assert [(r.code, r.enh) for r in rs[1:101]] == [(250, "2.1.5")] * 100, rs[1:101]
+        assert [(r.code, r.enh) for r in rs[101:1001]] == [(452, "4.5.3")] * 900, [r for r in rs[101:1001] if r.code != 452][:3]
+        assert rs[1001].code == 354, rs[1001]
+        c.send(data_payload(make_message("first-hundred")))
+        r = c.read_reply()
+        assert r.code == 250, r
+        # the client sends the next 100 in a second transaction of the same session
+        c.send(b"MAIL FROM:<a@example.org>\r\n" + b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts[100:200]) +
+               b"DATA\r\n")
+        rs = c.read_replies(102)
+        assert [r.code for r in rs] == [250] * 101 + [354], [r for r in rs if r.code not in (250, 354)][:3]
+        c.send(data_payload(make_message("second-hundred")))
+        assert c.read_reply().code == 250
+        assert c.cmd("QUIT").code == 221
+    for i, u in enumerate(users):
+        (raw,) = s.wait_delivered(u, 1, timeout=30)
+        assert Delivered(raw).header("Subject") == ("first-hundred" if i < 100 else "second-hundred"), u
+    s.settle(0.5)
+    assert len(s.all_messages()) == 200

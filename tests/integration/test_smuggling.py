@@ -204,3 +204,59 @@ def test_normalized_message_on_the_wire_form(tern_factory):
     c.close()
     (raw,) = server.wait_delivered("alice", 1)
     assert Delivered(raw).content == b"Subject: n\n\na\nb\n"
+
+
+# --------------------------------------------------------------------------- bare LF in commands
+
+def test_bare_lf_command_line_normalized(tern_factory):
+    """bare_lf = normalize (the default): a bare LF ends a command line as CRLF would, as
+    Postfix's smtpd_forbid_bare_newline = normalize reads it. "EHLO x<LF>X-Injected: 1" is two
+    lines: the name is "x" and the second line is answered as a command of its own."""
+    server = tern_factory(bare_lf="normalize")
+    with server.connect() as c:
+        c.send(b"EHLO x\nX-Injected: 1\r\nMAIL FROM:<a@example.org>\nRCPT TO:<alice@example.test>\nDATA\n")
+        rs = c.read_replies(5)
+        assert [r.code for r in rs] == [250, 500, 250, 250, 354], rs
+        assert rs[1].enh == "5.5.2", rs[1]
+        c.send(data_payload(make_message("normalized-commands")))
+        assert c.read_reply().code == 250
+    (raw,) = server.wait_delivered("alice", 1)
+    assert Delivered(raw).received.startswith("Received: from x (unknown [127.0.0.1])"), Delivered(raw).received
+
+
+def refused_whole(c, line, probe):
+    """`line` (with a bare LF) gets 500 5.5.2; `probe`, which needs the command before the bare
+    LF to have been taken, then gets 503: no part of the line was a command."""
+    c.send(line)
+    r = c.read_reply()
+    assert r.code == 500 and r.enh == "5.5.2", r
+    r = c.cmd(probe)
+    assert r.code == 503, r
+
+
+def test_bare_lf_command_line_rejected(tern_factory):
+    """bare_lf = reject: only CRLF ends a command line; one that holds a bare LF gets 500 5.5.2
+    and is dropped whole, up to its CRLF, so no part of it is a command (a CRLF-only reader
+    before tern sees one line there)."""
+    server = tern_factory(bare_lf="reject")
+    with server.connect() as c:
+        # neither the EHLO nor the MAIL after the bare LF is taken
+        refused_whole(c, b"EHLO x\nMAIL FROM:<evil@example.org>\r\n", "MAIL FROM:<a@example.org>")
+        c.ehlo()
+        refused_whole(c, b"MAIL FROM:<a@example.org>\nRCPT TO:<bob@example.test>\r\n",
+                      "RCPT TO:<alice@example.test>")
+        # a bare LF right before the CRLF, and the CRLF in a later segment
+        c.send(b"NOOP\n")
+        assert c.no_reply_within(0.3), "a reply before the CRLF: %r" % c.buf
+        c.send(b"\r\n")
+        r = c.read_reply()
+        assert r.code == 500 and r.enh == "5.5.2", r
+        # clean lines work as ever
+        r = c.mail("a@example.org", ["alice@example.test"], make_message("after-bare-lf-commands"))
+        assert r.code == 250, r
+    (raw,) = server.wait_delivered("alice", 1)
+    assert Delivered(raw).return_path == b"<a@example.org>"
+    server.settle(0.5)
+    assert server.maildir("bob") == []
+    assert len(server.all_messages()) == 1
+    assert "bare LF in a command line from" in server.log(), server.log_tail()

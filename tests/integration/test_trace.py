@@ -194,3 +194,95 @@ def test_client_headers_kept_below_trace(server):
     assert raw.split(b"\n")[0] == b"Return-Path: <a@example.org>"
     assert d.received and "fake.example" not in d.received
     assert d.content == crlf_to_lf(content)
+
+
+# --------------------------------------------------------------------------- HELO in Received
+
+def received_parse(value):
+    """Reads a Received field value the RFC 5322 way (§3.6.7, §3.2.2): returns (tokens,
+    comments, date), where tokens are the words, angle-addrs and quoted strings before the
+    ';', comments the text of each top-level comment (quoted-pairs resolved) and date what
+    follows the ';'."""
+    tokens, comments, i, n = [], [], 0, len(value)
+    while i < n:
+        ch = value[i]
+        if ch in " \t\r\n":
+            i += 1
+        elif ch == "(":
+            depth, i, text = 1, i + 1, ""
+            while depth:
+                assert i < n, "unterminated comment in %r" % value
+                c = value[i]
+                if c == "\\":
+                    text, i = text + value[i + 1], i + 2
+                    continue
+                depth += {"(": 1, ")": -1}.get(c, 0)
+                if depth:
+                    text += c
+                i += 1
+            comments.append(text)
+        elif ch == '"':
+            j = i + 1
+            while j < n and value[j] != '"':
+                j += 2 if value[j] == "\\" else 1
+            assert j < n, "unterminated quoted string in %r" % value
+            tokens.append(value[i:j + 1])
+            i = j + 1
+        elif ch == "<":
+            j = value.index(">", i)
+            tokens.append(value[i:j + 1])
+            i = j + 1
+        elif ch == ";":
+            return tokens, comments, value[i + 1:].strip()
+        elif ch == ")":
+            raise AssertionError("')' outside a comment in %r" % value)
+        else:
+            j = i
+            while j < n and value[j] not in " \t\r\n()\"<;":
+                j += 1
+            tokens.append(value[i:j])
+            i = j
+    raise AssertionError("no ';' before the date in %r" % value)
+
+
+def percent_decode(s):
+    return re.sub(rb"%([0-9A-F]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode())
+
+
+# HELO names tern accepts (any word) that are neither a Domain nor an address literal: each
+# could open or close a comment, end the clauses early, fake an address or a quoted string.
+BAD_HELOS = [b"a(b)c;d<e>", b"x)(by", b"evil.example)", b"[10.0.0.1]x", b"trusted.example;",
+             b'"quoted"', b"back\\slash", b"a\\(b", b"host.example.", b"under_score",
+             b"h\xc3\xb6st", b"[192.0.2.256]", b"[x:a)(b]", b"100%", b"<a@b>", b"a,b=c"]
+
+
+@pytest.mark.parametrize("helo", BAD_HELOS, ids=range(len(BAD_HELOS)))
+def test_received_helo_not_a_domain(server, helo):
+    """RFC 5321 §4.4: the From-domain is a Domain or an address literal. A HELO name that is
+    neither is not written there: the From-domain is the client's address literal, and the
+    name is in the comment, percent-encoded, so it cannot end or open anything."""
+    qid, _ = deliver(server, helo_line=b"EHLO " + helo)
+    (raw,) = server.wait_delivered("alice", 1)
+    value = Delivered(raw).received[len("Received:"):]
+    tokens, comments, date = received_parse(value)
+    assert tokens == ["from", "[127.0.0.1]", "by", HOSTNAME, "with", "ESMTP", "id", qid,
+                      "for", "<alice@example.test>"], (value, tokens)
+    assert comments[0].startswith("unknown [127.0.0.1] helo="), (value, comments)
+    encoded = comments[0][len("unknown [127.0.0.1] helo="):]
+    assert re.fullmatch(r"[A-Za-z0-9._:%-]+", encoded), encoded
+    assert percent_decode(encoded) == helo, (encoded, helo)
+    assert email.utils.parsedate_to_datetime(date).tzinfo is not None, date
+
+
+GOOD_HELOS = [b"client.test", b"Mixed-Case.Example", b"[127.0.0.1]", b"[IPv6:::1]", b"localhost"]
+
+
+@pytest.mark.parametrize("helo", GOOD_HELOS, ids=range(len(GOOD_HELOS)))
+def test_received_helo_domain_verbatim(server, helo):
+    qid, _ = deliver(server, helo_line=b"EHLO " + helo)
+    (raw,) = server.wait_delivered("alice", 1)
+    value = Delivered(raw).received[len("Received:"):]
+    tokens, comments, _ = received_parse(value)
+    assert tokens[:2] == ["from", helo.decode()], (value, tokens)
+    assert tokens[2:] == ["by", HOSTNAME, "with", "ESMTP", "id", qid, "for", "<alice@example.test>"], tokens
+    assert comments[0] == "unknown [127.0.0.1]", comments

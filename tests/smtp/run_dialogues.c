@@ -4,7 +4,8 @@
  * Script lines:
  *   # comment
  *   !set KEY VALUE   change a setting (rcpt_max, bare_lf, message_size_max,
- *                    text_line_max, bad_commands_max, cmd_line_max)
+ *                    text_line_max, bad_commands_max, rcpt_refused_max,
+ *                    cmd_line_max)
  *   !fail-open [ENOSPC]  the next body open fails (EIO, or ENOSPC)
  *   !body-full       the next body file is /dev/full: writes fail with ENOSPC
  *   !fail-commit     the next commit fails (451 4.3.0, an I/O error)
@@ -243,6 +244,7 @@ static int set_option(struct config *cfg, const char *key, const char *val)
     else if (!strcmp(key, "text_line_max")) cfg->text_line_max = v;
     else if (!strcmp(key, "cmd_line_max")) cfg->cmd_line_max = v;
     else if (!strcmp(key, "bad_commands_max")) cfg->bad_commands_max = (unsigned)v;
+    else if (!strcmp(key, "rcpt_refused_max")) cfg->rcpt_refused_max = (unsigned)v;
     else if (!strcmp(key, "received_max")) cfg->received_max = v;
     else if (!strcmp(key, "bare_lf"))
         cfg->bare_lf = !strcmp(val, "reject") ? CONF_BARE_REJECT : CONF_BARE_NORMALIZE;

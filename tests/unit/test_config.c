@@ -36,6 +36,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.message_size_max, 36700160);
     CHECK_EQ_INT(cfg.rcpt_max, 100);
     CHECK_EQ_INT(cfg.bad_commands_max, 20);
+    CHECK_EQ_INT(cfg.rcpt_refused_max, 100);
     CHECK_EQ_INT(cfg.sessions_max, 2000);
     CHECK_EQ_INT(cfg.sessions_per_ip, 50);
     CHECK_EQ_INT(cfg.received_max, 100);
@@ -134,6 +135,7 @@ static void test_every_key(void)
                   "message_size_max = 10M\n"
                   "rcpt_max = 1000\n"
                   "bad_commands_max = 5\n"
+                  "rcpt_refused_max = 7\n"
                   "sessions_max = 10\n"
                   "sessions_per_ip = 3\n"
                   "received_max = 30\n"
@@ -184,6 +186,7 @@ static void test_every_key(void)
     CHECK_EQ_INT(cfg.message_size_max, 10485760);
     CHECK_EQ_INT(cfg.rcpt_max, 1000);
     CHECK_EQ_INT(cfg.bad_commands_max, 5);
+    CHECK_EQ_INT(cfg.rcpt_refused_max, 7);
     CHECK_EQ_INT(cfg.sessions_max, 10);
     CHECK_EQ_INT(cfg.sessions_per_ip, 3);
     CHECK_EQ_INT(cfg.received_max, 30);

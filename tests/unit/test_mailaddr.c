@@ -349,6 +349,39 @@ static void test_mailbox(void)
     CHECK_EQ_STR(a.domain, "b");
 }
 
+/* A whole string that is a Domain or an IPv4/IPv6 literal (a HELO name
+ * fit for the trace header's From-domain), and strings that are not. */
+static void test_is_host(void)
+{
+    static const char *const yes[] = {
+        "mail.example.org", "Mail-1.Example.ORG", "localhost", "a", "0a.b-c.d",
+        "[192.0.2.1]", "[IPv6:2001:db8::1]", "[ipv6:::1]", "[IPv6:::ffff:192.0.2.1]",
+    };
+    static const char *const no[] = {
+        "", "a(b)c;d<e>", "host.example.", ".host", "a..b", "-a.b", "a-.b", "under_score",
+        "h\xc3\xb6st", "[192.0.2.1", "192.0.2.1]", "[192.0.2.256]", "[010.0.0.1]",
+        "[x:a)(b]", "[IPv6:zz::1]", "[IPv6:2001:db8::1]x", "a b", "a\"b", "a\\b", "[]",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        int r = mailaddr_is_host(yes[i], strlen(yes[i]));
+        if (r != 1)
+            fprintf(stderr, "not taken for a host: %s\n", yes[i]);
+        CHECK_EQ_INT(r, 1);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        int r = mailaddr_is_host(no[i], strlen(no[i]));
+        if (r != 0)
+            fprintf(stderr, "taken for a host: %s\n", no[i]);
+        CHECK_EQ_INT(r, 0);
+    }
+    /* Only the given octets count: a valid prefix is not a host. */
+    CHECK_EQ_INT(mailaddr_is_host("host.example", 4), 1);
+    char big[300];
+    memset(big, 'a', sizeof big);
+    CHECK_EQ_INT(mailaddr_is_host(big, 63), 1);
+    CHECK_EQ_INT(mailaddr_is_host(big, 64), 0); /* a label of 64 octets */
+}
+
 int main(void)
 {
     test_basic();
@@ -361,5 +394,6 @@ int main(void)
     test_lengths();
     test_utf8();
     test_mailbox();
+    test_is_host();
     return check_result("test_mailaddr");
 }

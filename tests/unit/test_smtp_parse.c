@@ -11,68 +11,127 @@
 static void test_line_take(void)
 {
     size_t ll = 99, used = 99;
-    CHECK_EQ_INT(smtp_line_take(S("NOOP\r\n"), 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\r\n"), 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 4);
     CHECK_EQ_INT(used, 6);
     /* A bare LF ends a command line too. */
-    CHECK_EQ_INT(smtp_line_take(S("NOOP\nQUIT\r\n"), 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\nQUIT\r\n"), 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 4);
     CHECK_EQ_INT(used, 5);
     /* Only the first line is taken. */
-    CHECK_EQ_INT(smtp_line_take(S("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"), 512, &ll, &used),
+    CHECK_EQ_INT(smtp_line_take(S("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"), 512, 0, &ll, &used),
                  SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 15);
     CHECK_EQ_INT(used, 17);
-    CHECK_EQ_INT(smtp_line_take(S("\r\n"), 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(S("\r\n"), 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 0);
     CHECK_EQ_INT(used, 2);
     /* A CR alone does not end a line; a CR not right before LF stays. */
-    CHECK_EQ_INT(smtp_line_take(S("NOOP\r"), 512, &ll, &used), SMTP_LINE_AGAIN);
-    CHECK_EQ_INT(smtp_line_take(S("NO\rOP\n"), 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\r"), 512, 0, &ll, &used), SMTP_LINE_AGAIN);
+    CHECK_EQ_INT(smtp_line_take(S("NO\rOP\n"), 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 5);
-    CHECK_EQ_INT(smtp_line_take(S("NOOP"), 512, &ll, &used), SMTP_LINE_AGAIN);
-    CHECK_EQ_INT(smtp_line_take("", 0, 512, &ll, &used), SMTP_LINE_AGAIN);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP"), 512, 0, &ll, &used), SMTP_LINE_AGAIN);
+    CHECK_EQ_INT(smtp_line_take("", 0, 512, 0, &ll, &used), SMTP_LINE_AGAIN);
 
     /* The limit counts the line with its CRLF (RFC 5321 §4.5.3.1.4). */
     char line[600];
     memset(line, 'x', sizeof line);
     memcpy(line + 510, "\r\n", 2); /* 512 with CRLF */
-    CHECK_EQ_INT(smtp_line_take(line, 512, 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(line, 512, 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 510);
     CHECK_EQ_INT(used, 512);
     memset(line, 'x', sizeof line);
     memcpy(line + 511, "\r\n", 2); /* 513 */
-    CHECK_EQ_INT(smtp_line_take(line, 513, 512, &ll, &used), SMTP_LINE_TOOLONG);
+    CHECK_EQ_INT(smtp_line_take(line, 513, 512, 0, &ll, &used), SMTP_LINE_TOOLONG);
     memset(line, 'x', sizeof line);
     line[511] = '\n'; /* 511 + bare LF: counted as 511 + CRLF = 513 */
-    CHECK_EQ_INT(smtp_line_take(line, 512, 512, &ll, &used), SMTP_LINE_TOOLONG);
+    CHECK_EQ_INT(smtp_line_take(line, 512, 512, 0, &ll, &used), SMTP_LINE_TOOLONG);
     line[510] = '\n';
-    CHECK_EQ_INT(smtp_line_take(line, 511, 512, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(line, 511, 512, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(ll, 510);
     /* No LF in the first 512 octets: too long, whatever comes later. */
     memset(line, 'x', sizeof line);
-    CHECK_EQ_INT(smtp_line_take(line, 511, 512, &ll, &used), SMTP_LINE_AGAIN);
-    CHECK_EQ_INT(smtp_line_take(line, 512, 512, &ll, &used), SMTP_LINE_TOOLONG);
-    CHECK_EQ_INT(smtp_line_take(line, 600, 512, &ll, &used), SMTP_LINE_TOOLONG);
+    CHECK_EQ_INT(smtp_line_take(line, 511, 512, 0, &ll, &used), SMTP_LINE_AGAIN);
+    CHECK_EQ_INT(smtp_line_take(line, 512, 512, 0, &ll, &used), SMTP_LINE_TOOLONG);
+    CHECK_EQ_INT(smtp_line_take(line, 600, 512, 0, &ll, &used), SMTP_LINE_TOOLONG);
     line[511] = '\r';
-    CHECK_EQ_INT(smtp_line_take(line, 512, 512, &ll, &used), SMTP_LINE_TOOLONG);
+    CHECK_EQ_INT(smtp_line_take(line, 512, 512, 0, &ll, &used), SMTP_LINE_TOOLONG);
     /* max 0: no limit. */
     line[599] = '\n';
-    CHECK_EQ_INT(smtp_line_take(line, 600, 0, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(smtp_line_take(line, 600, 0, 0, &ll, &used), SMTP_LINE_OK);
     CHECK_EQ_INT(used, 600);
 }
 
 static void test_line_skip(void)
 {
     int done = 7;
-    CHECK_EQ_INT(smtp_line_skip(S("xxxx"), &done), 4);
+    CHECK_EQ_INT(smtp_line_skip(S("xxxx"), 0, &done), 4);
     CHECK_EQ_INT(done, 0);
-    CHECK_EQ_INT(smtp_line_skip(S("xx\r\nNOOP\r\n"), &done), 4);
+    CHECK_EQ_INT(smtp_line_skip(S("xx\r\nNOOP\r\n"), 0, &done), 4);
     CHECK_EQ_INT(done, 1);
-    CHECK_EQ_INT(smtp_line_skip(S("\nNOOP"), &done), 1);
+    CHECK_EQ_INT(smtp_line_skip(S("\nNOOP"), 0, &done), 1);
     CHECK_EQ_INT(done, 1);
-    CHECK_EQ_INT(smtp_line_skip("", 0, &done), 0);
+    CHECK_EQ_INT(smtp_line_skip("", 0, 0, &done), 0);
     CHECK_EQ_INT(done, 0);
+}
+
+/* bare_lf = reject: a line ends at CRLF only; one with a bare LF before
+ * its CRLF is reported whole, never split into two commands. */
+static void test_line_take_crlf_only(void)
+{
+    const unsigned f = SMTP_LINE_CRLF_ONLY;
+    size_t ll = 99, used = 99;
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\r\n"), 512, f, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(ll, 4);
+    CHECK_EQ_INT(used, 6);
+    CHECK_EQ_INT(smtp_line_take(S("EHLO x\nX-Injected: 1\r\nNOOP\r\n"), 512, f, &ll, &used),
+                 SMTP_LINE_BARE_LF);
+    CHECK_EQ_INT(ll, 20);
+    CHECK_EQ_INT(used, 22);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\n\r\n"), 512, f, &ll, &used), SMTP_LINE_BARE_LF);
+    CHECK_EQ_INT(used, 7);
+    CHECK_EQ_INT(smtp_line_take(S("\n\r\n"), 512, f, &ll, &used), SMTP_LINE_BARE_LF);
+    CHECK_EQ_INT(used, 3);
+    /* No CRLF yet: wait, whatever bare LFs came. */
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\n"), 512, f, &ll, &used), SMTP_LINE_AGAIN);
+    CHECK_EQ_INT(smtp_line_take(S("NOOP\nQUIT\n\r"), 512, f, &ll, &used), SMTP_LINE_AGAIN);
+    /* A bare CR stays in the line (smtp_cmd_split refuses it). */
+    CHECK_EQ_INT(smtp_line_take(S("NO\rOP\r\n"), 512, f, &ll, &used), SMTP_LINE_OK);
+    CHECK_EQ_INT(ll, 5);
+    /* The limit counts up to the CRLF, bare LFs and all. */
+    char line[600];
+    memset(line, 'x', sizeof line);
+    line[100] = '\n';
+    memcpy(line + 510, "\r\n", 2);
+    CHECK_EQ_INT(smtp_line_take(line, 512, 512, f, &ll, &used), SMTP_LINE_BARE_LF);
+    memcpy(line + 510, "x\r\n", 3);
+    CHECK_EQ_INT(smtp_line_take(line, 513, 512, f, &ll, &used), SMTP_LINE_TOOLONG);
+    line[100] = 'x';
+    memset(line + 300, '\n', 250); /* only bare LFs up to octet 600 */
+    CHECK_EQ_INT(smtp_line_take(line, 600, 512, f, &ll, &used), SMTP_LINE_TOOLONG);
+}
+
+static void test_line_skip_crlf_only(void)
+{
+    static const struct {
+        const char *in;
+        size_t used;
+        int done;
+    } cases[] = {
+        {"xx\nNOOP\r\nQUIT\r\n", 9, 1},
+        {"xx\nNOOP", 7, 0},
+        /* A CR at the end may begin the CRLF: kept for the next call. */
+        {"xxxx\r", 4, 0},
+        {"\r", 0, 0},
+        {"\r\nNOOP", 2, 1},
+        {"\nNOOP\r\n", 7, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int done = 7;
+        size_t used = smtp_line_skip(cases[i].in, strlen(cases[i].in), SMTP_LINE_CRLF_ONLY, &done);
+        CHECK_EQ_INT(used, cases[i].used);
+        CHECK_EQ_INT(done, cases[i].done);
+    }
 }
 
 static void split_ok(const char *line, enum smtp_verb verb, const char *arg)
@@ -355,6 +414,8 @@ int main(void)
 {
     test_line_take();
     test_line_skip();
+    test_line_take_crlf_only();
+    test_line_skip_crlf_only();
     test_split();
     test_verb_name();
     test_mail_rcpt();
