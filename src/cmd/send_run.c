@@ -333,7 +333,7 @@ int send_run(const struct send_opts *o, const struct send_msg *m, struct send_ou
         .fd = m->fd,
         .off = 0,
         .len = m->len,
-        .eightbit = m->eightbit,
+        .body = m->eightbit ? ENV_BODY_8BITMIME : ENV_BODY_7BIT,
         .smtputf8 = send_needs_utf8(o),
     };
     smtp_client_send(s.client, &msg, send_done, &s);

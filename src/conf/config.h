@@ -47,9 +47,15 @@ enum conf_route_kind {
     CONF_ROUTE_DISCARD = 2,
     CONF_ROUTE_LOCAL = 3, /* delivered here: the domain is added to local_domains */
 };
-/* Outbound TLS: opportunistic (RFC 7435), required, or required with a
- * certificate that verifies for the host name. */
-enum conf_tls_policy { CONF_TLS_MAY = 0, CONF_TLS_REQUIRE = 1, CONF_TLS_VERIFY = 2 };
+/* Outbound TLS: opportunistic (RFC 7435), required, required with a
+ * certificate that verifies for the host name, or never (a next hop whose
+ * STARTTLS is known to be broken; Postfix's security level "none"). */
+enum conf_tls_policy {
+    CONF_TLS_MAY = 0,
+    CONF_TLS_REQUIRE = 1,
+    CONF_TLS_VERIFY = 2,
+    CONF_TLS_NONE = 3,
+};
 struct conf_route {
     char *domain; /* owned, lowercased; "*" for every other domain */
     enum conf_route_kind kind;

@@ -491,9 +491,8 @@ static int conf_set_networks(struct conf_load *ld, const struct conf_key *k, cha
     return bad ? -1 : 0;
 }
 
-/* route = DOMAIN|* mx | ADDR:PORT | [ADDR]:PORT | discard (repeatable). */
-/* route = DOMAIN|* mx|ADDR:PORT|[ADDR]:PORT|discard [tls=may|require|verify]
- * [auth=USER:PASSWORD] (repeatable). */
+/* route = DOMAIN|* mx|ADDR:PORT|[ADDR]:PORT|local|discard
+ * [tls=may|require|verify|none] [auth=USER:PASSWORD] (repeatable). */
 static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *val,
                           unsigned line)
 {
@@ -502,7 +501,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
     char *dom = conf_token(&p, 0), *act = conf_token(&p, 0), *opt;
     if (dom == NULL || act == NULL) {
         CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|local|discard "
-                           "[tls=may|require|verify] [auth=USER:PASSWORD]");
+                           "[tls=may|require|verify|none] [auth=USER:PASSWORD]");
         return -1;
     }
     if (strcmp(dom, "*") && !conf_domain_valid(dom, 0)) {
@@ -548,12 +547,14 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
             r.tls = CONF_TLS_REQUIRE;
         } else if (!strcmp(opt, "tls=verify")) {
             r.tls = CONF_TLS_VERIFY;
+        } else if (!strcmp(opt, "tls=none")) {
+            r.tls = CONF_TLS_NONE;
         } else if (!strncmp(opt, "auth=", 5) && (colon = strchr(opt + 5, ':')) != NULL &&
                    colon > opt + 5 && colon[1] && r.auth_user == NULL) {
             r.auth_user = xstrndup(opt + 5, (size_t)(colon - opt - 5));
             r.auth_pass = xstrdup(colon + 1);
         } else {
-            CONF_ERR(ld, line, "route: unknown option '%s' (tls=may|require|verify, "
+            CONF_ERR(ld, line, "route: unknown option '%s' (tls=may|require|verify|none, "
                                "auth=USER:PASSWORD)", strutil_esc(opt));
             free(r.auth_user);
             free(r.auth_pass);
@@ -561,6 +562,12 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         }
     }
     /* A password is never sent where it could be read: AUTH implies TLS. */
+    if (r.auth_user && r.tls == CONF_TLS_NONE) {
+        CONF_ERR(ld, line, "route: auth= with tls=none would send the password in the clear");
+        free(r.auth_user);
+        free(r.auth_pass);
+        return -1;
+    }
     if (r.auth_user && r.tls == CONF_TLS_MAY)
         r.tls = CONF_TLS_REQUIRE;
     r.domain = xstrdup(dom);

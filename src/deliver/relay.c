@@ -40,6 +40,7 @@ static void relay_job_release(struct relay_job *j)
     free(j->rcpts);
     free(j->notify);
     free(j->orcpt);
+    free(j->res);
     envelope_clear(&j->env);
     free(j);
 }
@@ -81,16 +82,29 @@ void relay_schedule_reap(struct relay *r)
         r->reap_timer = ev_timer_add(r->loop, 0, relay_reap, r);
 }
 
+/* Answers the queue for every recipient: those answered before
+ * (j->res[0..rdone)), then res[0..n) for the rest. */
+static void relay_answer_all(struct relay_job *j, const struct result *res, size_t n,
+                             const char *relay, int peer_dsn)
+{
+    if (j->rdone == 0) {
+        relay_answer(j, res, n, relay, peer_dsn);
+    } else {
+        memcpy(j->res + j->rdone, res, n * sizeof *res);
+        relay_answer(j, j->res, j->rdone + n, relay, peer_dsn);
+    }
+    relay_finish(j);
+}
+
 void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const char *enh,
                     const char *why)
 {
-    size_t n = j->env.nrcpts;
+    size_t n = j->env.nrcpts - j->rdone;
     struct result *res = xcalloc(n ? n : 1, sizeof *res);
     for (size_t i = 0; i < n; i++)
         result_set(&res[i], k, code, enh, "%s", why);
-    relay_answer(j, res, n, "none", 0);
+    relay_answer_all(j, res, n, "none", 0);
     free(res);
-    relay_finish(j);
 }
 
 /* The transaction's outcome. A session that failed as a whole (no
@@ -98,11 +112,24 @@ void relay_fail_all(struct relay_job *j, enum result_kind k, int code, const cha
  * next address; anything else is the answer. */
 void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int closed)
 {
+    struct relay_conn *rc = j->rc;
+    size_t tried = rc && rc->client ? smtp_client_tried(rc->client) : n;
+    if (tried > 0 && tried < n) {
+        /* RFC 9422 MAILMAX: the session ended before the last recipients;
+         * they go on a new connection now, the answers so far are kept. */
+        if (j->res == NULL)
+            j->res = xcalloc(j->env.nrcpts, sizeof *j->res);
+        memcpy(j->res + j->rdone, res, tried * sizeof *res);
+        j->rdone += tried;
+        if (rc)
+            relay_conn_release(rc, !closed);
+        relay_try(j);
+        return;
+    }
     int all_temp = n > 0;
     for (size_t i = 0; i < n; i++)
         if (res[i].kind != RESULT_TEMPFAIL)
             all_temp = 0;
-    struct relay_conn *rc = j->rc;
     if (closed && all_temp && j->cur + 1 < j->ntargets) {
         strutil_lcpy(j->last_error, res[0].text, sizeof j->last_error);
         log_msg_as("tern/smtp", LOGL_INFO, "%s: %s; trying the next host", j->env.qid,
@@ -113,9 +140,8 @@ void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int
         relay_try(j);
         return;
     }
-    relay_answer(j, res, n, j->targets[j->cur].name,
-                 rc && rc->client && smtp_client_dsn(rc->client));
-    relay_finish(j);
+    relay_answer_all(j, res, n, j->targets[j->cur].name,
+                     rc && rc->client && smtp_client_dsn(rc->client));
     if (rc)
         relay_conn_release(rc, !closed);
 }

@@ -170,24 +170,38 @@ static void rconn_send(struct relay_conn *rc, struct relay_job *j)
 {
     rc->job = j;
     j->rc = rc;
+    /* Recipients a server's MAILMAX left untried go on a new connection. */
+    size_t from = j->rdone;
     struct smtp_client_msg m = {
         .from = j->env.from ? j->env.from : "",
-        .rcpts = j->rcpts,
-        .nrcpts = j->env.nrcpts,
+        .rcpts = j->rcpts + from,
+        .nrcpts = j->env.nrcpts - from,
         .fd = j->fd,
         .off = 0,
         .len = j->len,
-        .eightbit = j->env.body != ENV_BODY_7BIT,
+        .body = j->env.body,
         .smtputf8 = j->env.smtputf8,
         .envid = j->env.envid,
         .ret = j->env.ret_full ? 1 : j->env.ret_hdrs ? 2 : 0,
-        .notify = j->notify,
-        .orcpt = j->orcpt,
+        .notify = j->notify + from,
+        .orcpt = j->orcpt + from,
     };
     smtp_client_send(rc->client, &m, rconn_done, rc);
 }
 
 /* ---- idle connections ---- */
+
+/* Ends an idle session politely: QUIT, then the close. */
+static void rconn_quit(struct relay_conn *rc)
+{
+    ev_timer_cancel(rc->r->loop, rc->timer);
+    rc->timer = 0;
+    smtp_client_quit(rc->client);
+    rc->dead = 1;
+    rc->r->nconns--;
+    conn_close(rc->conn); /* flushes QUIT; reaped once closed */
+    relay_schedule_reap(rc->r);
+}
 
 static void rconn_idle_fire(struct ev_loop *loop, void *arg)
 {
@@ -195,11 +209,7 @@ static void rconn_idle_fire(struct ev_loop *loop, void *arg)
     rc->timer = 0;
     if (rc->dead || rc->job)
         return;
-    smtp_client_quit(rc->client);
-    rc->dead = 1;
-    rc->r->nconns--;
-    conn_close(rc->conn); /* flushes QUIT; reaped once closed */
-    relay_schedule_reap(rc->r);
+    rconn_quit(rc);
     rconn_wake(rc->r);
 }
 
@@ -208,7 +218,9 @@ void relay_conn_release(struct relay_conn *rc, int usable)
     if (rc->job)
         rc->job->rc = NULL;
     rc->job = NULL;
-    if (!usable || rc->dead || !smtp_client_idle(rc->client)) {
+    if (usable && !rc->dead && smtp_client_spent(rc->client)) {
+        rconn_quit(rc); /* RFC 9422 MAILMAX: no more transactions here */
+    } else if (!usable || rc->dead || !smtp_client_idle(rc->client)) {
         rconn_kill(rc);
     } else {
         rc->timer = ev_timer_add(rc->r->loop, RELAY_IDLE_MS, rconn_idle_fire, rc);
@@ -253,9 +265,10 @@ static void rconn_on_connect(struct ev_loop *loop, int fd, unsigned events, void
     rc->conn = conn_new(loop, fd, &rconn_conn_cb, rc);
     rc->sock = -1;
     const struct conf_route *rt = rc->route;
-    rc->client = smtp_client_new(rc->r->cfg->hostname, rc->target,
-                                 rt && rt->tls != CONF_TLS_MAY ? SMTP_TLS_REQUIRE : SMTP_TLS_MAY,
-                                 &rconn_client_io, rc);
+    enum smtp_client_tls pol = !rt || rt->tls == CONF_TLS_MAY ? SMTP_TLS_MAY
+                               : rt->tls == CONF_TLS_NONE   ? SMTP_TLS_NONE
+                                                            : SMTP_TLS_REQUIRE;
+    rc->client = smtp_client_new(rc->r->cfg->hostname, rc->target, pol, &rconn_client_io, rc);
     if (rt && rt->auth_user)
         smtp_client_set_auth(rc->client, rt->auth_user, rt->auth_pass);
     struct relay_job *j = rc->job;

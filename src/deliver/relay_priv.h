@@ -48,6 +48,11 @@ struct relay_job {
     size_t ntargets, cur;
     struct relay_conn *rc; /* the connection carrying it, or NULL */
     const struct conf_route *route; /* its route line (cfg's), or NULL */
+    /* Recipients [0, rdone) are answered in res (owned, env.nrcpts, or
+     * NULL while rdone is 0): a server's MAILMAX ended their session and
+     * the rest go on a new connection (RFC 9422). */
+    struct result *res;
+    size_t rdone;
     char last_error[512];
     ev_timer_id deadline; /* relay_time_limit: then it is cut and deferred */
     int finished;        /* answered; freed by the reaper */
@@ -107,7 +112,8 @@ void relay_job_done(struct relay_job *j, const struct result *res, size_t n, int
  * one, or (at the limits) later. Moves on to the next target when one
  * cannot be reached; answers the job when none is left. */
 void relay_try(struct relay_job *j);
-/* The job's transaction is over and its connection can serve another. */
+/* The job's transaction is over and its connection can serve another
+ * (or, at the server's MAILMAX, is closed with QUIT). */
 void relay_conn_release(struct relay_conn *rc, int usable);
 /* Frees dead connections (from the reaper) and, at shutdown, all. */
 void relay_conns_reap(struct relay *r, int all);

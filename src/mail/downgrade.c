@@ -28,9 +28,11 @@
 #define DG_B64_CHUNK 57
 
 /* What dg_scan() finds in a range. */
-#define DG_8BIT 0x01 /* an octet >= 0x80 */
-#define DG_NUL 0x02  /* a NUL */
-#define DG_LONG 0x04 /* a line over DG_LINE_MAX octets */
+#define DG_8BIT 0x01   /* an octet >= 0x80 */
+#define DG_NUL 0x02    /* a NUL */
+#define DG_LONG 0x04   /* a line over DG_LINE_MAX octets */
+#define DG_BARECR 0x08 /* a CR not before an LF */
+#define DG_LF 0x10     /* an LF not after a CR (a line end the wire must not carry) */
 
 /* One line: where it starts, its length without the line end (LF, or
  * CRLF), and where the next one starts. */
@@ -80,6 +82,8 @@ static unsigned dg_scan(const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
         if (c == '\n') {
+            if (i == 0 || p[i - 1] != '\r')
+                f |= DG_LF;
             col = 0;
             continue;
         }
@@ -87,6 +91,8 @@ static unsigned dg_scan(const char *p, size_t n)
             f |= DG_8BIT;
         else if (c == '\0')
             f |= DG_NUL;
+        else if (c == '\r' && (i + 1 == n || p[i + 1] != '\n'))
+            f |= DG_BARECR;
         /* The CR of a CRLF is not counted. */
         if (++col > DG_LINE_MAX &&
             !(col == DG_LINE_MAX + 1 && c == '\r' && i + 1 < n && p[i + 1] == '\n'))
@@ -425,6 +431,8 @@ static void dg_base64(struct buf *out, const char *p, size_t n)
 
 struct dg {
     struct buf *out;
+    unsigned flags; /* DOWNGRADE_* */
+    unsigned mask;  /* DG_* bits a body must not hold to be copied as it is */
     const char *why; /* static text, set on failure */
 };
 
@@ -438,6 +446,22 @@ static int dg_fail(struct dg *d, const char *why)
 {
     d->why = why;
     return -1;
+}
+
+/* Appends p[0..n) with every line end that is a bare LF written as CRLF
+ * (only where no content is: header sections and the text between
+ * parts, whose line ends mean nothing else). */
+static void dg_put_crlf(struct buf *out, const char *p, size_t n)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+            buf_append(out, p + from, i - from);
+            buf_puts(out, "\r\n");
+            from = i + 1;
+        }
+    }
+    buf_append(out, p + from, n - from);
 }
 
 /* Appends the header h[0..n) (whole lines) with its Content-Transfer-
@@ -456,7 +480,7 @@ static void dg_put_header(struct buf *out, const char *h, size_t n, const char *
             done = 1;
             continue;
         }
-        buf_append(out, h + f.start, f.end - f.start);
+        dg_put_crlf(out, h + f.start, f.end - f.start);
     }
     buf_puts(out, extra);
     if (cte && add && !done)
@@ -480,22 +504,23 @@ static int dg_is_delim(const char *b, const struct dg_line *l, const char *bd, s
 }
 
 /* Copies b[from..to) — preamble, epilogue, a delimiter line with the
- * line end before it — which no encoding covers: it must be 7-bit
- * already. */
+ * line end before it — which no encoding covers: it must be fit for the
+ * transport already (bare LF line ends become CRLF). */
 static int dg_copy_between(struct dg *d, const char *b, size_t from, size_t to)
 {
-    if (dg_scan(b + from, to - from))
-        return dg_fail(d, "8-bit octet, NUL or over-long line in a multipart preamble, "
-                          "epilogue or delimiter line");
-    buf_append(d->out, b + from, to - from);
+    if (dg_scan(b + from, to - from) & d->mask & ~DG_LF)
+        return dg_fail(d, "8-bit octet, NUL, bare CR or over-long line in a multipart "
+                          "preamble, epilogue or delimiter line");
+    dg_put_crlf(d->out, b + from, to - from);
     return 0;
 }
 
 /* Walks the body b[0..n) of a multipart with boundary bd[0..bl). Each
  * part is what lies between the line end after one delimiter line and
  * the line end before the next (that line end belongs to the delimiter,
- * RFC 2046 §5.1.1). A multipart whose close delimiter is missing ends
- * its last part at the end of the body, as readers do. */
+ * RFC 2046 §5.1.1; a bare LF serves as one, but for DOWNGRADE_BINARY). A
+ * multipart whose close delimiter is missing ends its last part at the
+ * end of the body, as readers do. */
 static int dg_multipart(struct dg *d, const char *b, size_t n, const char *bd, size_t bl,
                         enum dg_kind part_kind, int depth)
 {
@@ -505,6 +530,11 @@ static int dg_multipart(struct dg *d, const char *b, size_t n, const char *bd, s
     for (size_t pos = 0; !closed && dg_line_next(b, n, &pos, &l);) {
         int close;
         if (!dg_is_delim(b, &l, bd, bl, &close))
+            continue;
+        /* In binary content a bare LF is data, and so is a "--boundary"
+         * after it: only a CRLF starts a delimiter line (RFC 2046 §5.1.1). */
+        if ((d->flags & DOWNGRADE_BINARY) && l.start > 0 &&
+            (l.start < 2 || b[l.start - 2] != '\r' || b[l.start - 1] != '\n'))
             continue;
         size_t cut = l.start; /* the start of the line end before the delimiter */
         if (cut > 0)
@@ -537,29 +567,14 @@ static int dg_is_type(const struct dg_ctype *ct, const char *prefix)
     return strncmp(ct->type.data, prefix, strlen(prefix)) == 0;
 }
 
-/* Converts the entity p[0..n) of the given kind; see downgrade.h for the
- * rules. */
-static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, int depth)
+/* The entity p[0..n), header p[0..hlen), body p[body..n), converted
+ * after its header passed the checks; `fit` says its body needs nothing
+ * (then it is walked only for DOWNGRADE_BINARY's labels). */
+static int dg_convert(struct dg *d, const char *p, size_t n, size_t hlen, size_t body,
+                      enum dg_kind kind, int depth, int fit)
 {
-    if (depth > DOWNGRADE_DEPTH_MAX)
-        return dg_fail(d, "MIME structure nested too deep");
-    size_t hlen, body;
-    dg_split(p, n, &hlen, &body);
-    unsigned hf = dg_scan(p, hlen);
-    if (hf & (DG_8BIT | DG_NUL))
-        return dg_fail(d, kind == DG_MESSAGE
-                              ? "8-bit octet or NUL in a message header (needs SMTPUTF8; "
-                                "RFC 6152 converts bodies only)"
-                              : "8-bit octet or NUL in a MIME part header");
-    if (hf)
-        return dg_fail(d, "header line over 998 octets");
-    if (dg_scan(p + body, n - body) == 0) {
-        if (n > 0)
-            buf_append(d->out, p, n);
-        return 0;
-    }
-
     int rc = -1;
+    int keep8 = (d->flags & DOWNGRADE_KEEP_8BIT) != 0;
     struct dg_head hd = {0, 0, 0, BUF_INIT, BUF_INIT};
     struct dg_ctype ct = {BUF_INIT, BUF_INIT, 0, 0};
     struct buf extra = BUF_INIT;
@@ -569,13 +584,10 @@ static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, i
         goto out;
     }
     enum dg_cte cte = hd.n_cte ? dg_cte_parse(hd.cte.data, hd.cte.len) : DG_CTE_NONE;
-    if (cte == DG_CTE_BINARY) {
-        rc = dg_fail(d, "content declared binary");
-        goto out;
-    }
     if (cte == DG_CTE_ENCODED || cte == DG_CTE_OTHER) {
         rc = dg_fail(d, cte == DG_CTE_ENCODED
-                            ? "8-bit octet, NUL or over-long line in encoded content"
+                            ? "8-bit octet, NUL, bare CR or LF or over-long line in encoded "
+                              "content"
                             : "unknown Content-Transfer-Encoding");
         goto out;
     }
@@ -593,15 +605,21 @@ static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, i
 
     if (dg_is_type(&ct, "multipart/") || !strcmp(ct.type.data, "message/rfc822")) {
         /* Composite (RFC 2045 §6.4): no encoding of its own; what it
-         * holds is made 7-bit, so an "8bit" label becomes "7bit". */
+         * holds is made fit, so its label says what is left: "7bit", or
+         * "8bit" where 8-bit text may stay. */
         int multi = dg_is_type(&ct, "multipart/");
         if (multi && (ct.param_error || ct.n_boundary != 1 || ct.boundary.len == 0)) {
             rc = dg_fail(d, "multipart without a usable boundary parameter");
             goto out;
         }
-        dg_put_header(d->out, p, hlen, cte == DG_CTE_8BIT ? "7bit" : NULL, 0,
-                      extra.data ? extra.data : "");
-        buf_append(d->out, p + hlen, body - hlen);
+        const char *label = NULL;
+        if (cte == DG_CTE_BINARY)
+            label = keep8 ? "8bit" : "7bit";
+        else if (cte == DG_CTE_8BIT && !keep8)
+            label = "7bit";
+        dg_put_header(d->out, p, hlen, label, 0, fit ? "" : extra.data ? extra.data : "");
+        if (body > hlen)
+            buf_puts(d->out, "\r\n"); /* the empty line */
         if (multi)
             rc = dg_multipart(d, p + body, n - body, ct.boundary.data, ct.boundary.len,
                               !strcmp(ct.type.data, "multipart/digest") ? DG_DIGEST_PART
@@ -612,14 +630,21 @@ static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, i
         goto out;
     }
 
-    /* A leaf. RFC 6532 §3.5 and RFC 6533 §6 let the message/global types
-     * be encoded; RFC 2046 §5.2.2-5.2.3 keep message/partial and
+    /* A leaf that needs nothing keeps its octets (only one labelled
+     * binary is encoded, for DOWNGRADE_BINARY). */
+    if (fit && cte != DG_CTE_BINARY) {
+        buf_append(d->out, p, n);
+        rc = 0;
+        goto out;
+    }
+    /* RFC 6532 §3.5 and RFC 6533 §6 let the message/global types be
+     * encoded; RFC 2046 §5.2.2-5.2.3 keep message/partial and
      * message/external-body 7-bit, and we assume no more of the others. */
     int qp = dg_is_type(&ct, "text/") || !strcmp(ct.type.data, "message/global") ||
              !strcmp(ct.type.data, "message/global-headers") ||
              !strcmp(ct.type.data, "message/global-delivery-status");
     if (!qp && dg_is_type(&ct, "message/")) {
-        rc = dg_fail(d, "8-bit content in a message/* type that allows no encoding");
+        rc = dg_fail(d, "8-bit or binary content in a message/* type that allows no encoding");
         goto out;
     }
     if (hd.n_ct == 0)
@@ -627,7 +652,11 @@ static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, i
                    dg_charset(p + body, n - body));
     dg_put_header(d->out, p, hlen, qp ? "quoted-printable" : "base64", 1,
                   extra.data ? extra.data : "");
-    buf_append(d->out, p + hlen, body - hlen);
+    if (body > hlen)
+        buf_puts(d->out, "\r\n");
+    /* Either encoding decodes to the octets exactly, binary ones too
+     * (RFC 2045 §6.2: binary content is made 7-bit by base64, or by
+     * quoted-printable, which keeps CRLF as the line break). */
     if (qp)
         dg_qp(d->out, p + body, n - body);
     else
@@ -642,18 +671,61 @@ out:
     return rc;
 }
 
-int downgrade_needed(const char *msg, size_t len)
+/* Converts the entity p[0..n) of the given kind; see downgrade.h for the
+ * rules. */
+static int dg_entity(struct dg *d, const char *p, size_t n, enum dg_kind kind, int depth)
+{
+    if (depth > DOWNGRADE_DEPTH_MAX)
+        return dg_fail(d, "MIME structure nested too deep");
+    size_t hlen, body;
+    dg_split(p, n, &hlen, &body);
+    unsigned hf = dg_scan(p, hlen);
+    if (hf & (d->mask & (DG_8BIT | DG_NUL | DG_BARECR)))
+        return dg_fail(d, kind == DG_MESSAGE
+                              ? "8-bit octet, NUL or bare CR in a message header (8-bit "
+                                "needs SMTPUTF8; RFC 6152 converts bodies only)"
+                              : "8-bit octet, NUL or bare CR in a MIME part header");
+    if (hf & DG_LONG)
+        return dg_fail(d, "header line over 998 octets");
+    int fit = !(hf & DG_LF) && (body == hlen || p[hlen] == '\r') &&
+              !(dg_scan(p + body, n - body) & d->mask);
+    if (fit && !(d->flags & DOWNGRADE_BINARY)) {
+        buf_append(d->out, p, n);
+        return 0;
+    }
+    size_t mark = d->out->len;
+    int rc = dg_convert(d, p, n, hlen, body, kind, depth, fit);
+    if (rc < 0 && fit) {
+        /* Only labels were to change, and the structure does not allow
+         * it: the octets are fit as they are. */
+        d->out->len = mark;
+        if (d->out->data)
+            d->out->data[mark] = '\0';
+        buf_append(d->out, p, n);
+        d->why = NULL;
+        rc = 0;
+    }
+    return rc;
+}
+
+static unsigned dg_mask(unsigned flags)
+{
+    return DG_NUL | DG_BARECR | DG_LF | DG_LONG | (flags & DOWNGRADE_KEEP_8BIT ? 0 : DG_8BIT);
+}
+
+int downgrade_needed(const char *msg, size_t len, unsigned flags)
 {
     if (len == 0)
         return 0;
     size_t hlen, body;
     dg_split(msg, len, &hlen, &body);
-    return (dg_scan(msg + body, len - body) & (DG_8BIT | DG_NUL)) != 0;
+    return (dg_scan(msg + body, len - body) & dg_mask(flags) & ~DG_LONG) != 0;
 }
 
-int downgrade_convert(const char *msg, size_t len, struct buf *out, const char **why)
+int downgrade_convert(const char *msg, size_t len, unsigned flags, struct buf *out,
+                      const char **why)
 {
-    struct dg d = {out, NULL};
+    struct dg d = {out, flags, dg_mask(flags), NULL};
     size_t mark = out->len;
     if (dg_entity(&d, len ? msg : "", len, DG_MESSAGE, 0) < 0) {
         out->len = mark; /* nothing appended; buf keeps data NUL-terminated */

@@ -1,7 +1,19 @@
 /* smtp_client.c: the outbound transaction. Commands of one transaction
  * are a numbered sequence (MAIL, RCPT 1..n, DATA); with PIPELINING
  * (RFC 2920) all are sent at once, otherwise one per reply, and replies
- * are matched to them in order either way. */
+ * are matched to them in order either way. With CHUNKING (RFC 3030) the
+ * sequence ends at the last RCPT and the content follows as one BDAT
+ * LAST chunk once the replies are in.
+ *
+ * Before the first command the message gets its plan (client_plan): the
+ * content is read once to see what it holds, and what goes out, under
+ * which BODY=, follows from that and from the server's keywords — never
+ * from the envelope's BODY= alone. Every content octet then leaves
+ * through mail/dotstuff_enc, which refuses what the chosen transfer
+ * cannot carry. A server's LIMITS (RFC 9422) split the recipients into
+ * transactions of at most RCPTMAX on the same connection, and stop at
+ * MAILMAX transactions a session (the rest is left untried for a new
+ * connection). */
 #include "smtp/smtp_client.h"
 
 #include <stdarg.h>
@@ -14,6 +26,7 @@
 #include "base/base64.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
+#include "mail/dotstuff_enc.h"
 #include "mail/downgrade.h"
 #include "mail/envelope.h"
 #include "mail/xtext.h"
@@ -47,6 +60,9 @@ struct smtp_client {
     int tls_on;
     /* EHLO keywords. */
     int esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, auth_plain;
+    int chunking, binarymime;
+    uint64_t rcpt_max, mail_max; /* LIMITS RCPTMAX, MAILMAX (RFC 9422); 0 = none */
+    unsigned txns;               /* MAIL commands sent in this session */
     char *auth_user, *auth_pass; /* owned; NULL: no AUTH */
     int authed;
     smtp_client_trace_fn trace; /* NULL: no trace */
@@ -63,13 +79,20 @@ struct smtp_client {
     smtp_client_done_fn done;
     void *done_arg;
     struct result *res; /* owned, m.nrcpts */
+    /* Its plan (client_plan). */
+    struct buf conv;       /* the content converted for this server (downgrade) */
+    int use_conv;
+    int use_bdat;          /* CHUNKING: BDAT, not DATA */
+    enum envelope_body label; /* the BODY= sent */
+    enum dotstuff_enc_mode enc_mode;
+    /* The transaction: recipients [rbase, rbase + rcount) of the message. */
+    size_t rbase, rcount;
+    size_t tried;          /* recipients [0, tried) were tried (MAILMAX may leave the rest) */
     size_t sent, answered; /* commands of the sequence */
     size_t accepted;       /* recipients with 2xx */
     int mail_failed;
     uint64_t content_off;  /* octets of content sent */
-    struct buf conv;       /* the content made 7-bit for a server without 8BITMIME */
-    int use_conv;
-    int bol;               /* the content is at a line start */
+    struct dotstuff_enc enc; /* the content on its way out */
 };
 
 static void client_trace(struct smtp_client *c, char dir, const char *line, size_t len)
@@ -126,12 +149,20 @@ static void client_result(struct result *r, int code, const char *text, const ch
                enh, *t ? " " : "", t, where);
 }
 
+/* Recipients [lo, hi) without a failure of their own get this one. */
+static void client_fail_range(struct smtp_client *c, size_t lo, size_t hi, enum result_kind k,
+                              int code, const char *enh, const char *why)
+{
+    for (size_t i = lo; i < hi && i < c->m.nrcpts; i++)
+        if (c->res[i].code == 0 || c->res[i].kind == RESULT_OK)
+            result_set(&c->res[i], k, code, enh, "%s", why);
+}
+
+/* Every recipient not in a finished transaction: the message failed. */
 static void client_fail_all(struct smtp_client *c, enum result_kind k, int code,
                             const char *enh, const char *why)
 {
-    for (size_t i = 0; i < c->m.nrcpts; i++)
-        if (c->res[i].code == 0 || c->res[i].kind == RESULT_OK)
-            result_set(&c->res[i], k, code, enh, "%s", why);
+    client_fail_range(c, c->rbase, c->m.nrcpts, k, code, enh, why);
 }
 
 /* Ends the transaction: reports, then the client is idle (or dead). */
@@ -194,11 +225,18 @@ static void client_dsn_rcpt(const struct smtp_client *c, size_t i, struct buf *p
     }
 }
 
+/* The index of the last command of the sequence: 0 MAIL, 1..rcount RCPT,
+ * rcount+1 DATA (none with BDAT: the chunk waits for the replies). */
+static size_t client_seq_last(const struct smtp_client *c)
+{
+    return c->rcount + (c->use_bdat ? 0 : 1);
+}
+
 /* Sends the transaction's next commands: all of them with PIPELINING,
- * else the next one. Sequence: 0 MAIL, 1..n RCPT, n+1 DATA. */
+ * else the next one. */
 static void client_send_cmds(struct smtp_client *c)
 {
-    size_t last = c->m.nrcpts + 1;
+    size_t last = client_seq_last(c);
     while (c->sent <= last) {
         if (!c->pipelining && c->sent > c->answered)
             return;
@@ -206,8 +244,10 @@ static void client_send_cmds(struct smtp_client *c)
         if (c->sent == 0) {
             if (c->esmtp)
                 buf_printf(&params, " SIZE=%llu", (unsigned long long)client_content_len(c));
-            if (c->m.eightbit && c->eightbitmime)
+            if (c->label == ENV_BODY_8BITMIME)
                 buf_puts(&params, " BODY=8BITMIME");
+            else if (c->label == ENV_BODY_BINARYMIME)
+                buf_puts(&params, " BODY=BINARYMIME");
             if (c->m.smtputf8)
                 buf_puts(&params, " SMTPUTF8");
             if (c->dsn && c->m.ret)
@@ -218,8 +258,9 @@ static void client_send_cmds(struct smtp_client *c)
             }
             client_cmd(c, "MAIL FROM:<%s>%s", c->m.from, params.data ? params.data : "");
             client_timeout(c, T_MAIL);
-        } else if (c->sent <= c->m.nrcpts) {
-            size_t i = c->sent - 1;
+            c->txns++;
+        } else if (c->sent <= c->rcount) {
+            size_t i = c->rbase + c->sent - 1;
             if (c->dsn)
                 client_dsn_rcpt(c, i, &params);
             client_cmd(c, "RCPT TO:<%s>%s", c->m.rcpts[i], params.data ? params.data : "");
@@ -233,14 +274,56 @@ static void client_send_cmds(struct smtp_client *c)
     }
 }
 
-/* RFC 6152 §3: 8-bit content must not go to a server without 8BITMIME:
- * it is made 7-bit (quoted-printable or base64 per MIME entity) or, when
- * that cannot be done, the message bounces. Returns 0 or -1 (answered). */
-static int client_downgrade(struct smtp_client *c)
+/* Ends the message before (another) transaction: the recipients left get
+ * this result (none when why is NULL: they have theirs); the client
+ * stays idle. */
+static void client_refuse(struct smtp_client *c, enum result_kind k, int code, const char *enh,
+                          const char *why)
+{
+    if (why)
+        client_fail_all(c, k, code, enh, why);
+    c->state = CS_IDLE;
+    client_finish(c);
+}
+
+/* Reads the content (or its conversion) through a dry-run encoder in
+ * TEXT mode: *flags gets what it holds (DOTSTUFF_ENC_F_*; NUL or BARE
+ * means no text transfer can carry it). -1 when it cannot be read. */
+static int client_scan(struct smtp_client *c, unsigned *flags)
+{
+    struct dotstuff_enc e;
+    dotstuff_enc_init(&e, DOTSTUFF_ENC_TEXT);
+    if (c->use_conv) {
+        if (dotstuff_enc_feed(&e, c->conv.data ? c->conv.data : "", c->conv.len, NULL) == 0)
+            dotstuff_enc_end(&e, NULL);
+        *flags = e.flags;
+        return 0;
+    }
+    char in[CLIENT_CHUNK];
+    for (uint64_t off = 0; off < c->m.len;) {
+        uint64_t left = c->m.len - off;
+        ssize_t k = pread(c->m.fd, in, left < sizeof in ? (size_t)left : sizeof in,
+                          c->m.off + (off_t)off);
+        if (k <= 0)
+            return -1;
+        off += (uint64_t)k;
+        if (dotstuff_enc_feed(&e, in, (size_t)k, NULL) < 0)
+            break; /* enough to know */
+    }
+    if (!e.failed)
+        dotstuff_enc_end(&e, NULL);
+    *flags = e.flags;
+    return 0;
+}
+
+/* Converts the content into c->conv (mail/downgrade, flags DOWNGRADE_*).
+ * Returns 0, or -1 with the recipients answered: 5.6.3 when it cannot
+ * be done (RFC 6152 §3, RFC 3030 §3: convert or bounce). */
+static int client_convert(struct smtp_client *c, unsigned flags, const char *need)
 {
     if (c->m.len > (uint64_t)1 << 31) {
         client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3",
-                        "conversion to 7 bit required but the message is too large");
+                        "conversion required but the message is too large");
         return -1;
     }
     size_t len = (size_t)c->m.len;
@@ -258,64 +341,151 @@ static int client_downgrade(struct smtp_client *c)
         return -1;
     }
     const char *why = NULL;
-    int rc = 0;
-    /* 8-bit octets anywhere: downgrade_convert() makes the body 7-bit or,
-     * for an 8-bit header (not covered by 8BITMIME's conversion), refuses. */
-    int eight = 0;
-    for (size_t i = 0; i < len && !eight; i++)
-        eight = (unsigned char)raw[i] >= 0x80 || raw[i] == '\0';
-    if (eight) {
-        rc = downgrade_convert(raw, len, &c->conv, &why);
-        c->use_conv = rc == 0;
-    }
+    int rc = downgrade_convert(raw, len, flags, &c->conv, &why);
     free(raw);
     if (rc < 0) {
         char text[300];
-        snprintf(text, sizeof text,
-                 "%s does not support 8BITMIME and the message cannot be converted: %s", c->peer,
-                 why ? why : "unknown reason");
+        snprintf(text, sizeof text, "%s %s and the message cannot be converted: %s", c->peer,
+                 need, why ? why : "unknown reason");
         client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3", text);
         return -1;
     }
+    c->use_conv = 1;
     return 0;
 }
 
-static void client_begin(struct smtp_client *c)
+/* What goes out and how, from what the content holds and what the
+ * server offers (never from the envelope's BODY= alone):
+ *   - BODY=BINARYMIME content, to a server with CHUNKING and BINARYMIME:
+ *     BDAT, byte for byte (RFC 3030 §3);
+ *   - BODY=BINARYMIME content otherwise, and any content that holds a NUL
+ *     or a bare CR or LF (which no text transfer may carry, RFC 5321
+ *     §2.3.8): converted, 8-bit text kept when the server has 8BITMIME,
+ *     so a NUL leaves only inside BINARYMIME content that came as such;
+ *   - 8-bit octets to a server without 8BITMIME: converted to 7 bit
+ *     (RFC 6152 §3);
+ *   - the rest as it is.
+ * BODY=8BITMIME labels whatever goes with 8-bit octets — also content
+ * that arrived labelled 7BIT — and, as before, 8BITMIME content that is
+ * 7-bit; BDAT is used whenever the server offers CHUNKING. Returns 0, or
+ * -1 with the recipients answered. */
+static int client_plan(struct smtp_client *c)
 {
-    if (c->m.len > 0 && c->size_max && c->m.len > c->size_max) {
-        /* RFC 1870 §6: do not send what the server said it will refuse. */
-        char why[160];
-        snprintf(why, sizeof why, "message size %llu exceeds the limit %llu of %s",
-                 (unsigned long long)c->m.len, (unsigned long long)c->size_max, c->peer);
-        client_fail_all(c, RESULT_PERMFAIL, 552, "5.3.4", why);
-        c->state = CS_IDLE;
-        client_finish(c);
-        return;
-    }
-    if (c->m.smtputf8 && !c->smtputf8) {
-        /* RFC 6531 §3.2: no downgrade; the message cannot go this way. */
-        char why[160];
-        snprintf(why, sizeof why, "%s does not support SMTPUTF8", c->peer);
-        client_fail_all(c, RESULT_PERMFAIL, 553, "5.6.7", why);
-        c->state = CS_IDLE;
-        client_finish(c);
-        return;
-    }
+    unsigned f = 0;
     buf_reset(&c->conv);
     c->use_conv = 0;
-    if (c->m.eightbit && !c->eightbitmime && client_downgrade(c) < 0) {
-        c->state = CS_IDLE;
-        client_finish(c);
+    c->use_bdat = c->chunking;
+    if (client_scan(c, &f) < 0) {
+        client_fail_all(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
+        return -1;
+    }
+    int binary = c->m.body == ENV_BODY_BINARYMIME;
+    if (binary && c->chunking && c->binarymime) {
+        c->label = ENV_BODY_BINARYMIME;
+        c->enc_mode = DOTSTUFF_ENC_BINARY;
+        return 0;
+    }
+    int text = !(f & (DOTSTUFF_ENC_F_NUL | DOTSTUFF_ENC_F_BARE));
+    int eight = (f & DOTSTUFF_ENC_F_8BIT) != 0;
+    if (binary || !text || (eight && !c->eightbitmime)) {
+        unsigned flags = (c->eightbitmime ? DOWNGRADE_KEEP_8BIT : 0) |
+                         (binary ? DOWNGRADE_BINARY : 0);
+        const char *need = binary ? (c->chunking ? "does not support BINARYMIME"
+                                                 : "does not support CHUNKING and BINARYMIME")
+                           : !text ? "cannot take a NUL, bare CR or bare LF"
+                                   : "does not support 8BITMIME";
+        if (client_convert(c, flags, need) < 0)
+            return -1;
+        if (client_scan(c, &f) < 0 || (f & (DOTSTUFF_ENC_F_NUL | DOTSTUFF_ENC_F_BARE)) ||
+            ((f & DOTSTUFF_ENC_F_8BIT) && !c->eightbitmime)) {
+            /* downgrade_convert() promised otherwise: a broken invariant,
+             * but the next hop must not pay for it. */
+            client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3",
+                            "conversion left octets that cannot be sent");
+            return -1;
+        }
+        eight = (f & DOTSTUFF_ENC_F_8BIT) != 0;
+    }
+    c->label = eight || (c->m.body == ENV_BODY_8BITMIME && !c->use_conv && c->eightbitmime)
+                   ? ENV_BODY_8BITMIME
+                   : ENV_BODY_7BIT;
+    c->enc_mode = c->use_bdat ? DOTSTUFF_ENC_TEXT : DOTSTUFF_ENC_DATA;
+    return 0;
+}
+
+/* A transaction for the next recipients (at most RCPTMAX), or, at the
+ * server's MAILMAX, none: the rest stay untried (RFC 9422 §5). */
+static void client_txn_start(struct smtp_client *c)
+{
+    size_t n = c->m.nrcpts;
+    if (c->mail_max && c->txns >= c->mail_max) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "not sent: %s takes %llu transactions a session (LIMITS MAILMAX)", c->peer,
+                 (unsigned long long)c->mail_max);
+        c->tried = c->rbase;
+        client_refuse(c, RESULT_TEMPFAIL, 451, "4.5.3", why);
         return;
     }
+    c->rcount = n - c->rbase;
+    if (c->rcpt_max && c->rcount > c->rcpt_max)
+        c->rcount = (size_t)c->rcpt_max;
     c->state = CS_TXN;
     c->sent = c->answered = c->accepted = 0;
     c->mail_failed = 0;
     client_send_cmds(c);
 }
 
-/* Writes content while the connection takes it, dot-stuffed (RFC 5321
- * §4.5.2), then the final dot. */
+/* A transaction ended (the client is idle): the next one, or the end. */
+static void client_txn_end(struct smtp_client *c)
+{
+    size_t next = c->rbase + c->rcount;
+    if (c->mail_failed || next >= c->m.nrcpts) {
+        client_finish(c);
+        return;
+    }
+    c->rbase = next;
+    client_txn_start(c);
+}
+
+/* RFC 1870 §6: do not send what the server said it will refuse. 1 when
+ * len fits; 0 with the message refused. */
+static int client_size_ok(struct smtp_client *c, uint64_t len, const char *what)
+{
+    if (len == 0 || c->size_max == 0 || len <= c->size_max)
+        return 1;
+    char why[200];
+    snprintf(why, sizeof why, "message size %llu%s exceeds the limit %llu of %s",
+             (unsigned long long)len, what, (unsigned long long)c->size_max, c->peer);
+    client_refuse(c, RESULT_PERMFAIL, 552, "5.3.4", why);
+    return 0;
+}
+
+static void client_begin(struct smtp_client *c)
+{
+    if (!client_size_ok(c, c->m.len, ""))
+        return;
+    if (c->m.smtputf8 && !c->smtputf8) {
+        /* RFC 6531 §3.2: no downgrade; the message cannot go this way. */
+        char why[160];
+        snprintf(why, sizeof why, "%s does not support SMTPUTF8", c->peer);
+        client_refuse(c, RESULT_PERMFAIL, 553, "5.6.7", why);
+        return;
+    }
+    if (client_plan(c) < 0) {
+        client_refuse(c, RESULT_OK, 0, NULL, NULL); /* answered */
+        return;
+    }
+    if (c->use_conv && !client_size_ok(c, c->conv.len, " after conversion"))
+        return;
+    client_txn_start(c);
+}
+
+/* Writes content while the connection takes it, through the encoder
+ * (dot-stuffed for DATA, RFC 5321 §4.5.2), then DATA's final dot. The
+ * encoder refusing an octet means the spooled content is not what the
+ * plan saw: the connection is dropped with the data unended, so the
+ * server keeps nothing. */
 static void client_pump(struct smtp_client *c)
 {
     char in[CLIENT_CHUNK];
@@ -329,10 +499,10 @@ static void client_pump(struct smtp_client *c)
     while (c->state == CS_CONTENT && c->io->pending(c->io_arg) < CLIENT_WRITE_HIGH) {
         uint64_t left = client_content_len(c) - c->content_off;
         if (left == 0) {
-            if (!c->bol)
-                buf_puts(&out, "\r\n");
-            buf_puts(&out, ".\r\n");
-            client_trace(c, 'C', ".", 1);
+            if (dotstuff_enc_end(&c->enc, &out) < 0)
+                break;
+            if (!c->use_bdat)
+                client_trace(c, 'C', ".", 1);
             c->io->write(c->io_arg, out.data, out.len);
             buf_reset(&out);
             c->state = CS_DOT;
@@ -353,19 +523,60 @@ static void client_pump(struct smtp_client *c)
             client_die(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
             return;
         }
-        for (ssize_t i = 0; i < k; i++) {
-            char ch = in[i];
-            if (c->bol && ch == '.')
-                buf_putc(&out, '.');
-            buf_putc(&out, ch);
-            c->bol = ch == '\n';
-        }
+        if (dotstuff_enc_feed(&c->enc, in, (size_t)k, &out) < 0)
+            break;
         c->content_off += (uint64_t)k;
         c->io->write(c->io_arg, out.data, out.len);
         buf_reset(&out);
         client_timeout(c, T_BLOCK);
     }
     buf_free(&out);
+    if (c->state == CS_CONTENT && c->enc.failed)
+        client_die(c, RESULT_TEMPFAIL, 451, "4.3.0",
+                   "the queued message changed: it holds octets that cannot be sent");
+}
+
+/* All replies to MAIL and RCPT are in (CHUNKING): the content as one
+ * BDAT LAST chunk (RFC 3030 §2), or RSET when nobody was accepted. */
+static void client_bdat(struct smtp_client *c)
+{
+    if (c->accepted == 0 || c->mail_failed) {
+        c->state = CS_RSET;
+        client_cmd(c, "RSET");
+        client_timeout(c, T_MAIL);
+        return;
+    }
+    client_cmd(c, "BDAT %llu LAST", (unsigned long long)client_content_len(c));
+    c->state = CS_CONTENT;
+    c->content_off = 0;
+    dotstuff_enc_init(&c->enc, c->enc_mode);
+    client_pump(c);
+}
+
+/* RFC 9422 §4: LIMITS NAME=VALUE ...; unknown names, and values that are
+ * not a positive number, are ignored. */
+static void client_limits(struct smtp_client *c, const char *p)
+{
+    char tok[64];
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t k = strcspn(p, " ");
+        if (k > 0 && k < sizeof tok) {
+            memcpy(tok, p, k);
+            tok[k] = '\0';
+            char *eq = strchr(tok, '=');
+            unsigned long long v;
+            if (eq && strutil_parse_u64(eq + 1, &v) == 0 && v > 0) {
+                *eq = '\0';
+                if (!strcasecmp(tok, "RCPTMAX"))
+                    c->rcpt_max = v;
+                else if (!strcasecmp(tok, "MAILMAX"))
+                    c->mail_max = v;
+            }
+        }
+        p += k;
+    }
 }
 
 static void client_ehlo_line(struct smtp_client *c, const char *kw)
@@ -380,6 +591,12 @@ static void client_ehlo_line(struct smtp_client *c, const char *kw)
         c->smtputf8 = 1;
     else if (!strncasecmp(kw, "DSN", 3) && kw[3] == '\0')
         c->dsn = 1;
+    else if (!strcasecmp(kw, "CHUNKING"))
+        c->chunking = 1;
+    else if (!strcasecmp(kw, "BINARYMIME"))
+        c->binarymime = 1;
+    else if (!strncasecmp(kw, "LIMITS", 6) && (kw[6] == '\0' || kw[6] == ' '))
+        client_limits(c, kw + 6);
     else if (!strncasecmp(kw, "AUTH", 4) && (kw[4] == ' ' || kw[4] == '=')) {
         for (const char *p = kw + 5; *p; p++)
             if (!strncasecmp(p, "PLAIN", 5) && (p[5] == '\0' || p[5] == ' ') &&
@@ -396,7 +613,8 @@ static void client_ehlo_line(struct smtp_client *c, const char *kw)
 static void client_send_ehlo(struct smtp_client *c, enum cstate st)
 {
     c->pipelining = c->starttls = c->eightbitmime = c->smtputf8 = c->dsn = c->auth_plain = 0;
-    c->size_max = 0;
+    c->chunking = c->binarymime = 0;
+    c->size_max = c->rcpt_max = c->mail_max = 0;
     c->state = st;
     client_cmd(c, "EHLO %s", c->helo);
     client_timeout(c, T_GREETING);
@@ -405,7 +623,7 @@ static void client_send_ehlo(struct smtp_client *c, enum cstate st)
 /* After EHLO (or HELO): TLS first when offered, then the transaction. */
 static void client_ready(struct smtp_client *c)
 {
-    if (!c->tls_on && c->starttls && c->io->starttls) {
+    if (!c->tls_on && c->starttls && c->io->starttls && c->tls_policy != SMTP_TLS_NONE) {
         c->state = CS_STARTTLS;
         client_cmd(c, "STARTTLS");
         client_timeout(c, T_GREETING);
@@ -456,20 +674,34 @@ static void client_ready(struct smtp_client *c)
         client_begin(c);
 }
 
+/* One reply to the final dot or to BDAT LAST: the transaction's result
+ * for every recipient it accepted. */
+static void client_dot_reply(struct smtp_client *c)
+{
+    struct result r;
+    client_result(&r, c->rcode, c->rtext, c->use_bdat ? "BDAT" : "end of DATA", c->peer);
+    for (size_t i = c->rbase; i < c->rbase + c->rcount; i++)
+        if (c->res[i].kind == RESULT_OK)
+            c->res[i] = r;
+    c->state = CS_IDLE;
+    client_txn_end(c);
+}
+
 /* A whole reply of the transaction: the one for command `answered`. */
 static void client_txn_reply(struct smtp_client *c)
 {
     size_t i = c->answered++;
-    size_t n = c->m.nrcpts;
+    size_t n = c->rcount;
     if (i == 0) {
         if (c->rcode >= 300) {
+            /* The sender is refused: for this and every later transaction. */
             struct result r;
             client_result(&r, c->rcode, c->rtext, "MAIL FROM", c->peer);
             client_fail_all(c, r.kind, r.code, r.enh, r.text);
             c->mail_failed = 1;
         }
     } else if (i <= n) {
-        struct result *r = &c->res[i - 1];
+        struct result *r = &c->res[c->rbase + i - 1];
         if (c->mail_failed)
             ; /* the MAIL result stands */
         else if (c->rcode >= 200 && c->rcode < 300) {
@@ -483,7 +715,7 @@ static void client_txn_reply(struct smtp_client *c)
         if (c->rcode == 354 && c->accepted > 0 && !c->mail_failed) {
             c->state = CS_CONTENT;
             c->content_off = 0;
-            c->bol = 1;
+            dotstuff_enc_init(&c->enc, c->enc_mode);
             client_pump(c);
             return;
         }
@@ -500,11 +732,15 @@ static void client_txn_reply(struct smtp_client *c)
                 result_set(&r, RESULT_TEMPFAIL, 451, "4.5.0",
                            "host %s said: %d %s (in reply to DATA command, not 354)", c->peer,
                            c->rcode, c->rtext);
-            client_fail_all(c, r.kind, r.code, r.enh, r.text);
+            client_fail_range(c, c->rbase, c->rbase + n, r.kind, r.code, r.enh, r.text);
         }
         c->state = CS_RSET;
         client_cmd(c, "RSET");
         client_timeout(c, T_MAIL);
+        return;
+    }
+    if (c->use_bdat && c->answered == client_seq_last(c) + 1) {
+        client_bdat(c);
         return;
     }
     if (!c->pipelining && c->answered == c->sent) {
@@ -588,19 +824,12 @@ static void client_reply(struct smtp_client *c)
     case CS_TXN:
         client_txn_reply(c);
         return;
-    case CS_DOT: {
-        struct result r;
-        client_result(&r, c->rcode, c->rtext, "end of DATA", c->peer);
-        for (size_t i = 0; i < c->m.nrcpts; i++)
-            if (c->res[i].kind == RESULT_OK)
-                c->res[i] = r;
-        c->state = CS_IDLE;
-        client_finish(c);
+    case CS_DOT:
+        client_dot_reply(c);
         return;
-    }
     case CS_RSET:
         c->state = CS_IDLE;
-        client_finish(c);
+        client_txn_end(c);
         return;
     case CS_QUIT:
         c->state = CS_DEAD;
@@ -654,6 +883,8 @@ void smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m,
 {
     c->m = *m;
     c->have_msg = 1;
+    c->rbase = c->rcount = 0;
+    c->tried = m->nrcpts;
     c->done = done;
     c->done_arg = arg;
     free(c->res);
@@ -761,9 +992,19 @@ void smtp_client_quit(struct smtp_client *c)
     c->state = CS_QUIT;
 }
 
+int smtp_client_spent(const struct smtp_client *c)
+{
+    return c->state == CS_IDLE && c->mail_max && c->txns >= c->mail_max;
+}
+
 int smtp_client_idle(const struct smtp_client *c)
 {
-    return c->state == CS_IDLE && !c->have_msg;
+    return c->state == CS_IDLE && !c->have_msg && !smtp_client_spent(c);
+}
+
+size_t smtp_client_tried(const struct smtp_client *c)
+{
+    return c->tried;
 }
 
 int smtp_client_dsn(const struct smtp_client *c)

@@ -4,7 +4,13 @@
  * out through the io callbacks, and the message content is read from a
  * descriptor the owner gives (pread, never the spool itself). It reports
  * one result per recipient, then the connection can carry another
- * transaction (smtp_client_next) or be closed (smtp_client_quit). */
+ * transaction (smtp_client_send) or be closed (smtp_client_quit).
+ *
+ * What it sends holds whatever the content holds only where the server
+ * can take it: BINARYMIME content byte for byte only with BDAT to a server
+ * that offers CHUNKING and BINARYMIME; everything else converted where it
+ * must be (mail/downgrade) or refused with 5.6.3; nothing sent with DATA
+ * ever holds a NUL, a bare CR or a bare LF, or ends the data early. */
 #ifndef TERN_SMTP_SMTP_CLIENT_H
 #define TERN_SMTP_SMTP_CLIENT_H
 
@@ -13,6 +19,7 @@
 #include <sys/types.h>
 
 #include "base/buf.h"
+#include "mail/envelope.h"
 #include "mail/result.h"
 
 struct smtp_client;
@@ -30,8 +37,15 @@ struct smtp_client_io {
 
 /* MAY: STARTTLS when offered (and io->starttls is set); REQUIRE: fail
  * rather than go on in plaintext; IMPLICIT: the owner runs TLS from the
- * first byte (RFC 8314 smtps), so no STARTTLS and AUTH may go at once. */
-enum smtp_client_tls { SMTP_TLS_MAY = 0, SMTP_TLS_REQUIRE = 1, SMTP_TLS_IMPLICIT = 2 };
+ * first byte (RFC 8314 smtps), so no STARTTLS and AUTH may go at once;
+ * NONE: never STARTTLS, even when offered (a next hop whose TLS is known
+ * to be broken; no AUTH then, as without TLS). */
+enum smtp_client_tls {
+    SMTP_TLS_MAY = 0,
+    SMTP_TLS_REQUIRE = 1,
+    SMTP_TLS_IMPLICIT = 2,
+    SMTP_TLS_NONE = 3,
+};
 
 /* One message for one destination. Strings and the fd stay the owner's
  * and must live until the done callback. */
@@ -39,10 +53,13 @@ struct smtp_client_msg {
     const char *from;      /* "" for the null reverse-path */
     const char *const *rcpts;
     size_t nrcpts;
-    int fd;                /* the content: pread at off, len octets (CRLF lines) */
+    int fd;                /* the content: pread at off, len octets */
     off_t off;
     uint64_t len;
-    int eightbit;          /* BODY=8BITMIME content */
+    /* The BODY= it came with: what it may hold. What it does hold is
+     * looked at too (a 7BIT label on 8-bit content is no reason to send
+     * it unlabelled). */
+    enum envelope_body body;
     int smtputf8;          /* needs SMTPUTF8 */
     /* DSN (RFC 3461), passed on when the server offers DSN. */
     const char *envid;     /* decoded ENVID, or NULL */
@@ -51,8 +68,12 @@ struct smtp_client_msg {
     const char *const *orcpt;  /* per recipient "type;xtext" or a bare address, or NULL */
 };
 
-/* The outcome of a transaction: res[i] for rcpts[i]. The client is idle
- * again afterwards unless closed is set (the connection is unusable). */
+/* The outcome of a message: res[i] for rcpts[i]. The client is idle
+ * again afterwards unless closed is set (the connection is unusable) or
+ * smtp_client_spent(). A server's RCPTMAX (RFC 9422) splits the
+ * recipients into several transactions on the connection, each
+ * recipient with its own result; at its MAILMAX the rest are left
+ * untried (see smtp_client_tried). */
 typedef void (*smtp_client_done_fn)(void *arg, const struct result *res, size_t n,
                                     int closed);
 
@@ -92,6 +113,14 @@ void smtp_client_lost(struct smtp_client *c, const char *why);
 void smtp_client_quit(struct smtp_client *c);
 /* Is the connection idle and usable for another transaction? */
 int smtp_client_idle(const struct smtp_client *c);
+/* Has the session had the server's MAILMAX transactions (RFC 9422)?
+ * Then it can only be closed (smtp_client_quit). */
+int smtp_client_spent(const struct smtp_client *c);
+/* In or after the done callback: recipients [0, n) of the message were
+ * tried. The others (TEMPFAIL 4.5.3, "not sent") were not, because the
+ * session reached the server's MAILMAX first: they may go at once on a
+ * new connection. */
+size_t smtp_client_tried(const struct smtp_client *c);
 /* Did the server offer DSN? (Then it sends the notices from now on.) */
 int smtp_client_dsn(const struct smtp_client *c);
 /* The last complete reply: its code (0 before the first) and, in *text,

@@ -1,11 +1,12 @@
 /* libFuzzer target: mail/downgrade on hostile messages. The first octet
  * holds flags: bit 0 wraps the rest as the body of a message without
  * MIME ("Subject: x" CRLF CRLF before it), whose quoted-printable must
- * decode back to exactly that body; otherwise the rest is the message.
- * Checks that a conversion is 7-bit with body lines of at most 998
- * octets, is a fixed point (converting it again changes nothing),
- * leaves a message with nothing to convert as it was, and that a
- * refusal appends nothing and says why. */
+ * decode back to exactly that body; otherwise the rest is the message;
+ * bit 1 is DOWNGRADE_KEEP_8BIT, bit 2 DOWNGRADE_BINARY. Checks that a
+ * conversion has no NUL and no bare CR or LF, is 7-bit unless 8-bit may
+ * stay, has body lines of at most 998 octets, is a fixed point
+ * (converting it again changes nothing), leaves a message with nothing
+ * to convert as it was, and that a refusal appends nothing and says why. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,16 @@ static int long_line(const char *s, size_t n, size_t max)
         }
     }
     return 0;
+}
+
+/* Every CR before an LF, every LF after a CR. */
+static int crlf_only(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] == '\r' && (i + 1 == n || s[i + 1] != '\n')) ||
+            (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')))
+            return 0;
+    return 1;
 }
 
 /* Decodes the quoted-printable s[0..n) as our encoder writes it; -1 on
@@ -89,11 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(in, WRAP, pre);
     memcpy(in + pre, data + 1, size - 1);
 
-    int needed = downgrade_needed(in, n);
+    unsigned flags = (data[0] & 2 ? DOWNGRADE_KEEP_8BIT : 0) | (data[0] & 4 ? DOWNGRADE_BINARY : 0);
+    int needed = downgrade_needed(in, n, flags);
     struct buf out = BUF_INIT;
     buf_puts(&out, "x");
     const char *why = NULL;
-    int rc = downgrade_convert(in, n, &out, &why);
+    int rc = downgrade_convert(in, n, flags, &out, &why);
     if (rc == -1) {
         if (why == NULL || out.len != 1 || out.data[0] != 'x' || out.data[1] != '\0')
             abort();
@@ -106,20 +118,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (why != NULL)
             abort();
         for (size_t i = 0; i < on; i++)
-            if ((unsigned char)o[i] >= 0x80 || o[i] == '\0')
+            if (((unsigned char)o[i] >= 0x80 && !(flags & DOWNGRADE_KEEP_8BIT)) || o[i] == '\0')
                 abort();
-        if (long_line(o, on, 998))
+        if (!crlf_only(o, on) || long_line(o, on, 998))
             abort();
-        /* Nothing to convert: nothing changed. */
-        if (!needed && !long_line(in, n, 998) && (on != n || memcmp(o, in, n)))
+        /* Nothing to convert: nothing changed (DOWNGRADE_BINARY may still
+         * replace "binary" labels). */
+        if (!needed && !long_line(in, n, 998) && crlf_only(in, n) && !(flags & DOWNGRADE_BINARY) &&
+            (on != n || memcmp(o, in, n)))
             abort();
         /* A fixed point. */
         struct buf again = BUF_INIT;
-        if (downgrade_convert(o, on, &again, NULL) != 0 || again.len != on ||
+        if (downgrade_convert(o, on, flags, &again, NULL) != 0 || again.len != on ||
             (on && memcmp(again.data, o, on)))
             abort();
         buf_free(&again);
-        if (downgrade_needed(o, on))
+        if (downgrade_needed(o, on, flags))
             abort();
         /* Without MIME, the quoted-printable body decodes to the body. */
         if (wrap && (needed || long_line(in, n, 998))) {

@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .fd = fd,
         .off = 0,
         .len = (flags & 0x20) ? sizeof content - 1 : 12, /* 12: only 7-bit octets */
-        .eightbit = (flags & 0x20) != 0,
+        .body = (flags & 0x20) ? ENV_BODY_8BITMIME : ENV_BODY_7BIT,
         .smtputf8 = (flags & 0x40) != 0,
         .envid = flags & 0x80 ? "id+1" : NULL,
         .ret = flags & 0x80 ? 1 : 0,

@@ -900,8 +900,9 @@ class SinkMessage:
         self.rcpt_replies = []    # the sink's reply to each
         self.accepted = []        # RCPT lines answered 2xx
         self.pipelined = None     # lines that had arrived when MAIL was answered (MAIL first)
-        self.raw_data = b""       # as received (dot-stuffed), final dot excluded
-        self.data = b""           # unstuffed
+        self.raw_data = b""       # as received (dot-stuffed), final dot excluded; BDAT: the chunks
+        self.data = b""           # unstuffed (BDAT: the chunks' octets as they came)
+        self.bdat = []            # sizes of the BDAT chunks (empty: the content came with DATA)
         self.complete = False     # the final dot arrived
         self.final_reply = None   # the sink's reply to the final dot
 
@@ -1011,7 +1012,11 @@ class SinkServer:
     Capabilities (constructor): starttls=(cert, key) or None, size=N or None, pipelining,
     eightbitmime, dsn, smtputf8, enhanced (ENHANCEDSTATUSCODES), auth={user: password} or
     None (AUTH PLAIN, offered after STARTTLS only; 235 for a listed pair, 535 otherwise;
-    every attempt is recorded in SinkSession.auth).
+    every attempt is recorded in SinkSession.auth), chunking (CHUNKING, RFC 3030: BDAT),
+    binarymime (BINARYMIME; BODY=BINARYMIME is refused without it), limits=(rcptmax,
+    mailmax) or None (LIMITS RCPTMAX= MAILMAX=, RFC 9422, either may be None; a RCPT past
+    RCPTMAX gets 452 4.5.3 and a MAIL past MAILMAX 451 4.5.3, both recorded in
+    self.violations).
     Behaviour (attributes, may change while it runs):
       greeting         the greeting line ("220 ..."; "421 ..." refuses the session)
       ehlo_reply       None (the keyword list) or a refusal such as "502 5.5.2 no EHLO"
@@ -1032,7 +1037,8 @@ class SinkServer:
     """
 
     def __init__(self, host, port, name=None, starttls=None, size=None, pipelining=True,
-                 eightbitmime=True, dsn=True, smtputf8=True, enhanced=True, auth=None):
+                 eightbitmime=True, dsn=True, smtputf8=True, enhanced=True, auth=None,
+                 chunking=False, binarymime=False, limits=None):
         self.host, self.port = host, port
         self.name = name or "sink-%s" % host
         self.tls_context = None
@@ -1042,6 +1048,8 @@ class SinkServer:
         self.size, self.pipelining, self.eightbitmime = size, pipelining, eightbitmime
         self.dsn, self.smtputf8, self.enhanced = dsn, smtputf8, enhanced
         self.auth = dict(auth) if auth is not None else None
+        self.chunking, self.binarymime, self.limits = chunking, binarymime, limits
+        self.violations = []  # what a client did against the LIMITS or BODY= offered
         self.greeting = "220 %s ESMTP sink" % self.name
         self.ehlo_reply = None
         self.mail_reply = "250 2.1.0 sender ok"
@@ -1218,6 +1226,14 @@ class SinkServer:
             kws.append("STARTTLS")
         if self.auth is not None and sess.tls:
             kws.append("AUTH PLAIN")
+        if self.chunking:
+            kws.append("CHUNKING")
+        if self.binarymime:
+            kws.append("BINARYMIME")
+        if self.limits is not None:
+            rcptmax, mailmax = self.limits
+            kws.append(" ".join(["LIMITS"] + (["RCPTMAX=%d" % rcptmax] if rcptmax else [])
+                                + (["MAILMAX=%d" % mailmax] if mailmax else [])))
         return kws
 
     def _auth(self, sess, conn, line):
@@ -1307,6 +1323,16 @@ class SinkServer:
             elif verb == "AUTH":
                 self._auth(sess, conn, line)
             elif verb == "MAIL":
+                mailmax = self.limits[1] if self.limits else None
+                if mailmax and len(sess.messages) >= mailmax:
+                    self.violations.append("MAIL past MAILMAX=%d: %s" % (mailmax, line))
+                    self._reply(sess, conn, "451 4.5.3 too many transactions in this session")
+                    continue
+                body = parse_path_params(line)[1].get("BODY", "")
+                if (body or "").upper() == "BINARYMIME" and not self.binarymime:
+                    self.violations.append("BODY=BINARYMIME not offered: %s" % line)
+                    self._reply(sess, conn, "555 5.5.4 BODY=BINARYMIME not supported")
+                    continue
                 msg = SinkMessage(sess, line)
                 sess.messages.append(msg)
                 if self.pipeline_wait:
@@ -1333,12 +1359,20 @@ class SinkServer:
                 addr = parse_path_params(line)[0].lower()
                 replies = {k.lower(): v for k, v in self.rcpt_replies.items()}
                 reply = replies.get(addr, self.default_rcpt_reply)
+                rcptmax = self.limits[0] if self.limits else None
+                if rcptmax and len(msg.rcpt_lines) >= rcptmax:
+                    self.violations.append("RCPT past RCPTMAX=%d: %s" % (rcptmax, line))
+                    reply = "452 4.5.3 too many recipients"
                 msg.rcpt_lines.append(line)
                 msg.rcpt_replies.append(reply)
                 if reply.startswith("2"):
                     msg.accepted.append(line)
                 self._reply(sess, conn, reply)
             elif verb == "DATA":
+                if msg is not None and (msg.mail_params.get("BODY") or "").upper() == "BINARYMIME":
+                    self.violations.append("DATA after BODY=BINARYMIME: %s" % msg.mail)
+                    self._reply(sess, conn, "503 5.5.1 BODY=BINARYMIME requires BDAT")
+                    continue
                 if msg is None or not msg.accepted:
                     self._reply(sess, conn, "554 5.5.1 no valid recipients")
                     continue
@@ -1346,15 +1380,30 @@ class SinkServer:
                 if not self.data_reply.startswith("3"):
                     msg = None
                     continue
-                if not self._data(sess, conn, msg):
+                if not self._data(sess, conn, msg) or not self._content_end(sess, conn, msg):
                     return
-                if self._maybe_fail(sess, conn, "dot"):
+                msg = None
+            elif verb == "BDAT" and self.chunking:
+                m = re.match(r"(?i)^BDAT (\d{1,10})( LAST)?$", line)
+                if m is None:
+                    self._reply(sess, conn, "501 5.5.4 syntax: BDAT size [LAST]")
+                    return  # the chunk's length is unknown: the session cannot go on
+                size, last = int(m.group(1)), m.group(2) is not None
+                chunk = self._chunk(conn, size)
+                if msg is None or not msg.accepted:
+                    self._reply(sess, conn, "554 5.5.1 no valid recipients")
+                    msg = None
+                    continue
+                msg.bdat.append(size)
+                msg.raw_data += chunk
+                msg.data += chunk
+                if not last:
+                    self._reply(sess, conn, "250 2.0.0 %d octets received" % size)
+                    continue
+                msg.complete = True
+                sess.events.append(("DATA", len(msg.data)))
+                if not self._content_end(sess, conn, msg):
                     return
-                msg.final_reply = self.dot_reply
-                self._reply(sess, conn, self.dot_reply)
-                if self.dot_reply.startswith("2"):
-                    with self.lock:
-                        self.messages.append(msg)
                 msg = None
             elif verb == "RSET":
                 msg = None
@@ -1367,6 +1416,26 @@ class SinkServer:
                 return
             else:
                 self._reply(sess, conn, "502 5.5.2 command not recognized")
+
+    def _content_end(self, sess, conn, msg):
+        """The reply to the final dot or BDAT LAST; False when the session ends instead."""
+        if self._maybe_fail(sess, conn, "dot"):
+            return False
+        msg.final_reply = self.dot_reply
+        self._reply(sess, conn, self.dot_reply)
+        if self.dot_reply.startswith("2"):
+            with self.lock:
+                self.messages.append(msg)
+        return True
+
+    def _chunk(self, conn, size):
+        """The `size` octets of a BDAT chunk, exactly (RFC 3030 §2)."""
+        for _ in range(10000000):  # bounded: reads per chunk
+            if len(conn.buf) >= size:
+                break
+            conn.fill()
+        chunk, conn.buf = conn.buf[:size], conn.buf[size:]
+        return chunk
 
     def _data(self, sess, conn, msg):
         """Reads the content up to the final dot; False when the session ends inside it."""

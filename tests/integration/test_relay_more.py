@@ -66,6 +66,24 @@ def test_tls_require_with_starttls_delivers(relay, sink_factory, port, certs):
     assert all(not s.messages for s in sink.sessions if not s.tls), "MAIL in the clear"
 
 
+# --------------------------------------------------------------------------- tls=none
+
+
+def test_tls_none_never_starts_tls(relay, sink_factory, port, certs):
+    """tls=none (a next hop whose STARTTLS is known to be broken): no STARTTLS even though
+    it is offered; the message goes in the clear."""
+    sink = sink_factory("127.0.0.2", port, starttls=certs["mx.test"])
+    server = relay(routes=[fixed_route(port, options="tls=none")])
+    marker = "tls-none-%d" % time.monotonic_ns()
+    qid = send(server, [RCPT], make_message(marker, to=RCPT))
+    m = sink.wait_find(marker, timeout=15)[0]
+    assert not m.tls, m.session
+    assert any(k == "S" and "STARTTLS" in t for k, t in m.session.events), "not offered"
+    assert all("STARTTLS" not in s.verbs() for s in sink.sessions), sink.sessions
+    line = wait_status(server, qid, RCPT, "sent")
+    assert "dsn=2.0.0" in line, line
+
+
 # --------------------------------------------------------------------------- tls=verify
 
 

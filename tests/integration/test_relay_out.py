@@ -39,16 +39,20 @@ def relay(tern_factory, dns_server, port):
     return make
 
 
-def send(server, rcpts, content, sender=SENDER, mail_params="", rcpt_params=None):
-    """One transaction; every RCPT must be accepted. Returns the queue id."""
+def send(server, rcpts, content, sender=SENDER, mail_params="", rcpt_params=None, bdat=False):
+    """One transaction; every RCPT must be accepted. The content goes with DATA, or with
+    bdat=True as one BDAT LAST chunk, octet for octet. Returns the queue id."""
     rcpt_params = rcpt_params or {}
     with server.connect() as c:
         c.ehlo()
         c.expect("MAIL FROM:<%s>%s" % (sender, mail_params), 250)
         for r in rcpts:
             c.expect("RCPT TO:<%s>%s" % (r, rcpt_params.get(r, "")), 250)
-        c.expect("DATA", 354)
-        c.send(data_payload(content))
+        if bdat:
+            c.send(b"BDAT %d LAST\r\n" % len(content) + content)
+        else:
+            c.expect("DATA", 354)
+            c.send(data_payload(content))
         reply = c.read_reply()
         assert reply.code == 250, reply
         c.cmd("QUIT")
@@ -577,19 +581,25 @@ def assert_same_content(got, sent):
         assert h in lines, (h, got_head)
 
 
-@pytest.fixture(scope="module")
-def postfix_pair(module_factory):
-    """(tern, postfix): tern routes bench.test to Postfix (which delivers into a Maildir);
-    Postfix relays everything else to tern (relayhost = [127.0.0.1]:TERN_PORT)."""
+def postfix_next_to(module_factory, **settings):
+    """Yields (tern, postfix): tern (with `settings`) routes bench.test to Postfix (which
+    delivers into a Maildir); Postfix relays everything else to tern (relayhost =
+    [127.0.0.1]:TERN_PORT). For a module-scoped fixture: `yield from`."""
     pf_port = free_port()
-    tern = module_factory(relay_networks="127.0.0.0/8", retry_min="1s", retry_max="2s",
-                          extra_lines=["route = %s 127.0.0.1:%d" % (PostfixPeer.DOMAIN, pf_port)])
+    tern = module_factory(retry_min="1s", retry_max="2s",
+                          extra_lines=["route = %s 127.0.0.1:%d" % (PostfixPeer.DOMAIN, pf_port)],
+                          **settings)
     pf = PostfixPeer(relayhost="[127.0.0.1]:%d" % tern.port, port=pf_port)
     try:
         pf.start()
         yield tern, pf
     finally:
         pf.stop()
+
+
+@pytest.fixture(scope="module")
+def postfix_pair(module_factory):
+    yield from postfix_next_to(module_factory, relay_networks="127.0.0.0/8")
 
 
 def test_tern_to_postfix(postfix_pair):

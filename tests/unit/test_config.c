@@ -573,6 +573,14 @@ static void test_tls_auth_keys(void)
     CHECK(has_at(&err, "tern.conf", 1, "route: '* local' is not allowed"));
     CHECK(has_at(&err, "tern.conf", 3, "route: unknown option 'bogus=1'"));
     config_free(&cfg);
+    /* tls=none: never STARTTLS; never with a password, which would go in the clear. */
+    CHECK_EQ_INT(load(&cfg, &err, "route = broken.example mx tls=none\n"), 0);
+    CHECK_EQ_INT(config_route(&cfg, "broken.example")->tls, CONF_TLS_NONE);
+    config_free(&cfg);
+    buf_reset(&err);
+    CHECK_EQ_INT(load(&cfg, &err, "route = x.test [192.0.2.1]:587 auth=u:p tls=none\n"), -1);
+    CHECK(has_at(&err, "tern.conf", 1, "route: auth= with tls=none"));
+    config_free(&cfg);
 
     /* A submission listener without a certificate cannot work. */
     char text[PATH_MAX + 128];

@@ -108,19 +108,30 @@ static int has(const char *s, size_t n, const char *t)
     return memmem(s, n, t, strlen(t)) != NULL;
 }
 
-/* Converts msg; expects 0 and returns the result (caller frees). */
-static char *conv_ok(const char *msg, size_t n, size_t *outlen)
+/* Converts msg with flags (DOWNGRADE_*); expects 0 and a result fit for
+ * the target, and returns it (caller frees). */
+static char *conv_ok_f(const char *msg, size_t n, unsigned flags, size_t *outlen)
 {
     struct buf b = BUF_INIT;
     const char *why = "unset";
-    int rc = downgrade_convert(msg, n, &b, &why);
+    int rc = downgrade_convert(msg, n, flags, &b, &why);
     CHECK_EQ_INT(rc, 0);
     CHECK(why == NULL);
     if (rc != 0)
         fprintf(stderr, "  why: %s\n", why ? why : "(null)");
-    CHECK(fit_7bit(b.data ? b.data : "", b.len, 998));
+    const char *o = b.data ? b.data : "";
+    if (flags & DOWNGRADE_KEEP_8BIT)
+        CHECK(memchr(o, '\0', b.len) == NULL);
+    else
+        CHECK(fit_7bit(o, b.len, 998));
+    CHECK(crlf_only(o, b.len)); /* whatever the input's line ends were */
     *outlen = b.len;
     return b.data ? buf_steal(&b) : calloc(1, 1);
+}
+
+static char *conv_ok(const char *msg, size_t n, size_t *outlen)
+{
+    return conv_ok_f(msg, n, 0, outlen);
 }
 
 static void expect_conv(const char *msg, const char *want)
@@ -137,7 +148,7 @@ static void expect_refused_n(const char *msg, size_t n, const char *why_part)
     struct buf b = BUF_INIT;
     buf_puts(&b, "keep");
     const char *why = NULL;
-    CHECK_EQ_INT(downgrade_convert(msg, n, &b, &why), -1);
+    CHECK_EQ_INT(downgrade_convert(msg, n, 0, &b, &why), -1);
     CHECK_EQ_MEM(b.data, b.len, "keep", 4);
     CHECK(b.data[b.len] == '\0');
     CHECK(why != NULL && strstr(why, why_part) != NULL);
@@ -152,12 +163,17 @@ static void expect_refused(const char *msg, const char *why_part)
 }
 
 /* Converting a message that needs nothing gives it back octet for octet. */
-static void expect_same(const char *msg, size_t n)
+static void expect_same_f(const char *msg, size_t n, unsigned flags)
 {
     size_t on;
-    char *o = conv_ok(msg, n, &on);
+    char *o = conv_ok_f(msg, n, flags, &on);
     CHECK_EQ_MEM(o, on, msg, n);
     free(o);
+}
+
+static void expect_same(const char *msg, size_t n)
+{
+    expect_same_f(msg, n, 0);
 }
 
 /* The octets between the first "\r\n\r\n" after `from` and the next
@@ -215,26 +231,26 @@ static void expect_qp_roundtrip(const char *content, size_t cn)
 static void test_needed(void)
 {
     const char *m = "Subject: \xC3\xA9\r\n\r\nplain\r\n";
-    CHECK_EQ_INT(downgrade_needed(m, strlen(m)), 0); /* 8-bit header only */
+    CHECK_EQ_INT(downgrade_needed(m, strlen(m), 0), 0); /* 8-bit header only */
     m = "Subject: x\r\n\r\nGr\xC3\xBC\xC3\x9F"
         "e\r\n";
-    CHECK_EQ_INT(downgrade_needed(m, strlen(m)), 1);
-    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\na\0b\r\n", 13), 1); /* NUL */
+    CHECK_EQ_INT(downgrade_needed(m, strlen(m), 0), 1);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\na\0b\r\n", 13, 0), 1); /* NUL */
     m = "Subject: x\r\nX: \xFF\r\n"; /* no body at all */
-    CHECK_EQ_INT(downgrade_needed(m, strlen(m)), 0);
-    CHECK_EQ_INT(downgrade_needed("", 0), 0);
-    CHECK_EQ_INT(downgrade_needed(NULL, 0), 0);
+    CHECK_EQ_INT(downgrade_needed(m, strlen(m), 0), 0);
+    CHECK_EQ_INT(downgrade_needed("", 0, 0), 0);
+    CHECK_EQ_INT(downgrade_needed(NULL, 0, 0), 0);
     m = "\r\n\xE9"; /* no header, 8-bit body */
-    CHECK_EQ_INT(downgrade_needed(m, strlen(m)), 1);
+    CHECK_EQ_INT(downgrade_needed(m, strlen(m), 0), 1);
     m = "Subject: x\n\n\xE9\n"; /* bare LF line ends */
-    CHECK_EQ_INT(downgrade_needed(m, strlen(m)), 1);
+    CHECK_EQ_INT(downgrade_needed(m, strlen(m), 0), 1);
     /* A long 7-bit line does not count: that is no 8BITMIME matter. */
     struct buf b = BUF_INIT;
     buf_puts(&b, "Subject: x\r\n\r\n");
     for (int i = 0; i < 1500; i++)
         buf_putc(&b, 'a');
     buf_puts(&b, "\r\n");
-    CHECK_EQ_INT(downgrade_needed(b.data, b.len), 0);
+    CHECK_EQ_INT(downgrade_needed(b.data, b.len, 0), 0);
     buf_free(&b);
 }
 
@@ -601,12 +617,10 @@ static void test_refused(void)
     /* Even when the body is 7-bit: the result must be. */
     expect_refused("Subject: \xE9\r\n\r\nbody\r\n", "message header");
     expect_refused_n("Subject: a\0b\r\n\r\nbody\r\n", 22, "NUL");
-    expect_refused("Content-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\n"
-                   "\xE9\r\n",
-                   "binary");
-    expect_refused("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-                   "Content-Transfer-Encoding: Binary\r\n\r\n\xE9\r\n--b--\r\n",
-                   "binary");
+    expect_refused("Subject: a\rb\r\n\r\nbody\r\n", "bare CR");
+    expect_refused("Content-Type: multipart/mixed; boundary=a\r\n\r\n"
+                   "--a\r\nX: \r.\r\n\r\n\xE9\r\n--a--\r\n",
+                   "part header");
     expect_refused("Content-Transfer-Encoding: base64\r\n\r\n\xE9\r\n", "encoded content");
     expect_refused("Content-Transfer-Encoding: quoted-printable\r\n\r\n\xE9\r\n",
                    "encoded content");
@@ -672,7 +686,6 @@ static void test_unchanged(void)
         "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\nw6k=\r\n--a--\r\n",
         "Content-Type: garbage\r\n\r\ntext\r\n",
-        "Subject: x\n\nbare LF\n",
         "\r\n",
     };
     for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++)
@@ -702,16 +715,132 @@ static void test_long_lines(void)
     CHECK(fit_7bit(o, on, 76));
     CHECK(has(o, on, "charset=us-ascii\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nxxx"));
     free(o);
-    /* Line ends that are bare LF still delimit parts (robustness). */
+    /* Line ends that are bare LF still delimit parts (robustness), and
+     * become CRLF where no content is. */
     expect_conv("Content-Type: multipart/mixed; boundary=a\n\n--a\n\n\xE9\n--a--\n",
-                "Content-Type: multipart/mixed; boundary=a\nMIME-Version: 1.0\r\n\n--a\n"
-                "Content-Type: text/plain; charset=unknown-8bit\r\n"
-                "Content-Transfer-Encoding: quoted-printable\r\n\n=E9\n--a--\n");
+                "Content-Type: multipart/mixed; boundary=a\r\nMIME-Version: 1.0\r\n\r\n"
+                "--a\r\nContent-Type: text/plain; charset=unknown-8bit\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n=E9\r\n--a--\r\n");
+    buf_free(&m);
+}
+
+static void expect_conv_f(const char *msg, size_t n, unsigned flags, const char *want)
+{
+    size_t on;
+    char *o = conv_ok_f(msg, n, flags, &on);
+    CHECK_EQ_MEM(o, on, want, strlen(want));
+    free(o);
+}
+
+/* What no text transfer may carry (RFC 5321 §2.3.8: CR and LF only as
+ * CRLF; no NUL): a bare CR or LF or a NUL in a body is encoded whatever
+ * the target; in a header it is refused. */
+static void test_bare_octets(void)
+{
+    const char *m = "Subject: x\r\n\r\nhello\r.\r\nMAIL FROM:<a@b>\r\nbye\n";
+    const char *qp = "Subject: x\r\nMIME-Version: 1.0\r\n"
+                     "Content-Type: text/plain; charset=us-ascii\r\n"
+                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                     "hello=0D.\r\nMAIL FROM:<a@b>\r\nbye=0A";
+    expect_conv_f(m, strlen(m), 0, qp);
+    expect_conv_f(m, strlen(m), DOWNGRADE_KEEP_8BIT, qp);
+    expect_conv_f(m, strlen(m), DOWNGRADE_KEEP_8BIT | DOWNGRADE_BINARY, qp);
+    expect_conv_f("S: x\r\n\r\na\0b\r\n", 13, DOWNGRADE_KEEP_8BIT,
+                  "S: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+                  "Content-Transfer-Encoding: quoted-printable\r\n\r\na=00b\r\n");
+    /* 8-bit text may stay for an 8BITMIME next hop: only the bare CR is
+     * what needs the encoding, and the 8-bit header stays as it is. */
+    m = "Subject: caf\xC3\xA9\r\n\r\ncaf\xC3\xA9\rX\r\n";
+    expect_conv_f(m, strlen(m), DOWNGRADE_KEEP_8BIT,
+                  "Subject: caf\xC3\xA9\r\nMIME-Version: 1.0\r\n"
+                  "Content-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9=0DX\r\n");
+    m = "Subject: x\r\n\r\ncaf\xC3\xA9\r\n";
+    expect_same_f(m, strlen(m), DOWNGRADE_KEEP_8BIT);
+    /* Headers carry no content to encode. */
+    struct buf b = BUF_INIT;
+    const char *why = NULL;
+    m = "Subject: a\rMAIL FROM:<x@y>\r\n\r\nbody\r\n";
+    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -1);
+    CHECK(why && strstr(why, "bare CR"));
+    CHECK_EQ_INT(downgrade_convert("S: a\0\r\n\r\nx\r\n", 11, DOWNGRADE_KEEP_8BIT, &b, &why),
+                 -1);
+    CHECK_EQ_INT(b.len, 0);
+    /* Between parts: a NUL or bare CR cannot be encoded either. */
+    m = "Content-Type: multipart/mixed; boundary=a\r\n\r\npre\ramble\r\n--a\r\n\r\n"
+        "x\ry\r\n--a--\r\n";
+    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -1);
+    CHECK(why && strstr(why, "preamble"));
+    buf_free(&b);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\n\xE9\r\n", 11, 0), 1);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\n\xE9\r\n", 11, DOWNGRADE_KEEP_8BIT), 0);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\na\rb", 11, DOWNGRADE_KEEP_8BIT), 1);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\na\nb", 11, DOWNGRADE_KEEP_8BIT), 1);
+    CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\na\r\nb", 12, DOWNGRADE_KEEP_8BIT), 0);
+}
+
+/* BINARYMIME content (RFC 3030 §3) for a next hop without BINARYMIME:
+ * parts labelled binary go base64 (text quoted-printable) and decode to
+ * their exact octets; no "binary" label is left. */
+static void test_binary(void)
+{
+    const char *leaf = "Content-Type: application/octet-stream\r\n"
+                       "Content-Transfer-Encoding: binary\r\n\r\nabc\r\n";
+    expect_same_f(leaf, strlen(leaf), DOWNGRADE_KEEP_8BIT); /* fits: the label alone */
+    expect_conv_f(leaf, strlen(leaf), DOWNGRADE_KEEP_8BIT | DOWNGRADE_BINARY,
+                  "Content-Type: application/octet-stream\r\n"
+                  "Content-Transfer-Encoding: base64\r\nMIME-Version: 1.0\r\n\r\n"
+                  "YWJjDQo=\r\n");
+    /* mixed (labelled binary) ⊃ 8-bit text, binary blob with NUL, bare CR
+     * and LF and a would-be end of data. */
+    static const char blob[] = "\0\x01\xFF\r.\r\nMAIL\n.\n--b\r\r\n\x80";
+    struct buf m = BUF_INIT;
+    buf_puts(&m, "Subject: t\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+                 "boundary=b\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                 "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xC3\xA9\r\n"
+                 "--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n");
+    buf_append(&m, blob, sizeof blob - 1);
+    buf_puts(&m, "\r\n--b--\r\n");
+    for (unsigned flags = DOWNGRADE_BINARY; flags <= (DOWNGRADE_BINARY | DOWNGRADE_KEEP_8BIT);
+         flags++) {
+        size_t on;
+        char *o = conv_ok_f(m.data, m.len, flags, &on);
+        int keep = (flags & DOWNGRADE_KEEP_8BIT) != 0;
+        CHECK(has(o, on, keep ? "boundary=b\r\nContent-Transfer-Encoding: 8bit\r\n"
+                              : "boundary=b\r\nContent-Transfer-Encoding: 7bit\r\n"));
+        CHECK(!has(o, on, "binary"));
+        CHECK(has(o, on, keep ? "Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xC3\xA9\r\n--b"
+                              : "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                                "caf=C3=A9\r\n--b"));
+        const char *b;
+        size_t bn;
+        body_after(o, on, "image/png", "\r\n--b--", &b, &bn);
+        struct buf d = BUF_INIT;
+        CHECK_EQ_INT(b64_decode_lines(b, bn, &d), 0);
+        CHECK_EQ_MEM(d.data, d.len, blob, sizeof blob - 1);
+        buf_free(&d);
+        free(o);
+    }
+    /* A binary label where the structure cannot be walked: it fits, so it
+     * is copied as it is rather than refused. */
+    const char *broken = "Content-Type: multipart/mixed\r\n\r\n--x\r\n"
+                         "Content-Transfer-Encoding: binary\r\n\r\nabc\r\n--x--\r\n";
+    expect_same_f(broken, strlen(broken), DOWNGRADE_BINARY);
+    /* Not fit and not walkable: refused. */
+    struct buf out = BUF_INIT;
+    const char *why = NULL;
+    static const char bad[] = "Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\na\0\r\n--x--\r\n";
+    CHECK_EQ_INT(downgrade_convert(bad, sizeof bad - 1, DOWNGRADE_BINARY, &out, &why), -1);
+    CHECK(why && strstr(why, "boundary"));
+    buf_free(&out);
     buf_free(&m);
 }
 
 int main(void)
 {
+    test_bare_octets();
+    test_binary();
     test_needed();
     test_plain();
     test_qp_rules();
