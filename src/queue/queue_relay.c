@@ -44,6 +44,7 @@ unsigned qjob_relay(struct queue *q, struct qmsg *m, struct qjob *j, int64_t now
         e.body = j->env.body;
         e.smtputf8 = j->env.smtputf8;
         e.ret_hdrs = j->env.ret_hdrs;
+        e.ret_full = j->env.ret_full;
         envelope_set(&e.envid, j->env.envid);
         strutil_lcpy(e.qid, j->rec.qid, sizeof e.qid);
         for (size_t l = k; l < j->nr; l++) {

@@ -448,6 +448,17 @@ def test_dsn_parameters_passed_to_dsn_peer(relay, sink_factory, port):
     assert server.maildir("alice") == []
 
 
+def test_dsn_ret_full_passed_to_dsn_peer(relay, sink_factory, port):
+    """RET=FULL reaches a DSN-capable next hop as it was given (RFC 3461 §4.3)."""
+    sink = sink_factory("127.0.0.2", port, dsn=True)
+    server = relay(routes=["fixed.example 127.0.0.2:%d" % port])
+    marker = "dsn-ret-full-%d" % time.monotonic_ns()
+    send(server, ["user@fixed.example"], make_message(marker, to="user@fixed.example"),
+         mail_params=" RET=FULL")
+    m = sink.wait_find(marker, timeout=15)[0]
+    assert m.mail_params.get("RET") == "FULL", m.mail
+
+
 def test_dsn_parameters_not_sent_without_dsn(relay, sink_factory, port):
     """A next hop without DSN gets no DSN parameters, and NOTIFY=SUCCESS gets a
     "relayed" notice (RFC 3461 §5.2.2)."""
