@@ -10,11 +10,12 @@
 
 #include "base/buf.h"
 #include "base/logjson.h"
+#include "base/sizes.h"
 
 static enum log_target log_target = LOG_TO_STDERR;
 static enum log_format log_format = LOG_FORMAT_LINE;
 static char log_ident[64] = "tern";
-static char log_host[256] = "localhost";
+static char log_host[DNS_NAME_MAX] = "localhost";
 static int log_debug_on;
 
 /* syslog(3) prints the ident given to openlog(), and keeps the pointer:

@@ -12,6 +12,13 @@
 /* An IPv6 address in text form with its NUL (INET6_ADDRSTRLEN). */
 #define IP_TEXT_MAX 46
 
+/* A login name of SMTP AUTH (RFC 4954 authcid/authzid as tern keeps it),
+ * with its NUL: the session and the queue's check agree on it. */
+#define AUTH_USER_MAX 256
+
+/* A Maildir file name ("time.MusecPpid_seq.host,S=size"), with its NUL. */
+#define MAILDIR_NAME_MAX 512
+
 /* A next hop as logs and results name it, "host[addr]:port": a host
  * name, an address, a port, with room to spare. */
 #define RELAY_NAME_MAX (DNS_NAME_MAX + IP_TEXT_MAX + 16)

@@ -1,4 +1,5 @@
 /* unixsock.c: see unixsock.h. */
+#include "base/sizes.h"
 #include "base/unixsock.h"
 
 #include <errno.h>
@@ -24,7 +25,7 @@ int unixsock_addr_init(struct unixsock_addr *a, const char *path)
     const char *slash = strrchr(path, '/');
     if (slash == NULL || slash == path)
         return -ENAMETOOLONG;
-    char dir[4096];
+    char dir[PATH_MAX];
     size_t dl = (size_t)(slash - path);
     if (dl >= sizeof dir)
         return -ENAMETOOLONG;

@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/fsio.h"
+#include "base/sizes.h"
 #include "base/unixsock.h"
 #include "cmd/cmds.h"
 #include "conf/config.h"
@@ -149,7 +150,7 @@ int cmd_queue(int argc, char **argv)
         }
         buf_free(&err);
     }
-    char sock[4096];
+    char sock[PATH_MAX];
     int status;
     if (config_control_socket(&cfg, sock, sizeof sock) < 0) {
         fprintf(stderr, "tern queue: control socket path too long\n");

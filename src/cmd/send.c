@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "cmd/cmds.h"
@@ -211,7 +212,7 @@ struct send_args {
     struct send_opts o;
     const char *server;
     const char *password_file;
-    char host[256];
+    char host[DNS_NAME_MAX];
     char port[32];
     char from_buf[300];
 };

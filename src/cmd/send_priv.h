@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/sizes.h"
 #include "mail/result.h"
 
 /* sysexits.h values, spelled out where they are decided. */
@@ -35,7 +36,7 @@ struct send_opts {
     const char *data_file; /* --data FILE, "-" = stdin */
     const char **headers;  /* owned array of "Name: value" */
     size_t nheaders;
-    char helo[256];
+    char helo[DNS_NAME_MAX];
     int starttls, tls, insecure, verbose;
     const char *auth_user;
     char *password;        /* owned; NULL without --auth */

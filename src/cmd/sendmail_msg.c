@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/fsio.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "cmd/sendmail_priv.h"
 #include "mail/addrlist.h"
@@ -266,7 +267,7 @@ static int sm_pickup_file(const char *dir, const struct pickup_env *pe, const ch
     char hex[2 * sizeof rnd + 1];
     for (size_t i = 0; i < sizeof rnd; i++)
         snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    char tmp[4200], fin[4200];
+    char tmp[PATH_MAX + 64], fin[PATH_MAX + 64]; /* dir, "/t.", the random part */
     snprintf(tmp, sizeof tmp, "%s/t.%s", dir, hex);
     snprintf(fin, sizeof fin, "%s/m.%s", dir, hex);
     /* 0604: the daemon's user reads it; owner is the submitter's proof. */
@@ -316,7 +317,7 @@ int sm_pickup_submit(const struct config *cfg, const struct pickup_env *pe, cons
         fprintf(stderr, "sendmail: the message contains a NUL octet\n");
         rc = EX_DATAERR;
     }
-    char dir[4096];
+    char dir[PATH_MAX];
     if (rc == 0)
         rc = sm_pickup_dir(cfg, dir, sizeof dir);
     if (rc) {

@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "cmd/cmds.h"
 #include "conf/config.h"
 #include "proc/parent.h"
@@ -38,7 +39,7 @@ int cmd_parse_config_opt(int argc, char **argv, const char **path)
 /* Tells a developer running `make run` what they got and where mail goes. */
 static void serve_print_default(const struct config *cfg)
 {
-    char cwd[4096];
+    char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd) == NULL)
         strcpy(cwd, ".");
     printf("tern: no configuration file: running the embedded local-development default\n");

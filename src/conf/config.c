@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "conf/config_priv.h"
@@ -18,7 +19,7 @@
  * an operator whose host name has no dot sets `hostname` instead. */
 static char *config_default_hostname(void)
 {
-    char name[256];
+    char name[DNS_NAME_MAX];
     if (gethostname(name, sizeof name) < 0 || name[0] == '\0')
         return xstrdup("localhost");
     name[sizeof name - 1] = '\0';

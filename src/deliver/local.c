@@ -1,13 +1,14 @@
 /* local.c: see local.h. */
 #include "deliver/local.h"
 
+#include "base/sizes.h"
 #include "deliver/maildir.h"
 #include "deliver/redeliver.h"
 
 void local_deliver(const struct local_req *req, struct result *res)
 {
     if (req->check) {
-        char name[512];
+        char name[MAILDIR_NAME_MAX];
         if (redeliver_find(req->path, req->qid, req->delivered_to, req->since, req->pid, name,
                            sizeof name)) {
             result_set(res, RESULT_OK, 250, "2.0.0", "delivered to maildir as %s before a restart",

@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/fsio.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 
 /* Makes names unique within one process within one microsecond. */
@@ -183,13 +184,13 @@ out:
 
 int maildir_deliver(const char *path, const struct maildir_msg *msg, struct result *res)
 {
-    char host[256];
+    char host[DNS_NAME_MAX];
     if (gethostname(host, sizeof host) < 0)
         strcpy(host, "localhost");
     host[sizeof host - 1] = '\0';
 
     struct buf tmp = BUF_INIT, dst = BUF_INIT, newdir = BUF_INIT;
-    char name[512];
+    char name[MAILDIR_NAME_MAX];
     const char *what = "creating the file in tmp/";
     int fd = -1, rc = 0, created = 0;
     buf_printf(&newdir, "%s/new", path);

@@ -15,6 +15,7 @@
 
 #include "base/inetsock.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "dns/mx.h"
@@ -218,7 +219,7 @@ static int relay_literal(struct relay_job *j)
     size_t n = strlen(j->domain);
     if (n < 3 || j->domain[0] != '[' || j->domain[n - 1] != ']')
         return 0;
-    char addr[128];
+    char addr[IP_TEXT_MAX];
     const char *a = j->domain + 1;
     if (!strncasecmp(a, "IPv6:", 5))
         a += 5;

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "base/fsio.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 #include "ev/tlsctx.h"
 
@@ -55,7 +56,7 @@ int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const ch
     char *ktext = NULL, *ctext = NULL;
     size_t klen = 0, clen = 0;
     unsigned char serial[16];
-    char san[300];
+    char san[DNS_NAME_MAX + 16]; /* "DNS:" and the host name */
     if (key == NULL || x == NULL || kb == NULL || cb == NULL ||
         RAND_bytes(serial, sizeof serial) != 1)
         goto ossl;
@@ -86,7 +87,7 @@ int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const ch
     ctext = selfsigned_bio_text(cb, &clen);
     if (ktext == NULL || ctext == NULL)
         goto ossl;
-    char dir[4096];
+    char dir[PATH_MAX];
     selfsigned_dirname(key_path, dir, sizeof dir);
     if (fsio_mkpath(dir, 0755, 0700) < 0 || fsio_write_file_atomic(key_path, ktext, klen, 0600) < 0) {
         buf_printf(err, "cannot write %s\n", key_path);

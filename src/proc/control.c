@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/unixsock.h"
 #include "base/xmalloc.h"
 #include "ev/conn.h"
@@ -246,7 +247,7 @@ static int control_clear_stale(const char *path)
 
 struct control *control_new(struct ev_loop *loop, const struct config *cfg)
 {
-    char path[4096];
+    char path[PATH_MAX];
     if (config_control_socket(cfg, path, sizeof path) < 0) {
         log_err("control: socket path too long");
         return NULL;

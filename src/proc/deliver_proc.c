@@ -17,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
@@ -68,7 +69,7 @@ static void deliver_one(struct deliver_worker *w, const struct ipc_msg *m)
     memset(&res, 0, sizeof res);
     struct ipc_rd r;
     ipc_rd_init(&r, m);
-    char path[4096], from[4 * MAILADDR_PATH_MAX], to[4 * MAILADDR_PATH_MAX];
+    char path[PATH_MAX], from[4 * MAILADDR_PATH_MAX], to[4 * MAILADDR_PATH_MAX];
     char qid[ENVELOPE_QID_MAX + 1];
     ipc_get_str(&r, path, sizeof path);
     ipc_get_str(&r, from, sizeof from);

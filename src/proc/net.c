@@ -19,6 +19,7 @@
 #include "base/idmap.h"
 #include "base/keycount.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "auth/throttle.h"
 #include "auth/verify.h"
@@ -830,7 +831,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
         log_err("DNS resolver not available (mail by MX will wait): %s",
                 derr.data ? derr.data : "");
     buf_free(&derr);
-    char empty[4096];
+    char empty[PATH_MAX];
     snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
     if (privsep_confine(empty, cfg->run_user) < 0)
         return 1;

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "base/idmap.h"
-#include "base/sizes.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "ev/loop.h"
@@ -276,7 +276,7 @@ static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
     }
     case IPC_AUTH_CHECK: {
         uint64_t req = ipc_get_u64(&r);
-        char user[256];
+        char user[AUTH_USER_MAX];
         ipc_get_str(&r, user, sizeof user);
         size_t pwlen;
         const char *pw = ipc_get_bytes(&r, &pwlen, 1024);

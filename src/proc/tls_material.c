@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/fsio.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
@@ -95,7 +96,7 @@ int tls_material_build(const struct config *cfg, const char *blob, size_t len,
         return -1;
     }
     struct tlsctx_pem *sni = xcalloc(nsni ? nsni : 1, sizeof *sni);
-    char (*names)[256] = xcalloc(nsni ? nsni : 1, sizeof *names);
+    char (*names)[DNS_NAME_MAX] = xcalloc(nsni ? nsni : 1, sizeof *names);
     for (uint32_t i = 0; i < nsni; i++) {
         ipc_get_str(&r, names[i], sizeof names[i]);
         sni[i].name = names[i];

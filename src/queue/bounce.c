@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "queue/queue_priv.h"
 
@@ -27,7 +28,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
         return 0;
     const char *to = orig->from;
     const char *mark = BOUNCE_MARK;
-    char pm[300];
+    char pm[DNS_NAME_MAX + 16]; /* postmaster@host */
     if (to == NULL || to[0] == '\0') {
         /* RFC 5321 §4.5.5 / RFC 3461 §6.2: no notification to <>; but
          * when our own notification fails, postmaster hears of it once. */
@@ -51,7 +52,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     int rc = queue_body_open(q, qid, &fd);
     if (rc < 0)
         return rc;
-    char boundary[64], msgid[300];
+    char boundary[64], msgid[DNS_NAME_MAX + 32]; /* QID.dsn@host */
     snprintf(boundary, sizeof boundary, "%s.%llu/tern", qid,
              (unsigned long long)clock_wall());
     snprintf(msgid, sizeof msgid, "%s.dsn@%s", qid, q->cfg->hostname);

@@ -23,6 +23,7 @@
 #include "base/clock.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "mail/hdrscan.h"
@@ -515,7 +516,7 @@ static void pickup_spool_searchable(const char *spool)
 
 struct pickup *pickup_new(struct ev_loop *loop, struct queue *q, const struct config *cfg)
 {
-    char dir[4096], bad[4096];
+    char dir[PATH_MAX], bad[PATH_MAX];
     if (pickup_dir_path(cfg, dir, sizeof dir) < 0 ||
         (size_t)snprintf(bad, sizeof bad, "%s-bad", dir) >= sizeof bad) {
         log_err("pickup: spool_dir path too long");

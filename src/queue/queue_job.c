@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "deliver/local.h"
@@ -59,7 +60,7 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
 {
     const char *addr = j->env.rcpts[i].addr;
     struct store_slot *s = &j->slots[i];
-    char path[4096];
+    char path[PATH_MAX];
     if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
         return LOCAL_KNOWN;
     if (j->q->local && j->local_fd < 0) {
@@ -223,7 +224,7 @@ static void qjob_run(struct pool_job *pj)
 struct qjob *qjob_new(struct queue *q, struct qmsg *m, uint64_t key)
 {
     struct qjob *j = xcalloc(1, sizeof *j);
-    char path[4096];
+    char path[PATH_MAX];
     if (store_seg_path(q->st, m->rec.seg, path, sizeof path) < 0)
         fatal("%s: segment path too long", m->rec.qid);
     j->pj.run = qjob_run;

@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 #include "queue/store_priv.h"
 
@@ -142,7 +143,7 @@ static void store_dirty(struct store *st, uint64_t seq, int fd)
 /* Removes a segment with nothing live: closes, unlinks, forgets it. */
 void store_remove_seg(struct store *st, struct store_seg *s)
 {
-    char path[4096];
+    char path[PATH_MAX];
     if (store_seg_path(st, s->seq, path, sizeof path) == 0 && unlink(path) < 0 &&
         errno != ENOENT)
         log_warn("spool: cannot remove segment %s: %s", path, strerror(errno));
@@ -165,7 +166,7 @@ void store_remove_seg(struct store *st, struct store_seg *s)
 
 static int store_new_seg(struct store *st)
 {
-    char path[4096];
+    char path[PATH_MAX];
     int rc = store_seg_path(st, st->next_seq, path, sizeof path);
     if (rc < 0)
         return rc;

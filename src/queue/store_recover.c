@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "base/fsio.h"
 #include "base/log.h"
+#include "base/sizes.h"
 #include "base/xmalloc.h"
 #include "queue/store_priv.h"
 
@@ -226,7 +227,7 @@ static int store_list(const char *segdir, uint64_t **out, size_t *n)
 
 static void store_move_corrupt(struct store *st, uint64_t seq, const char *why)
 {
-    char from[4096], to[4096];
+    char from[PATH_MAX], to[PATH_MAX];
     if (store_seg_path(st, seq, from, sizeof from) < 0)
         return;
     snprintf(to, sizeof to, "%s/%016llX.seg", st->corruptdir, (unsigned long long)seq);
@@ -242,7 +243,7 @@ static void store_move_corrupt(struct store *st, uint64_t seq, const char *why)
 static int store_recover_seg(struct store *st, uint64_t seq, int is_last, store_recover_cb cb,
                              void *arg, unsigned long *nrec, unsigned long *nbad)
 {
-    char path[4096];
+    char path[PATH_MAX];
     if (store_seg_path(st, seq, path, sizeof path) < 0)
         return 0;
     int fd = open(path, O_RDWR | O_CLOEXEC);

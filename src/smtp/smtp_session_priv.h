@@ -4,6 +4,7 @@
 #ifndef TERN_SMTP_SMTP_SESSION_PRIV_H
 #define TERN_SMTP_SMTP_SESSION_PRIV_H
 
+#include "base/sizes.h"
 #include "mail/dotstuff.h"
 #include "mail/hdrscan.h"
 #include "smtp/smtp_parse.h"
@@ -53,7 +54,7 @@ struct smtp_session {
     enum smtp_state resume_state; /* state to return to after SS_SKIPLINE */
     enum smtp_wait wait;
     int esmtp;                 /* EHLO (not HELO) was used */
-    char helo[256];            /* sanitised HELO/EHLO name */
+    char helo[DNS_NAME_MAX];            /* sanitised HELO/EHLO name */
     /* The HELO name as the trace header's comment gives it (helo=...),
      * percent-encoded, when it is no Domain or address literal; "" when
      * it is one and is the From-domain itself (RFC 5321 §4.4). */
@@ -76,9 +77,9 @@ struct smtp_session {
     int draining; /* the server stops or reloads: no new transaction */
 
     /* AUTH: the user once authenticated ("" before), the exchange. */
-    char auth_user[256];
+    char auth_user[AUTH_USER_MAX];
     char auth_method[8];
-    char auth_name[256]; /* login name during the exchange */
+    char auth_name[AUTH_USER_MAX]; /* login name during the exchange */
     enum smtp_auth_mech auth_mech;
     int auth_step;
     int auth_forced_fail; /* PLAIN asked to act as another user */
