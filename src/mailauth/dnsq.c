@@ -1,6 +1,8 @@
 /* dnsq.c: helpers of the evaluators' DNS question interface (dnsq.h). */
 #include "mailauth/dnsq.h"
 
+#include <errno.h>
+
 const char *dnsq_type_name(enum dnsq_type t)
 {
     switch (t) {
@@ -38,4 +40,19 @@ int dnsq_name_ok(const char *name, size_t len)
         }
     }
     return label > 0;
+}
+
+int dnsq_txt_parse(const unsigned char *rd, size_t n, struct dnsq_str *out, size_t max)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        size_t len = rd[i];
+        if (len > n - i - 1 || k == max)
+            return -EINVAL;
+        out[k].p = rd + i + 1;
+        out[k].len = len;
+        k++;
+        i += 1 + len;
+    }
+    return (int)k;
 }

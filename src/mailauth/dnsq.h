@@ -86,6 +86,13 @@ struct dnsq_answer {
     const struct dnsq_rr *rrs;
 };
 
+/* Splits the wire-format RDATA of one TXT record (RFC 1035 §3.3.14: each
+ * character-string a length octet and that many octets) into out[], which
+ * points into rd. For an adapter over a resolver that hands out RDATA.
+ * Returns the number of strings, or -EINVAL when a string runs past n or
+ * there are more than max. */
+int dnsq_txt_parse(const unsigned char *rd, size_t n, struct dnsq_str *out, size_t max);
+
 /* "TXT", "A", ...: for logs. */
 const char *dnsq_type_name(enum dnsq_type t);
 

@@ -377,7 +377,7 @@ static void spf_take_mx(struct spf_check *c, const struct dnsq_answer *a)
         c->mx_over = true;
         return;
     }
-    for (size_t i = 0; i < a->count; i++)
+    for (size_t i = 0; i < a->count && c->nnames < SPF_NAMES_MAX; i++)
         if (spf_name_copy(c->names[c->nnames], a->rrs[i].u.mx.name) == 0)
             c->nnames++;
 }
@@ -861,7 +861,7 @@ static bool spf_domain_ok(const char *d)
     return dnsq_name_ok(d, n) && memchr(d, '.', n) != NULL && d[0] != '[';
 }
 
-int spf_check_start(struct spf_check *c, const struct spf_params *p)
+void spf_check_start(struct spf_check *c, const struct spf_params *p)
 {
     c->ip = p->ip;
     spf_ip_normalize(&c->ip);
@@ -941,7 +941,6 @@ int spf_check_start(struct spf_check *c, const struct spf_params *p)
         strutil_escape(&c->reason, dom, strlen(dom));
         spf_finish(c, SPF_NONE);
     }
-    return 0;
 }
 
 enum spf_step spf_check_step(struct spf_check *c)

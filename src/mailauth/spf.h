@@ -28,10 +28,10 @@
  * one check asks at most about 130 questions. The elapsed-time limit
  * (§4.6.4: at least 20 s) is the caller's: spf_check_timeout().
  *
- * Choices where the RFC leaves room: the addresses of an "mx" hosts are
- * asked in one batch; a match among them wins over a temporary failure of
- * another. %{i} of IPv6 is in upper-case nibbles (the RFC 4408 examples
- * and the OpenSPF suite; DNS does not care). A target name that macro
+ * Choices where the RFC leaves room: the addresses of an "mx"'s hosts
+ * are asked in one batch, and a match among them wins over a temporary
+ * failure of another. %{i} of IPv6 is in upper-case nibbles (the RFC 4408
+ * examples and the OpenSPF suite; DNS does not care). A target name that macro
  * expansion makes invalid (an empty label, a label over 63 octets) does
  * not match and costs no void lookup; for include and redirect it is
  * permerror (no record can exist there). */
@@ -95,8 +95,9 @@ struct spf_check *spf_check_new(void);
 void spf_check_free(struct spf_check *c);
 
 /* Begins check_host() for p, dropping any check in progress (answers
- * still owed to it must not be fed). Returns 0. */
-int spf_check_start(struct spf_check *c, const struct spf_params *p);
+ * still owed to it must not be fed). A <domain> that is malformed or
+ * single-label (§4.3) ends the check at once with none. */
+void spf_check_start(struct spf_check *c, const struct spf_params *p);
 
 /* Runs the check as far as it can. SPF_STEP_DNS: the questions of
  * spf_check_questions() need answers; while one of them has none, step

@@ -31,7 +31,7 @@ static void start(enum spf_identity id, const char *ip, const char *mailfrom, co
                            .receiver = "mx.tern.test",
                            .now = 1234567890};
     CHECK_EQ_INT(spf_ip_parse(&p.ip, ip), 0);
-    CHECK_EQ_INT(spf_check_start(c, &p), 0);
+    spf_check_start(c, &p);
 }
 
 static enum spf_result run(const char *ip, const char *mailfrom, const char *helo)
