@@ -786,10 +786,89 @@ class TernServer:
                 raise AssertionError("%d delivered message(s) contain %r, expected %d; log tail:\n%s" % (len(found), marker, n, self.log_tail()))
             time.sleep(0.05)
 
-    def settle(self, seconds=1.0):
-        """Gives the queue time to deliver something it should not (used before asserting
-        an absence)."""
-        time.sleep(scaled(seconds))
+    def queue_list(self):
+        """`tern queue list` of this server: (exit status, output)."""
+        p = subprocess.run([TERN_BIN, "queue", "list", "-c", self.config_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(30))
+        return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+    def queue_ids(self):
+        """The queue ids `tern queue list` shows, in its order."""
+        rc, text = self.queue_list()
+        assert rc == 0, "tern queue list -> %d: %s" % (rc, text)
+        return re.findall(r"(?m)^([0-9A-F]{16})[ *!]", text)
+
+    def pickup_pending(self):
+        """Files `tern sendmail` left in the pickup directory that the daemon has not taken."""
+        try:
+            return sorted(os.listdir(os.path.join(self.spool, "pickup")))
+        except FileNotFoundError:
+            return []
+
+    def wait_queue_idle(self, timeout=30):
+        """Waits until the daemon's queue is empty (`tern queue list`) and nothing waits in the
+        pickup directory: nothing is left that could still be delivered, or delivered again.
+        The condition before asserting that something was not delivered, or delivered only
+        once: a message is in the queue before its client hears 250, and nothing is delivered
+        once it has left. Not for a test that leaves mail queued on purpose (deferred, held):
+        such a test waits for a later log line of its own message."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            rc, text = self.queue_list()
+            pickup = self.pickup_pending()
+            if rc == 0 and text.strip() == "Mail queue is empty" and not pickup:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError("queue not idle after %ss: tern queue list -> %d:\n%s\npickup: %s\nlog tail:\n%s" % (
+                    timeout, rc, text, pickup, self.log_tail()))
+            time.sleep(0.1)
+
+    def queue_show(self, qid):
+        """`tern queue show QID`: its text, or None when the message is not (or no longer) in
+        the queue."""
+        p = subprocess.run([TERN_BIN, "queue", "show", qid, "-c", self.config_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(30))
+        return p.stdout.decode("utf-8", "replace") if p.returncode == 0 else None
+
+    def wait_queue_state(self, qid, state, timeout=30):
+        """Waits until `tern queue show QID` gives a "state:" matching the regex `state`
+        ("waiting$", "waiting for a paused destination", "on hold"); returns the text."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            text = self.queue_show(qid)
+            m = re.search(r"(?m)^state:\s+(.*)$", text or "")
+            if m and re.search(state, m.group(1)):
+                return text
+            if time.monotonic() >= deadline:
+                raise AssertionError("%s: state %r, expected %r within %ss:\n%s\nlog tail:\n%s" % (
+                    qid, m.group(1) if m else None, state, timeout, text, self.log_tail()))
+            time.sleep(0.1)
+
+    def recipient_states(self, qid):
+        """{recipient address: status} of a queued message (`tern queue show`), {} once it has
+        left the queue."""
+        text = self.queue_show(qid)
+        if text is None:
+            return {}
+        return {m.group(1): m.group(2) for m in re.finditer(r"(?m)^recipient:\s+<([^>]*)>\n(?:  .*\n)*?  status:\s+(\S+)", text)}
+
+    def wait_recipient_done(self, qid, rcpt, timeout=30):
+        """Waits until the queue has recorded the end of `rcpt`'s delivery (status other than
+        pending), or the message has left the queue: it is not tried again."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            st = self.recipient_states(qid)
+            if st.get(rcpt, "gone") != "pending":
+                return st.get(rcpt, "gone")
+            if time.monotonic() >= deadline:
+                raise AssertionError("%s: %s still pending after %ss: %r; log tail:\n%s" % (
+                    qid, rcpt, timeout, st, self.log_tail()))
+            time.sleep(0.1)
+
+    def settle(self, seconds=None):
+        """Before asserting an absence: waits until the queue is idle (wait_queue_idle), never
+        a fixed time. `seconds` is ignored (it was a sleep once)."""
+        self.wait_queue_idle()
 
     # -- clients
     def connect(self, listener="mx", **kw):

@@ -92,7 +92,7 @@ def test_bdat_no_dot_stuffing(server):
         assert c.read_reply().code == 250  # NOOP, not something from inside the chunk
     (raw,) = server.wait_delivered("alice", 1)
     assert Delivered(raw).content == crlf_to_lf(msg)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.maildir("bob") == []
 
 
@@ -187,7 +187,7 @@ def test_bdat_bad_syntax(server, line):
         except Exception:
             pass
         assert all(r.code != 250 for r in rest), rest
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.maildir("alice") == []
 
 
@@ -201,7 +201,7 @@ def test_bdat_over_size_limit(tern_factory):
         r = c.read_reply()
         assert r.code == 552 and r.enh == "5.3.4", r
         assert c.cmd("NOOP").code == 250
-    s.settle(0.5)
+    s.wait_queue_idle()
     assert s.maildir("alice") == []
 
 
@@ -252,5 +252,5 @@ def test_bdat_pipelined_after_refused_recipients(server):
         assert [r.code for r in rs] == [250, 550, 503, 250], rs
         assert rs[2].enh == "5.5.1"
         assert c.cmd("NOOP").code == 250
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.all_messages() == []

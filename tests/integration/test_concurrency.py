@@ -57,7 +57,7 @@ def test_200_concurrent_sessions(tern_factory):
     assert len(set(qids)) == n, "queue ids are not unique"
 
     msgs = server.wait_total(n, timeout=60)
-    server.settle(1)
+    server.wait_queue_idle()
     msgs = server.all_messages()
     ids = collections.Counter(Delivered(raw).header("Message-ID") for _, raw in msgs)
     dups = [k for k, v in ids.items() if v > 1]
@@ -92,7 +92,7 @@ def test_concurrent_sessions_each_several_messages(tern_factory):
     results, errors, alive = run_threads(n, session)
     assert alive == 0 and not errors, errors[:5]
     server.wait_delivered("alice", n * per, timeout=60)
-    server.settle(1)
+    server.wait_queue_idle()
     msgs = server.maildir("alice")
     ids = collections.Counter(Delivered(m).header("Message-ID") for m in msgs)
     assert len(msgs) == n * per and len(ids) == n * per, "%d delivered, %d distinct" % (len(msgs), len(ids))

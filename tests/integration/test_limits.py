@@ -40,7 +40,7 @@ def test_100_recipients_accepted_101st_refused(many):
     for i in range(100):
         msgs = many.wait_delivered("u%03d" % i, 1, timeout=20)
         assert len(msgs) == 1
-    many.settle(0.5)
+    many.wait_queue_idle()
     assert many.maildir("u100") == [] and many.maildir("u101") == []
     assert len(many.all_messages()) == 100
 
@@ -243,7 +243,7 @@ def test_text_line_limit(server):
         assert r.code == 554 and r.enh == "5.6.0", r
         # the session continues
         assert c.cmd("NOOP").code == 250
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.maildir("alice") == []
 
 
@@ -323,7 +323,7 @@ def test_data_timeout(tern_factory):
         assert r.code == 421, r
         assert time.monotonic() - t0 <= scaled(8)
         assert c.wait_closed(5)
-    s.settle(0.5)
+    s.wait_queue_idle()
     assert s.maildir("alice") == []
 
 

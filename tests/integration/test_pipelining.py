@@ -33,7 +33,7 @@ def test_two_messages_pipelined(server):
         assert q1 != q2
     (a,) = server.wait_delivered("alice", 1)
     (b,) = server.wait_delivered("carol", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 1 and len(server.maildir("carol")) == 1
     assert Delivered(a).content == m1.replace(b"\r\n", b"\n")
     assert Delivered(b).content == m2.replace(b"\r\n", b"\n")
@@ -88,7 +88,7 @@ def test_ten_messages_pipelined(server):
         codes = [r.code for r in rs]
         assert codes == [250, 250, 354, 250] * 10 + [221], codes
     msgs = server.wait_delivered("alice", 10)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 10
     subjects = sorted(Delivered(m).header("Subject") for m in msgs)
     assert subjects == sorted("pipelined-batch-%d" % i for i in range(10))

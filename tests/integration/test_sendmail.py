@@ -115,7 +115,7 @@ def test_daemon_down_pickup_collected_on_start(srv):
     srv.start()
     got = srv.wait_delivered("alice", 3)
     wait_pickup_empty(srv)
-    srv.settle(1.0)
+    srv.wait_queue_idle()
     got = srv.maildir("alice")
     subjects = sorted(Delivered(m).header("Subject") for m in got)
     assert subjects == ["offline-0-c41d", "offline-1-c41d", "offline-2-c41d"], subjects
@@ -303,7 +303,7 @@ def test_hostile_pickup_files_set_aside(srv, tmp_path):
         srv.wait_log(r"pickup: %s: .*(moved to pickup-bad|removed)" % re.escape(n))
     wait_pickup_empty(srv)
     assert sorted(os.listdir(os.path.join(srv.spool, "pickup-bad"))) == sorted(names)
-    srv.settle(1.0)
+    srv.wait_queue_idle()
     got = srv.maildir("alice")
     assert sorted(Delivered(m).header("Subject") for m in got) == ["good-0-88aa", "good-1-88aa"]
     assert target.read_bytes() == _good_file("", b"hardlinked"), "the linked file is not touched"

@@ -26,7 +26,7 @@ def sync_message(server):
     r, _ = server.send_one(make_message("sync-message", to="carol@example.test"), rcpts=("carol@example.test",))
     assert r.code == 250, r
     server.wait_delivered("carol", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
 
 
 def open_data(server):

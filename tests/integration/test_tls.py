@@ -143,7 +143,7 @@ def test_starttls_injection_discarded(tls_factory, name):
             c.expect("MAIL FROM:<sender@example.org>", 250, "2.1.0")
             c.expect("RSET", 250)
         c.cmd("QUIT")
-    server.settle(1)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 

@@ -73,7 +73,7 @@ def test_received_proto_smtp_after_helo(server):
 def test_log_lines_for_a_delivery(server):
     qid, _ = deliver(server)
     server.wait_delivered("alice", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     log = server.log()
     q = re.escape(qid)
     assert re.search(r"connect from \S+\[127\.0\.0\.1\]", log), log[-2000:]
