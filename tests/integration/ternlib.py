@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -210,6 +211,21 @@ class SMTPClient:
                 return True
         return True
 
+    def wait_server_read(self, timeout=None):
+        """Waits until the server has read everything sent so far: our send queue is empty
+        (all acknowledged) and the server's socket has nothing left unread (/proc/net/tcp).
+        What a test waits for instead of a pause that lets the server catch up."""
+        mine = self.sock.getsockname()
+        theirs = self.sock.getpeername()
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            ours, server = tcp_queues(mine, theirs), tcp_queues(theirs, mine)
+            if ours is not None and server is not None and ours[0] == 0 and server[1] == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError("the server has not read what was sent: (tx, rx) ours %r, the server's %r" % (ours, server))
+            time.sleep(0.01)
+
     def no_reply_within(self, seconds):
         """True if nothing at all arrives within `seconds`."""
         if self.buf:
@@ -267,6 +283,22 @@ class SMTPClient:
         self.expect("DATA", 354)
         self.send(data_payload(content))
         return self.read_reply()
+
+
+def tcp_queues(local, remote):
+    """(send queue, receive queue) in octets of the IPv4 TCP socket from `local` to `remote`
+    ((address, port) pairs), from /proc/net/tcp; None when there is no such socket."""
+    def hexaddr(addr):
+        return "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(addr[0]))[0], addr[1])
+    want = (hexaddr(local), hexaddr(remote))
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (fields[1], fields[2]) == want:
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
 
 
 def read_maildir_folder(d):
@@ -716,6 +748,25 @@ class TernServer:
                 raise AssertionError("%d log line(s) matching %r within %ss, expected %d; log tail:\n%s" % (
                     len(found), pattern, timeout, count, self.log_tail()))
             time.sleep(0.05)
+
+    def sessions_open(self):
+        """Inbound sessions the log shows opened and not yet closed ("connect from" lines less
+        "disconnect from" lines): tern logs the disconnect once a session is gone."""
+        log = self.log()
+        return len(re.findall(r"(?<!dis)connect from ", log)) - len(re.findall(r"disconnect from ", log))
+
+    def wait_sessions_open(self, n=0, timeout=10):
+        """Waits until exactly n inbound sessions are left (see sessions_open): e.g. the
+        readiness probe's session, or one a test closed, is gone from the server's count."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            k = self.sessions_open()
+            if k == n:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError("%d sessions open, expected %d within %ss; log tail:\n%s" % (
+                    k, n, timeout, self.log_tail()))
+            time.sleep(0.02)
 
     def sanitizer_report(self):
         text = self.log()

@@ -128,10 +128,13 @@ def test_slow_client_does_not_block_others(tern_factory):
     slow.expect("DATA", 354)
 
     def trickle():
-        for b in b"Subject: slow\r\n\r\n" + b"s" * 200:
+        # One octet every 10 ms until the fast sessions are done (at most 30000 octets, a
+        # line end every 500 keeps the lines legal).
+        slow.send(b"Subject: slow\r\n\r\n")
+        for i in range(30000):
             if stop.is_set():
                 return
-            slow.send(bytes([b]))
+            slow.send(b"\r\n" if i % 500 == 499 else b"s")
             time.sleep(0.01)
 
     t = threading.Thread(target=trickle, daemon=True)
@@ -141,6 +144,7 @@ def test_slow_client_does_not_block_others(tern_factory):
             r, _ = server.send_one(make_message("fast-%d" % i))
             assert r.code == 250
         server.wait_delivered("alice", 5)
+        assert t.is_alive(), "the slow client finished before the others were done"
     finally:
         stop.set()
         t.join(5)

@@ -32,7 +32,7 @@ def sync_message(server):
 def test_disconnect_mid_data_delivers_nothing(server, how, tail):
     c = open_data(server)
     c.send(b"Subject: abandoned\r\n\r\n" + b"partial content\r\n" * 100 + b"no end" + tail)
-    time.sleep(0.1)
+    c.wait_server_read()  # the server has it all before the connection ends
     if how == "rst":
         c.abort()
     else:
@@ -50,7 +50,7 @@ def test_disconnect_mid_bdat_delivers_nothing(server):
     c.send(b"BDAT 20\r\nSubject: x\r\n\r\nbody\r\n")
     assert c.read_reply().code == 250
     c.send(b"BDAT 100 LAST\r\nonly part of the last chunk")
-    time.sleep(0.1)
+    c.wait_server_read()
     c.abort()
     sync_message(server)
     assert server.maildir("alice") == []
