@@ -215,16 +215,7 @@ class SMTPClient:
         """Waits until the server has read everything sent so far: our send queue is empty
         (all acknowledged) and the server's socket has nothing left unread (/proc/net/tcp).
         What a test waits for instead of a pause that lets the server catch up."""
-        mine = self.sock.getsockname()
-        theirs = self.sock.getpeername()
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        while True:
-            ours, server = tcp_queues(mine, theirs), tcp_queues(theirs, mine)
-            if ours is not None and server is not None and ours[0] == 0 and server[1] == 0:
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError("the server has not read what was sent: (tx, rx) ours %r, the server's %r" % (ours, server))
-            time.sleep(0.01)
+        wait_peer_read(self.sock, timeout if timeout is not None else self.timeout)
 
     def no_reply_within(self, seconds):
         """True if nothing at all arrives within `seconds`."""
@@ -299,6 +290,20 @@ def tcp_queues(local, remote):
                 tx, rx = fields[4].split(":")
                 return int(tx, 16), int(rx, 16)
     return None
+
+
+def wait_peer_read(sock, timeout=10):
+    """Waits until the peer of the connected TCP socket `sock` (on this machine) has read
+    everything sent to it: nothing unacknowledged on our side, nothing unread on its side."""
+    mine, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        ours, peer = tcp_queues(mine, theirs), tcp_queues(theirs, mine)
+        if ours is not None and peer is not None and ours[0] == 0 and peer[1] == 0:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError("the peer has not read what was sent: (send, receive queue) ours %r, the peer's %r" % (ours, peer))
+        time.sleep(0.01)
 
 
 def read_maildir_folder(d):
@@ -1155,8 +1160,9 @@ class SinkServer:
       stall_at         the same moments: the sink stops answering (for stall_seconds at
                        most, then closes)
       fail_sessions    None (always) or how many more sessions drop_at/stall_at applies to
-      delay_at         the same moments: the sink waits delay_seconds, then goes on as usual;
-                       self.delaying is set when a wait begins (a transfer is in flight)
+      delay_at         the same moments: the sink waits delay_seconds (or until the test sets
+                       self.release), then goes on as usual; self.delaying is set when a wait
+                       begins (a transfer is in flight)
       pipeline_wait    after MAIL, how long to wait for the rest of a pipelined group
                        (until a DATA line) before answering: SinkMessage.pipelined
     """
@@ -1186,6 +1192,7 @@ class SinkServer:
         self.delay_at = None
         self.delay_seconds = scaled(3)
         self.delaying = threading.Event()
+        self.release = threading.Event()
         self.pipeline_wait = scaled(2) if pipelining else 0
         self.session_max = scaled(120)
         self.sessions = []
@@ -1311,7 +1318,7 @@ class SinkServer:
         if self.delay_at == moment:
             sess.events.append(("DELAY", moment))
             self.delaying.set()
-            time.sleep(min(self.delay_seconds, max(0.0, conn.deadline - time.monotonic())))
+            self.release.wait(min(self.delay_seconds, max(0.0, conn.deadline - time.monotonic())))
         if self._failing("drop_at", moment):
             sess.events.append(("END", "dropped at " + moment))
             return True

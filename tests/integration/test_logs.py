@@ -167,7 +167,7 @@ def test_line_shapes(tern_factory, sink_factory, port):
         stamp + r"tern/smtpd" + pid + r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=2 rcpt=2/3 "
         r"data=2 quit=1 commands=8/9$",
     ]:
-        wait_lines(server, pat, 1, timeout=5)
+        wait_lines(server, pat, 1)
     assert "warning:" not in log, log
 
 

@@ -102,7 +102,7 @@ def test_pipelined_commands_split_across_writes(server):
     with server.connect() as c:
         for i in range(0, len(stream), 7):
             c.send(stream[i:i + 7])
-            time.sleep(0.002)
+            c.wait_server_read()  # read by the server before the next piece is sent
         rs = c.read_replies(6)
         assert [r.code for r in rs] == [250, 250, 250, 354, 250, 221], rs
     (raw,) = server.wait_delivered("alice", 1)

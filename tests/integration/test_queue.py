@@ -35,7 +35,7 @@ def test_temporary_failure_is_retried(tern_factory):
     os.unlink(blocker)
     (raw,) = s.wait_delivered("erin", 1, timeout=20)
     assert Delivered(raw).content == crlf_to_lf(msg)
-    s.wait_queue_idle()  # several retry intervals: a delivered message is not delivered again
+    s.wait_queue_idle()  # gone from the queue: a delivered message is not delivered again
     assert len(s.maildir("erin")) == 1
 
 

@@ -106,20 +106,22 @@ def test_reload_lets_a_relay_in_flight_finish_once(tern_factory, sink_factory):
     server = tern_factory(relay_networks="127.0.0.0/8", retry_min="1h", retry_max="2h",
                           extra_lines=["route = remote.example 127.0.0.1:%d" % port])
     sink = sink_factory("127.0.0.1", port)
-    sink.delay_at, sink.delay_seconds = "dot", scaled(3)
+    # The sink holds its reply to the final dot until the old process has begun to drain.
+    sink.delay_at, sink.delay_seconds = "dot", scaled(60)
     r, qid = server.send_one(make_message(subject="relay-across-reload", to="bob@remote.example"),
                              rcpts=("bob@remote.example",))
     assert r.code == 250, r
     assert sink.delaying.wait(scaled(10)), "the relay never reached the final dot"
     hup(server)
-    server.wait_log(r"replaced by a reload")
+    m = server.wait_log(r"replaced by a reload: \d+ sessions and (\d+) deliveries")
+    assert m.group(1) == "1", m.group(0)
+    sink.release.set()
     server.wait_log(r"%s: to=<bob@remote\.example>, relay=.*status=sent" % qid, timeout=scaled(15))
     server.wait_log(r"%s: removed" % qid)
     server.wait_log(r"the old smtp process \d+ has finished draining")
     log = server.log()
     # Had the old process left before its relay ended, the queue would have deferred it.
     assert "status=deferred" not in log, log[-3000:]
-    time.sleep(scaled(0.5))
     assert len(sink.messages) == 1
 
 
@@ -129,8 +131,8 @@ def test_reload_drain_is_bounded_by_shutdown_timeout(tern_factory):
     c.ehlo()
     hup(server)
     server.wait_log(r"replaced by a reload")
-    # Idle past the timeout: the old process closes it at its next command.
-    time.sleep(scaled(3.5))
+    # Idle past the timeout: the old process says so and closes it at its next command.
+    server.wait_log(r"reload: 1 sessions still open after shutdown_timeout")
     r = c.cmd("NOOP")
     assert r.code == 421 and r.enh == "4.3.2", r
     server.wait_log(r"the old smtp process \d+ has finished draining", timeout=10)
@@ -246,8 +248,8 @@ def test_sigterm_lets_a_transaction_finish_then_refuses_politely(tern_factory):
     r = idle.read_reply(timeout=scaled(5))
     assert r.code == 421 and r.enh == "4.3.2", r
     idle.close()
-    # No new sessions.
-    time.sleep(scaled(0.5))
+    # No new sessions: the smtp process has closed its listeners when it says it stops.
+    server.wait_log(r"stopping: \d+ sessions")
     try:
         s = socket.create_connection((server.host, server.port), timeout=2)
         greeting = s.recv(100)
@@ -290,17 +292,24 @@ def test_sigterm_under_load_every_250_is_delivered_once(tern_factory):
     server = tern_factory(shutdown_timeout="10s")
     stop = threading.Event()
     results = []
-    threads = [threading.Thread(target=_load, args=(server, stop, results, 5, 30, "term%d" % i))
+    # Each client sends until the stop (at most 2000 messages).
+    threads = [threading.Thread(target=_load, args=(server, stop, results, 5, 2000, "term%d" % i))
                for i in range(6)]
     for t in threads:
         t.start()
-    time.sleep(scaled(1.0))
+    # Every client has had a message accepted: the stop comes in the middle of the load.
+    deadline = time.monotonic() + scaled(30)
+    while len({r[1].rsplit("-", 1)[0] for r in list(results) if r[0] == "reply"}) < len(threads):
+        assert time.monotonic() < deadline, results[:10]
+        time.sleep(0.02)
     term(server)
     rc = server.proc.wait(timeout=scaled(40))
     stop.set()
     for t in threads:
         t.join(timeout=scaled(60))
     assert rc == 0, server.log_tail()
+    ended = [r for r in results if r[0] == "end"]
+    assert all(r[2] == "stopped" for r in ended), ended
     accepted = [r[1] for r in results if r[0] == "reply" and r[2] == 250]
     refused = [r for r in results if r[0] == "reply" and r[2] != 250]
     # A refusal during the stop is a polite 421 4.3.2 between transactions, never a 5xx.
