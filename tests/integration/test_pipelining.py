@@ -1,5 +1,4 @@
 """PIPELINING (RFC 2920): commands sent in one write are answered in order."""
-import time
 
 from ternlib import Delivered, data_payload, make_message, parse_qid
 
