@@ -715,8 +715,9 @@ class TernServer:
                 rc = None
         else:
             rc = self.proc.returncode
-        # Whatever is left of the group (a stuck parent, orphaned children) goes now.
-        deadline = time.monotonic() + scaled(5)
+        # Whatever is left of the group (a stuck parent, orphaned children) goes now; children
+        # of a parent that exited get a moment to follow it.
+        deadline = time.monotonic() + (scaled(5) if self.proc.poll() is not None else 0)
         while not self._group_gone() and time.monotonic() < deadline:
             time.sleep(0.05)
         if not self._group_gone() or self.proc.poll() is None:

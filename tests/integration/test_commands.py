@@ -101,13 +101,13 @@ def test_noop_with_argument(client):
 def test_quit(client):
     r = client.cmd("QUIT")
     assert r.code == 221 and r.enh == "2.0.0", r
-    assert client.wait_closed(5), "connection still open after QUIT"
+    assert client.wait_closed(), "connection still open after QUIT"
 
 
 def test_quit_lowercase(client):
     r = client.cmd("quit")
     assert r.code == 221 and r.enh == "2.0.0", r
-    assert client.wait_closed(5)
+    assert client.wait_closed()
 
 
 @pytest.mark.parametrize("arg", ["alice", "alice@example.test", "nosuchuser@example.test", "<root>", "x"])

@@ -13,7 +13,7 @@ def test_whole_transaction_in_one_send(server):
         assert rs[0].lines[0] == "mx.test"
         assert rs[1].enh == "2.1.0" and rs[2].enh == "2.1.5"
         assert "queued as" in rs[4].text
-        assert c.wait_closed(5)
+        assert c.wait_closed()
     (raw,) = server.wait_delivered("alice", 1)
     assert Delivered(raw).content == msg.replace(b"\r\n", b"\n")
 
