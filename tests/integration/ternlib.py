@@ -292,18 +292,27 @@ def tcp_queues(local, remote):
     return None
 
 
+def poll(probe, ok, timeout, describe, interval=0.05):
+    """Calls probe() until ok(its value) holds and returns the value; after `timeout` seconds
+    (scaled) raises AssertionError(describe(the last value))."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        v = probe()
+        if ok(v):
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(describe(v))
+        time.sleep(interval)
+
+
 def wait_peer_read(sock, timeout=10):
     """Waits until the peer of the connected TCP socket `sock` (on this machine) has read
     everything sent to it: nothing unacknowledged on our side, nothing unread on its side."""
     mine, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
-    deadline = time.monotonic() + scaled(timeout)
-    while True:
-        ours, peer = tcp_queues(mine, theirs), tcp_queues(theirs, mine)
-        if ours is not None and peer is not None and ours[0] == 0 and peer[1] == 0:
-            return
-        if time.monotonic() >= deadline:
-            raise AssertionError("the peer has not read what was sent: (send, receive queue) ours %r, the peer's %r" % (ours, peer))
-        time.sleep(0.01)
+    poll(lambda: (tcp_queues(mine, theirs), tcp_queues(theirs, mine)),
+         lambda q: None not in q and q[0][0] == 0 and q[1][1] == 0, timeout,
+         lambda q: "the peer has not read what was sent: (send, receive queue) ours %r, the peer's %r" % q,
+         interval=0.01)
 
 
 def read_maildir_folder(d):
@@ -764,15 +773,9 @@ class TernServer:
     def wait_sessions_open(self, n=0, timeout=10):
         """Waits until exactly n inbound sessions are left (see sessions_open): e.g. the
         readiness probe's session, or one a test closed, is gone from the server's count."""
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            k = self.sessions_open()
-            if k == n:
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError("%d sessions open, expected %d within %ss; log tail:\n%s" % (
-                    k, n, timeout, self.log_tail()))
-            time.sleep(0.02)
+        poll(self.sessions_open, lambda k: k == n, timeout,
+             lambda k: "%d sessions open, expected %d within %ss; log tail:\n%s" % (k, n, timeout, self.log_tail()),
+             interval=0.02)
 
     def sanitizer_report(self):
         text = self.log()
@@ -869,16 +872,10 @@ class TernServer:
         once: a message is in the queue before its client hears 250, and nothing is delivered
         once it has left. Not for a test that leaves mail queued on purpose (deferred, held):
         such a test waits for a later log line of its own message."""
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            rc, text = self.queue_list()
-            pickup = self.pickup_pending()
-            if rc == 0 and text.strip() == "Mail queue is empty" and not pickup:
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError("queue not idle after %ss: tern queue list -> %d:\n%s\npickup: %s\nlog tail:\n%s" % (
-                    timeout, rc, text, pickup, self.log_tail()))
-            time.sleep(0.1)
+        poll(lambda: (self.queue_list(), self.pickup_pending()),
+             lambda v: v[0][0] == 0 and v[0][1].strip() == "Mail queue is empty" and not v[1], timeout,
+             lambda v: "queue not idle after %ss: tern queue list -> %d:\n%s\npickup: %s\nlog tail:\n%s" % (
+                 timeout, v[0][0], v[0][1], v[1], self.log_tail()), interval=0.1)
 
     def queue_show(self, qid):
         """`tern queue show QID`: its text, or None when the message is not (or no longer) in
@@ -890,16 +887,13 @@ class TernServer:
     def wait_queue_state(self, qid, state, timeout=30):
         """Waits until `tern queue show QID` gives a "state:" matching the regex `state`
         ("waiting$", "waiting for a paused destination", "on hold"); returns the text."""
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
+        def current():
             text = self.queue_show(qid)
             m = re.search(r"(?m)^state:\s+(.*)$", text or "")
-            if m and re.search(state, m.group(1)):
-                return text
-            if time.monotonic() >= deadline:
-                raise AssertionError("%s: state %r, expected %r within %ss:\n%s\nlog tail:\n%s" % (
-                    qid, m.group(1) if m else None, state, timeout, text, self.log_tail()))
-            time.sleep(0.1)
+            return text, m.group(1) if m else None
+        return poll(current, lambda v: v[1] is not None and re.search(state, v[1]), timeout,
+                    lambda v: "%s: state %r, expected %r within %ss:\n%s\nlog tail:\n%s" % (
+                        qid, v[1], state, timeout, v[0], self.log_tail()), interval=0.1)[0]
 
     def recipient_states(self, qid):
         """{recipient address: status} of a queued message (`tern queue show`), {} once it has
@@ -912,15 +906,10 @@ class TernServer:
     def wait_recipient_done(self, qid, rcpt, timeout=30):
         """Waits until the queue has recorded the end of `rcpt`'s delivery (status other than
         pending), or the message has left the queue: it is not tried again."""
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            st = self.recipient_states(qid)
-            if st.get(rcpt, "gone") != "pending":
-                return st.get(rcpt, "gone")
-            if time.monotonic() >= deadline:
-                raise AssertionError("%s: %s still pending after %ss: %r; log tail:\n%s" % (
-                    qid, rcpt, timeout, st, self.log_tail()))
-            time.sleep(0.1)
+        st = poll(lambda: self.recipient_states(qid), lambda st: st.get(rcpt, "gone") != "pending", timeout,
+                  lambda st: "%s: %s still pending after %ss: %r; log tail:\n%s" % (qid, rcpt, timeout, st, self.log_tail()),
+                  interval=0.1)
+        return st.get(rcpt, "gone")
 
     def settle(self, seconds=None):
         """Before asserting an absence: waits until the queue is idle (wait_queue_idle), never
