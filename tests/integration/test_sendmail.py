@@ -22,7 +22,16 @@ EX_OK, EX_USAGE, EX_DATAERR, EX_CONFIG = 0, 64, 65, 78
 ALIASES = ["team: alice, carol", "root: alice"]
 
 
+def daemon_pickup_ready(srv):
+    """A running daemon makes pickup/ at start, maybe after its port is open: a sendmail
+    before that would make it itself (as root here), and the daemon that then finds it
+    cannot read it. Waits for the daemon's directory when the daemon runs."""
+    if srv.alive():
+        wait_pickup_dir(srv)
+
+
 def sendmail(srv, args, data=b"", env=None, timeout=30):
+    daemon_pickup_ready(srv)
     return subprocess.run([TERN_BIN, "sendmail", "-C", srv.config_path] + list(args), input=data,
                           capture_output=True, timeout=scaled(timeout), env=env)
 
@@ -215,6 +224,7 @@ def _read_reply(f):
 def bs_dialogue(srv, steps, args=()):
     """Runs `sendmail -bs`: reads the greeting, then sends each (line, code) of steps and
     checks the reply's code; returns {line: reply lines}. sendmail must exit 0."""
+    daemon_pickup_ready(srv)
     p = subprocess.Popen([TERN_BIN, "sendmail", "-C", srv.config_path, "-bs", *args],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     replies = {}
