@@ -18,10 +18,50 @@
 
 At teardown every server gets SIGTERM (then SIGKILL), and a test fails if the server's log
 holds a sanitizer report ("AddressSanitizer", "runtime error:").
+
+The tests run in parallel (pytest-xdist: `-n 4 --dist loadfile`, as ctest runs them): each
+test picks its own ports and directories; fixtures shared by a module stay in one worker.
+Every run has a base directory of its own (below).
 """
+import shutil
+import tempfile
+
 import pytest
 
 from ternlib import PASSWORDS, SANITIZED, TERN_BIN, DNSServer, SinkServer, TernServer, make_cert
+
+
+def _is_worker(config):
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A fresh base directory for this run, unless --basetemp names one. pytest's default,
+    /tmp/pytest-of-USER/, is shared with every other pytest run of the same user, and each run
+    makes it mode 0700 again at its start: that would cut tern's unprivileged processes off
+    from the spools and Maildirs of a run in progress (prepare_for_unprivileged). Kept when a
+    test failed, removed otherwise. xdist's workers get their part of it from the controller."""
+    if _is_worker(config) or config.option.basetemp:
+        return
+    config.option.basetemp = tempfile.mkdtemp(prefix="tern-it-")
+    config._tern_basetemp = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
+    base = getattr(session.config, "_tern_basetemp", None)
+    if base is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        session.config._tern_kept = base
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    kept = getattr(config, "_tern_kept", None)
+    if kept:
+        terminalreporter.write_line("test directories (servers' logs, spools, Maildirs) kept in %s" % kept)
 
 
 def _finish(server):

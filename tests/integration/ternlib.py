@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -210,6 +211,12 @@ class SMTPClient:
                 return True
         return True
 
+    def wait_server_read(self, timeout=None):
+        """Waits until the server has read everything sent so far: our send queue is empty
+        (all acknowledged) and the server's socket has nothing left unread (/proc/net/tcp).
+        What a test waits for instead of a pause that lets the server catch up."""
+        wait_peer_read(self.sock, timeout if timeout is not None else self.timeout)
+
     def no_reply_within(self, seconds):
         """True if nothing at all arrives within `seconds`."""
         if self.buf:
@@ -267,6 +274,45 @@ class SMTPClient:
         self.expect("DATA", 354)
         self.send(data_payload(content))
         return self.read_reply()
+
+
+def tcp_queues(local, remote):
+    """(send queue, receive queue) in octets of the IPv4 TCP socket from `local` to `remote`
+    ((address, port) pairs), from /proc/net/tcp; None when there is no such socket."""
+    def hexaddr(addr):
+        return "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(addr[0]))[0], addr[1])
+    want = (hexaddr(local), hexaddr(remote))
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (fields[1], fields[2]) == want:
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def poll(probe, ok, timeout, describe, interval=0.05):
+    """Calls probe() until ok(its value) holds and returns the value; after `timeout` seconds
+    (scaled) raises AssertionError(describe(the last value))."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        v = probe()
+        if ok(v):
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(describe(v))
+        time.sleep(interval)
+
+
+def wait_peer_read(sock, timeout=10):
+    """Waits until the peer of the connected TCP socket `sock` (on this machine) has read
+    everything sent to it: nothing unacknowledged on our side, nothing unread on its side."""
+    mine, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
+    poll(lambda: (tcp_queues(mine, theirs), tcp_queues(theirs, mine)),
+         lambda q: None not in q and q[0][0] == 0 and q[1][1] == 0, timeout,
+         lambda q: "the peer has not read what was sent: (send, receive queue) ours %r, the peer's %r" % q,
+         interval=0.01)
 
 
 def read_maildir_folder(d):
@@ -678,8 +724,9 @@ class TernServer:
                 rc = None
         else:
             rc = self.proc.returncode
-        # Whatever is left of the group (a stuck parent, orphaned children) goes now.
-        deadline = time.monotonic() + scaled(5)
+        # Whatever is left of the group (a stuck parent, orphaned children) goes now; children
+        # of a parent that exited get a moment to follow it.
+        deadline = time.monotonic() + (scaled(5) if self.proc.poll() is not None else 0)
         while not self._group_gone() and time.monotonic() < deadline:
             time.sleep(0.05)
         if not self._group_gone() or self.proc.poll() is None:
@@ -716,6 +763,19 @@ class TernServer:
                 raise AssertionError("%d log line(s) matching %r within %ss, expected %d; log tail:\n%s" % (
                     len(found), pattern, timeout, count, self.log_tail()))
             time.sleep(0.05)
+
+    def sessions_open(self):
+        """Inbound sessions the log shows opened and not yet closed ("connect from" lines less
+        "disconnect from" lines): tern logs the disconnect once a session is gone."""
+        log = self.log()
+        return len(re.findall(r"(?<!dis)connect from ", log)) - len(re.findall(r"disconnect from ", log))
+
+    def wait_sessions_open(self, n=0, timeout=10):
+        """Waits until exactly n inbound sessions are left (see sessions_open): e.g. the
+        readiness probe's session, or one a test closed, is gone from the server's count."""
+        poll(self.sessions_open, lambda k: k == n, timeout,
+             lambda k: "%d sessions open, expected %d within %ss; log tail:\n%s" % (k, n, timeout, self.log_tail()),
+             interval=0.02)
 
     def sanitizer_report(self):
         text = self.log()
@@ -786,10 +846,75 @@ class TernServer:
                 raise AssertionError("%d delivered message(s) contain %r, expected %d; log tail:\n%s" % (len(found), marker, n, self.log_tail()))
             time.sleep(0.05)
 
-    def settle(self, seconds=1.0):
-        """Gives the queue time to deliver something it should not (used before asserting
-        an absence)."""
-        time.sleep(scaled(seconds))
+    def queue_list(self):
+        """`tern queue list` of this server: (exit status, output)."""
+        p = subprocess.run([TERN_BIN, "queue", "list", "-c", self.config_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(30))
+        return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+    def queue_ids(self):
+        """The queue ids `tern queue list` shows, in its order."""
+        rc, text = self.queue_list()
+        assert rc == 0, "tern queue list -> %d: %s" % (rc, text)
+        return re.findall(r"(?m)^([0-9A-F]{16})[ *!]", text)
+
+    def pickup_pending(self):
+        """Files `tern sendmail` left in the pickup directory that the daemon has not taken."""
+        try:
+            return sorted(os.listdir(os.path.join(self.spool, "pickup")))
+        except FileNotFoundError:
+            return []
+
+    def wait_queue_idle(self, timeout=30):
+        """Waits until the daemon's queue is empty (`tern queue list`) and nothing waits in the
+        pickup directory: nothing is left that could still be delivered, or delivered again.
+        The condition before asserting that something was not delivered, or delivered only
+        once: a message is in the queue before its client hears 250, and nothing is delivered
+        once it has left. Not for a test that leaves mail queued on purpose (deferred, held):
+        such a test waits for a later log line of its own message."""
+        poll(lambda: (self.queue_list(), self.pickup_pending()),
+             lambda v: v[0][0] == 0 and v[0][1].strip() == "Mail queue is empty" and not v[1], timeout,
+             lambda v: "queue not idle after %ss: tern queue list -> %d:\n%s\npickup: %s\nlog tail:\n%s" % (
+                 timeout, v[0][0], v[0][1], v[1], self.log_tail()), interval=0.1)
+
+    def queue_show(self, qid):
+        """`tern queue show QID`: its text, or None when the message is not (or no longer) in
+        the queue."""
+        p = subprocess.run([TERN_BIN, "queue", "show", qid, "-c", self.config_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(30))
+        return p.stdout.decode("utf-8", "replace") if p.returncode == 0 else None
+
+    def wait_queue_state(self, qid, state, timeout=30):
+        """Waits until `tern queue show QID` gives a "state:" matching the regex `state`
+        ("waiting$", "waiting for a paused destination", "on hold"); returns the text."""
+        def current():
+            text = self.queue_show(qid)
+            m = re.search(r"(?m)^state:\s+(.*)$", text or "")
+            return text, m.group(1) if m else None
+        return poll(current, lambda v: v[1] is not None and re.search(state, v[1]), timeout,
+                    lambda v: "%s: state %r, expected %r within %ss:\n%s\nlog tail:\n%s" % (
+                        qid, v[1], state, timeout, v[0], self.log_tail()), interval=0.1)[0]
+
+    def recipient_states(self, qid):
+        """{recipient address: status} of a queued message (`tern queue show`), {} once it has
+        left the queue."""
+        text = self.queue_show(qid)
+        if text is None:
+            return {}
+        return {m.group(1): m.group(2) for m in re.finditer(r"(?m)^recipient:\s+<([^>]*)>\n(?:  .*\n)*?  status:\s+(\S+)", text)}
+
+    def wait_recipient_done(self, qid, rcpt, timeout=30):
+        """Waits until the queue has recorded the end of `rcpt`'s delivery (status other than
+        pending), or the message has left the queue: it is not tried again."""
+        st = poll(lambda: self.recipient_states(qid), lambda st: st.get(rcpt, "gone") != "pending", timeout,
+                  lambda st: "%s: %s still pending after %ss: %r; log tail:\n%s" % (qid, rcpt, timeout, st, self.log_tail()),
+                  interval=0.1)
+        return st.get(rcpt, "gone")
+
+    def settle(self, seconds=None):
+        """Before asserting an absence: waits until the queue is idle (wait_queue_idle), never
+        a fixed time. `seconds` is ignored (it was a sleep once)."""
+        self.wait_queue_idle()
 
     # -- clients
     def connect(self, listener="mx", **kw):
@@ -1030,8 +1155,9 @@ class SinkServer:
       stall_at         the same moments: the sink stops answering (for stall_seconds at
                        most, then closes)
       fail_sessions    None (always) or how many more sessions drop_at/stall_at applies to
-      delay_at         the same moments: the sink waits delay_seconds, then goes on as usual;
-                       self.delaying is set when a wait begins (a transfer is in flight)
+      delay_at         the same moments: the sink waits delay_seconds (or until the test sets
+                       self.release), then goes on as usual; self.delaying is set when a wait
+                       begins (a transfer is in flight)
       pipeline_wait    after MAIL, how long to wait for the rest of a pipelined group
                        (until a DATA line) before answering: SinkMessage.pipelined
     """
@@ -1064,6 +1190,7 @@ class SinkServer:
         self.delay_at = None
         self.delay_seconds = scaled(3)
         self.delaying = threading.Event()
+        self.release = threading.Event()
         self.pipeline_wait = scaled(2) if pipelining else 0
         self.session_max = scaled(120)
         self.sessions = []
@@ -1189,7 +1316,7 @@ class SinkServer:
         if self.delay_at == moment:
             sess.events.append(("DELAY", moment))
             self.delaying.set()
-            time.sleep(min(self.delay_seconds, max(0.0, conn.deadline - time.monotonic())))
+            self.release.wait(min(self.delay_seconds, max(0.0, conn.deadline - time.monotonic())))
         if self._failing("drop_at", moment):
             sess.events.append(("END", "dropped at " + moment))
             return True

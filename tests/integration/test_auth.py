@@ -236,9 +236,7 @@ def test_log_names_user_never_password(tls_factory):
         assert c.auth_plain("alice", wrong).code == 535
     with session(server, source="127.0.0.52") as c:
         assert c.auth_login("alice", wrong).code == 535
-    deadline = time.monotonic() + scaled(5)
-    while time.monotonic() < deadline and server.log().count("authentication failed") < 2:
-        time.sleep(0.05)
+    server.wait_log(r"authentication failed", count=2)
     log = server.log()
     assert re.search(r"sasl_method=PLAIN, sasl_username=alice\b", log), log
     failed = [l for l in log.splitlines() if "SASL PLAIN authentication failed" in l]
@@ -270,17 +268,20 @@ def auth_refused(server, source, user):
 
 
 def test_failures_throttled_then_421(tls_factory):
-    # Long enough to cover the failures (1 + 2 + 4 s of server-side delay) and the checks that
-    # follow; the sanitizers slow the checks, not the delays.
-    window = int(10 + 2 * (SLOW - 1))
+    # The failure window must outlast the failures (1 + 2 + 4 s of server-side delay) and
+    # the checks that follow on any machine: they are checked to have run inside it. The
+    # test then waits for the window to pass after the last failure.
+    window = int(15 + 5 * (SLOW - 1))
     server = tls_factory(auth_failures_max=3, auth_failure_window="%ds" % window)
     delays, codes = [], []
+    first_failure = None
     c = session(server, "smtps")
     with c:
         for i in range(6):  # 3 allowed failures, then 421: never more than a few rounds
             t0 = time.monotonic()
             r = c.auth_plain("alice", "guess-%d" % i)
             delays.append(time.monotonic() - t0)
+            first_failure = first_failure or t0
             codes.append(r.code)
             if r.code != 535:
                 break
@@ -288,11 +289,12 @@ def test_failures_throttled_then_421(tls_factory):
         assert 2 <= len(codes) - 1 <= 3, codes  # the limit is 3 failures
         assert r.enh == "4.7.0", r
         assert c.wait_closed(scaled(5)), "not closed after 421"
-    # Failures get slower: 1 s, 2 s, (4 s) -- not answered at line rate.
-    assert delays[0] >= 0.8, delays
-    assert delays[1] >= delays[0] + 0.7, delays
+    # Failures get slower: 1 s, 2 s, (4 s) -- not answered at line rate. Lower bounds only
+    # (the server waits at least this long; a busy machine only adds to it).
+    assert delays[0] >= 0.9, delays
+    assert delays[1] >= 1.8, delays
     if len(delays) > 3:
-        assert delays[2] >= delays[1] + 1.5, delays
+        assert delays[2] >= 3.6, delays
 
     assert auth_refused(server, "127.0.0.1", "alice"), "the throttled address may still AUTH"
     # Another address and another user: not affected.
@@ -304,11 +306,14 @@ def test_failures_throttled_then_421(tls_factory):
         t0 = time.monotonic()
         r = c3.auth_plain("alice", "one-more-guess")
         assert r.code == 535, r
-        assert time.monotonic() - t0 >= 3.5, "per-user failures must slow guesses down"
+        last_failure = time.monotonic()
+        assert last_failure - t0 >= 3.5, "per-user failures must slow guesses down"
+        assert t0 - first_failure < window, "the checks above began after the window had passed"
         r = c3.auth_plain("alice", ALICE_PW)
         assert r.code == 235, r
-    # When the window has passed, the right password works again.
-    time.sleep(window + 1)
+    # When the window has passed (counted from the last failure), the right password works
+    # again: here the passing of time is the condition.
+    time.sleep(max(0.0, last_failure + window + 1 - time.monotonic()))
     with session(server, "smtps") as c4:
         r = c4.auth_plain("alice", ALICE_PW)
         assert r.code == 235, r

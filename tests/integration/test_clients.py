@@ -33,7 +33,7 @@ def delivered(server, user, subject, protocol):
 
 
 def nothing_delivered(server):
-    server.settle(1)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 

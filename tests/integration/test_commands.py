@@ -101,13 +101,13 @@ def test_noop_with_argument(client):
 def test_quit(client):
     r = client.cmd("QUIT")
     assert r.code == 221 and r.enh == "2.0.0", r
-    assert client.wait_closed(5), "connection still open after QUIT"
+    assert client.wait_closed(), "connection still open after QUIT"
 
 
 def test_quit_lowercase(client):
     r = client.cmd("quit")
     assert r.code == 221 and r.enh == "2.0.0", r
-    assert client.wait_closed(5)
+    assert client.wait_closed()
 
 
 @pytest.mark.parametrize("arg", ["alice", "alice@example.test", "nosuchuser@example.test", "<root>", "x"])
@@ -447,7 +447,7 @@ def test_duplicate_recipient_delivered_once(server):
         c.send(b"Subject: dup\r\n\r\nx\r\n.\r\n")
         assert c.read_reply().code == 250
     server.wait_delivered("alice", 1)
-    server.settle()
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 1, "one mailbox got the message more than once"
 
 
@@ -477,7 +477,7 @@ def test_quit_mid_transaction_delivers_nothing(server):
         c.expect("MAIL FROM:<a@example.org>", 250)
         c.expect("RCPT TO:<alice@example.test>", 250)
         c.expect("QUIT", 221, "2.0.0")
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 
@@ -488,5 +488,5 @@ def test_close_without_quit_after_250_delivers_once(server):
     assert r.code == 250, r
     c.close()
     server.wait_delivered("alice", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 1

@@ -57,7 +57,7 @@ def test_200_concurrent_sessions(tern_factory):
     assert len(set(qids)) == n, "queue ids are not unique"
 
     msgs = server.wait_total(n, timeout=60)
-    server.settle(1)
+    server.wait_queue_idle()
     msgs = server.all_messages()
     ids = collections.Counter(Delivered(raw).header("Message-ID") for _, raw in msgs)
     dups = [k for k, v in ids.items() if v > 1]
@@ -92,7 +92,7 @@ def test_concurrent_sessions_each_several_messages(tern_factory):
     results, errors, alive = run_threads(n, session)
     assert alive == 0 and not errors, errors[:5]
     server.wait_delivered("alice", n * per, timeout=60)
-    server.settle(1)
+    server.wait_queue_idle()
     msgs = server.maildir("alice")
     ids = collections.Counter(Delivered(m).header("Message-ID") for m in msgs)
     assert len(msgs) == n * per and len(ids) == n * per, "%d delivered, %d distinct" % (len(msgs), len(ids))
@@ -128,10 +128,13 @@ def test_slow_client_does_not_block_others(tern_factory):
     slow.expect("DATA", 354)
 
     def trickle():
-        for b in b"Subject: slow\r\n\r\n" + b"s" * 200:
+        # One octet every 10 ms until the fast sessions are done (at most 30000 octets, a
+        # line end every 500 keeps the lines legal).
+        slow.send(b"Subject: slow\r\n\r\n")
+        for i in range(30000):
             if stop.is_set():
                 return
-            slow.send(bytes([b]))
+            slow.send(b"\r\n" if i % 500 == 499 else b"s")
             time.sleep(0.01)
 
     t = threading.Thread(target=trickle, daemon=True)
@@ -141,6 +144,7 @@ def test_slow_client_does_not_block_others(tern_factory):
             r, _ = server.send_one(make_message("fast-%d" % i))
             assert r.code == 250
         server.wait_delivered("alice", 5)
+        assert t.is_alive(), "the slow client finished before the others were done"
     finally:
         stop.set()
         t.join(5)

@@ -243,7 +243,7 @@ def test_log_format(tern_factory):
     with s.connect() as c:
         c.ehlo()
         c.cmd("QUIT")
-    time.sleep(scaled(0.5))
+    s.wait_log(r"disconnect from ")
     log = s.log()
     assert "tern/smtpd[" in log and "connect from " in log and "[127.0.0.1]" in log, log[-2000:]
     assert "disconnect from " in log, log[-2000:]

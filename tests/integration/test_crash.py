@@ -24,7 +24,7 @@ def sync_message(server):
     r, _ = server.send_one(make_message("sync-message", to="carol@example.test"), rcpts=("carol@example.test",))
     assert r.code == 250, r
     server.wait_delivered("carol", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
 
 
 @pytest.mark.parametrize("how", ["fin", "rst"])
@@ -32,7 +32,7 @@ def sync_message(server):
 def test_disconnect_mid_data_delivers_nothing(server, how, tail):
     c = open_data(server)
     c.send(b"Subject: abandoned\r\n\r\n" + b"partial content\r\n" * 100 + b"no end" + tail)
-    time.sleep(0.1)
+    c.wait_server_read()  # the server has it all before the connection ends
     if how == "rst":
         c.abort()
     else:
@@ -50,7 +50,7 @@ def test_disconnect_mid_bdat_delivers_nothing(server):
     c.send(b"BDAT 20\r\nSubject: x\r\n\r\nbody\r\n")
     assert c.read_reply().code == 250
     c.send(b"BDAT 100 LAST\r\nonly part of the last chunk")
-    time.sleep(0.1)
+    c.wait_server_read()
     c.abort()
     sync_message(server)
     assert server.maildir("alice") == []
@@ -82,7 +82,7 @@ def test_kill9_after_250_then_restart(server):
         server.kill9()
     server.start()
     server.wait_delivered("alice", 20, timeout=30)
-    server.settle(1.5)
+    server.wait_queue_idle()
     got = server.maildir("alice")
     ids = collections.Counter(Delivered(m).header("Message-ID") for m in got)
     assert len(got) == 20 and all(v == 1 for v in ids.values()), ids
@@ -101,7 +101,7 @@ def test_restart_with_sigterm_keeps_queue(server):
     server.stop()
     server.start()
     server.wait_delivered("alice", 10, timeout=30)
-    server.settle(1)
+    server.wait_queue_idle()
     ids = collections.Counter(Delivered(m).header("Message-ID") for m in server.maildir("alice"))
     assert sorted(ids) == sorted("<term-%d@client.test>" % i for i in range(10)) and set(ids.values()) == {1}, ids
 
@@ -208,7 +208,7 @@ def test_kill9_under_load(server):
                 raise AssertionError("round %d: %d acknowledged message(s) never delivered after restart, e.g. %s (queue ids %s); log tail:\n%s" % (
                     rnd_no, len(missing), missing[:5], [records[n].qid for n in missing[:5]], server.log_tail()))
             time.sleep(0.1)
-        server.settle(2)  # duplicates from a redelivery would show up now
+        server.wait_queue_idle()  # duplicates from a redelivery would show up now
 
         got = [Delivered(m) for m in server.maildir("alice")]
         counts = collections.Counter()
@@ -251,9 +251,9 @@ def test_kill9_idle_restart_no_spurious_delivery(server):
     r, _ = server.send_one(make_message("before-idle-crash"))
     assert r.code == 250
     server.wait_delivered("alice", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     server.kill9()
     server.start()
-    server.settle(2)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 1
     assert len(server.all_messages()) == 1

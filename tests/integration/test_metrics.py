@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from ternlib import (PASSWORDS, TERN_BIN, SMTPClient, client_context, data_payload, free_port,
-                     free_port_on, make_message, scaled)
+                     free_port_on, make_message, scaled, wait_peer_read)
 
 SENDER = "alice@example.test"
 HOSTS = ["127.0.0.2", "127.0.0.3"]
@@ -463,11 +463,15 @@ def test_huge_request_line_and_headers(plain):
 
 def test_slowloris_and_the_scraper_cap(plain):
     port = plain.mport
-    # Eight clients that send nothing (or a byte now and then) take every slot...
+    # Eight clients that send a byte now and then take every slot (the server has read each
+    # one's first bytes: it has them all)...
     idle = [socket.create_connection(("127.0.0.1", port), timeout=scaled(15)) for _ in range(8)]
     try:
         idle[0].sendall(b"GET /met")
-        time.sleep(0.3)
+        for s in idle[1:]:
+            s.sendall(b"G")
+        for s in idle:
+            wait_peer_read(s)
         # ...so a ninth is closed at once, without an answer.
         with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as s:
             s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")

@@ -131,7 +131,7 @@ def test_null_sender_to_postmaster_delivered(shared_server, client):
     r = send(client, "<>", "<postmaster>", marker)
     assert r.code == 250, r
     shared_server.wait_find(marker)
-    shared_server.settle(0.5)
+    shared_server.wait_queue_idle()
     assert len(shared_server.find(marker)) == 1, "postmaster mail delivered %d times" % len(shared_server.find(marker))
 
 

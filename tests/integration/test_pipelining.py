@@ -1,5 +1,4 @@
 """PIPELINING (RFC 2920): commands sent in one write are answered in order."""
-import time
 
 from ternlib import DEFAULT_USERS, Delivered, data_payload, make_message, parse_qid
 
@@ -14,7 +13,7 @@ def test_whole_transaction_in_one_send(server):
         assert rs[0].lines[0] == "mx.test"
         assert rs[1].enh == "2.1.0" and rs[2].enh == "2.1.5"
         assert "queued as" in rs[4].text
-        assert c.wait_closed(5)
+        assert c.wait_closed()
     (raw,) = server.wait_delivered("alice", 1)
     assert Delivered(raw).content == msg.replace(b"\r\n", b"\n")
 
@@ -33,7 +32,7 @@ def test_two_messages_pipelined(server):
         assert q1 != q2
     (a,) = server.wait_delivered("alice", 1)
     (b,) = server.wait_delivered("carol", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 1 and len(server.maildir("carol")) == 1
     assert Delivered(a).content == m1.replace(b"\r\n", b"\n")
     assert Delivered(b).content == m2.replace(b"\r\n", b"\n")
@@ -88,7 +87,7 @@ def test_ten_messages_pipelined(server):
         codes = [r.code for r in rs]
         assert codes == [250, 250, 354, 250] * 10 + [221], codes
     msgs = server.wait_delivered("alice", 10)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 10
     subjects = sorted(Delivered(m).header("Subject") for m in msgs)
     assert subjects == sorted("pipelined-batch-%d" % i for i in range(10))
@@ -102,7 +101,7 @@ def test_pipelined_commands_split_across_writes(server):
     with server.connect() as c:
         for i in range(0, len(stream), 7):
             c.send(stream[i:i + 7])
-            time.sleep(0.002)
+            c.wait_server_read()  # read by the server before the next piece is sent
         rs = c.read_replies(6)
         assert [r.code for r in rs] == [250, 250, 250, 354, 250, 221], rs
     (raw,) = server.wait_delivered("alice", 1)

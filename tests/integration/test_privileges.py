@@ -225,15 +225,15 @@ def test_delivery_process_killed_mid_delivery_delivers_once(tern_factory):
     try:
         r, qid = server.send_one(make_message("killed-mid-delivery"))
         assert r.code == 250, r
-        time.sleep(scaled(0.5))  # the queue's delivery thread is now waiting on the stopped process
+        # The queue has handed it to the stopped process and waits for it.
+        server.wait_queue_state(qid, "being delivered")
         assert server.maildir("alice") == []
     finally:
         os.kill(local, signal.SIGKILL)
     server.wait_log(r"restarting the smtp, queue and delivery processes", timeout=scaled(20))
     server.wait_delivered("alice", 1, timeout=20)
-    time.sleep(scaled(3))  # several retry intervals
+    server.wait_log(r"%s: removed" % qid)  # nothing is delivered after this
     assert len(server.maildir("alice")) == 1
-    server.wait_log(r"%s: removed" % qid)
 
 
 def test_missing_mail_root_is_created_for_the_mail_user(tern_factory):

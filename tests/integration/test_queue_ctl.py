@@ -2,6 +2,7 @@
 real `tern serve`. Deferred mail comes from a route to a port nobody listens on (connection
 refused at once; retries an hour later), or from pausing the local domain; a SinkServer
 started later on that port receives what a retry sends."""
+import datetime
 import os
 import re
 import subprocess
@@ -53,6 +54,22 @@ def wait_deferred(server, qid, n=1):
     server.wait_log(r"%s: to=<[^>]*>.*status=deferred" % qid, count=n, timeout=scaled(15))
 
 
+def next_attempt_in(server, qid):
+    """Seconds until the queue's next attempt at `qid` (`tern queue show`)."""
+    text = server.wait_queue_state(qid, r"^waiting$")
+    m = re.search(r"(?m)^next attempt:\s+(.*)$", text)
+    assert m, text
+    return datetime.datetime.strptime(m.group(1).strip(), "%Y-%m-%d %H:%M:%S %z").timestamp() - time.time()
+
+
+def barrier(server, rcpt="alice@example.test", subject="barrier"):
+    """A message sent after the fact, delivered and gone: the queue has run its deliveries to
+    rcpt's domain since. Returns its queue id."""
+    qid = send(server, [rcpt], subject=subject)
+    server.wait_log(r"%s: removed" % qid)
+    return qid
+
+
 def listed_ids(text):
     return re.findall(r"^([0-9A-F]{16})[ *!]", text, re.M)
 
@@ -97,13 +114,12 @@ def test_retry_delivers_now_once_the_next_hop_is_back(relay, dead_port, sink_fac
     server = relay()
     qid = send(server, [REMOTE], subject="retry-me")
     wait_deferred(server, qid)
+    # retry_min is an hour: the queue will not try again by itself during the test.
+    assert next_attempt_in(server, qid) > 1800
     sink = sink_factory("127.0.0.1", dead_port)
-    server.settle(1.0)
-    assert not sink.messages, "delivered before the retry (retry_min is an hour)"
     assert qid in out(queue(server, "retry", qid, check=0))
-    deadline = time.monotonic() + scaled(10)
-    while not sink.messages and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sink.wait_find("retry-me")
+    server.wait_log(r"%s: removed" % qid)
     assert len(sink.messages) == 1
     server.wait_log(r"%s: removed" % qid)
     assert out(queue(server, "list", check=0)).strip() == "Mail queue is empty"
@@ -117,18 +133,16 @@ def test_flush_tries_every_waiting_message(relay, dead_port, sink_factory):
     sink = sink_factory("127.0.0.1", dead_port)
     text = out(queue(server, "flush", check=0))
     assert text.startswith("3 messages"), text
-    deadline = time.monotonic() + scaled(10)
-    while len(sink.messages) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(sink.messages) == 3
     for q in qids:
         server.wait_log(r"%s: removed" % q)
+    assert sorted(m.data.split(b"Subject: ")[1].split(b"\r\n")[0] for m in sink.messages) == [
+        b"flush-0", b"flush-1", b"flush-2"]
 
 
 def test_pause_keeps_mail_for_a_domain_across_a_restart_and_resume_delivers(server):
     assert "paused" in out(queue(server, "pause", "example.test", check=0))
     qid = send(server, ["alice@example.test"], subject="paused-1")
-    server.settle(1.5)
+    server.wait_queue_state(qid, "waiting for a paused destination")
     assert server.maildir("alice") == [], "delivered to a paused domain"
     text = out(queue(server, "list", check=0))
     assert listed_ids(text) == [qid]
@@ -138,7 +152,7 @@ def test_pause_keeps_mail_for_a_domain_across_a_restart_and_resume_delivers(serv
     server.wait_log(r"%s: to=<alice@localhost>.*status=sent" % other)
     # The pause is kept across a restart.
     server.restart()
-    server.settle(1.5)
+    server.wait_queue_state(qid, "waiting for a paused destination")
     assert server.maildir("alice") == []
     assert "delivery to example.test is paused" in out(queue(server, "list", check=0))
     assert "resumed" in out(queue(server, "resume", "example.test", check=0))
@@ -151,19 +165,20 @@ def test_pause_keeps_mail_for_a_domain_across_a_restart_and_resume_delivers(serv
 def test_hold_survives_restart_and_resume_release_delivers(server):
     queue(server, "pause", "example.test", check=0)
     qid = send(server, ["alice@example.test"], subject="held-1")
-    server.settle(0.5)
+    server.wait_queue_state(qid, "waiting for a paused destination")
     assert "on hold" in out(queue(server, "hold", qid, check=0))
     queue(server, "resume", "example.test", check=0)
-    server.settle(1.5)
-    assert server.maildir("alice") == [], "a held message was delivered"
+    # A message sent after the resume is delivered: the held one, queued before it, is not.
+    barrier(server, subject="after-resume")
+    assert server.find("held-1") == [], "a held message was delivered"
     text = out(queue(server, "list", check=0))
     assert re.search(r"^%s!" % qid, text, re.M), text
     assert re.search(r"state:\s+on hold", out(queue(server, "show", qid, check=0)))
     server.restart()
-    server.settle(1.5)
-    assert server.maildir("alice") == [], "the hold was lost in a restart"
+    barrier(server, subject="after-restart")
+    assert server.find("held-1") == [], "the hold was lost in a restart"
     assert "released" in out(queue(server, "release", qid, check=0))
-    server.wait_delivered("alice", 1)
+    server.wait_find("held-1")
     server.wait_log(r"%s: removed" % qid)
 
 
@@ -174,7 +189,7 @@ def test_delete_removes_without_delivery_or_bounce(relay):
     assert "deleted" in out(queue(server, "delete", qid, check=0))
     server.wait_log(r"%s: deleted by the operator" % qid)
     assert out(queue(server, "list", check=0)).strip() == "Mail queue is empty"
-    server.settle(1.0)
+    server.wait_queue_idle()
     assert server.maildir("alice") == [], "a deleted message produced a notice"
     # Gone for good: also after a restart.
     server.restart()
@@ -198,10 +213,12 @@ def test_all_hold_release_delete(relay):
 def test_shape_counts_pending_recipients_by_domain(relay):
     server = relay()
     queue(server, "pause", "example.test", check=0)
-    send(server, [REMOTE, "zed@remote.example"])
-    send(server, [REMOTE])
-    send(server, ["alice@example.test"])
-    server.settle(1.5)
+    remote = [send(server, [REMOTE, "zed@remote.example"]), send(server, [REMOTE])]
+    local = send(server, ["alice@example.test"])
+    # Every message has had its (first) turn: the remote ones tried, the local one held back.
+    for q in remote:
+        server.wait_queue_state(q, r"^waiting$")
+    server.wait_queue_state(local, "waiting for a paused destination")
     text = out(queue(server, "shape", check=0))
     lines = text.splitlines()
     head = lines[0].split()

@@ -54,7 +54,7 @@ def test_relay_tricks_deliver_nothing(shared_server):
         c.send(data_payload(make_message(marker, to="carol@example.test")))
         assert c.read_reply().code == 250
     shared_server.wait_find(marker)
-    shared_server.settle(1)
+    shared_server.wait_queue_idle()
     found = shared_server.find(marker)
     assert len(found) == 1 and "/carol/" in found[0][0], [p for p, _ in found]
 

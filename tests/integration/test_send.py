@@ -159,7 +159,7 @@ def test_smtps_without_auth_refused_by_policy(tls_server):
                   "-t", "carol@example.test", "--subject", "noauth-9b2")
     assert p.returncode == EX_NOPERM, out(p)
     assert "530" in out(p)
-    tls_server.settle(0.5)
+    tls_server.wait_queue_idle()
     assert tls_server.find("noauth-9b2") == []
 
 
@@ -169,7 +169,7 @@ def test_wrong_password(tls_server):
                   env={"TERN_PASSWORD": "not-the-password"}, timeout=60)
     assert p.returncode == EX_NOPERM, out(p)
     assert re.search(r"\b535 5\.7\.8\b", out(p)), out(p)
-    tls_server.settle(0.5)
+    tls_server.wait_queue_idle()
     assert tls_server.find("badpw-0c3") == []
 
 
@@ -212,7 +212,7 @@ def test_self_signed_certificate_not_trusted_by_default(tls_server):
                       "-t", "alice@example.test", "--subject", "unverified-71d")
         assert p.returncode == EX_UNAVAILABLE, out(p)
         assert "certificate" in out(p), out(p)
-    tls_server.settle(0.5)
+    tls_server.wait_queue_idle()
     assert tls_server.find("unverified-71d") == []
 
 

@@ -71,7 +71,7 @@ def test_content_over_limit_refused(small):
         r = c.mail("a@example.org", ["carol@example.test"], make_message("after-too-big"))
         assert r.code == 250, r
     small.wait_delivered("carol", 1)
-    small.settle(0.5)
+    small.wait_queue_idle()
     assert small.maildir("alice") == [], "an over-limit message was delivered"
 
 
@@ -104,7 +104,7 @@ def test_far_over_limit_consumed_no_desync(small):
         assert r.code == 552 and r.enh == "5.3.4", r
         r = c.read_reply()
         assert r.code == 250 and r.enh == "2.0.0", "the reply after 552 should be NOOP's: %s" % r
-    small.settle(1)
+    small.wait_queue_idle()
     assert small.all_messages() == []
 
 
@@ -153,7 +153,7 @@ def test_mail_size_lies_small(small):
         c.ehlo()
         r = c.mail("a@example.org", ["alice@example.test"], content_of_size(LIMIT + 500), params=" SIZE=100")
         assert r.code == 552 and r.enh == "5.3.4", r
-    small.settle(0.5)
+    small.wait_queue_idle()
     assert small.maildir("alice") == []
 
 

@@ -43,7 +43,7 @@ def test_multiple_recipients(server):
     for user, dom in (("alice", "example.test"), ("carol", "example.test"), ("bob", "example.test"), ("dave", "localhost")):
         (raw,) = server.wait_delivered(user, 1, domain=dom)
         assert Delivered(raw).content == crlf_to_lf(msg)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.all_messages()) == 4
 
 
@@ -55,7 +55,7 @@ def test_partial_refusal(server):
         assert refused["nosuch@example.test"][0] == 550
         assert refused["x@example.org"][0] == 554
     server.wait_delivered("alice", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.all_messages()) == 1
 
 
@@ -63,7 +63,7 @@ def test_all_refused(server):
     with smtp(server) as s:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             s.sendmail("sender@example.org", ["nosuch@example.test"], make_message("nobody"))
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 
@@ -73,7 +73,7 @@ def test_alias_fan_out(server):
     with smtp(server) as s:
         assert s.sendmail("sender@example.org", ["team@example.test"], msg) == {}
     server.wait_total(2)
-    server.settle(0.5)
+    server.wait_queue_idle()
     found = server.all_messages()
     paths = sorted(p for p, _ in found)
     assert len(found) == 2, paths
@@ -88,7 +88,7 @@ def test_alias_and_member_together_delivered_once(server):
     with smtp(server) as s:
         assert s.sendmail("sender@example.org", ["team@example.test", "alice@example.test"], msg) == {}
     server.wait_total(2)
-    server.settle(1)
+    server.wait_queue_idle()
     paths = sorted(p for p, _ in server.all_messages())
     assert len([p for p in paths if "/alice/" in p]) == 1, paths
     assert len([p for p in paths if "/carol/" in p]) == 1, paths
@@ -100,7 +100,7 @@ def test_alias_recursive(tern_factory):
     with smtp(s) as c:
         assert c.sendmail("a@example.org", ["chain@example.test"], make_message("chain")) == {}
     s.wait_total(2)
-    s.settle(0.5)
+    s.wait_queue_idle()
     paths = sorted(p for p, _ in s.all_messages())
     assert len(paths) == 2, paths
     assert sum("/dave/" in p for p in paths) == 1 and sum("/erin/" in p for p in paths) == 1, paths
@@ -111,7 +111,7 @@ def test_postmaster_without_alias(server):
     with smtp(server) as s:
         assert s.sendmail("", ["postmaster"], msg) == {}
     found = server.wait_find(b"smtplib-postmaster")
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.find(b"smtplib-postmaster")) == 1
     assert Delivered(found[0][1]).return_path == b"<>"
 
@@ -153,7 +153,7 @@ def test_many_messages_one_connection(server):
         for i in range(25):
             assert s.sendmail("a@example.org", ["alice@example.test"], make_message("conn-reuse-%d" % i)) == {}
     msgs = server.wait_delivered("alice", 25)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.maildir("alice")) == 25
     subjects = sorted(Delivered(m).header("Subject") for m in msgs)
     assert subjects == sorted("conn-reuse-%d" % i for i in range(25))

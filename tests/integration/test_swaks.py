@@ -34,7 +34,7 @@ def test_swaks_pipeline(server):
     assert rc == 0, out
     server.wait_delivered("alice", 1)
     server.wait_delivered("carol", 1)
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert len(server.all_messages()) == 2
 
 
@@ -54,7 +54,7 @@ def test_swaks_refused_recipient(server):
     rc, out = swaks(server, "--from", "me@example.org", "--to", "nosuch@example.test")
     assert rc != 0, out
     assert "550 5.1.1" in out, out
-    server.settle(0.5)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 
@@ -67,7 +67,7 @@ def test_swaks_relay_refused(server):
 def test_swaks_quit_after_rcpt_delivers_nothing(server):
     rc, out = swaks(server, "--from", "me@example.org", "--to", "alice@example.test", "--quit-after", "RCPT")
     assert rc == 0, out
-    server.settle(1)
+    server.wait_queue_idle()
     assert server.all_messages() == []
 
 

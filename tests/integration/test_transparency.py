@@ -1,7 +1,6 @@
 """Content transparency (RFC 5321 §4.5.2, RFC 6152): what the client meant is what the Maildir
 holds, byte for byte after CRLF -> LF and after tern's trace lines."""
 import random
-import time
 
 import pytest
 
@@ -161,7 +160,7 @@ def test_random_segmentation(server, seed):
             c.send(stream[i:i + n])
             i += n
             if rnd.random() < 0.05:
-                time.sleep(0.005)
+                c.wait_server_read()  # a pause: the server has read up to here
         r = c.read_reply()
         assert r.code == 250, r
     (raw,) = server.wait_delivered("alice", 1)
