@@ -28,6 +28,8 @@ import re
 import subprocess
 import sys
 
+from runnerio import esc, unesc  # noqa: F401
+
 import authres
 import authres.core
 
@@ -74,27 +76,8 @@ FIXTURES = [
 ]
 
 
-def esc(value):
-    if value is None:
-        return "-"
-    value = value.encode("utf-8")
-    if not value:
-        return '""'
-    return "".join(chr(b) if 0x20 < b < 0x7F and b not in (0x5C, 0x22) else "\\x%02x" % b
-                   for b in value)
 
 
-def unesc(field):
-    out = bytearray()
-    i = 0
-    while i < len(field):
-        if field[i] == "\\":
-            out.append(int(field[i + 2:i + 4], 16))
-            i += 4
-        else:
-            out.append(ord(field[i]))
-            i += 1
-    return out.decode("utf-8")
 
 
 def clean(value):

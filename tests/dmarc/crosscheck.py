@@ -24,6 +24,8 @@ import os
 import subprocess
 import sys
 
+from runnerio import esc, unesc  # noqa: F401
+
 import authheaders
 import authheaders.dmarc_lookup as dmarc_lookup
 from authres import DKIMAuthenticationResult, SPFAuthenticationResult
@@ -172,12 +174,6 @@ def fake_query(name, qtype="TXT"):
 dmarc_lookup.query = fake_query
 
 
-def esc(value):
-    value = value.encode("utf-8")
-    if not value:
-        return '""'
-    return "".join(chr(b) if 0x20 < b < 0x7F and b not in (0x5C, 0x22) else "\\x%02x" % b
-                   for b in value)
 
 
 def theirs(case):

@@ -29,6 +29,8 @@ import os
 import re
 import subprocess
 import sys
+
+from runnerio import esc, unesc  # noqa: F401
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -36,13 +38,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA = os.path.join(HERE, "rfc7489-appendix-c.xsd")
 
 
-def esc(value):
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    if not value:
-        return '""'
-    return "".join(chr(b) if 0x20 < b < 0x7F and b not in (0x5C, 0x22) else "\\x%02x" % b
-                   for b in value)
 
 
 ZONE = {
