@@ -19,7 +19,7 @@ build-asan: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTERN_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_cmd fuzz_path fuzz_data fuzz_envelope fuzz_sasl fuzz_dsn_param fuzz_mx fuzz_downgrade fuzz_control fuzz_http_req fuzz_logjson fuzz_pickup fuzz_addrlist fuzz_smtp_client fuzz_hdrscan fuzz_outbound fuzz_spf_record fuzz_spf_macro fuzz_spf_eval
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_cmd fuzz_path fuzz_data fuzz_envelope fuzz_sasl fuzz_dsn_param fuzz_mx fuzz_downgrade fuzz_control fuzz_http_req fuzz_logjson fuzz_pickup fuzz_addrlist fuzz_smtp_client fuzz_hdrscan fuzz_outbound fuzz_spf_record fuzz_spf_macro fuzz_spf_eval fuzz_dmarc_record fuzz_dmarc_from fuzz_authres fuzz_dmarc_report
 
 # The embedded default: 127.0.0.1:2525, any <user>@localhost into
 # var/mail/<user>/Maildir/, spool in var/spool/ (see README.md).

@@ -141,13 +141,14 @@ static void authres_word_buf(struct authres_out *o, struct buf *w, bool first)
     buf_reset(w);
 }
 
-/* A value as a pvalue: raw when a token or local@domain, else quoted. */
-static void authres_put_value(struct buf *w, const char *v)
+/* A value raw when it is a token, or (a pvalue, `addr`) local@domain;
+ * else quoted. The authserv-id is a value, never the pvalue form. */
+static void authres_put_value(struct buf *w, const char *v, bool addr)
 {
     size_t n = strlen(v);
     if (n > AUTHRES_VALUE_MAX)
         n = AUTHRES_VALUE_MAX;
-    if (authres_is_token(v, n) || authres_is_addr(v, n)) {
+    if (authres_is_token(v, n) || (addr && authres_is_addr(v, n))) {
         buf_append(w, v, n);
         return;
     }
@@ -168,7 +169,7 @@ static void authres_prop(struct authres_out *o, struct buf *w, const char *prop,
     size_t n = vlen < AUTHRES_VALUE_MAX ? vlen : AUTHRES_VALUE_MAX;
     memcpy(tmp, v, n);
     tmp[n] = '\0';
-    authres_put_value(w, tmp);
+    authres_put_value(w, tmp, true);
     authres_word_buf(o, w, false);
 }
 
@@ -242,7 +243,7 @@ int authres_build(const struct authres_results *r, struct buf *out)
     struct buf w = BUF_INIT;
     buf_puts(out, "Authentication-Results:");
     o.col = strlen("Authentication-Results:");
-    authres_put_value(&w, id);
+    authres_put_value(&w, id, false);
     authres_word_buf(&o, &w, false);
     size_t results = 0;
     for (size_t i = 0; i < r->nspf; i++) {

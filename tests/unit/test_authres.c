@@ -253,7 +253,8 @@ static void test_claims(void)
 static void test_round_trip(void)
 {
     /* What tern builds, tern reads back. */
-    static const char *const ids[] = {"mx.tern.example", "my host", "a\"b\\c", "x"};
+    static const char *const ids[] = {"mx.tern.example", "my host", "a\"b\\c", "x",
+                                      "mx.tern@example" /* no token: quoted (fuzz_authres) */};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         struct authres_dmarc d = {DMARC_NONE, "example.com", false, 0, NULL};
         struct authres_results r = {ids[i], NULL, 0, NULL, 0, &d, NULL};
