@@ -345,8 +345,8 @@ static int authres_read_value(const char *v, size_t n, size_t *i, char id[AUTHRE
             else
                 over = true;
         }
-        if (*i >= n)
-            return -EINVAL;
+        if (*i >= n || len == 0)
+            return -EINVAL; /* unterminated, or "": no id at all */
         (*i)++;
     } else {
         while (*i < n && (authres_is_token_char((unsigned char)v[*i]) ||

@@ -178,6 +178,7 @@ static void test_parse(void)
         "",          " ",          "; spf=pass",   " (unterminated mx.example.org; none",
         " \"mx.example.org; none", " mx.example.org junk; none", " mx.example.org 1 2; none",
         " mx.example.org/1; none", " @mx; none", " mx.example.org 1x; none",
+        " \"\" 2; none", /* an empty id (fuzz_authres) */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = authres_parse_id(bad[i], strlen(bad[i]), id);
