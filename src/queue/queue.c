@@ -167,13 +167,13 @@ int queue_body_open(struct queue *q, char *qid, int *fd)
     return 0;
 }
 
-/* Takes the body of qid out of the table; returns its fd or -1. */
+/* Takes the body of qid out of the table; returns its fd or -ENOENT. */
 static int queue_body_take(struct queue *q, const char *qid)
 {
     uint64_t key = queue_qid_key(qid);
     struct qbody *b = key ? idmap_del(&q->bodies, key) : NULL;
     if (b == NULL)
-        return -1;
+        return -ENOENT;
     int fd = b->fd;
     free(b);
     return fd;
