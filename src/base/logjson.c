@@ -102,7 +102,7 @@ static void logjson_fields(struct buf *out, const char *m, size_t from, size_t n
     unsigned seen = 0;
     size_t i = from;
     while (i < n) {
-        int k = (i == from || m[i - 1] == ' ') ? logjson_key_at(m + i, n - i) : -1;
+        int k = (i == from || m[i - 1] == ' ') ? logjson_key_at(m + i, n - i) : -ENOENT;
         if (k < 0) {
             i++;
             continue;
