@@ -373,7 +373,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
     if (q->cfg->message_size_max && env->size > q->cfg->message_size_max + QUEUE_SIZE_SLACK) {
         log_warn("%s: size=%llu exceeds message_size_max; not queued", qid,
                  (unsigned long long)env->size);
-        rc = -EFBIG;
+        rc = -EMSGSIZE;
         result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Message size exceeds fixed limit");
         goto out;
     }
@@ -390,7 +390,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
     }
     envelope_serialize(env, &ser);
     if (ser.len > STORE_ENV_MAX) {
-        rc = -E2BIG;
+        rc = -EMSGSIZE;
         result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Error: envelope too large");
         goto out;
     }
