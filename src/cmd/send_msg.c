@@ -65,15 +65,17 @@ static int msg_flush(int fd, struct buf *b)
     return 0;
 }
 
-/* Opens FILE or "-" (stdin, not closed). Returns the fd or -1 after
+/* Opens FILE or "-" (stdin, not closed). Returns the fd or -errno after
  * saying why. */
 static int msg_open(const char *path, const char *what)
 {
     if (!strcmp(path, "-"))
         return STDIN_FILENO;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fprintf(stderr, "tern send: %s %s: %s\n", what, strutil_esc(path), strerror(errno));
+    if (fd < 0) {
+        fd = -errno;
+        fprintf(stderr, "tern send: %s %s: %s\n", what, strutil_esc(path), strerror(-fd));
+    }
     return fd;
 }
 
