@@ -103,9 +103,10 @@ int privsep_confine(const char *emptydir, const char *user)
         return rc;
     }
     struct stat st;
-    rc = stat(emptydir, &st) < 0                      ? -errno
-         : st.st_uid != 0 || (st.st_mode & 0022) ? -EPERM
-                                                  : 0;
+    if (stat(emptydir, &st) < 0)
+        rc = -errno;
+    else if (st.st_uid != 0 || (st.st_mode & 0022))
+        rc = -EPERM;
     if (rc < 0) {
         log_err("privsep: %s must be owned by root and not writable by others", emptydir);
         return rc;
