@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +86,14 @@ void authcache_free(struct authcache *c)
 }
 
 /* HMAC-SHA256(key, user NUL password NUL hash). A context per call (an
- * EVP_MAC_CTX is not for sharing between threads). Returns 0 or -1. */
+ * EVP_MAC_CTX is not for sharing between threads). Returns 0, or -EIO
+ * when OpenSSL fails (it sets no errno). */
 static int authcache_digest(const struct authcache *c, const char *user, const char *password,
                             const char *hash, unsigned char out[AUTHCACHE_DIGEST])
 {
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(c->mac);
     if (ctx == NULL)
-        return -1;
+        return -EIO;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
@@ -107,7 +109,7 @@ static int authcache_digest(const struct authcache *c, const char *user, const c
              EVP_MAC_final(ctx, out, &outlen, AUTHCACHE_DIGEST) == 1 &&
              outlen == AUTHCACHE_DIGEST;
     EVP_MAC_CTX_free(ctx);
-    return ok ? 0 : -1;
+    return ok ? 0 : -EIO;
 }
 
 static size_t authcache_bucket(const struct authcache *c, const unsigned char *d)

@@ -2,6 +2,7 @@
  * caller's buffers. */
 #include "auth/sasl.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/base64.h"
@@ -43,12 +44,12 @@ static int sasl_b64(const char *b64, size_t n, char *out, size_t outsize)
 }
 
 /* Copies the field msg[from, to) into out (SASL_FIELD_MAX + 1 octets) if
- * it fits and is not empty (when `nonempty`). */
+ * it fits and is not empty (when `nonempty`). Returns 0 or -EINVAL. */
 static int sasl_field(const char *msg, size_t from, size_t to, char *out, int nonempty)
 {
     size_t len = to - from;
     if (len > SASL_FIELD_MAX || (nonempty && len == 0))
-        return -1;
+        return -EINVAL;
     memcpy(out, msg + from, len);
     out[len] = '\0';
     return 0;

@@ -2,6 +2,7 @@
  * a login owns. */
 #include "auth/verify.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,11 +12,11 @@
 #include "base/strutil.h"
 
 /* Lowercases login into out (SASL_FIELD_MAX + 1 octets). Returns 0, or
- * -1 when it is longer than any name of the users file can be. */
+ * -ENAMETOOLONG when it is longer than any name of the users file can be. */
 static int auth_login_lower(const char *login, char out[SASL_FIELD_MAX + 1])
 {
     if (strutil_lcpy(out, login, SASL_FIELD_MAX + 1) > SASL_FIELD_MAX)
-        return -1;
+        return -ENAMETOOLONG;
     strutil_lower(out);
     return 0;
 }
@@ -58,16 +59,19 @@ struct auth_login {
     const char *domain;
 };
 
+/* Returns 0, -ENAMETOOLONG (auth_login_lower) or -EINVAL for an empty
+ * local part. */
 static int auth_login_split(const char *login, struct auth_login *l)
 {
-    if (auth_login_lower(login, l->buf) < 0)
-        return -1;
+    int rc = auth_login_lower(login, l->buf);
+    if (rc < 0)
+        return rc;
     char *at = strchr(l->buf, '@');
     if (at)
         *at = '\0';
     l->local = l->buf;
     l->domain = at ? at + 1 : NULL;
-    return l->local[0] ? 0 : -1;
+    return l->local[0] ? 0 : -EINVAL;
 }
 
 /* Does the login have an address in domain (a local domain)? */

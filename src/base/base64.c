@@ -4,7 +4,7 @@
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* The 6-bit value of one character of the alphabet, or -1. Comparisons
+/* The 6-bit value of one character of the alphabet, or -EINVAL. Comparisons
  * rather than a 256-entry table: what passes through here is often a
  * password. */
 static int base64_value(unsigned char c)
@@ -19,7 +19,7 @@ static int base64_value(unsigned char c)
         return 62;
     if (c == '/')
         return 63;
-    return -1;
+    return -EINVAL;
 }
 
 ssize_t base64_encode(const void *in, size_t n, char *out, size_t outsize)

@@ -7,6 +7,7 @@
 #ifndef TERN_BASE_BASE64_H
 #define TERN_BASE_BASE64_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -15,8 +16,8 @@
 /* The most octets n base64 characters can decode to. */
 #define BASE64_DECODED_MAX(n) (((n) / 4) * 3)
 
-#define BASE64_EINVAL (-1) /* not strict base64 */
-#define BASE64_ENOSPC (-2) /* valid, but the output buffer is too small */
+#define BASE64_EINVAL (-EINVAL) /* not strict base64 */
+#define BASE64_ENOSPC (-ENOSPC) /* valid, but the output buffer is too small */
 
 /* Encodes n octets of in into out as a NUL-terminated string. Returns its
  * length, or BASE64_ENOSPC (out untouched) when outsize is smaller than

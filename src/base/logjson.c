@@ -1,5 +1,6 @@
 #include "base/logjson.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/strutil.h"
@@ -71,7 +72,7 @@ static const struct logjson_key {
 };
 #define LOGJSON_NKEYS (sizeof logjson_keys / sizeof logjson_keys[0])
 
-/* The key at p[0..n) ending in '=', or -1. */
+/* The index of the key at p[0..n) ending in '=', or -ENOENT. */
 static int logjson_key_at(const char *p, size_t n)
 {
     for (size_t k = 0; k < LOGJSON_NKEYS; k++) {
@@ -79,7 +80,7 @@ static int logjson_key_at(const char *p, size_t n)
         if (len < n && memcmp(p, logjson_keys[k].name, len) == 0 && p[len] == '=')
             return (int)k;
     }
-    return -1;
+    return -ENOENT;
 }
 
 static int logjson_all_digits(const char *p, size_t n)
@@ -101,7 +102,7 @@ static void logjson_fields(struct buf *out, const char *m, size_t from, size_t n
     unsigned seen = 0;
     size_t i = from;
     while (i < n) {
-        int k = (i == from || m[i - 1] == ' ') ? logjson_key_at(m + i, n - i) : -1;
+        int k = (i == from || m[i - 1] == ' ') ? logjson_key_at(m + i, n - i) : -ENOENT;
         if (k < 0) {
             i++;
             continue;

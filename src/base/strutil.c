@@ -103,12 +103,14 @@ const char *strutil_esc(const char *s)
 int strutil_parse_u64(const char *s, unsigned long long *out)
 {
     if (*s < '0' || *s > '9')
-        return -1;
+        return -EINVAL;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
     if (errno || *end)
-        return -1;
+        return -EINVAL;
     *out = v;
     return 0;
 }

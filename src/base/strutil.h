@@ -32,7 +32,8 @@ const char *strutil_esc(const char *s);
 /* Length of the well-formed UTF-8 character (RFC 3629 §4) at p[0..n), or 0
  * when it is malformed, overlong, a surrogate or beyond U+10FFFF. */
 size_t strutil_utf8_len(const unsigned char *p, size_t n);
-/* Parses a decimal unsigned integer spanning the whole string; 0 or -1. */
+/* Parses a decimal unsigned integer spanning the whole string. Returns 0,
+ * -EINVAL when s is not all digits, or -ERANGE when it exceeds 64 bits. */
 int strutil_parse_u64(const char *s, unsigned long long *out);
 
 #endif

@@ -16,7 +16,7 @@ int cmd_is_help(const char *arg);
 
 /* Shared option parsing for `tern NAME [-c FILE]`: finds -c/--config
  * FILE and returns 0; returns 1 after printing the usage on stdout for
- * -h/--help, -1 after printing a usage error for an unknown option. */
+ * -h/--help, -EINVAL after printing a usage error for an unknown option. */
 int cmd_parse_config_opt(int argc, char **argv, const char **path);
 
 #endif

@@ -1,4 +1,5 @@
 /* main.c: the `tern` command and its subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,20 +63,21 @@ static const struct cmd_entry *cmd_find(const char *name)
 
 /* Called by another name (make install links sendmail, mailq and newaliases
  * to tern, as every MTA does): runs `tern sendmail ARGS`, `tern sendmail -bp
- * ARGS` or `tern sendmail -bi ARGS`. Returns -1 when the name is tern's own. */
+ * ARGS` or `tern sendmail -bi ARGS`. Returns the exit status, or -ENOENT
+ * when the name is tern's own. */
 static int run_as_link(int argc, char **argv)
 {
     const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
     base = base ? base + 1 : argv[0];
     const char *mode = NULL;
     if (!base || !strcmp(base, "tern"))
-        return -1;
+        return -ENOENT;
     if (!strcmp(base, "mailq"))
         mode = "-bp";
     else if (!strcmp(base, "newaliases"))
         mode = "-bi";
     else if (strcmp(base, "sendmail"))
-        return -1;
+        return -ENOENT;
     const struct cmd_entry *c = cmd_find("sendmail");
     if (!c) {
         fprintf(stderr, "%s: this tern has no sendmail command\n", base);

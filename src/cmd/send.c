@@ -67,7 +67,8 @@ static int send_usage_error(const char *fmt, const char *arg)
     return SEND_EX_USAGE;
 }
 
-/* HOST, HOST:PORT, [V6]:PORT, [V6] or a bare V6 address. */
+/* HOST, HOST:PORT, [V6]:PORT, [V6] or a bare V6 address. Returns 0 or
+ * -EINVAL. */
 static int send_parse_server(const char *arg, int tls, char *host, size_t hs, char *port,
                              size_t ps)
 {
@@ -76,7 +77,7 @@ static int send_parse_server(const char *arg, int tls, char *host, size_t hs, ch
     if (arg[0] == '[') {
         const char *end = strchr(arg, ']');
         if (end == NULL || (end[1] != '\0' && end[1] != ':'))
-            return -1;
+            return -EINVAL;
         h = arg + 1;
         hl = (size_t)(end - h);
         p = end[1] == ':' ? end + 2 : NULL;
@@ -90,19 +91,19 @@ static int send_parse_server(const char *arg, int tls, char *host, size_t hs, ch
         }
     }
     if (hl == 0 || hl >= hs || (p && (*p == '\0' || strlen(p) >= ps)))
-        return -1;
+        return -EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
     strutil_lcpy(port, p ? p : tls ? "465" : "25", ps);
     for (const char *q = port; *q; q++)
         if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') || *q == '-'))
-            return -1;
+            return -EINVAL;
     return 0;
 }
 
 /* An address as given ("a@b" or "<a@b>") made bare, in place (argv
  * strings are ours to change); refuses what would break the command line
- * it goes into (controls, spaces, brackets). */
+ * it goes into (controls, spaces, brackets). Returns 0 or -EINVAL. */
 static int send_addr(char *in, const char **out, int may_be_empty)
 {
     size_t n = strlen(in);
@@ -116,7 +117,7 @@ static int send_addr(char *in, const char **out, int may_be_empty)
         ok = *p > ' ' && *p != 0x7f && *p != '<' && *p != '>';
     if (ok)
         *out = a;
-    return ok ? 0 : -1;
+    return ok ? 0 : -EINVAL;
 }
 
 /* A field value: no control but TAB (a CR or LF would start a field of
@@ -215,6 +216,7 @@ struct send_args {
     char host[DNS_NAME_MAX];
     char port[32];
     char from_buf[300];
+    int help; /* --help was printed: nothing to send */
 };
 
 static int send_add_rcpt(struct send_opts *o, char *arg)
@@ -227,7 +229,8 @@ static int send_add_rcpt(struct send_opts *o, char *arg)
     return 0;
 }
 
-/* Returns 0, or an exit status after saying why (-1: --help printed). */
+/* Returns 0, or an exit status after saying why (SEND_EX_OK with a->help
+ * set: --help printed). */
 static int send_parse_args(int argc, char **argv, struct send_args *a)
 {
     struct send_opts *o = &a->o;
@@ -282,7 +285,10 @@ static int send_parse_args(int argc, char **argv, struct send_args *a)
             break;
         }
         case 'v': o->verbose = 1; break;
-        case 'h': send_usage(stdout); return -1;
+        case 'h':
+            send_usage(stdout);
+            a->help = 1;
+            return SEND_EX_OK;
         case ':': return send_usage_error("option '%s' needs an argument", argv[optind - 1]);
         default: return send_usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -440,7 +446,7 @@ int cmd_send(int argc, char **argv)
     int rc = send_parse_args(argc, argv, &a);
     struct send_msg m = {.fd = -1};
     struct send_outcome out = {0};
-    if (rc != 0)
+    if (rc != 0 || a.help)
         goto done;
     if ((rc = send_msg_build(&a.o, &m)) != 0)
         goto done;
@@ -457,5 +463,5 @@ done:
     }
     free(a.o.rcpts);
     free(a.o.headers);
-    return rc < 0 ? SEND_EX_OK : rc;
+    return rc;
 }

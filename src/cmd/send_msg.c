@@ -46,7 +46,8 @@ static void crlf_append(struct crlf_state *st, struct buf *out, const char *p, s
     st->total += n;
 }
 
-/* Writes all of b to fd and empties b. Returns 0 or -1 (errno). */
+/* Writes all of b to fd and empties b. Returns 0 or -errno (-EIO when
+ * write took nothing). */
 static int msg_flush(int fd, struct buf *b)
 {
     size_t off = 0;
@@ -54,23 +55,27 @@ static int msg_flush(int fd, struct buf *b)
         ssize_t k = write(fd, b->data + off, b->len - off);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k <= 0)
-            return -1;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            return -EIO;
         off += (size_t)k;
     }
     buf_reset(b);
     return 0;
 }
 
-/* Opens FILE or "-" (stdin, not closed). Returns the fd or -1 after
+/* Opens FILE or "-" (stdin, not closed). Returns the fd or -errno after
  * saying why. */
 static int msg_open(const char *path, const char *what)
 {
     if (!strcmp(path, "-"))
         return STDIN_FILENO;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fprintf(stderr, "tern send: %s %s: %s\n", what, strutil_esc(path), strerror(errno));
+    if (fd < 0) {
+        fd = -errno;
+        fprintf(stderr, "tern send: %s %s: %s\n", what, strutil_esc(path), strerror(-fd));
+    }
     return fd;
 }
 
@@ -96,8 +101,9 @@ static int msg_read(int fd, const char *name, struct crlf_state *st, struct buf 
             return SEND_EX_DATAERR;
         }
         crlf_append(st, out, in, (size_t)k);
-        if (sink >= 0 && out->len >= SEND_CHUNK && msg_flush(sink, out) < 0) {
-            fprintf(stderr, "tern send: cannot buffer the message: %s\n", strerror(errno));
+        int wr = sink >= 0 && out->len >= SEND_CHUNK ? msg_flush(sink, out) : 0;
+        if (wr < 0) {
+            fprintf(stderr, "tern send: cannot buffer the message: %s\n", strerror(-wr));
             return SEND_EX_IOERR;
         }
     }
@@ -244,8 +250,9 @@ int send_msg_build(const struct send_opts *o, struct send_msg *m)
         }
         buf_free(&body);
     }
-    if (rc == 0 && msg_flush(m->fd, &out) < 0) {
-        fprintf(stderr, "tern send: cannot buffer the message: %s\n", strerror(errno));
+    int wr = rc == 0 ? msg_flush(m->fd, &out) : 0;
+    if (wr < 0) {
+        fprintf(stderr, "tern send: cannot buffer the message: %s\n", strerror(-wr));
         rc = SEND_EX_IOERR;
     }
     if (rc == 0) {

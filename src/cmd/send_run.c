@@ -202,7 +202,7 @@ static void send_done(void *arg, const struct result *res, size_t n, int closed)
 
 /* ---- connecting ---- */
 
-/* Waits for a non-blocking connect. Returns 0 or an errno value. */
+/* Waits for a non-blocking connect. Returns 0 or -errno (-ETIMEDOUT). */
 static int send_connect_wait(int fd, unsigned timeout_s)
 {
     struct pollfd p = {.fd = fd, .events = POLLOUT};
@@ -211,18 +211,20 @@ static int send_connect_wait(int fd, unsigned timeout_s)
         r = poll(&p, 1, (int)(timeout_s * 1000));
     while (r < 0 && errno == EINTR);
     if (r < 0)
-        return errno;
+        return -errno;
     if (r == 0)
-        return ETIMEDOUT;
+        return -ETIMEDOUT;
     int err = 0;
     socklen_t el = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-        return errno;
-    return err;
+        return -errno;
+    return -err;
 }
 
 /* Tries the addresses of host:port in order. Returns a connected
- * non-blocking socket, or -(exit status) after saying why. */
+ * non-blocking socket, or after saying why -EAGAIN (the name cannot be
+ * looked up now), -ENOENT (it has no address) or -ENOTCONN (no address
+ * took the connection). */
 static int send_connect(const struct send_opts *o, char *peer, size_t peersize)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = 0};
@@ -230,7 +232,7 @@ static int send_connect(const struct send_opts *o, char *peer, size_t peersize)
     int g = getaddrinfo(o->host, o->port, &hints, &ai);
     if (g != 0) {
         fprintf(stderr, "tern send: %s: %s\n", strutil_esc(o->host), gai_strerror(g));
-        return g == EAI_AGAIN ? -SEND_EX_TEMPFAIL : -SEND_EX_NOHOST;
+        return g == EAI_AGAIN ? -EAGAIN : -ENOENT;
     }
     int fd = -1;
     for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
@@ -244,7 +246,7 @@ static int send_connect(const struct send_opts *o, char *peer, size_t peersize)
         fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int err = fd < 0 ? errno : 0;
         if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0)
-            err = errno == EINPROGRESS ? send_connect_wait(fd, o->timeout_s) : errno;
+            err = errno == EINPROGRESS ? -send_connect_wait(fd, o->timeout_s) : errno;
         if (err) {
             fprintf(stderr, "tern send: connect to %s: %s\n", strutil_esc(peer), strerror(err));
             if (fd >= 0)
@@ -254,7 +256,7 @@ static int send_connect(const struct send_opts *o, char *peer, size_t peersize)
     }
     freeaddrinfo(ai);
     if (fd < 0)
-        return -SEND_EX_UNAVAILABLE;
+        return -ENOTCONN;
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
@@ -312,7 +314,8 @@ int send_run(const struct send_opts *o, const struct send_msg *m, struct send_ou
     int fd = send_connect(o, s.peer, sizeof s.peer);
     if (fd < 0) {
         tlsctx_unref(s.tls);
-        return -fd;
+        return fd == -EAGAIN ? SEND_EX_TEMPFAIL : fd == -ENOENT ? SEND_EX_NOHOST
+                                                                 : SEND_EX_UNAVAILABLE;
     }
     send_note(&s, "connected to %s", s.peer);
     s.loop = ev_loop_new();

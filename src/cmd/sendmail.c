@@ -8,6 +8,7 @@
  * for a bad address or message, EX_NOINPUT when stdin cannot be read,
  * EX_CANTCREAT / EX_TEMPFAIL when the pickup file cannot be written,
  * EX_CONFIG for the configuration. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static void sm_usage(void)
             "accepted and ignored\n");
 }
 
-/* -b MODE. Returns 0, or -1 for a mode tern does not have. */
+/* -b MODE. Returns 0, or -EINVAL for a mode tern does not have. */
 static int sm_parse_mode(const char *m, enum sm_mode *mode)
 {
     if (!strcmp(m, "m"))
@@ -47,7 +48,7 @@ static int sm_parse_mode(const char *m, enum sm_mode *mode)
     else if (!strcmp(m, "i"))
         *mode = SM_ALIASES;
     else
-        return -1;
+        return -EINVAL;
     return 0;
 }
 

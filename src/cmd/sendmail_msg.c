@@ -32,19 +32,20 @@ const char *sm_origin(const struct config *cfg)
     return cfg->nlocal_domains ? cfg->local_domains[0] : cfg->hostname;
 }
 
-/* Checks one address (qualified with the origin when it has no '@'). */
+/* Checks one address (qualified with the origin when it has no '@').
+ * Returns 0, -ENAMETOOLONG or -EINVAL. */
 static int sm_check_addr(const struct config *cfg, const char *a, size_t n, struct mailaddr *out)
 {
     char q[ADDRLIST_ADDR_MAX + MAILADDR_DOMAIN_MAX + 2];
     if (n > ADDRLIST_ADDR_MAX)
-        return -1;
+        return -ENAMETOOLONG;
     memcpy(q, a, n);
     q[n] = '\0';
     if (memchr(a, '@', n) == NULL)
         snprintf(q + n, sizeof q - n, "@%s", sm_origin(cfg));
     if (mailaddr_parse_mailbox(q, strlen(q), MAILADDR_ALLOW_UTF8, out) != MAILADDR_OK)
-        return -1;
-    return out->flags & (MAILADDR_F_NULL | MAILADDR_F_POSTMASTER) ? -1 : 0;
+        return -EINVAL;
+    return out->flags & (MAILADDR_F_NULL | MAILADDR_F_POSTMASTER) ? -EINVAL : 0;
 }
 
 int sm_envelope_sender(const struct config *cfg, const struct sm_opts *o, struct pickup_env *pe)

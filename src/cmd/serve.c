@@ -1,4 +1,5 @@
 /* serve.c: `tern serve [-c FILE]`. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ int cmd_parse_config_opt(int argc, char **argv, const char **path)
             *path = argv[i] + 9;
         } else {
             fprintf(stderr, "tern %s: unknown option '%s'\n", argv[0], argv[i]);
-            return -1;
+            return -EINVAL;
         }
     }
     return 0;

@@ -64,18 +64,20 @@ static void user_usage(FILE *f)
                     "       tern user list [-c FILE]\n");
 }
 
+/* Returns 0, or -EINVAL (after saying why, but for a missing command);
+ * the caller prints the usage. */
 static int user_parse_args(int argc, char **argv, struct user_args *a)
 {
     memset(a, 0, sizeof *a);
     if (argc < 2)
-        return -1;
+        return -EINVAL;
     size_t i;
     for (i = 0; i < sizeof user_ops / sizeof user_ops[0]; i++)
         if (!strcmp(argv[1], user_ops[i].name))
             break;
     if (i == sizeof user_ops / sizeof user_ops[0]) {
         fprintf(stderr, "tern user: unknown command '%s'\n", argv[1]);
-        return -1;
+        return -EINVAL;
     }
     a->op = user_ops[i].op;
     for (int j = 2; j < argc; j++) {
@@ -88,31 +90,31 @@ static int user_parse_args(int argc, char **argv, struct user_args *a)
             a->from_stdin = 1;
         } else if (s[0] == '-' && s[1] != '\0') {
             fprintf(stderr, "tern user %s: unknown option '%s'\n", argv[1], s);
-            return -1;
+            return -EINVAL;
         } else if (a->name == NULL && a->op != USER_LIST) {
             a->name = s;
         } else {
             fprintf(stderr, "tern user %s: unexpected argument '%s'\n", argv[1], s);
-            return -1;
+            return -EINVAL;
         }
     }
     if (a->op != USER_LIST && a->name == NULL) {
         fprintf(stderr, "tern user %s: missing NAME\n", argv[1]);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
 
 /* Checks NAME as the users file's loader would ("local" or
  * "local@<a local domain>") and writes its lowercased form to out.
- * Returns 0 or -1 after saying why. */
+ * Returns 0, or -ENAMETOOLONG / -EINVAL after saying why. */
 static int user_name_check(const struct config *cfg, const char *name, char *out,
                            size_t outsize)
 {
     /* A login must fit in a SASL field (RFC 4616 §2) to be usable. */
     if (strutil_lcpy(out, name, outsize) >= outsize || strlen(out) > SASL_FIELD_MAX) {
         fprintf(stderr, "tern user: name too long: %s\n", strutil_esc(name));
-        return -1;
+        return -ENAMETOOLONG;
     }
     strutil_lower(out);
     char *at = strchr(out, '@');
@@ -127,12 +129,12 @@ static int user_name_check(const struct config *cfg, const char *name, char *out
                 "tern user: bad name '%s': a local part may only hold a-z 0-9 . _ + - "
                 "(not first '.'), at most 64 octets\n",
                 strutil_esc(name));
-        return -1;
+        return -EINVAL;
     }
     if (domain && !config_is_local_domain(cfg, domain)) {
         fprintf(stderr, "tern user: bad name '%s': the domain is not in local_domains\n",
                 strutil_esc(name));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -283,9 +285,9 @@ static void user_tty_signal(int sig)
 }
 
 /* Reads one line from fd into out (the line end removed, CRLF too).
- * Returns its length, -1 on EOF before any octet, -2 if it does not fit
- * or holds a NUL (the rest of the line is read and dropped), -3 on a
- * read error. */
+ * Returns its length, -ENODATA on EOF before any octet, -EINVAL if it
+ * does not fit or holds a NUL (the rest of the line is read and dropped),
+ * or read's -errno. */
 static ssize_t user_read_line(int fd, char *out, size_t outsize)
 {
     size_t n = 0;
@@ -296,10 +298,10 @@ static ssize_t user_read_line(int fd, char *out, size_t outsize)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return -3;
+            return -errno;
         if (r == 0) {
             if (!any)
-                return -1;
+                return -ENODATA;
             break;
         }
         any = 1;
@@ -313,20 +315,21 @@ static ssize_t user_read_line(int fd, char *out, size_t outsize)
     if (n && out[n - 1] == '\r')
         n--;
     out[n] = '\0';
-    return bad ? -2 : (ssize_t)n;
+    return bad ? -EINVAL : (ssize_t)n;
 }
 
 /* Asks for a password on the terminal, echo off. Returns the length or
- * what user_read_line() returns. */
+ * what user_read_line() returns (or the prompt's -errno). */
 static ssize_t user_tty_ask(int fd, const char *prompt, char *out, size_t outsize)
 {
-    if (fsio_write_all(fd, prompt, strlen(prompt)) < 0)
-        return -3;
+    int rc = fsio_write_all(fd, prompt, strlen(prompt));
+    if (rc < 0)
+        return rc;
     struct termios quiet = user_tty_saved;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
     quiet.c_lflag |= ECHONL;
     if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
-        return -3;
+        return -errno;
     ssize_t n = user_read_line(fd, out, outsize);
     user_tty_restore();
     return n;
@@ -337,6 +340,7 @@ static ssize_t user_tty_ask(int fd, const char *prompt, char *out, size_t outsiz
 static int user_get_password(int from_stdin, char *pw, size_t pwsize)
 {
     ssize_t n;
+    int mismatch = 0;
     if (from_stdin) {
         n = user_read_line(0, pw, pwsize);
     } else {
@@ -358,7 +362,7 @@ static int user_get_password(int from_stdin, char *pw, size_t pwsize)
             if (m < 0)
                 n = m;
             else if (m != n || memcmp(pw, again, (size_t)n) != 0)
-                n = -4;
+                mismatch = 1;
         }
         sasl_wipe(again, sizeof again);
         user_tty_fd = -1;
@@ -366,24 +370,24 @@ static int user_get_password(int from_stdin, char *pw, size_t pwsize)
         for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
             signal(sigs[i], SIG_DFL);
     }
-    switch (n) {
-    case -1:
-    case 0:
+    if (mismatch) {
+        fprintf(stderr, "tern user: the passwords do not match\n");
+        return USER_EX_DATAERR;
+    }
+    if (n == -ENODATA || n == 0) {
         fprintf(stderr, "tern user: empty password\n");
         return USER_EX_DATAERR;
-    case -2:
+    }
+    if (n == -EINVAL) {
         fprintf(stderr, "tern user: the password must be at most %d octets, without NUL\n",
                 SASL_FIELD_MAX);
         return USER_EX_DATAERR;
-    case -3:
-        fprintf(stderr, "tern user: cannot read the password: %s\n", strerror(errno));
-        return USER_EX_IOERR;
-    case -4:
-        fprintf(stderr, "tern user: the passwords do not match\n");
-        return USER_EX_DATAERR;
-    default:
-        return 0;
     }
+    if (n < 0) {
+        fprintf(stderr, "tern user: cannot read the password: %s\n", strerror((int)-n));
+        return USER_EX_IOERR;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,5 +1,6 @@
 /* cidr.c: relay_networks, and which client addresses are inside them. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 
 #include "conf/config_priv.h"
@@ -10,27 +11,27 @@ int conf_parse_cidr(const char *s, struct conf_cidr *c)
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
     if (alen == 0 || alen >= sizeof a)
-        return -1;
+        return -EINVAL;
     memcpy(a, s, alen);
     a[alen] = '\0';
     memset(c, 0, sizeof *c);
     c->family = strchr(a, ':') ? AF_INET6 : AF_INET;
     if (inet_pton(c->family, a, c->addr) != 1)
-        return -1;
+        return -EINVAL;
     unsigned max = c->family == AF_INET ? 32 : 128;
     c->prefix = max;
     if (slash) {
         const char *p = slash + 1;
         unsigned v = 0;
         if (*p == '\0' || strlen(p) > 3)
-            return -1;
+            return -EINVAL;
         for (; *p; p++) {
             if (*p < '0' || *p > '9')
-                return -1;
+                return -EINVAL;
             v = v * 10 + (unsigned)(*p - '0');
         }
         if (v > max)
-            return -1;
+            return -EINVAL;
         c->prefix = v;
     }
     return 0;
@@ -56,7 +57,7 @@ static int cidr_addr(const char *ip, unsigned char *out, int *family)
         return 0;
     }
     if (inet_pton(AF_INET6, ip, out) != 1)
-        return -1;
+        return -EINVAL;
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (memcmp(out, mapped, 12) == 0) {
         memmove(out, out + 12, 4);

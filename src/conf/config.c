@@ -110,7 +110,7 @@ int config_load_default_tables(struct config *cfg, struct buf *err)
     int rc = conf_users_load(cfg, cfg->users_file, err, &oserr);
     if (rc == CONF_EREAD)
         conf_error(err, cfg->users_file, 0, "cannot read: %s", strerror(oserr));
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? -EINVAL : 0;
 }
 
 struct conf_table *config_users_read(const struct config *cfg, struct buf *err)
@@ -266,7 +266,7 @@ out:
     free(ld.dir);
     if (bad && err->len == err0)
         conf_error(err, path, 0, "invalid configuration");
-    return bad ? -1 : 0;
+    return bad ? -EINVAL : 0;
 }
 
 void config_free(struct config *cfg)
@@ -333,7 +333,7 @@ int config_control_socket(const struct config *cfg, char *out, size_t outsize)
 {
     int n = cfg->control_socket ? snprintf(out, outsize, "%s", cfg->control_socket)
                                 : snprintf(out, outsize, "%s/control", cfg->spool_dir);
-    return n < 0 || (size_t)n >= outsize ? -1 : 0;
+    return n < 0 || (size_t)n >= outsize ? -ENAMETOOLONG : 0;
 }
 
 static void config_note(struct buf *changed, const char *name)

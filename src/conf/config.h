@@ -163,7 +163,7 @@ struct config {
  * var/mail/%u/Maildir, var/spool. */
 void config_default(struct config *cfg);
 
-/* Reads `path` over the defaults. On error returns -1 and appends
+/* Reads `path` over the defaults. On error returns -EINVAL and appends
  * "file:line: what is wrong" lines to *err. Loads the users and aliases
  * files it names. */
 int config_load(struct config *cfg, const char *path, struct buf *err);
@@ -172,7 +172,7 @@ int config_load(struct config *cfg, const char *path, struct buf *err);
 int config_load_settings(struct config *cfg, const char *path, struct buf *err);
 
 /* The embedded default's tables: loads users_file (var/users) if it
- * exists. Returns 0, or -1 with messages appended to *err. */
+ * exists. Returns 0, or -EINVAL with messages appended to *err. */
 int config_load_default_tables(struct config *cfg, struct buf *err);
 
 /* Reads users_file again into a new table (owned by the caller), for
@@ -181,11 +181,11 @@ int config_load_default_tables(struct config *cfg, struct buf *err);
 struct conf_table *config_users_read(const struct config *cfg, struct buf *err);
 
 /* The control socket's path (control_socket, else <spool_dir>/control)
- * into out. Returns 0, or -1 if it does not fit. */
+ * into out. Returns 0, or -ENAMETOOLONG if it does not fit. */
 int config_control_socket(const struct config *cfg, char *out, size_t outsize);
 
 /* Semantic checks (listeners bindable addresses, files present, aliases
- * resolve, ...). Returns 0, or -1 with messages appended to *err;
+ * resolve, ...). Returns 0, or -EINVAL with messages appended to *err;
  * warnings (also appended, prefixed "warning: ") do not fail. */
 int config_check(const struct config *cfg, struct buf *err);
 
@@ -239,13 +239,15 @@ struct conf_mailbox {
 /* Expands a local recipient ("user@domain" or "postmaster") through the
  * aliases (recursively, at most 16 deep, each mailbox once) into final
  * mailboxes, appended to *out (an owned array the caller frees) with
- * *n updated. Returns 0, or -1 if nothing deliverable results (an alias
- * loop, an unknown user). */
+ * *n updated. Returns 0, or -ENOENT if nothing deliverable results (an
+ * alias loop, an unknown user, a domain that is not local). */
 int config_expand(const struct config *cfg, const char *addr, struct conf_mailbox **out,
                   size_t *n);
 
 /* Writes the Maildir path of a mailbox (the template with %u and %d
- * filled in) to out. Returns 0 or -1 if it does not fit. */
+ * filled in) to out. Returns 0, -EINVAL for a user or domain that is no
+ * safe path element (or a bad template), or -ENAMETOOLONG if it does not
+ * fit. */
 int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
                         size_t outsize);
 

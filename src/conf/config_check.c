@@ -275,5 +275,5 @@ int config_check(const struct config *cfg, struct buf *err)
                         d, cfg->local_domains[0]);
     }
     conf_check_aliases(&c);
-    return c.bad ? -1 : 0;
+    return c.bad ? -EINVAL : 0;
 }

@@ -2,6 +2,7 @@
  * value types (numbers with size and time suffixes, booleans, listeners,
  * domain lists, paths relative to the file). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -64,19 +65,19 @@ static int conf_parse_number(const char *s, const char *units, const uint64_t *m
     uint64_t v = 0;
     const char *p = s;
     if (*p < '0' || *p > '9')
-        return -1;
+        return -EINVAL;
     for (; *p >= '0' && *p <= '9'; p++) {
         if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            return -1;
+            return -EINVAL;
         v = v * 10 + (uint64_t)(*p - '0');
     }
     if (*p) {
         const char *u = units ? strchr(units, *p) : NULL;
         if (u == NULL || p[1] != '\0')
-            return -1;
+            return -EINVAL;
         uint64_t m = mult[u - units];
         if (v && m > UINT64_MAX / v)
-            return -1;
+            return -EINVAL;
         v *= m;
     }
     *out = v;
@@ -103,17 +104,17 @@ static int conf_set_numeric(struct conf_load *ld, const struct conf_key *k, cons
     uint64_t v;
     if (conf_parse_number(val, units, mult, &v) < 0) {
         CONF_ERR(ld, line, "%s: '%s' is not %s", k->name, strutil_esc(val), what);
-        return -1;
+        return -EINVAL;
     }
     if (!(v == 0 && k->zero_ok) && v < k->min) {
         CONF_ERR(ld, line, "%s: %s is below the minimum %llu%s%s", k->name, strutil_esc(val),
                  (unsigned long long)k->min, k->why ? " " : "", k->why ? k->why : "");
-        return -1;
+        return -EINVAL;
     }
     if (v > k->max) {
         CONF_ERR(ld, line, "%s: %s is above the maximum %llu", k->name, strutil_esc(val),
                  (unsigned long long)k->max);
-        return -1;
+        return -EINVAL;
     }
     conf_store(ld->cfg, k, v);
     return 0;
@@ -141,7 +142,7 @@ static int conf_set_duration(struct conf_load *ld, const struct conf_key *k, cha
     static const uint64_t mult[] = {1, 60, 3600, 86400};
     if (conf_set_numeric(ld, k, val, line, "smhd", mult,
                          "a duration (seconds, or a number with s, m, h or d)") < 0)
-        return -1;
+        return -EINVAL;
     if (!strcmp(k->name, "retry_min"))
         ld->retry_min_line = line;
     else if (!strcmp(k->name, "retry_max"))
@@ -163,7 +164,7 @@ static int conf_set_bool(struct conf_load *ld, const struct conf_key *k, char *v
     }
     if (v < 0) {
         CONF_ERR(ld, line, "%s: '%s' is not yes or no", k->name, strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     memcpy((char *)ld->cfg + k->off, &v, sizeof v);
     return 0;
@@ -174,7 +175,7 @@ static int conf_set_hostname(struct conf_load *ld, const struct conf_key *k, cha
 {
     if (!conf_domain_valid(val, 0)) {
         CONF_ERR(ld, line, "hostname: '%s' is not a valid host name", strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     free(ld->cfg->hostname);
     ld->cfg->hostname = xstrdup(val);
@@ -190,7 +191,7 @@ int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why
         const char *close = strchr(s, ']');
         if (close == NULL || close[1] != ':') {
             *why = "expected [IPv6]:PORT";
-            return -1;
+            return -EINVAL;
         }
         addr = s + 1;
         alen = (size_t)(close - addr);
@@ -200,17 +201,17 @@ int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why
         colon = strrchr(s, ':');
         if (colon == NULL) {
             *why = "expected ADDRESS:PORT";
-            return -1;
+            return -EINVAL;
         }
         alen = (size_t)(colon - s);
         if (memchr(s, ':', alen)) {
             *why = "an IPv6 address needs brackets, as in [::1]:25";
-            return -1;
+            return -EINVAL;
         }
     }
     if (alen == 0 || alen >= sizeof l->addr) {
         *why = "not a numeric IP address";
-        return -1;
+        return -EINVAL;
     }
     char a[sizeof l->addr];
     memcpy(a, addr, alen);
@@ -218,12 +219,12 @@ int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why
     unsigned char bin[16];
     if (inet_pton(v6 ? AF_INET6 : AF_INET, a, bin) != 1) {
         *why = "not a numeric IP address";
-        return -1;
+        return -EINVAL;
     }
     uint64_t port;
     if (conf_parse_number(colon + 1, NULL, NULL, &port) < 0 || port == 0 || port > 65535) {
         *why = "the port must be a number from 1 to 65535";
-        return -1;
+        return -EINVAL;
     }
     memcpy(l->addr, a, alen + 1);
     l->port = (int)port;
@@ -249,7 +250,7 @@ static int conf_parse_role(const char *role, enum conf_role *out)
             return 0;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
 static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char *val,
@@ -263,7 +264,7 @@ static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char 
     int have_role = 0;
     if (conf_parse_hostport(hp, &l, &why) < 0) {
         CONF_ERR(ld, line, "listen: '%s': %s", strutil_esc(hp), why);
-        return -1;
+        return -EINVAL;
     }
     while ((tok = conf_token(&p, 0)) != NULL) {
         char **field = !strncmp(tok, "cert=", 5) ? &l.tls_cert
@@ -278,20 +279,20 @@ static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char 
                      strutil_esc(tok));
             free(l.tls_cert);
             free(l.tls_key);
-            return -1;
+            return -EINVAL;
         } else {
             CONF_ERR(ld, line, "listen: unexpected '%s' (expected ADDRESS:PORT "
                      "[mx|submission|smtps] [cert=FILE key=FILE])", strutil_esc(tok));
             free(l.tls_cert);
             free(l.tls_key);
-            return -1;
+            return -EINVAL;
         }
     }
     if ((l.tls_cert == NULL) != (l.tls_key == NULL)) {
         CONF_ERR(ld, line, "listen: cert= and key= go together");
         free(l.tls_cert);
         free(l.tls_key);
-        return -1;
+        return -EINVAL;
     }
     /* The first listen line replaces the default listeners; later ones add. */
     if (!ld->listen_set) {
@@ -306,7 +307,7 @@ static int conf_set_listen(struct conf_load *ld, const struct conf_key *k, char 
         CONF_ERR(ld, line, "listen: too many listeners (at most %d)", CONF_MAX_LISTENERS);
         free(l.tls_cert);
         free(l.tls_key);
-        return -1;
+        return -EINVAL;
     }
     cfg->listeners[cfg->nlisteners++] = l;
     return 0;
@@ -338,7 +339,7 @@ static int conf_set_domains(struct conf_load *ld, const struct conf_key *k, char
                                       (cfg->nlocal_domains + 1) * sizeof *cfg->local_domains);
         cfg->local_domains[cfg->nlocal_domains++] = xstrdup(d);
     }
-    return bad ? -1 : 0;
+    return bad ? -EINVAL : 0;
 }
 
 static int conf_set_path(struct conf_load *ld, const struct conf_key *k, char *val,
@@ -367,13 +368,13 @@ static int conf_set_maildir(struct conf_load *ld, const struct conf_key *k, char
         else if (*p != 'd' && *p != '%') {
             CONF_ERR(ld, line, "maildir: unknown '%%%c' (use %%u, %%d or %%%%)",
                      *p ? *p : ' ');
-            return -1;
+            return -EINVAL;
         }
     }
     /* Without %u every user would share one mailbox. */
     if (!has_u) {
         CONF_ERR(ld, line, "maildir: the template must contain %%u");
-        return -1;
+        return -EINVAL;
     }
     return conf_set_path(ld, k, val, line);
 }
@@ -387,7 +388,7 @@ static int conf_set_log(struct conf_load *ld, const struct conf_key *k, char *va
         ld->cfg->log = CONF_LOG_SYSLOG;
     else {
         CONF_ERR(ld, line, "log: '%s' is not stderr or syslog", strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -402,7 +403,7 @@ static int conf_set_log_format(struct conf_load *ld, const struct conf_key *k, c
         ld->cfg->log_format = CONF_LOG_JSON;
     else {
         CONF_ERR(ld, line, "log_format: '%s' is not line or json", strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -416,7 +417,7 @@ static int conf_set_bare_lf(struct conf_load *ld, const struct conf_key *k, char
         ld->cfg->bare_lf = CONF_BARE_REJECT;
     else {
         CONF_ERR(ld, line, "bare_lf: '%s' is not normalize or reject", strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -439,12 +440,12 @@ static int conf_set_sni(struct conf_load *ld, const struct conf_key *k, char *va
     char *name = conf_token(&p, 0), *cert = conf_token(&p, 0), *key = conf_token(&p, 0);
     if (name == NULL || cert == NULL || key == NULL || conf_token(&p, 0) != NULL) {
         CONF_ERR(ld, line, "tls_sni: expected HOSTNAME CERTFILE KEYFILE");
-        return -1;
+        return -EINVAL;
     }
     const char *host = strncmp(name, "*.", 2) ? name : name + 2;
     if (!conf_domain_valid(host, 0)) {
         CONF_ERR(ld, line, "tls_sni: '%s' is not a host name", strutil_esc(name));
-        return -1;
+        return -EINVAL;
     }
     cfg->tls_sni = xrealloc(cfg->tls_sni, (cfg->ntls_sni + 1) * sizeof *cfg->tls_sni);
     struct conf_sni *e = &cfg->tls_sni[cfg->ntls_sni++];
@@ -465,7 +466,7 @@ static int conf_set_tls_version(struct conf_load *ld, const struct conf_key *k, 
     else {
         CONF_ERR(ld, line, "tls_min_version: '%s' is not TLSv1.2 or TLSv1.3",
                  strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -488,7 +489,7 @@ static int conf_set_networks(struct conf_load *ld, const struct conf_key *k, cha
                                        (cfg->nrelay_networks + 1) * sizeof c);
         cfg->relay_networks[cfg->nrelay_networks++] = c;
     }
-    return bad ? -1 : 0;
+    return bad ? -EINVAL : 0;
 }
 
 /* route = DOMAIN|* mx|ADDR:PORT|[ADDR]:PORT|local|discard
@@ -502,11 +503,11 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
     if (dom == NULL || act == NULL) {
         CONF_ERR(ld, line, "route: expected DOMAIN|* mx|ADDRESS:PORT|local|discard "
                            "[tls=may|require|verify|none] [auth=USER:PASSWORD]");
-        return -1;
+        return -EINVAL;
     }
     if (strcmp(dom, "*") && !conf_domain_valid(dom, 0)) {
         CONF_ERR(ld, line, "route: '%s' is not a domain", strutil_esc(dom));
-        return -1;
+        return -EINVAL;
     }
     struct conf_route r = {0};
     if (!strcmp(act, "mx")) {
@@ -517,7 +518,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         /* Every domain local would make tern a sink for the world. */
         if (!strcmp(dom, "*")) {
             CONF_ERR(ld, line, "route: '* local' is not allowed; name the domains");
-            return -1;
+            return -EINVAL;
         }
         r.kind = CONF_ROUTE_LOCAL;
     } else {
@@ -533,7 +534,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         }
         if (conf_parse_hostport(act, &l, &why) < 0) {
             CONF_ERR(ld, line, "route: '%s': %s", strutil_esc(act), why);
-            return -1;
+            return -EINVAL;
         }
         r.kind = CONF_ROUTE_HOST;
         memcpy(r.host, l.addr, sizeof r.host);
@@ -558,7 +559,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
                                "auth=USER:PASSWORD)", strutil_esc(opt));
             free(r.auth_user);
             free(r.auth_pass);
-            return -1;
+            return -EINVAL;
         }
     }
     /* A password is never sent where it could be read: AUTH implies TLS. */
@@ -566,7 +567,7 @@ static int conf_set_route(struct conf_load *ld, const struct conf_key *k, char *
         CONF_ERR(ld, line, "route: auth= with tls=none would send the password in the clear");
         free(r.auth_user);
         free(r.auth_pass);
-        return -1;
+        return -EINVAL;
     }
     if (r.auth_user && r.tls == CONF_TLS_MAY)
         r.tls = CONF_TLS_REQUIRE;
@@ -584,7 +585,7 @@ static int conf_set_resolver(struct conf_load *ld, const struct conf_key *k, cha
     const char *why = NULL;
     if (conf_parse_hostport(val, &l, &why) < 0) {
         CONF_ERR(ld, line, "resolver: '%s': %s", strutil_esc(val), why);
-        return -1;
+        return -EINVAL;
     }
     free(ld->cfg->resolver);
     ld->cfg->resolver = xstrdup(val);
@@ -600,7 +601,7 @@ static int conf_set_metrics_listen(struct conf_load *ld, const struct conf_key *
     const char *why = NULL;
     if (conf_parse_hostport(val, &l, &why) < 0) {
         CONF_ERR(ld, line, "metrics_listen: '%s': %s", strutil_esc(val), why);
-        return -1;
+        return -EINVAL;
     }
     ld->cfg->metrics_listen = l;
     return 0;
@@ -617,7 +618,7 @@ static int conf_set_sender_check(struct conf_load *ld, const struct conf_key *k,
         ld->cfg->sender_check = CONF_SENDER_ANY;
     else {
         CONF_ERR(ld, line, "sender_check: '%s' is not own, domain or any", strutil_esc(val));
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -702,7 +703,7 @@ int conf_parse_line(void *arg, char *line, unsigned lineno)
     if (eq == NULL) {
         conf_error(ld->err, ld->file, lineno, "missing '=' (expected key = value): '%s'",
                    strutil_esc(line));
-        return -1;
+        return -EINVAL;
     }
     char *key = line, *kend = eq;
     while (kend > key && (kend[-1] == ' ' || kend[-1] == '\t'))
@@ -713,7 +714,7 @@ int conf_parse_line(void *arg, char *line, unsigned lineno)
         val++;
     if (*key == '\0') {
         conf_error(ld->err, ld->file, lineno, "missing key before '='");
-        return -1;
+        return -EINVAL;
     }
     for (size_t i = 0; i < sizeof conf_keys / sizeof conf_keys[0]; i++) {
         const struct conf_key *k = &conf_keys[i];
@@ -721,10 +722,10 @@ int conf_parse_line(void *arg, char *line, unsigned lineno)
             continue;
         if (*val == '\0') {
             conf_error(ld->err, ld->file, lineno, "%s: missing value", key);
-            return -1;
+            return -EINVAL;
         }
         return k->set(ld, k, val, lineno);
     }
     conf_error(ld->err, ld->file, lineno, "unknown key '%s'", strutil_esc(key));
-    return -1;
+    return -EINVAL;
 }

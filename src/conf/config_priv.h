@@ -2,6 +2,7 @@
 #ifndef TERN_CONF_CONFIG_PRIV_H
 #define TERN_CONF_CONFIG_PRIV_H
 
+#include <errno.h>
 #include <stddef.h>
 
 #include "base/buf.h"
@@ -17,12 +18,12 @@
 
 /* Called for each non-blank line of a file with comments removed and
  * leading and trailing white space trimmed (the line is writable).
- * Returns 0, or -1 after appending one error line to the reader's err. */
+ * Returns 0, or -EINVAL after appending one error line to the reader's err. */
 typedef int (*conf_line_fn)(void *arg, char *line, unsigned lineno);
 
 /* What conf_lines_read() and the table loaders return. */
-#define CONF_ELINES (-1) /* errors in lines, appended to err */
-#define CONF_EREAD (-2)  /* the file cannot be read; *oserr holds errno */
+#define CONF_ELINES (-EINVAL) /* errors in lines, appended to err */
+#define CONF_EREAD (-EIO)     /* the file cannot be read; *oserr holds errno */
 
 /* Reads `path` (at most `max` bytes) and calls fn for each line. A '#' at
  * the start of a line or after white space starts a comment; CRLF line
@@ -45,7 +46,7 @@ int conf_name_safe(const char *s);
  * or "[IPv6:::1]" (RFC 5321 §4.1.3) is accepted too. */
 int conf_domain_valid(const char *s, int allow_literal);
 
-/* Index of `domain` in cfg->local_domains (case-insensitive), or -1. */
+/* Index of `domain` in cfg->local_domains (case-insensitive), or -ENOENT. */
 int conf_local_domain_index(const struct config *cfg, const char *domain);
 
 /* Loads the users and aliases files into cfg->users / cfg->aliases
@@ -75,10 +76,10 @@ struct conf_load {
 int conf_parse_line(void *arg, char *line, unsigned lineno);
 
 /* Parses "ADDR:PORT" ("[v6]:PORT" for IPv6) into l (role untouched).
- * Returns 0, or -1 with a short reason in *why. */
+ * Returns 0, or -EINVAL with a short reason in *why. */
 int conf_parse_hostport(const char *s, struct conf_listener *l, const char **why);
 
-/* Parses "ADDR/PREFIX" (or a bare address: a host) into c. Returns 0 or -1. */
+/* Parses "ADDR/PREFIX" (or a bare address: a host) into c. Returns 0 or -EINVAL. */
 int conf_parse_cidr(const char *s, struct conf_cidr *c);
 
 /* Appends "file:line: " then the formatted text and a newline to err. */

@@ -1,5 +1,6 @@
 /* expand.c: who a local recipient is. RCPT TO classification, alias
  * expansion into final mailboxes, and the Maildir path of a mailbox. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,29 +136,29 @@ int config_expand(const struct config *cfg, const char *addr, struct conf_mailbo
                   size_t *n)
 {
     if (cfg->nlocal_domains == 0)
-        return -1;
+        return -ENOENT;
     struct conf_expand x = {.cfg = cfg, .out = out, .n = n, .n0 = *n};
     const char *at = strrchr(addr, '@');
     size_t ll = at ? (size_t)(at - addr) : strlen(addr);
     if (ll == 0 || ll > MAILADDR_LOCAL_MAX)
-        return -1;
+        return -ENOENT;
     memcpy(x.chain[0].local, addr, ll);
     x.chain[0].local[ll] = '\0';
     strutil_lower(x.chain[0].local);
     if (at) {
         int d = conf_local_domain_index(cfg, at + 1);
         if (d < 0)
-            return -1;
+            return -ENOENT;
         x.chain[0].domain = cfg->local_domains[d];
     } else if (!strcmp(x.chain[0].local, "postmaster")) {
         /* Bare "<postmaster>" (RFC 5321 §4.1.1.3) means the first domain. */
         x.chain[0].domain = cfg->local_domains[0];
     } else {
-        return -1;
+        return -ENOENT;
     }
     conf_expand_one(&x, 0);
     free(x.seen);
-    return *n > x.n0 ? 0 : -1;
+    return *n > x.n0 ? 0 : -ENOENT;
 }
 
 enum conf_rcpt config_rcpt_check(const struct config *cfg, const struct mailaddr *rcpt)
@@ -200,8 +201,10 @@ int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb,
 {
     /* The checks are repeated here, where the path is made, so no caller
      * can hand us "../x" by mistake. */
-    if (!conf_name_safe(mb->user) || !conf_domain_path_safe(mb->domain) || outsize == 0)
-        return -1;
+    if (!conf_name_safe(mb->user) || !conf_domain_path_safe(mb->domain))
+        return -EINVAL;
+    if (outsize == 0)
+        return -ENAMETOOLONG;
     size_t len = 0;
     for (const char *p = cfg->maildir; *p; p++) {
         const char *piece = p;
@@ -217,11 +220,11 @@ int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb,
             } else if (*p == '%') {
                 piece = "%";
             } else {
-                return -1;
+                return -EINVAL;
             }
         }
         if (plen >= outsize - len)
-            return -1;
+            return -ENAMETOOLONG;
         for (size_t i = 0; i < plen; i++) {
             char c = piece[i];
             out[len++] = (lower && c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;

@@ -1,5 +1,6 @@
 /* names.c: what counts as a safe local part and a valid domain. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 
 #include "base/strutil.h"
@@ -65,9 +66,9 @@ int conf_domain_valid(const char *s, int allow_literal)
 int conf_local_domain_index(const struct config *cfg, const char *domain)
 {
     if (domain == NULL)
-        return -1;
+        return -ENOENT;
     for (size_t i = 0; i < cfg->nlocal_domains; i++)
         if (strutil_casecmp(cfg->local_domains[i], domain) == 0)
             return (int)i;
-    return -1;
+    return -ENOENT;
 }

@@ -4,6 +4,7 @@
  *          A name without a domain is a user in every local domain.
  * aliases: "alias: target, target2 ..." where the alias and each target
  *          are a local part or local@<local domain>. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ struct conf_table_load {
 /* Checks "local" or "local@domain" (lowercasing it in place) as a name
  * of the users or aliases file. `what` names it in messages. Returns 0,
  * 1 for a domain that is not local (the caller decides what that means),
- * or -1 after appending an error. */
+ * or -EINVAL after appending an error. */
 static int conf_check_name(struct conf_table_load *tl, char *name, unsigned line,
                            const char *what)
 {
@@ -37,7 +38,7 @@ static int conf_check_name(struct conf_table_load *tl, char *name, unsigned line
                    "%s '%s': a local part may only hold a-z 0-9 . _ + - (not first '.'), "
                    "at most 64 octets",
                    what, strutil_esc(name));
-        rc = -1;
+        rc = -EINVAL;
     } else if (at && conf_local_domain_index(tl->cfg, at + 1) < 0) {
         rc = 1;
     }
@@ -60,22 +61,22 @@ static int conf_users_line(void *arg, char *line, unsigned lineno)
     }
     if (*line == '\0' || strpbrk(line, " \t")) {
         conf_error(tl->err, tl->file, lineno, "expected 'name' or 'name@domain' [':' hash]");
-        return -1;
+        return -EINVAL;
     }
     int rc = conf_check_name(tl, line, lineno, "user");
     if (rc < 0)
-        return -1;
+        return rc;
     if (rc > 0) {
         conf_error(tl->err, tl->file, lineno, "user '%s': the domain is not in local_domains",
                    strutil_esc(line));
-        return -1;
+        return -EINVAL;
     }
     unsigned prev = 0;
     struct conf_entry *e = conf_table_add(tl->t, line, lineno, &prev);
     if (e == NULL) {
         conf_error(tl->err, tl->file, lineno, "duplicate user '%s' (first on line %u)",
                    strutil_esc(line), prev);
-        return -1;
+        return -EINVAL;
     }
     if (hash && *hash)
         conf_entry_add_val(e, hash);
@@ -88,7 +89,7 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
     char *colon = strchr(line, ':');
     if (colon == NULL) {
         conf_error(tl->err, tl->file, lineno, "missing ':' (expected alias: target, ...)");
-        return -1;
+        return -EINVAL;
     }
     char *name = line, *end = colon;
     *colon = '\0';
@@ -96,15 +97,15 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
         *--end = '\0';
     if (*name == '\0' || strpbrk(name, " \t")) {
         conf_error(tl->err, tl->file, lineno, "expected 'alias: target, ...'");
-        return -1;
+        return -EINVAL;
     }
     int rc = conf_check_name(tl, name, lineno, "alias");
     if (rc < 0)
-        return -1;
+        return rc;
     if (rc > 0) {
         conf_error(tl->err, tl->file, lineno, "alias '%s': the domain is not in local_domains",
                    strutil_esc(name));
-        return -1;
+        return -EINVAL;
     }
     /* Check every target before adding anything, so a bad line leaves no
      * half alias behind. */
@@ -155,7 +156,7 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
     }
 out:
     free(targets);
-    return bad ? -1 : 0;
+    return bad ? -EINVAL : 0;
 }
 
 static int conf_table_load(struct config *cfg, struct conf_table **slot, const char *path,

@@ -218,8 +218,11 @@ int maildir_deliver(const char *path, const struct maildir_msg *msg, struct resu
         if (rc != -EEXIST)
             goto fail_noname;
     }
-    if (fd < 0)
+    if (fd < 0) {
+        if (rc == 0) /* the Maildir was made on the last try */
+            rc = -EEXIST;
         goto fail_noname;
+    }
 
     rc = maildir_write(fd, msg, &what);
     if (rc == 0) {
@@ -265,5 +268,5 @@ fail_noname:
     buf_free(&tmp);
     buf_free(&dst);
     buf_free(&newdir);
-    return -1;
+    return rc;
 }

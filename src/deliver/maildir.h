@@ -29,7 +29,7 @@ struct maildir_msg {
  * expect. Fills *res: OK, or TEMPFAIL for anything that may heal (disk
  * full, permissions, I/O); never loses the message: on failure the file
  * in tmp/ is removed and nothing appears in new/. Returns 0 on success,
- * -1 otherwise (see *res). */
+ * else the -errno of the step that failed (*res says which). */
 int maildir_deliver(const char *path, const struct maildir_msg *msg, struct result *res);
 
 /* Builds a unique file name per the Maildir spec

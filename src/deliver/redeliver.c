@@ -21,15 +21,16 @@
 /* A delivery that started at `since` names its file within this long. */
 #define REDELIVER_WINDOW 3600
 
+/* Decimal digits at *p, which it moves past. Returns 0 or -EINVAL. */
 static int redeliver_digits(const char **p, uint64_t *out)
 {
     const char *s = *p;
     uint64_t v = 0;
     if (*s < '0' || *s > '9')
-        return -1;
+        return -EINVAL;
     while (*s >= '0' && *s <= '9') {
         if (v > (UINT64_MAX - 9) / 10)
-            return -1;
+            return -EINVAL;
         v = v * 10 + (uint64_t)(*s - '0');
         s++;
     }
@@ -38,7 +39,8 @@ static int redeliver_digits(const char **p, uint64_t *out)
     return 0;
 }
 
-/* Parses "<secs>.M<usecs>P<pid>Q<n>.<host>[:2,flags]" (maildir.h). */
+/* Parses "<secs>.M<usecs>P<pid>Q<n>.<host>[:2,flags]" (maildir.h).
+ * Returns 0 or -EINVAL. */
 static int redeliver_parse_name(const char *name, uint64_t *secs, uint64_t *pid)
 {
     const char *p = name;
@@ -46,7 +48,7 @@ static int redeliver_parse_name(const char *name, uint64_t *secs, uint64_t *pid)
     if (redeliver_digits(&p, secs) < 0 || *p++ != '.' || *p++ != 'M' ||
         redeliver_digits(&p, &dummy) < 0 || *p++ != 'P' || redeliver_digits(&p, pid) < 0 ||
         *p != 'Q')
-        return -1;
+        return -EINVAL;
     return 0;
 }
 

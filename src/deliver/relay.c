@@ -6,6 +6,7 @@
 #include "deliver/relay.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,21 +200,26 @@ static void relay_on_mx(void *arg, struct mx_result *res)
     relay_try(j);
 }
 
+/* Returns 0, -ENOSPC when the job has all the targets it can take, or
+ * -EINVAL for an address that is not numeric. */
 static int relay_add_target(struct relay_job *j, const char *host, const char *addr, int port)
 {
     if (j->ntargets >= RELAY_TARGETS_MAX)
-        return -1;
+        return -ENOSPC;
     struct relay_target *t = &j->targets[j->ntargets];
     memset(t, 0, sizeof *t);
-    if (inetsock_addr(addr, port, &t->ss, &t->sl) < 0)
-        return -1;
+    int rc = inetsock_addr(addr, port, &t->ss, &t->sl);
+    if (rc < 0)
+        return rc;
     snprintf(t->name, sizeof t->name, "%s[%s]:%d", host, addr, port);
     strutil_lcpy(t->host, host, sizeof t->host);
     j->ntargets++;
     return 0;
 }
 
-/* An address literal "[192.0.2.1]" or "[IPv6:2001:db8::1]" names its host. */
+/* An address literal "[192.0.2.1]" or "[IPv6:2001:db8::1]" names its host.
+ * Returns 1 when the domain is one (its target added), 0 when it is no
+ * literal, or -EINVAL for a malformed one. */
 static int relay_literal(struct relay_job *j)
 {
     size_t n = strlen(j->domain);
@@ -225,10 +231,11 @@ static int relay_literal(struct relay_job *j)
         a += 5;
     size_t al = (size_t)(j->domain + n - 1 - a);
     if (al >= sizeof addr)
-        return -1;
+        return -EINVAL;
     memcpy(addr, a, al);
     addr[al] = '\0';
-    return relay_add_target(j, j->domain, addr, (int)j->r->cfg->relay_port) == 0 ? 1 : -1;
+    int rc = relay_add_target(j, j->domain, addr, (int)j->r->cfg->relay_port);
+    return rc < 0 ? rc : 1;
 }
 
 /* RFC 5321 §4.5.3.2 bounds every command, not a whole delivery: without

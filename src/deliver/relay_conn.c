@@ -283,19 +283,20 @@ static void rconn_on_connect_timeout(struct ev_loop *loop, void *arg)
     rconn_connect_failed(rc, "Connection timed out");
 }
 
-/* Starts a connection for job j to target t. Returns 0, or -1 with
+/* Starts a connection for job j to target t. Returns 0, or -errno with
  * j->last_error set when it failed at once. */
 static int rconn_open(struct relay *r, struct relay_job *j, const struct relay_target *t)
 {
     int fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 ||
         (connect(fd, (const struct sockaddr *)&t->ss, t->sl) < 0 && errno != EINPROGRESS)) {
+        int err = errno;
         snprintf(j->last_error, sizeof j->last_error, "connect to %s: %s", t->name,
-                 strerror(errno));
+                 strerror(err));
         if (fd >= 0)
             close(fd);
         relay_count(r, RELAY_EV_CONNECT_FAILED);
-        return -1;
+        return -err;
     }
     struct relay_conn *rc = xcalloc(1, sizeof *rc);
     rc->r = r;
@@ -303,11 +304,12 @@ static int rconn_open(struct relay *r, struct relay_job *j, const struct relay_t
     rc->route = j->route;
     strutil_lcpy(rc->target, t->name, sizeof rc->target);
     strutil_lcpy(rc->host, t->host, sizeof rc->host);
-    if (ev_io_add(r->loop, fd, EV_WRITE, rconn_on_connect, rc) < 0) {
+    int err = ev_io_add(r->loop, fd, EV_WRITE, rconn_on_connect, rc);
+    if (err < 0) {
         close(fd);
         free(rc);
         snprintf(j->last_error, sizeof j->last_error, "connect to %s: cannot watch", t->name);
-        return -1;
+        return err;
     }
     rc->timer = ev_timer_add(r->loop, RELAY_CONNECT_MS, rconn_on_connect_timeout, rc);
     rc->next = r->conns;

@@ -3,6 +3,7 @@
 #include "dns/mx_parse.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,29 +25,33 @@ int mx_parse_name(const unsigned char *p, size_t n, size_t *used, char *out, siz
 {
     size_t pos = 0, olen = 0;
     if (outsize == 0)
-        return -1;
+        return -ENAMETOOLONG;
     for (;;) {
         if (pos >= n)
-            return -1;
+            return -EINVAL;
         size_t len = p[pos];
         if (len == 0)
             break;
         /* 0xC0 is a compression pointer, 0x40 and 0x80 the obsolete
          * extended label types (RFC 6891 §5): none belongs here. */
         if (len > LABEL_MAX)
-            return -1;
+            return -EINVAL;
         /* This label, its length octet and the root label must fit. */
-        if (pos + 1 + len >= n || pos + 1 + len + 1 > NAME_WIRE_MAX)
-            return -1;
+        if (pos + 1 + len >= n)
+            return -EINVAL;
+        if (pos + 1 + len + 1 > NAME_WIRE_MAX)
+            return -ENAMETOOLONG;
         if (olen > 0) {
             if (olen + 1 >= outsize)
-                return -1;
+                return -ENAMETOOLONG;
             out[olen++] = '.';
         }
         for (size_t i = 0; i < len; i++) {
             unsigned char c = p[pos + 1 + i];
-            if (!mx_host_char(c) || olen + 1 >= outsize)
-                return -1;
+            if (!mx_host_char(c))
+                return -EINVAL;
+            if (olen + 1 >= outsize)
+                return -ENAMETOOLONG;
             out[olen++] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
         }
         pos += 1 + len;
@@ -60,9 +65,12 @@ int mx_parse_mx_rdata(const unsigned char *p, size_t n, struct mx_rr *out)
 {
     size_t used = 0;
     if (n < 3)
-        return -1;
-    if (mx_parse_name(p + 2, n - 2, &used, out->name, sizeof out->name) < 0 || used != n - 2)
-        return -1;
+        return -EINVAL;
+    int rc = mx_parse_name(p + 2, n - 2, &used, out->name, sizeof out->name);
+    if (rc < 0)
+        return rc;
+    if (used != n - 2)
+        return -EINVAL;
     out->pref = (unsigned)p[0] << 8 | p[1];
     return 0;
 }
@@ -81,7 +89,7 @@ int mx_parse_addr_rdata(int family, const unsigned char *p, size_t n,
     memset(out, 0, sizeof *out);
     if (family == AF_INET) {
         if (n != 4 || !mx_ipv4_usable(p))
-            return -1;
+            return -EINVAL;
         struct sockaddr_in *sin = (struct sockaddr_in *)out;
         sin->sin_family = AF_INET;
         memcpy(&sin->sin_addr, p, 4);
@@ -92,13 +100,13 @@ int mx_parse_addr_rdata(int family, const unsigned char *p, size_t n,
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (n != 16 || !memcmp(p, zero, 16) || p[0] == 0xff ||
             (!memcmp(p, mapped, 12) && !mx_ipv4_usable(p + 12)))
-            return -1;
+            return -EINVAL;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
         sin6->sin6_family = AF_INET6;
         memcpy(&sin6->sin6_addr, p, 16);
         return 0;
     }
-    return -1;
+    return -EINVAL;
 }
 
 static uint32_t mx_rand_default(void *arg, uint32_t bound)
@@ -252,19 +260,21 @@ int mx_parse_literal(const char *s, struct sockaddr_storage *out)
         return 0;
     size_t len = strlen(s);
     if (len < 3 || s[len - 1] != ']' || len - 2 >= sizeof body)
-        return -1;
+        return -EINVAL;
     memcpy(body, s + 1, len - 2);
     body[len - 2] = '\0';
     /* inet_pton() takes only the strict forms: four decimal parts without
      * leading zeros, RFC 4291 §2.2 text. */
     if (strutil_ncasecmp(body, "IPv6:", 5) == 0) {
         if (inet_pton(AF_INET6, body + 5, bin) != 1)
-            return -1;
-        return mx_parse_addr_rdata(AF_INET6, bin, 16, out) == 0 ? 1 : -1;
+            return -EINVAL;
+        int rc = mx_parse_addr_rdata(AF_INET6, bin, 16, out);
+        return rc < 0 ? rc : 1;
     }
     if (inet_pton(AF_INET, body, bin) != 1)
-        return -1;
-    return mx_parse_addr_rdata(AF_INET, bin, 4, out) == 0 ? 1 : -1;
+        return -EINVAL;
+    int rc = mx_parse_addr_rdata(AF_INET, bin, 4, out);
+    return rc < 0 ? rc : 1;
 }
 
 int mx_parse_domain_ok(const char *s)

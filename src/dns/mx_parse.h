@@ -27,21 +27,22 @@ typedef uint32_t (*mx_rand_fn)(void *arg, uint32_t bound);
 
 /* Decodes the uncompressed wire-format domain name (RFC 1035 §3.1) at
  * p[0..n) into lower-case text without the final dot ("" for the root),
- * and sets *used to the octets it took. Refuses (-1) a compression pointer
- * (libunbound hands rdata out uncompressed), a name over 255 octets, a
- * label over 63, one running past n, and any octet that is not a letter,
- * digit, '-' or '_': such a name is no mail host, and would change meaning
- * as text ('.' inside a label) or in a log. Returns 0 or -1. */
+ * and sets *used to the octets it took. Refuses (-EINVAL) a compression
+ * pointer (libunbound hands rdata out uncompressed), a label over 63, one
+ * running past n, and any octet that is not a letter, digit, '-' or '_':
+ * such a name is no mail host, and would change meaning as text ('.'
+ * inside a label) or in a log. Returns 0, -EINVAL, or -ENAMETOOLONG for
+ * a name over 255 octets or over outsize as text. */
 int mx_parse_name(const unsigned char *p, size_t n, size_t *used, char *out, size_t outsize);
 
 /* MX rdata (RFC 1035 §3.3.9): a 16-bit preference and a name filling the
- * rest exactly. Returns 0 or -1. */
+ * rest exactly. Returns 0, -EINVAL or -ENAMETOOLONG (mx_parse_name). */
 int mx_parse_mx_rdata(const unsigned char *p, size_t n, struct mx_rr *out);
 
 /* A (4 octets) or AAAA (16 octets) rdata into *out, port 0. Refuses a
  * wrong length and addresses nothing can be delivered to: unspecified
  * (0.0.0.0/8, which Linux connects to as this host, and ::), multicast,
- * broadcast. family is AF_INET or AF_INET6. Returns 0 or -1. */
+ * broadcast. family is AF_INET or AF_INET6. Returns 0 or -EINVAL. */
 int mx_parse_addr_rdata(int family, const unsigned char *p, size_t n,
                         struct sockaddr_storage *out);
 
@@ -82,7 +83,7 @@ size_t mx_parse_merge_addrs(const struct sockaddr_storage *v6, size_t n6,
 /* An address literal of RFC 5321 §4.1.3 ("[192.0.2.1]",
  * "[IPv6:2001:db8::1]", tag case-insensitive) into *out, port 0.
  * Returns 1 for a usable literal, 0 when s is no literal (does not start
- * with '['), -1 for a malformed or unusable one (general literals
+ * with '['), -EINVAL for a malformed or unusable one (general literals
  * included: nothing can deliver to them). */
 int mx_parse_literal(const char *s, struct sockaddr_storage *out);
 

@@ -59,7 +59,7 @@ static void dns_unlink(struct dns_query *q)
 }
 
 /* Turns "ADDR:PORT", "ADDR", "[IPv6]:PORT" or a bare IPv6 address into
- * libunbound's "ADDR@PORT". Returns 0 or -1 with a reason in err. */
+ * libunbound's "ADDR@PORT". Returns 0 or -EINVAL with a reason in err. */
 static int dns_server_spec(const char *server, char *out, size_t outsize, struct buf *err)
 {
     char addr[INET6_ADDRSTRLEN + 1];
@@ -95,12 +95,13 @@ static int dns_server_spec(const char *server, char *out, size_t outsize, struct
     return 0;
 bad:
     buf_printf(err, "resolver: not an address and port: %s", strutil_esc(server));
-    return -1;
+    return -EINVAL;
 }
 
 /* Starts a query. The first one starts libunbound's thread, which must not
  * take signals meant for the loop's signalfd: it inherits the signal mask
- * of the thread that creates it, so everything is blocked meanwhile. */
+ * of the thread that creates it, so everything is blocked meanwhile.
+ * Returns libunbound's code: 0 or a UB_* error for ub_strerror(), no errno. */
 static int dns_ub_start(struct dns *dns, const char *name, int rrtype, void *mydata,
                         ub_callback_type cb, int *async_id)
 {

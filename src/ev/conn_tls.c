@@ -44,7 +44,8 @@ void conn_tls_set_peer(struct conn *c, const char *name, int verify)
     c->tls_verify = verify && c->tls_peer != NULL;
 }
 
-/* SNI and, when asked, certificate checks for an outbound handshake. */
+/* SNI and, when asked, certificate checks for an outbound handshake.
+ * Returns 0, or -EINVAL when OpenSSL refuses the peer's name. */
 static int conn_tls_client_peer(struct conn *c, SSL *ssl)
 {
     if (c->tls_peer == NULL)
@@ -53,13 +54,14 @@ static int conn_tls_client_peer(struct conn *c, SSL *ssl)
     int numeric = inet_pton(AF_INET, c->tls_peer, bin) == 1 ||
                   inet_pton(AF_INET6, c->tls_peer, bin) == 1;
     if (!numeric && SSL_set_tlsext_host_name(ssl, c->tls_peer) != 1)
-        return -1;
+        return -EINVAL;
     if (!c->tls_verify)
         return 0;
     SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     if (numeric)
-        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->tls_peer) == 1 ? 0 : -1;
-    return SSL_set1_host(ssl, c->tls_peer) == 1 ? 0 : -1;
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->tls_peer) == 1 ? 0
+                                                                                   : -EINVAL;
+    return SSL_set1_host(ssl, c->tls_peer) == 1 ? 0 : -EINVAL;
 }
 
 void conn_tls_begin(struct conn *c)
@@ -74,10 +76,11 @@ void conn_tls_begin(struct conn *c)
     }
     if (c->tls_client) {
         SSL_set_connect_state(ssl);
-        if (conn_tls_client_peer(c, ssl) < 0) {
+        int rc = conn_tls_client_peer(c, ssl);
+        if (rc < 0) {
             SSL_free(ssl);
             ERR_clear_error();
-            conn_finish(c, -EINVAL);
+            conn_finish(c, rc);
             return;
         }
     } else {

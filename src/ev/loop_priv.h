@@ -67,7 +67,9 @@ struct ev_loop {
 
 /* Fires the due timers (loop_timer.c). */
 void ev_timer_run_due(struct ev_loop *loop);
-/* The epoll_wait timeout until the nearest timer: -1 for none. */
+/* epoll_wait()'s timeout for "no timer": wait until an fd is ready. */
+#define EV_WAIT_FOREVER (-1)
+/* The epoll_wait timeout until the nearest timer: EV_WAIT_FOREVER for none. */
 int ev_timer_next_wait(const struct ev_loop *loop);
 
 #endif

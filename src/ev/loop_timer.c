@@ -140,7 +140,7 @@ void ev_timer_run_due(struct ev_loop *loop)
 int ev_timer_next_wait(const struct ev_loop *loop)
 {
     if (loop->nheap == 0)
-        return -1;
+        return EV_WAIT_FOREVER;
     uint64_t deadline = loop->ts[loop->heap[0]].deadline;
     uint64_t now = clock_mono_ms();
     if (deadline <= now)

@@ -2,6 +2,7 @@
  * switching to an SNI certificate in the ClientHello callback. */
 #include "ev/tlsctx.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,8 @@ static void tlsctx_errors(struct buf *err, const char *what, const char *name)
     buf_putc(err, '\n');
 }
 
+/* Loads the certificate, its chain and the key. Returns 0, or -EINVAL
+ * with OpenSSL's reasons appended to err. */
 static int tlsctx_load_pem(SSL_CTX *ctx, const struct tlsctx_pem *p, struct buf *err)
 {
     const char *name = p->name ? p->name : "the default certificate";
@@ -63,7 +66,7 @@ static int tlsctx_load_pem(SSL_CTX *ctx, const struct tlsctx_pem *p, struct buf 
     BIO_free(bio);
     if (!ok) {
         tlsctx_errors(err, "cannot load the certificate", name);
-        return -1;
+        return -EINVAL;
     }
     bio = BIO_new_mem_buf(p->key, (int)p->key_len);
     EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
@@ -72,7 +75,7 @@ static int tlsctx_load_pem(SSL_CTX *ctx, const struct tlsctx_pem *p, struct buf 
     EVP_PKEY_free(key);
     if (!ok) {
         tlsctx_errors(err, "cannot load the private key (or it does not match)", name);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }

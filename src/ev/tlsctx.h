@@ -49,8 +49,8 @@ void *tlsctx_ssl_ctx(const struct tlsctx *t);
 
 /* Writes a new self-signed certificate for cn (ECDSA P-256, valid ten
  * years) to cert_path and its key to key_path (mode 0600), creating the
- * directories. For the embedded default only. Returns 0 or -1 with the
- * reason appended to *err. */
+ * directories. For the embedded default only. Returns 0, or -errno (-EIO
+ * when OpenSSL failed) with the reason appended to *err. */
 int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
                            struct buf *err);
 

@@ -1,5 +1,6 @@
 /* tlsctx_selfsigned.c: the certificate `make run` makes for itself, so the
  * submission and smtps listeners of the embedded default work at once. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ static int selfsigned_ext(X509 *x, int nid, const char *value)
     X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
     int ok = ext && X509_add_ext(x, ext, -1) == 1;
     X509_EXTENSION_free(ext);
-    return ok ? 0 : -1;
+    return ok ? 0 : -EINVAL;
 }
 
 static void selfsigned_dirname(const char *path, char *out, size_t n)
@@ -49,7 +50,7 @@ static void selfsigned_dirname(const char *path, char *out, size_t n)
 int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
                            struct buf *err)
 {
-    int rc = -1;
+    int rc = -EIO; /* what OpenSSL fails with: it sets no errno */
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509 *x = X509_new();
     BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
@@ -89,12 +90,18 @@ int tlsctx_make_selfsigned(const char *cert_path, const char *key_path, const ch
         goto ossl;
     char dir[PATH_MAX];
     selfsigned_dirname(key_path, dir, sizeof dir);
-    if (fsio_mkpath(dir, 0755, 0700) < 0 || fsio_write_file_atomic(key_path, ktext, klen, 0600) < 0) {
+    rc = fsio_mkpath(dir, 0755, 0700);
+    if (rc == 0)
+        rc = fsio_write_file_atomic(key_path, ktext, klen, 0600);
+    if (rc < 0) {
         buf_printf(err, "cannot write %s\n", key_path);
         goto out;
     }
     selfsigned_dirname(cert_path, dir, sizeof dir);
-    if (fsio_mkpath(dir, 0755, 0700) < 0 || fsio_write_file_atomic(cert_path, ctext, clen, 0644) < 0) {
+    rc = fsio_mkpath(dir, 0755, 0700);
+    if (rc == 0)
+        rc = fsio_write_file_atomic(cert_path, ctext, clen, 0644);
+    if (rc < 0) {
         buf_printf(err, "cannot write %s\n", cert_path);
         goto out;
     }

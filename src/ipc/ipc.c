@@ -118,6 +118,8 @@ bad:
     return -EPROTO;
 }
 
+/* Handles one waiting message. Returns 1 after one, 0 when none is
+ * waiting, or -errno once the channel failed (-EPIPE: the peer closed). */
 static int ipc_recv_one(struct ipc_chan *ch)
 {
     struct ipc_msg msg;
@@ -127,7 +129,7 @@ static int ipc_recv_one(struct ipc_chan *ch)
         return 0;
     if (rc <= 0) {
         ipc_chan_fail(ch, rc);
-        return -1;
+        return rc < 0 ? rc : -EPIPE;
     }
     ch->on_msg(ch, &msg, ch->arg);
     return 1;
@@ -425,5 +427,5 @@ void ipc_get_result(struct ipc_rd *r, struct result *out)
 
 int ipc_rd_end(const struct ipc_rd *r)
 {
-    return (r->err || r->left) ? -1 : 0;
+    return (r->err || r->left) ? -EBADMSG : 0;
 }

@@ -77,7 +77,7 @@ void ipc_get_str(struct ipc_rd *r, char *out, size_t outsize);
 struct result;
 void ipc_put_result(struct buf *b, const struct result *res);
 void ipc_get_result(struct ipc_rd *r, struct result *out);
-/* Returns 0 if every get succeeded and nothing is left, else -1. */
+/* Returns 0 if every get succeeded and nothing is left, else -EBADMSG. */
 int ipc_rd_end(const struct ipc_rd *r);
 
 #endif

@@ -1,6 +1,7 @@
 /* addrlist.c: a single pass over an address-list (RFC 5322 §3.4). */
 #include "mail/addrlist.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -17,7 +18,7 @@ static int addrlist_emit(struct addrlist_el *el, addrlist_cb cb, void *arg)
     struct buf *b = el->has_angle ? &el->angle : &el->plain;
     int rc = 0;
     if (b->len > ADDRLIST_ADDR_MAX) {
-        rc = -1;
+        rc = -ENAMETOOLONG;
     } else if (b->len) {
         buf_putc(b, '\0');
         rc = cb(arg, b->data, b->len - 1);
@@ -82,7 +83,7 @@ int addrlist_parse(const char *v, size_t n, addrlist_cb cb, void *arg)
             break;
         case '<':
             if (el.in_angle) {
-                rc = -1;
+                rc = -EINVAL;
                 break;
             }
             /* What came before was a display name. */
@@ -91,7 +92,7 @@ int addrlist_parse(const char *v, size_t n, addrlist_cb cb, void *arg)
             break;
         case '>':
             if (!el.in_angle)
-                rc = -1;
+                rc = -EINVAL;
             el.in_angle = 0;
             break;
         case ':':
@@ -112,7 +113,7 @@ int addrlist_parse(const char *v, size_t n, addrlist_cb cb, void *arg)
             /* fall through */
         case ';':
             if (el.in_angle) {
-                rc = -1;
+                rc = -EINVAL;
                 break;
             }
             rc = addrlist_emit(&el, cb, arg);
@@ -123,7 +124,7 @@ int addrlist_parse(const char *v, size_t n, addrlist_cb cb, void *arg)
         }
     }
     if (rc == 0 && (comment || quoted || literal || el.in_angle))
-        rc = -1;
+        rc = -EINVAL;
     if (rc == 0)
         rc = addrlist_emit(&el, cb, arg);
     buf_free(&el.plain);

@@ -13,13 +13,14 @@
 #define ADDRLIST_ADDR_MAX 1024
 
 /* Called for each address; a non-zero return stops the walk and is
- * returned by addrlist_parse. addr is NUL-terminated, valid during the call. */
+ * returned by addrlist_parse (a positive one cannot be mistaken for the
+ * parser's own errors). addr is NUL-terminated, valid during the call. */
 typedef int (*addrlist_cb)(void *arg, const char *addr, size_t n);
 
 /* Walks the header field body v[0..n) (without the field name; line
- * folds allowed). Returns 0, the callback's non-zero value, or -1 for an
- * unterminated quoted string, comment or angle address, or an address
- * over ADDRLIST_ADDR_MAX. */
+ * folds allowed). Returns 0, the callback's non-zero value, -EINVAL for
+ * an unterminated quoted string, comment or angle address, or
+ * -ENAMETOOLONG for an address over ADDRLIST_ADDR_MAX. */
 int addrlist_parse(const char *v, size_t n, addrlist_cb cb, void *arg);
 
 #endif

@@ -7,6 +7,7 @@
  * cannot arise, since a bare CR or LF is refused before it. */
 #include "mail/dotstuff_enc.h"
 
+#include <errno.h>
 #include <string.h>
 
 void dotstuff_enc_init(struct dotstuff_enc *e, enum dotstuff_enc_mode mode)
@@ -26,7 +27,7 @@ static int enc_refuse(struct dotstuff_enc *e, unsigned flag)
 {
     e->flags |= flag;
     e->failed = 1;
-    return -1;
+    return -EINVAL;
 }
 
 /* BINARY: nothing is refused or changed; only the flags are noted. */
@@ -50,7 +51,7 @@ static void enc_binary(struct dotstuff_enc *e, const char *in, size_t n, struct 
 int dotstuff_enc_feed(struct dotstuff_enc *e, const char *in, size_t n, struct buf *out)
 {
     if (e->failed)
-        return -1;
+        return -EINVAL;
     if (e->mode == DOTSTUFF_ENC_BINARY) {
         enc_binary(e, in, n, out);
         return 0;
@@ -104,7 +105,7 @@ int dotstuff_enc_end(struct dotstuff_enc *e, struct buf *out)
     if (e->failed || e->cr) {
         if (e->cr)
             enc_refuse(e, DOTSTUFF_ENC_F_BARE);
-        return -1;
+        return -EINVAL;
     }
     if (e->mode == DOTSTUFF_ENC_DATA)
         enc_put(out, e->bol ? ".\r\n" : "\r\n.\r\n", e->bol ? 3 : 5);

@@ -48,14 +48,14 @@ struct dotstuff_enc {
 void dotstuff_enc_init(struct dotstuff_enc *e, enum dotstuff_enc_mode mode);
 
 /* Appends in[0..n) encoded to out (NULL: a dry run). A CR at the end of
- * in is held back until the next call shows an LF. Returns 0, or -1 at
+ * in is held back until the next call shows an LF. Returns 0, or -EINVAL at
  * the first NUL or bare CR/LF in DATA and TEXT modes: what came before
  * it may have been appended, nothing of it or after it is, and every
  * later call fails too. */
 int dotstuff_enc_feed(struct dotstuff_enc *e, const char *in, size_t n, struct buf *out);
 
 /* Ends the content. DATA mode appends the end of data: a CRLF when the
- * content did not end with one, then ".\r\n". Returns 0, or -1 (nothing
+ * content did not end with one, then ".\r\n". Returns 0, or -EINVAL (nothing
  * appended) after a refusal or with a CR held back that no LF followed
  * (a bare CR at the very end) in DATA and TEXT modes. */
 int dotstuff_enc_end(struct dotstuff_enc *e, struct buf *out);

@@ -14,6 +14,7 @@
  * so the structure the next hop sees is the one that arrived. */
 #include "mail/downgrade.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/base64.h"
@@ -211,7 +212,7 @@ struct dg_lex {
 };
 
 /* Skips white space and comments, which nest and may hold quoted pairs
- * (RFC 5322 §3.2.2). -1 on an unclosed comment. */
+ * (RFC 5322 §3.2.2). -EINVAL on an unclosed comment. */
 static int dg_cfws(struct dg_lex *x)
 {
     int depth = 0;
@@ -227,7 +228,7 @@ static int dg_cfws(struct dg_lex *x)
             return 0;
         }
     }
-    return depth == 0 ? 0 : -1;
+    return depth == 0 ? 0 : -EINVAL;
 }
 
 /* RFC 2045 §5.1: token := 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>. */
@@ -245,7 +246,7 @@ static size_t dg_token(struct dg_lex *x)
     return x->i - s;
 }
 
-/* A token or a quoted-string at x->i, its value appended to v; -1 when
+/* A token or a quoted-string at x->i, its value appended to v; -EINVAL when
  * there is neither or the quote is not closed. */
 static int dg_value(struct dg_lex *x, struct buf *v)
 {
@@ -260,11 +261,11 @@ static int dg_value(struct dg_lex *x, struct buf *v)
                 c = x->p[++x->i];
             buf_putc(v, c);
         }
-        return -1;
+        return -EINVAL;
     }
     size_t s = x->i, k = dg_token(x);
     if (k == 0)
-        return -1;
+        return -EINVAL;
     buf_append(v, x->p + s, k);
     return 0;
 }
@@ -276,7 +277,7 @@ struct dg_ctype {
     int param_error; /* the parameters did not parse to the end */
 };
 
-/* Parses a Content-Type value (RFC 2045 §5.1). -1 when type/subtype does
+/* Parses a Content-Type value (RFC 2045 §5.1). -EINVAL when type/subtype does
  * not parse; a fault in the parameters only sets param_error, which
  * matters for a multipart alone. RFC 2231 forms (boundary*0=) are not
  * read: such a boundary counts as missing. */
@@ -285,19 +286,19 @@ static int dg_ctype_parse(const char *v, size_t n, struct dg_ctype *ct)
     struct dg_lex x = {v, n, 0};
     size_t s, k;
     if (dg_cfws(&x) < 0)
-        return -1;
+        return -EINVAL;
     s = x.i;
     if ((k = dg_token(&x)) == 0)
-        return -1;
+        return -EINVAL;
     buf_append(&ct->type, v + s, k);
     if (dg_cfws(&x) < 0 || x.i >= n || v[x.i] != '/')
-        return -1;
+        return -EINVAL;
     x.i++;
     if (dg_cfws(&x) < 0)
-        return -1;
+        return -EINVAL;
     s = x.i;
     if ((k = dg_token(&x)) == 0)
-        return -1;
+        return -EINVAL;
     buf_putc(&ct->type, '/');
     buf_append(&ct->type, v + s, k);
     strutil_lower(ct->type.data);
@@ -445,7 +446,7 @@ enum dg_kind {
 static int dg_fail(struct dg *d, const char *why)
 {
     d->why = why;
-    return -1;
+    return -EINVAL;
 }
 
 /* Appends p[0..n) with every line end that is a bare LF written as CRLF
@@ -544,13 +545,15 @@ static int dg_multipart(struct dg *d, const char *b, size_t n, const char *bd, s
              * line end between them serves both. */
             if (cut < copied)
                 cut = copied;
-            if (dg_entity(d, b + copied, cut - copied, part_kind, depth + 1) < 0)
-                return -1;
+            int rc = dg_entity(d, b + copied, cut - copied, part_kind, depth + 1);
+            if (rc < 0)
+                return rc;
         } else {
             cut = 0; /* the preamble goes with the first delimiter */
         }
-        if (dg_copy_between(d, b, cut, l.end) < 0)
-            return -1;
+        int rc = dg_copy_between(d, b, cut, l.end);
+        if (rc < 0)
+            return rc;
         copied = l.end;
         in_part = !close;
         closed = close;
@@ -573,7 +576,7 @@ static int dg_is_type(const struct dg_ctype *ct, const char *prefix)
 static int dg_convert(struct dg *d, const char *p, size_t n, size_t hlen, size_t body,
                       enum dg_kind kind, int depth, int fit)
 {
-    int rc = -1;
+    int rc = -EINVAL;
     int keep8 = (d->flags & DOWNGRADE_KEEP_8BIT) != 0;
     struct dg_head hd = {0, 0, 0, BUF_INIT, BUF_INIT};
     struct dg_ctype ct = {BUF_INIT, BUF_INIT, 0, 0};
@@ -727,13 +730,14 @@ int downgrade_convert(const char *msg, size_t len, unsigned flags, struct buf *o
 {
     struct dg d = {out, flags, dg_mask(flags), NULL};
     size_t mark = out->len;
-    if (dg_entity(&d, len ? msg : "", len, DG_MESSAGE, 0) < 0) {
+    int rc = dg_entity(&d, len ? msg : "", len, DG_MESSAGE, 0);
+    if (rc < 0) {
         out->len = mark; /* nothing appended; buf keeps data NUL-terminated */
         if (out->data)
             out->data[mark] = '\0';
         if (why)
             *why = d.why;
-        return -1;
+        return rc;
     }
     if (why)
         *why = NULL;

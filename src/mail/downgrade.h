@@ -85,7 +85,7 @@ int downgrade_needed(const char *msg, size_t len, unsigned flags);
  * delimiter. DKIM signatures over the body do not survive, as with any
  * such conversion.
  *
- * Returns 0, or -1 with nothing appended and *why (may be NULL) set to a
+ * Returns 0, or -EINVAL with nothing appended and *why (may be NULL) set to a
  * static text saying what made conversion impossible, for the log and
  * the bounce. */
 int downgrade_convert(const char *msg, size_t len, unsigned flags, struct buf *out,

@@ -10,6 +10,7 @@
  * (RFC 5322 §2.1.1). */
 #include "mail/dsn.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -555,7 +556,7 @@ static void dsn_boundary_pick(char *b, size_t cap, const struct buf *bodies, siz
 int dsn_build(const struct dsn_report *r, struct buf *out, unsigned *flags)
 {
     if (!dsn_input_ok(r))
-        return -1;
+        return -EINVAL;
     const struct envelope *e = r->env;
     int global = e->smtputf8 != 0;
     unsigned fl = 0;

@@ -87,7 +87,7 @@ struct dsn_report {
  * folded. When a line of the parts starts with "--" and the boundary,
  * characters from [0-9A-Za-z] are appended to it until none does.
  * Returns 0 and sets *flags (may be NULL) to
- * DSN_OUT_* bits, or -1 (nothing appended) when the sender is null,
+ * DSN_OUT_* bits, or -EINVAL (nothing appended) when the sender is null,
  * there are no recipients, or a caller-supplied string is missing or
  * malformed. */
 int dsn_build(const struct dsn_report *r, struct buf *out, unsigned *flags);

@@ -1,6 +1,7 @@
 /* dsn_param.c: RET, ENVID, NOTIFY and ORCPT (RFC 3461 §4, RFC 6533 §3). */
 #include "mail/dsn_param.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/strutil.h"
@@ -29,7 +30,7 @@ static int dsn_param_fail(struct dsn_param_error *err, int code, const char *tex
     err->code = code;
     err->enh = "5.5.4";
     err->text = text;
-    return -1;
+    return -EINVAL;
 }
 
 /* Case-insensitive equality of v[0..n) and the NUL-terminated word w. */
@@ -49,7 +50,7 @@ static int dsn_param_printable(const char *s, size_t n)
     return 1;
 }
 
-/* Marks a parameter seen; returns -1 (555) when it already was. */
+/* Marks a parameter seen; returns -EINVAL (555) when it already was. */
 static int dsn_param_once(unsigned *seen, unsigned bit, struct dsn_param_error *err,
                           const char *text)
 {
@@ -64,7 +65,7 @@ int dsn_param_mail(struct dsn_param_mail *m, const char *key, const char *value,
 {
     if (!strutil_casecmp(key, "RET")) {
         if (dsn_param_once(&m->seen, DSN_SEEN_RET, err, "RET given twice") < 0)
-            return -1;
+            return -EINVAL;
         /* RFC 3461 §4.3: RET=FULL or RET=HDRS, in any case. */
         if (value && dsn_param_word_is(value, vlen, "FULL"))
             m->ret = DSN_RET_FULL;
@@ -76,7 +77,7 @@ int dsn_param_mail(struct dsn_param_mail *m, const char *key, const char *value,
     }
     if (!strutil_casecmp(key, "ENVID")) {
         if (dsn_param_once(&m->seen, DSN_SEEN_ENVID, err, "ENVID given twice") < 0)
-            return -1;
+            return -EINVAL;
         struct buf d = BUF_INIT;
         int ok = value && vlen > 0 && xtext_decode(value, vlen, DSN_ENVID_MAX, &d) == 0 &&
                  d.len > 0 && dsn_param_printable(d.data, d.len);
@@ -109,7 +110,7 @@ static int dsn_param_notify(const char *v, size_t n, unsigned *out)
     unsigned flags = 0;
     size_t i = 0;
     if (v == NULL || n == 0)
-        return -1;
+        return -EINVAL;
     for (;;) {
         size_t j = i;
         while (j < n && v[j] != ',')
@@ -119,7 +120,7 @@ static int dsn_param_notify(const char *v, size_t n, unsigned *out)
             if (dsn_param_word_is(v + i, j - i, words[w].word))
                 f = words[w].flag;
         if (f == 0)
-            return -1;
+            return -EINVAL;
         flags |= f;
         if (j == n)
             break;
@@ -127,7 +128,7 @@ static int dsn_param_notify(const char *v, size_t n, unsigned *out)
     }
     /* NEVER stands alone. */
     if ((flags & ENV_NOTIFY_NEVER) && flags != ENV_NOTIFY_NEVER)
-        return -1;
+        return -EINVAL;
     *out = flags;
     return 0;
 }
@@ -137,7 +138,7 @@ int dsn_param_rcpt(struct dsn_param_rcpt *r, const char *key, const char *value,
 {
     if (!strutil_casecmp(key, "NOTIFY")) {
         if (dsn_param_once(&r->seen, DSN_SEEN_NOTIFY, err, "NOTIFY given twice") < 0)
-            return -1;
+            return -EINVAL;
         if (dsn_param_notify(value, vlen, &r->notify) < 0)
             return dsn_param_fail(err, 501,
                                   "NOTIFY must be NEVER or a list of SUCCESS,FAILURE,DELAY");
@@ -146,7 +147,7 @@ int dsn_param_rcpt(struct dsn_param_rcpt *r, const char *key, const char *value,
     if (!strutil_casecmp(key, "ORCPT")) {
         char type[DSN_ADDRTYPE_MAX + 1];
         if (dsn_param_once(&r->seen, DSN_SEEN_ORCPT, err, "ORCPT given twice") < 0)
-            return -1;
+            return -EINVAL;
         if (value == NULL || vlen > DSN_ORCPT_MAX ||
             dsn_param_orcpt_parse(value, vlen, smtputf8, type, NULL) < 0)
             return dsn_param_fail(err, 501, "ORCPT must be addr-type;xtext (RFC 3461)");
@@ -177,17 +178,17 @@ int dsn_param_orcpt_parse(const char *in, size_t n, int utf8, char *type, struct
         if (t == DSN_ADDRTYPE_MAX ||
             !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-'))
-            return -1;
+            return -EINVAL;
         type[t] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
         t++;
     }
     if (t == 0 || t == n)
-        return -1;
+        return -EINVAL;
     type[t] = '\0';
     const char *a = in + t + 1;
     size_t an = n - t - 1;
     struct buf d = BUF_INIT;
-    int rc = -1;
+    int rc = -EINVAL;
     if (!strcmp(type, "utf-8")) {
         struct mailaddr ma;
         if (xtext_utf8_decode(a, an, utf8, DSN_ORCPT_MAX, &d) == 0 && d.len > 0 &&
@@ -221,7 +222,7 @@ int dsn_param_orcpt_read(const char *orcpt, char *type, struct buf *addr)
     struct mailaddr ma;
     if (strutil_casecmp(orcpt, "postmaster") &&
         mailaddr_parse_mailbox(orcpt, n, MAILADDR_ALLOW_UTF8, &ma) != MAILADDR_OK)
-        return -1;
+        return -EINVAL;
     strutil_lcpy(type, dsn_param_has_8bit(orcpt) ? "utf-8" : "rfc822", DSN_ADDRTYPE_MAX + 1);
     buf_append(addr, orcpt, n);
     return 0;
@@ -233,7 +234,7 @@ int dsn_param_orcpt_out(struct buf *out, const char *orcpt, int peer_utf8)
     struct buf a = BUF_INIT;
     int form = dsn_param_orcpt_read(orcpt, type, &a);
     if (form < 0)
-        return -1;
+        return form;
     int utf8type = !strcmp(type, "utf-8");
     if (form == 1 && (!utf8type || peer_utf8 || !dsn_param_has_8bit(orcpt))) {
         buf_puts(out, orcpt); /* as the client gave it */

@@ -50,7 +50,7 @@ void dsn_param_rcpt_init(struct dsn_param_rcpt *r);
 /* Offers one MAIL parameter: `key` is its keyword (any case), `value`
  * the vlen octets after '=' or NULL when there was no '='. Returns 1
  * when it was RET or ENVID and is now in *m, 0 when the keyword is not
- * a DSN one (the caller deals with it), or -1 with *err filled in:
+ * a DSN one (the caller deals with it), or -EINVAL with *err filled in:
  * RET other than FULL/HDRS, an ENVID that is not strict xtext, longer
  * than DSN_ENVID_MAX decoded or holding controls (RFC 3461 §4.4 wants
  * printable US-ASCII), a missing value (501); a repeat (555). */
@@ -60,7 +60,8 @@ int dsn_param_mail(struct dsn_param_mail *m, const char *key, const char *value,
 /* The same for RCPT: NOTIFY (NEVER alone, or a comma list of SUCCESS,
  * FAILURE, DELAY, any case, no empty items) and ORCPT (see
  * dsn_param_orcpt_parse; `smtputf8` is whether this transaction's MAIL
- * gave SMTPUTF8, which lets a utf-8 ORCPT hold raw UTF-8). */
+ * gave SMTPUTF8, which lets a utf-8 ORCPT hold raw UTF-8). Returns 1, 0 or
+ * -EINVAL as dsn_param_mail() does. */
 int dsn_param_rcpt(struct dsn_param_rcpt *r, const char *key, const char *value, size_t vlen,
                    int smtputf8, struct dsn_param_error *err);
 
@@ -79,22 +80,22 @@ void dsn_param_rcpt_add(const struct dsn_param_rcpt *r, struct envelope *e, cons
  * - "utf-8" (RFC 6533 §3): utf-8-addr-xtext, or with `utf8` also
  *   utf-8-addr-unitext, decoding to a mailbox (mailaddr rules with UTF-8).
  * The decoded address is appended to addr (may be NULL). Returns 0 or
- * -1; on -1 addr is as it was. */
+ * -EINVAL; on -EINVAL addr is as it was. */
 int dsn_param_orcpt_parse(const char *in, size_t n, int utf8, char *type, struct buf *addr);
 
 /* Reads a stored orcpt, which is either an ORCPT value as above or the
  * bare mailbox alias expansion keeps (queue.c): sets type[] and appends
  * the decoded address to addr; a bare mailbox reads as "rfc822", or as
  * "utf-8" when it is not ASCII. Returns 1 for an ORCPT value, 0 for a
- * bare mailbox, -1 for neither (addr untouched). */
+ * bare mailbox, -EINVAL for neither (addr untouched). */
 int dsn_param_orcpt_read(const char *orcpt, char *type, struct buf *addr);
 
 /* Appends the ORCPT value to give a next hop for a stored orcpt: the
  * form the client gave (a "utf-8" one re-encoded as utf-8-addr-xtext
  * when the peer lacks SMTPUTF8), or, for the bare mailbox that alias
  * expansion stores, "rfc822;" + its xtext (or "utf-8;" + its
- * utf-8-addr-xtext/unitext when it is not ASCII). Returns 0, or -1 when
- * orcpt is neither (nothing appended: send no ORCPT). */
+ * utf-8-addr-xtext/unitext when it is not ASCII). Returns 0, or -EINVAL
+ * when orcpt is neither (nothing appended: send no ORCPT). */
 int dsn_param_orcpt_out(struct buf *out, const char *orcpt, int peer_utf8);
 
 #endif

@@ -32,6 +32,7 @@
  * time, and at most ENVELOPE_MAX_RCPTS recipients. */
 #include "mail/envelope.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,7 +174,7 @@ static int envelope_hexval(char c)
         return c - '0';
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
-    return -1; /* uppercase is not what we write: refused, one form only */
+    return -EBADMSG; /* uppercase is not what we write: refused, one form only */
 }
 
 /* Decodes an escaped value into an owned string; NULL when malformed, too
@@ -217,14 +218,14 @@ bad:
 static int envelope_get_u64(const char *v, size_t n, uint64_t *out)
 {
     if (n == 0 || n > 20 || (n > 1 && v[0] == '0'))
-        return -1;
+        return -EBADMSG;
     uint64_t x = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i] < '0' || v[i] > '9')
-            return -1;
+            return -EBADMSG;
         unsigned d = (unsigned)(v[i] - '0');
         if (x > (UINT64_MAX - d) / 10)
-            return -1;
+            return -EBADMSG;
         x = x * 10 + d;
     }
     *out = x;
@@ -236,15 +237,15 @@ static int envelope_get_time(const char *v, size_t n, time_t *out)
     int neg = n > 0 && v[0] == '-';
     uint64_t x;
     if (envelope_get_u64(v + neg, n - (size_t)neg, &x) < 0)
-        return -1;
+        return -EBADMSG;
     /* time_t is a signed 64-bit count on every platform we build for. */
     if (neg) {
         if (x == 0 || x > (uint64_t)INT64_MAX)
-            return -1; /* "-0" is not what we write */
+            return -EBADMSG; /* "-0" is not what we write */
         *out = (time_t)-(int64_t)x;
     } else {
         if (x > (uint64_t)INT64_MAX)
-            return -1;
+            return -EBADMSG;
         *out = (time_t)x;
     }
     return 0;
@@ -253,7 +254,7 @@ static int envelope_get_time(const char *v, size_t n, time_t *out)
 static int envelope_get_bool(const char *v, size_t n, int *out)
 {
     if (n != 1 || (v[0] != '0' && v[0] != '1'))
-        return -1;
+        return -EBADMSG;
     *out = v[0] == '1';
     return 0;
 }
@@ -262,11 +263,11 @@ static int envelope_get_bool(const char *v, size_t n, int *out)
 static int envelope_take_str(char **field, unsigned *seen, unsigned bit, const char *v, size_t n)
 {
     if (*seen & bit)
-        return -1;
+        return -EBADMSG;
     *seen |= bit;
     char *s = envelope_get_str(v, n);
     if (s == NULL)
-        return -1;
+        return -EBADMSG;
     free(*field);
     *field = s;
     return 0;
@@ -277,12 +278,12 @@ static int envelope_take_str(char **field, unsigned *seen, unsigned bit, const c
 static int envelope_take_qid(struct envelope *e, const char *v, size_t n)
 {
     if (n > ENVELOPE_QID_MAX || (n > 0 && v[0] == '.'))
-        return -1;
+        return -EBADMSG;
     for (size_t i = 0; i < n; i++) {
         char c = v[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_' || c == '.'))
-            return -1;
+            return -EBADMSG;
     }
     memcpy(e->qid, v, n);
     e->qid[n] = '\0';
@@ -297,7 +298,7 @@ static int envelope_take_body(struct envelope *e, const char *v, size_t n)
             return 0;
         }
     }
-    return -1;
+    return -EBADMSG;
 }
 
 /* State of a parse: which once-only fields were seen, and for the current
@@ -319,7 +320,7 @@ static int envelope_take_line(struct envelope *e, struct envelope_pstate *ps, co
 {
     if (envelope_key_is(k, kn, "qid")) {
         if (ps->seen & ENVF_QID)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_QID;
         return envelope_take_qid(e, v, vn);
     }
@@ -337,47 +338,47 @@ static int envelope_take_line(struct envelope *e, struct envelope_pstate *ps, co
         return envelope_take_str(&e->auth_user, &ps->seen, ENVF_AUTH_USER, v, vn);
     if (envelope_key_is(k, kn, "body")) {
         if (ps->seen & ENVF_BODY)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_BODY;
         return envelope_take_body(e, v, vn);
     }
     if (envelope_key_is(k, kn, "smtputf8")) {
         if (ps->seen & ENVF_SMTPUTF8)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_SMTPUTF8;
         return envelope_get_bool(v, vn, &e->smtputf8);
     }
     if (envelope_key_is(k, kn, "ret_hdrs")) {
         if (ps->seen & ENVF_RET)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_RET;
         return envelope_get_bool(v, vn, &e->ret_hdrs);
     }
     if (envelope_key_is(k, kn, "ret_full")) {
         if (ps->seen & ENVF_RET_FULL)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_RET_FULL;
         return envelope_get_bool(v, vn, &e->ret_full);
     }
     if (envelope_key_is(k, kn, "size")) {
         if (ps->seen & ENVF_SIZE)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_SIZE;
         return envelope_get_u64(v, vn, &e->size);
     }
     if (envelope_key_is(k, kn, "arrival")) {
         if (ps->seen & ENVF_ARRIVAL)
-            return -1;
+            return -EBADMSG;
         ps->seen |= ENVF_ARRIVAL;
         return envelope_get_time(v, vn, &e->arrival);
     }
     if (envelope_key_is(k, kn, "rcpt")) {
         /* The limit is checked before anything is allocated for it. */
         if (e->nrcpts >= ENVELOPE_MAX_RCPTS)
-            return -1;
+            return -EBADMSG;
         char *addr = envelope_get_str(v, vn);
         if (addr == NULL)
-            return -1;
+            return -EBADMSG;
         envelope_add_rcpt(e, "", NULL, 0);
         free(e->rcpts[e->nrcpts - 1].addr);
         e->rcpts[e->nrcpts - 1].addr = addr;
@@ -387,27 +388,27 @@ static int envelope_take_line(struct envelope *e, struct envelope_pstate *ps, co
     }
     if (envelope_key_is(k, kn, "orcpt")) {
         if (e->nrcpts == 0 || ps->rcpt_orcpt)
-            return -1;
+            return -EBADMSG;
         ps->rcpt_orcpt = 1;
         char *s = envelope_get_str(v, vn);
         if (s == NULL)
-            return -1;
+            return -EBADMSG;
         e->rcpts[e->nrcpts - 1].orcpt = s;
         return 0;
     }
     if (envelope_key_is(k, kn, "notify")) {
         uint64_t x;
         if (e->nrcpts == 0 || ps->rcpt_notify)
-            return -1;
+            return -EBADMSG;
         ps->rcpt_notify = 1;
         /* Only the RFC 3461 flags we define. */
         if (envelope_get_u64(v, vn, &x) < 0 ||
             x > (ENV_NOTIFY_NEVER | ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY))
-            return -1;
+            return -EBADMSG;
         e->rcpts[e->nrcpts - 1].notify = (unsigned)x;
         return 0;
     }
-    return -1; /* unknown key: not something this version wrote */
+    return -EBADMSG; /* unknown key: not something this version wrote */
 }
 
 int envelope_parse(const char *in, size_t len, struct envelope *e)
@@ -453,5 +454,5 @@ int envelope_parse(const char *in, size_t len, struct envelope *e)
     return 0;
 bad:
     envelope_clear(e);
-    return -1;
+    return -EBADMSG;
 }

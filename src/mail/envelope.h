@@ -63,8 +63,8 @@ void envelope_add_rcpt(struct envelope *e, const char *addr, const char *orcpt, 
 /* Appends the versioned serialisation of e to out. */
 void envelope_serialize(const struct envelope *e, struct buf *out);
 /* Parses a serialisation into e (which must be initialised; it is cleared
- * first). Returns 0, or -1 on any malformed, truncated, oversized or
- * unknown-version input, leaving e cleared. */
+ * first). Returns 0, or -EBADMSG on any malformed, truncated, oversized
+ * or unknown-version input, leaving e cleared. */
 int envelope_parse(const char *in, size_t len, struct envelope *e);
 
 #endif

@@ -1,6 +1,7 @@
 /* hdrscan.c: the header-section scan and the fields a submission adds. */
 #include "mail/hdrscan.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -160,7 +161,7 @@ static int hdrscan_id_in(const char *v, size_t n, struct buf *out)
     while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
     if (n == 0)
-        return -1;
+        return -ENOENT;
     buf_append(out, v, n);
     return 0;
 }
@@ -171,7 +172,7 @@ int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct 
         return hdrscan_id_in(h->msgid, h->msgid_len, out);
     static const char field[] = "Message-ID:";
     if (added == NULL || added->len == 0)
-        return -1;
+        return -ENOENT;
     for (size_t i = 0; i + sizeof field - 1 <= added->len; i++) {
         if ((i == 0 || added->data[i - 1] == '\n') &&
             memcmp(added->data + i, field, sizeof field - 1) == 0) {
@@ -181,5 +182,5 @@ int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct 
             return hdrscan_id_in(v, n, out);
         }
     }
-    return -1;
+    return -ENOENT;
 }

@@ -58,7 +58,7 @@ void hdrscan_feed(struct hdrscan *h, const char *p, size_t from, size_t len);
  * lines `added`, when not NULL, which hdrscan_fixes made): the text
  * between its first '<' and the '>' after it, or the whole value, trimmed,
  * when it has no brackets; into out (raw: the caller escapes it). 0, or
- * -1 when there is none. */
+ * -ENOENT when there is none. */
 int hdrscan_message_id(const struct hdrscan *h, const struct buf *added, struct buf *out);
 
 /* Appends to out the header fields a submission adds for what was not

@@ -6,6 +6,7 @@
 #include "mail/mailaddr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 
 #include "base/strutil.h"
@@ -206,7 +207,7 @@ static int mailaddr_check_ipv4(const unsigned char *p, size_t n)
     for (int part = 0; part < 4; part++) {
         if (part > 0) {
             if (i >= n || p[i] != '.')
-                return -1;
+                return -EINVAL;
             i++;
         }
         size_t digits = 0;
@@ -217,9 +218,9 @@ static int mailaddr_check_ipv4(const unsigned char *p, size_t n)
             digits++;
         }
         if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && p[i - digits] == '0'))
-            return -1;
+            return -EINVAL;
     }
-    return i == n ? 0 : -1;
+    return i == n ? 0 : -EINVAL;
 }
 
 /* IPv6-address-literal = "IPv6:" IPv6-addr (§4.1.3); the address forms
@@ -230,16 +231,16 @@ static int mailaddr_check_ipv6(const unsigned char *p, size_t n)
     char tmp[64];
     unsigned char addr[16];
     if (n == 0 || n >= sizeof tmp)
-        return -1;
+        return -EINVAL;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = p[i];
         if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
               ch == ':' || ch == '.'))
-            return -1;
+            return -EINVAL;
     }
     memcpy(tmp, p, n);
     tmp[n] = '\0';
-    return inet_pton(AF_INET6, tmp, addr) == 1 ? 0 : -1;
+    return inet_pton(AF_INET6, tmp, addr) == 1 ? 0 : -EINVAL;
 }
 
 /* address-literal = "[" ( IPv4 / IPv6 / General-address-literal ) "]"

@@ -1,6 +1,7 @@
 /* pickup_fmt.c: writer and parser of pickup files (see pickup_fmt.h). */
 #include "mail/pickup_fmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,51 +53,51 @@ static int pickup_addr(const char *v, size_t n, struct mailaddr *out)
     return mailaddr_parse_mailbox(v, n, MAILADDR_ALLOW_UTF8, out) == MAILADDR_OK &&
                    !(out->flags & (MAILADDR_F_NULL | MAILADDR_F_POSTMASTER))
                ? 0
-               : -1;
+               : -EINVAL;
 }
 
-/* One envelope line (without its LF). Returns 0 or -1. */
+/* One envelope line (without its LF). Returns 0 or -EINVAL. */
 static int pickup_line(const char *l, size_t n, size_t rcpt_max, struct pickup_env *e)
 {
     const char *sp = memchr(l, ' ', n);
     if (sp == NULL)
-        return -1;
+        return -EINVAL;
     size_t kn = (size_t)(sp - l);
     const char *v = sp + 1;
     size_t vn = n - kn - 1;
     struct mailaddr a;
     if (kn == 4 && !memcmp(l, "from", 4)) {
         if (e->has_from)
-            return -1;
+            return -EINVAL;
         e->has_from = 1;
         if (vn == 2 && !memcmp(v, "<>", 2)) {
             e->from[0] = '\0';
             return 0;
         }
         if (pickup_addr(v, vn, &a) < 0)
-            return -1;
+            return -EINVAL;
         memcpy(e->from, a.text, sizeof e->from);
         e->utf8 |= (a.flags & MAILADDR_F_UTF8) != 0;
         return 0;
     }
     if (kn == 4 && !memcmp(l, "name", 4)) {
         if (e->name[0] || vn == 0 || vn > PICKUP_NAME_MAX)
-            return -1;
+            return -EINVAL;
         for (size_t i = 0; i < vn; i++)
             if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-                return -1; /* no CR/LF/NUL: it ends up in a header */
+                return -EINVAL; /* no CR/LF/NUL: it ends up in a header */
         memcpy(e->name, v, vn);
         e->name[vn] = '\0';
         return 0;
     }
     if (kn == 4 && !memcmp(l, "rcpt", 4)) {
         if (e->nrcpts >= rcpt_max || pickup_addr(v, vn, &a) < 0)
-            return -1;
+            return -EINVAL;
         e->utf8 |= (a.flags & MAILADDR_F_UTF8) != 0;
         pickup_env_add_rcpt(e, a.text);
         return 0;
     }
-    return -1;
+    return -EINVAL;
 }
 
 int pickup_parse(const char *in, size_t len, size_t rcpt_max, uint64_t size_max,
@@ -128,13 +129,15 @@ int pickup_parse(const char *in, size_t len, size_t rcpt_max, uint64_t size_max,
     }
     if (e->nrcpts == 0)
         goto bad;
-    if (size_max && len - pos > size_max)
-        goto bad;
+    if (size_max && len - pos > size_max) {
+        pickup_env_free(e);
+        return -EMSGSIZE;
+    }
     e->content_off = pos;
     return 0;
 bad:
     pickup_env_free(e);
-    return -1;
+    return -EINVAL;
 }
 
 void pickup_to_crlf(const char *in, size_t len, struct buf *out, struct pickup_text *info)

@@ -52,10 +52,11 @@ void pickup_write(const struct pickup_env *e, struct buf *out);
 
 /* Parses in[0..len) into e (initialised; freed first). Accepts at most
  * rcpt_max recipients (and at least one) and a message of at most
- * size_max octets (0: no limit). Returns 0, or -1 on anything malformed,
- * leaving e freed: unknown version or keyword, a repeated from or name,
- * an address mailaddr refuses, a control character in the name, a line
- * over PICKUP_LINE_MAX, no empty line. */
+ * size_max octets (0: no limit). Returns 0, -EMSGSIZE for a message over
+ * size_max, or -EINVAL on anything malformed, leaving e freed: unknown
+ * version or keyword, a repeated from or name, an address mailaddr
+ * refuses, a control character in the name, a line over PICKUP_LINE_MAX,
+ * no empty line, no recipient or more than rcpt_max. */
 int pickup_parse(const char *in, size_t len, size_t rcpt_max, uint64_t size_max,
                  struct pickup_env *e);
 

@@ -1,6 +1,7 @@
 /* xtext.c: RFC 3461 §4 xtext and RFC 6533 §3 utf-8-addr-xtext/unitext. */
 #include "mail/xtext.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 
@@ -20,7 +21,7 @@ static int xtext_is_qchar(unsigned char c)
     return xtext_is_xchar(c) && c != '\\';
 }
 
-/* Value of a hex digit, or -1. `lower` admits a-f as well. */
+/* Value of a hex digit, or -EINVAL. `lower` admits a-f as well. */
 static int xtext_hexval(unsigned char c, int lower)
 {
     if (c >= '0' && c <= '9')
@@ -29,7 +30,7 @@ static int xtext_hexval(unsigned char c, int lower)
         return c - 'A' + 10;
     if (lower && c >= 'a' && c <= 'f')
         return c - 'a' + 10;
-    return -1;
+    return -EINVAL;
 }
 
 /* Takes out back to the length it had before a failed decode. */
@@ -58,11 +59,13 @@ int xtext_decode(const char *in, size_t n, size_t max, struct buf *out)
     size_t start = out->len, got = 0;
     for (size_t i = 0; i < n; got++) {
         unsigned char c = (unsigned char)in[i];
-        if (got == max)
-            goto bad;
+        if (got == max) {
+            xtext_undo(out, start);
+            return -EMSGSIZE;
+        }
         if (c == '+') {
-            int hi = i + 2 < n ? xtext_hexval((unsigned char)in[i + 1], 0) : -1;
-            int lo = hi >= 0 ? xtext_hexval((unsigned char)in[i + 2], 0) : -1;
+            int hi = i + 2 < n ? xtext_hexval((unsigned char)in[i + 1], 0) : -EINVAL;
+            int lo = hi >= 0 ? xtext_hexval((unsigned char)in[i + 2], 0) : -EINVAL;
             if (lo < 0)
                 goto bad;
             buf_putc(out, (char)(hi << 4 | lo));
@@ -77,7 +80,7 @@ int xtext_decode(const char *in, size_t n, size_t max, struct buf *out)
     return 0;
 bad:
     xtext_undo(out, start);
-    return -1;
+    return -EINVAL;
 }
 
 /* Appends code point cp (valid, not a surrogate) as UTF-8. */
@@ -200,12 +203,14 @@ int xtext_utf8_decode(const char *in, size_t n, int unitext, size_t max, struct 
                 goto bad;
             buf_append(out, in + i, k);
         }
-        if (out->len - start > max)
-            goto bad;
+        if (out->len - start > max) {
+            xtext_undo(out, start);
+            return -EMSGSIZE;
+        }
         i += k;
     }
     return 0;
 bad:
     xtext_undo(out, start);
-    return -1;
+    return -EINVAL;
 }

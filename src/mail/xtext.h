@@ -16,9 +16,9 @@ void xtext_encode(struct buf *out, const char *in, size_t n);
 
 /* Decodes the xtext in[0..n) and appends the octets to out. Strict:
  * every octet must be an xchar (33..126 but '+' and '=') or a '+' with
- * two uppercase hex digits after it ("+2b" is malformed). Returns 0, or
- * -1 when the input is malformed or decodes to more than `max` octets;
- * on -1 out is as it was. The decoded octets may hold anything, NUL
+ * two uppercase hex digits after it ("+2b" is malformed). Returns 0,
+ * -EINVAL when the input is malformed or -EMSGSIZE when it decodes to
+ * more than `max` octets; on an error out is as it was. The decoded octets may hold anything, NUL
  * included: the caller checks what its field allows. */
 int xtext_decode(const char *in, size_t n, size_t max, struct buf *out);
 
@@ -35,8 +35,8 @@ void xtext_utf8_encode(struct buf *out, const char *in, size_t n, int unitext);
  * which also allows UTF-8 characters as themselves) into UTF-8 appended
  * to out. Strict to RFC 6533's HEXPOINT: no leading zeros, no
  * surrogates, nothing beyond U+10FFFF, and "\x{..}" only for characters
- * that cannot stand as themselves. Returns 0, or -1 on malformed input
- * or more than `max` decoded octets, leaving out as it was. */
+ * that cannot stand as themselves. Returns 0, -EINVAL on malformed input
+ * or -EMSGSIZE for more than `max` decoded octets, leaving out as it was. */
 int xtext_utf8_decode(const char *in, size_t n, int unitext, size_t max, struct buf *out);
 
 #endif

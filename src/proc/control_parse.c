@@ -1,6 +1,7 @@
 /* control_parse.c: see control_parse.h. */
 #include "proc/control_parse.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* nargs: how many words follow the command: exact, or at least min. */
@@ -40,7 +41,7 @@ int control_parse(char *line, struct control_req *req, const char **why)
     for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
         if (*c != ' ' && (*c < 0x21 || *c > 0x7e)) {
             *why = "only printable ASCII words separated by spaces";
-            return -1;
+            return -EINVAL;
         }
     }
     for (char *p = line; *p;) {
@@ -50,7 +51,7 @@ int control_parse(char *line, struct control_req *req, const char **why)
         }
         if (n == CONTROL_ARGS_MAX + 1) {
             *why = "too many arguments";
-            return -1;
+            return -EINVAL;
         }
         words[n++] = p;
         while (*p && *p != ' ')
@@ -58,14 +59,14 @@ int control_parse(char *line, struct control_req *req, const char **why)
     }
     if (n == 0) {
         *why = "empty request";
-        return -1;
+        return -EINVAL;
     }
     for (size_t i = 0; i < sizeof control_cmds / sizeof control_cmds[0]; i++) {
         if (strcmp(words[0], control_cmds[i].name) != 0)
             continue;
         if (n - 1 < control_cmds[i].min || n - 1 > control_cmds[i].max) {
             *why = "wrong number of arguments";
-            return -1;
+            return -EINVAL;
         }
         req->cmd = control_cmds[i].cmd;
         req->nargs = n - 1;
@@ -74,5 +75,5 @@ int control_parse(char *line, struct control_req *req, const char **why)
         return 0;
     }
     *why = "unknown command";
-    return -1;
+    return -EINVAL;
 }

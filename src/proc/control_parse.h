@@ -29,7 +29,7 @@ struct control_req {
 };
 
 /* Parses line (NUL-terminated, no line end; modified in place: words are
- * cut with NULs). Returns 0, or -1 with a reason in *why (static text). */
+ * cut with NULs). Returns 0, or -EINVAL with a reason in *why (static text). */
 int control_parse(char *line, struct control_req *req, const char **why);
 
 /* The command word of cmd ("list"), and the usage of them all. */

@@ -56,13 +56,13 @@ void deliver_client_free(struct deliver_client *dc)
     free(dc);
 }
 
-/* Borrows a channel; -1 when none is left alive. */
+/* Borrows a channel; -EPIPE when none is left alive. */
 static int deliver_client_take(struct deliver_client *dc)
 {
     pthread_mutex_lock(&dc->mu);
     while (dc->nidle == 0 && dc->nalive > 0)
         pthread_cond_wait(&dc->cv, &dc->mu);
-    int fd = dc->nidle ? dc->idle[--dc->nidle] : -1;
+    int fd = dc->nidle ? dc->idle[--dc->nidle] : -EPIPE;
     pthread_mutex_unlock(&dc->mu);
     return fd;
 }
@@ -82,7 +82,7 @@ static void deliver_client_give(struct deliver_client *dc, int fd, int broken)
     pthread_mutex_unlock(&dc->mu);
 }
 
-/* Reads the answer: 0 with *res filled, -1 on a malformed one. Local
+/* Reads the answer: 0 with *res filled, -EBADMSG on a malformed one. Local
  * delivery only succeeds or fails for now (never bounces), and its code
  * and enhanced code agree with that: a delivery process that says more
  * is not believed (ipc_get_result checks the rest). */
@@ -92,7 +92,7 @@ static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
     ipc_rd_init(&r, m);
     ipc_get_result(&r, res);
     if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || res->kind > RESULT_TEMPFAIL)
-        return -1;
+        return -EBADMSG;
     return 0;
 }
 

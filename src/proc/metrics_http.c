@@ -42,7 +42,7 @@ struct metrics_http {
     struct mh_client *all, *dead;
 };
 
-/* Binds addr:port of l. Returns the fd or -1 after logging why. */
+/* Binds addr:port of l. Returns the fd or -errno after logging why. */
 static int metrics_http_bind(const struct conf_listener *l)
 {
     int fd = inetsock_listen(l->addr, l->port, 64);
@@ -52,7 +52,7 @@ static int metrics_http_bind(const struct conf_listener *l)
     else if (fd < 0)
         log_err("metrics: cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", l->addr, v6 ? "]" : "",
                 l->port, strerror(-fd));
-    return fd < 0 ? -1 : fd;
+    return fd;
 }
 
 int metrics_parent_setup(const struct config *cfg)
@@ -67,11 +67,12 @@ int metrics_parent_setup(const struct config *cfg)
     if (!config_ip_is_loopback(l->addr)) {
         log_err("metrics_listen %s: not a loopback address; the endpoint has no "
                 "authentication", l->addr);
-        return -1;
+        return -EINVAL;
     }
-    metrics_http_fd = metrics_http_bind(l);
-    if (metrics_http_fd < 0)
-        return -1;
+    int fd = metrics_http_bind(l);
+    if (fd < 0)
+        return fd;
+    metrics_http_fd = fd;
     int v6 = strchr(l->addr, ':') != NULL;
     log_info("metrics on http://%s%s%s:%d/metrics", v6 ? "[" : "", l->addr, v6 ? "]" : "",
              l->port);

@@ -24,7 +24,7 @@
 /* In the parent, before the first fork: maps the shared counters
  * (proc/metrics_shm) and, when cfg->metrics_listen is set, binds it
  * (refusing a non-loopback address even if config_check was skipped).
- * Returns 0, or -1 after logging why (the daemon must not start). */
+ * Returns 0, or -errno after logging why (the daemon must not start). */
 int metrics_parent_setup(const struct config *cfg);
 
 /* In the net process: closes the inherited metrics socket. */

@@ -711,15 +711,17 @@ static void net_on_ipc(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 }
 
 /* Replaces the TLS contexts; sessions in a handshake keep the old ones
- * (tlsctx is reference counted), so a reload drops nobody. */
+ * (tlsctx is reference counted), so a reload drops nobody. Returns 0 or
+ * tls_material_build's -errno after logging why. */
 static int net_tls_load(struct net *n, const char *blob, size_t len)
 {
     struct tlsctx *ctxs[CONF_MAX_LISTENERS] = {0};
     struct buf err = BUF_INIT;
-    if (tls_material_build(n->cfg, blob, len, ctxs, &err) < 0) {
+    int rc = tls_material_build(n->cfg, blob, len, ctxs, &err);
+    if (rc < 0) {
         log_err("TLS certificates not loaded: %s", err.data ? err.data : "unknown error");
         buf_free(&err);
-        return -1;
+        return rc;
     }
     buf_free(&err);
     for (size_t i = 0; i < n->nls; i++) {

@@ -52,7 +52,7 @@ static void parent_on_chld(int sig)
     (void)sig; /* only interrupts sigsuspend */
 }
 
-/* Binds one listener. Returns the fd or -1 after logging why. */
+/* Binds one listener. Returns the fd or -errno after logging why. */
 static int parent_bind(const struct conf_listener *l)
 {
     int fd = inetsock_listen(l->addr, l->port, 1024);
@@ -60,7 +60,7 @@ static int parent_bind(const struct conf_listener *l)
         log_err("bad listen address %s", l->addr);
     else if (fd < 0)
         log_err("cannot listen on %s port %d: %s", l->addr, l->port, strerror(-fd));
-    return fd < 0 ? -1 : fd;
+    return fd;
 }
 
 /* A child must not outlive its supervisor: it would keep the ports and
@@ -103,7 +103,7 @@ struct parent_kids {
 };
 
 /* Starts an smtp process on one end of `sp` (the queue holds the other).
- * Returns 0 or -1; closes nothing of sp. */
+ * Returns 0 or -errno after logging why; closes nothing of sp. */
 static int parent_spawn_net(const struct config *cfg, const struct net_listener *ls, size_t nls,
                             const struct buf *tls, int net_end, int queue_end,
                             struct parent_kids *k)
@@ -113,14 +113,15 @@ static int parent_spawn_net(const struct config *cfg, const struct net_listener 
     int rc = ipc_pair(ctl);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
-        return -1;
+        return rc;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        log_err("fork: %s", strerror(errno));
+        rc = -errno;
+        log_err("fork: %s", strerror(-rc));
         close(ctl[0]);
         close(ctl[1]);
-        return -1;
+        return rc;
     }
     if (pid == 0) {
         close(queue_end);
@@ -156,7 +157,8 @@ static void parent_wipe_keys(struct buf *tls)
 }
 
 /* Starts the delivery process (as root: it becomes mail_user itself) with
- * the ends dd[0..n) of its channels; the queue gets dq[0..n). */
+ * the ends dd[0..n) of its channels; the queue gets dq[0..n). Returns 0
+ * or -errno after logging why. */
 static int parent_spawn_deliver(const struct config *cfg, const struct net_listener *ls,
                                 size_t nls, struct buf *tls, int *dq, int *dd, size_t n,
                                 struct parent_kids *k)
@@ -169,17 +171,18 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
             log_err("socketpair: %s", strerror(-rc));
             parent_close_all(dq, i);
             parent_close_all(dd, i);
-            return -1;
+            return rc;
         }
         dq[i] = pair[0];
         dd[i] = pair[1];
     }
     k->deliver = fork();
     if (k->deliver < 0) {
-        log_err("fork: %s", strerror(errno));
+        int rc = -errno;
+        log_err("fork: %s", strerror(-rc));
         parent_close_all(dq, n);
         parent_close_all(dd, n);
-        return -1;
+        return rc;
     }
     if (k->deliver == 0) {
         parent_close_all(dq, n);
@@ -193,7 +196,8 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
     return 0;
 }
 
-/* Starts the delivery, queue and net processes and their channels. */
+/* Starts the delivery, queue and net processes and their channels.
+ * Returns 0 or -errno after logging why. */
 static int parent_spawn(const struct config *cfg, const struct net_listener *ls, size_t nls,
                         struct buf *tls, struct parent_kids *k)
 {
@@ -202,14 +206,15 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     size_t nd = cfg->delivery_threads ? cfg->delivery_threads : 1;
     if (nd > PARENT_DELIVER_MAX)
         nd = PARENT_DELIVER_MAX;
-    if (parent_spawn_deliver(cfg, ls, nls, tls, dq, dd, nd, k) < 0)
-        return -1;
+    int rc = parent_spawn_deliver(cfg, ls, nls, tls, dq, dd, nd, k);
+    if (rc < 0)
+        return rc;
     int sp[2], qc[2];
-    int rc = ipc_pair(sp);
+    rc = ipc_pair(sp);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
         parent_close_all(dq, nd);
-        return -1;
+        return rc;
     }
     rc = ipc_pair(qc);
     if (rc < 0) {
@@ -217,17 +222,18 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         close(sp[0]);
         close(sp[1]);
         parent_close_all(dq, nd);
-        return -1;
+        return rc;
     }
     k->queue = fork();
     if (k->queue < 0) {
-        log_err("fork: %s", strerror(errno));
+        rc = -errno;
+        log_err("fork: %s", strerror(-rc));
         close(sp[0]);
         close(sp[1]);
         close(qc[0]);
         close(qc[1]);
         parent_close_all(dq, nd);
-        return -1;
+        return rc;
     }
     if (k->queue == 0) {
         close(sp[0]);
@@ -312,8 +318,8 @@ static void parent_stop_kids(const struct config *cfg, struct parent_kids *k)
 /* How long a reload waits for the new smtp process to be ready. */
 #define PARENT_NET_READY_S 30
 
-/* Waits on the control channel for IPC_NET_READY. 0, or -1 on a timeout,
- * a closed channel or another message. */
+/* Waits on the control channel for IPC_NET_READY. 0, or -ETIMEDOUT,
+ * -EPIPE for a closed channel, -EPROTO for another message, or -errno. */
 static int parent_wait_net_ready(int ctl, int seconds)
 {
     struct pollfd pfd = {ctl, POLLIN, 0};
@@ -321,14 +327,20 @@ static int parent_wait_net_ready(int ctl, int seconds)
     do
         rc = poll(&pfd, 1, seconds * 1000);
     while (rc < 0 && errno == EINTR);
-    if (rc <= 0)
-        return -1;
+    if (rc < 0)
+        return -errno;
+    if (rc == 0)
+        return -ETIMEDOUT;
     char rbuf[256];
     struct ipc_msg m;
     rc = ipc_recv_sync(ctl, rbuf, sizeof rbuf, &m);
-    if (rc == 1 && m.fd >= 0)
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return -EPIPE;
+    if (m.fd >= 0)
         close(m.fd);
-    return rc == 1 && m.type == IPC_NET_READY ? 0 : -1;
+    return m.type == IPC_NET_READY ? 0 : -EPROTO;
 }
 
 /* SIGHUP: the configuration, the tables and the certificates are read

@@ -15,7 +15,8 @@
 #include "base/fsio.h"
 #include "base/log.h"
 
-/* The uid and gid of an unprivileged user; -1 after logging why not. */
+/* The uid and gid of an unprivileged user; -ENOENT (-EPERM for root)
+ * after logging why not. */
 static int privsep_lookup(const char *user, uid_t *uid, gid_t *gid)
 {
     struct passwd *pw = user && user[0] ? getpwnam(user) : NULL;
@@ -23,41 +24,46 @@ static int privsep_lookup(const char *user, uid_t *uid, gid_t *gid)
         log_err("privsep: no unprivileged user '%s' (create it, e.g. adduser --system --group "
                 "%s, or name another in the configuration)",
                 user ? user : "", user ? user : "");
-        return -1;
+        return pw == NULL ? -ENOENT : -EPERM;
     }
     *uid = pw->pw_uid;
     *gid = pw->pw_gid;
     return 0;
 }
 
-/* Becomes uid/gid for good: no supplementary groups, no way back. */
+/* Becomes uid/gid for good: no supplementary groups, no way back.
+ * Returns 0, or -errno after logging why (-EPERM: root could be had back,
+ * -ESRCH: the supervisor is gone). */
 static int privsep_become(const char *user, uid_t uid, gid_t gid)
 {
     pid_t parent = getppid();
     if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
-        log_err("privsep: cannot become %s: %s", user, strerror(errno));
-        return -1;
+        int err = errno;
+        log_err("privsep: cannot become %s: %s", user, strerror(err));
+        return -err;
     }
     if (setuid(0) == 0) {
         log_err("privsep: could regain root after dropping it");
-        return -1;
+        return -EPERM;
     }
     /* The kernel forgets the parent-death signal when the uid changes;
      * without it a child would outlive a killed supervisor. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
         log_err("privsep: the supervisor is gone");
-        return -1;
+        return -ESRCH;
     }
     return 0;
 }
 
 /* Started as root: the ids of `user` (1), or 0 when not root (a normal
- * user's tern changes nothing), or -1 after logging why. */
+ * user's tern changes nothing), or privsep_lookup's -errno after logging
+ * why. */
 static int privsep_target(const char *user, uid_t *uid, gid_t *gid)
 {
     if (geteuid() != 0)
         return 0;
-    return privsep_lookup(user, uid, gid) < 0 ? -1 : 1;
+    int rc = privsep_lookup(user, uid, gid);
+    return rc < 0 ? rc : 1;
 }
 
 int privsep_user(const char *user, uid_t *uid, gid_t *gid)
@@ -69,7 +75,8 @@ int privsep_check_user(const char *user)
 {
     uid_t uid;
     gid_t gid;
-    return privsep_target(user, &uid, &gid) < 0 ? -1 : 0;
+    int t = privsep_target(user, &uid, &gid);
+    return t < 0 ? t : 0;
 }
 
 int privsep_drop(const char *user)
@@ -93,12 +100,16 @@ int privsep_confine(const char *emptydir, const char *user)
     int rc = fsio_mkdirs(emptydir, 0555);
     if (rc < 0) {
         log_err("privsep: cannot create %s: %s", emptydir, strerror(-rc));
-        return -1;
+        return rc;
     }
     struct stat st;
-    if (stat(emptydir, &st) < 0 || st.st_uid != 0 || (st.st_mode & 0022)) {
+    if (stat(emptydir, &st) < 0)
+        rc = -errno;
+    else if (st.st_uid != 0 || (st.st_mode & 0022))
+        rc = -EPERM;
+    if (rc < 0) {
         log_err("privsep: %s must be owned by root and not writable by others", emptydir);
-        return -1;
+        return rc;
     }
     /* The time zone is read now: /etc/localtime is out of reach afterwards. */
     tzset();
@@ -107,14 +118,15 @@ int privsep_confine(const char *emptydir, const char *user)
     localtime_r(&now, &tm);
 #ifndef TERN_SANITIZE
     if (chroot(emptydir) < 0 || chdir("/") < 0) {
-        log_err("privsep: chroot %s: %s", emptydir, strerror(errno));
-        return -1;
+        int err = errno;
+        log_err("privsep: chroot %s: %s", emptydir, strerror(err));
+        return -err;
     }
 #else
     /* LeakSanitizer reads /proc at exit, which a chroot hides: sanitizer
      * builds (tests only) keep the user switch and skip the chroot. */
     if (chdir("/") < 0)
-        return -1;
+        return -errno;
 #endif
     return privsep_become(user, uid, gid);
 }
@@ -201,10 +213,11 @@ int privsep_own_tree(const char *dir, const char *user, const char *skip, const 
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        log_err("privsep: cannot open %s: %s", dir, strerror(errno));
+        int err = errno;
+        log_err("privsep: cannot open %s: %s", dir, strerror(err));
         if (fd >= 0)
             close(fd);
-        return -1;
+        return -err;
     }
     /* Already the user's: nothing was written by root since (the daemon's
      * user cannot give a directory to root), so nothing is walked. */
@@ -216,7 +229,7 @@ int privsep_own_tree(const char *dir, const char *user, const char *skip, const 
     close(fd);
     if (rc < 0) {
         log_err("privsep: cannot give %s to %s: %s", dir, user, strerror(-rc));
-        return -1;
+        return rc;
     }
     log_info("gave %s to the user %s", dir, user);
     return 0;

@@ -35,19 +35,22 @@ static int privsep_may(const struct stat *st, const struct privsep_who *w, unsig
     return (have & bits) == bits;
 }
 
-/* Every directory above `path` (which need not exist) must let w pass. */
+/* Every directory above `path` (which need not exist) must let w pass.
+ * Returns 0, -EACCES after logging which one does not, or -ENAMETOOLONG /
+ * getcwd's -errno. */
 static int privsep_reachable(const char *path, const struct privsep_who *w, const char *what)
 {
     char abs[PATH_MAX];
     if (path[0] == '/') {
         if (strlen(path) >= sizeof abs)
-            return -1;
+            return -ENAMETOOLONG;
         strcpy(abs, path);
     } else {
         char cwd[PATH_MAX];
-        if (getcwd(cwd, sizeof cwd) == NULL ||
-            (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
-            return -1;
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            return -errno;
+        if ((size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
+            return -ENAMETOOLONG;
     }
     for (char *p = abs + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
@@ -57,7 +60,7 @@ static int privsep_reachable(const char *path, const struct privsep_who *w, cons
             log_err("the %s is out of reach of the user %s: %s is not searchable by it "
                     "(chmod o+x %s, or give it to the group %s)",
                     what, w->name, abs, abs, w->name);
-            return -1;
+            return -EACCES;
         }
         *p = '/';
     }
@@ -93,24 +96,25 @@ static void privsep_warn_unreadable(const char *path, const struct privsep_who *
 
 /* pickup/ must be the daemon user's: in a sticky directory only its owner
  * may remove the files others drop (`tern sendmail` run by root before the
- * daemon ever started creates it as root's). */
+ * daemon ever started creates it as root's). Returns 0 or -errno (logged
+ * when the change failed). */
 static int privsep_own_pickup(const struct config *cfg, const struct privsep_who *run)
 {
     char dir[PATH_MAX];
     if ((size_t)snprintf(dir, sizeof dir, "%s/pickup", cfg->spool_dir) >= sizeof dir)
-        return -1;
+        return -ENAMETOOLONG;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 0 : -1; /* the queue creates it */
+        return errno == ENOENT ? 0 : -errno; /* the queue creates it */
     struct stat st;
-    int rc = fstat(fd, &st);
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
     if (rc == 0 && (st.st_uid != run->uid || st.st_gid != run->gid)) {
-        rc = fchown(fd, run->uid, run->gid) == 0 && fchmod(fd, 01733) == 0 ? 0 : -1;
+        rc = fchown(fd, run->uid, run->gid) == 0 && fchmod(fd, 01733) == 0 ? 0 : -errno;
         if (rc == 0)
             log_info("gave %s to the user %s", dir, run->name);
     }
     if (rc < 0)
-        log_err("cannot give %s to the user %s: %s", dir, run->name, strerror(errno));
+        log_err("cannot give %s to the user %s: %s", dir, run->name, strerror(-rc));
     close(fd);
     return rc;
 }
@@ -120,32 +124,38 @@ int privsep_prepare_dirs(const struct config *cfg)
     if (geteuid() != 0)
         return 0;
     struct privsep_who run, mail;
-    if (privsep_who(cfg->run_user, &run) < 0 || privsep_who(cfg->mail_user, &mail) < 0)
-        return -1;
-    if (privsep_reachable(cfg->spool_dir, &run, "spool") < 0 || privsep_own_pickup(cfg, &run) < 0)
-        return -1;
+    int rc = privsep_who(cfg->run_user, &run);
+    if (rc == 0)
+        rc = privsep_who(cfg->mail_user, &mail);
+    if (rc == 0)
+        rc = privsep_reachable(cfg->spool_dir, &run, "spool");
+    if (rc == 0)
+        rc = privsep_own_pickup(cfg, &run);
+    if (rc < 0)
+        return rc;
     char root[PATH_MAX];
     privsep_maildir_root(cfg->maildir, root, sizeof root);
     if (root[0] != '\0') {
         struct stat st;
         if (stat(root, &st) < 0) {
             /* Missing: made for the mail user, as an installer would. */
-            int rc = fsio_mkdirs(root, 0755);
+            rc = fsio_mkdirs(root, 0755);
             if (rc == 0 && (chown(root, mail.uid, mail.gid) < 0 || chmod(root, 0700) < 0))
                 rc = -errno;
             if (rc < 0) {
                 log_err("cannot create the mail root %s: %s", root, strerror(-rc));
-                return -1;
+                return rc;
             }
             log_info("created the mail root %s for the user %s", root, mail.name);
         } else if (!privsep_may(&st, &mail, 3)) {
             log_err("the mail root %s is not writable by the user %s, who delivers mail "
                     "(chown %s %s)",
                     root, mail.name, mail.name, root);
-            return -1;
+            return -EACCES;
         }
-        if (privsep_reachable(root, &mail, "mail root") < 0)
-            return -1;
+        rc = privsep_reachable(root, &mail, "mail root");
+        if (rc < 0)
+            return rc;
     }
     privsep_warn_unreadable(cfg->path, &run);
     privsep_warn_unreadable(cfg->users_file, &run);

@@ -97,15 +97,16 @@ static int qproc_relay(void *arg, const struct queue_relay_req *req)
  * An answer for a request of this channel that cannot be read defers the
  * request's recipients (a dropped answer would hold the message's
  * delivery slot until the deadline); one without even an id is left to
- * the deadline (queue_relay.c). */
+ * the deadline (queue_relay.c). Returns 0, -EBADMSG for an answer that
+ * does not read, or -ENOENT for an id this channel did not ask. */
 static int qproc_relay_done(struct qproc *qp, struct qchan *ch, struct ipc_rd *r)
 {
     uint64_t id = ipc_get_u64(r);
     if (r->err)
-        return -1;
+        return -EBADMSG;
     void *owner = idmap_get(&qp->relay_chan, id);
     if (owner == NULL || (uint64_t)(uintptr_t)owner != ch->id)
-        return -1;
+        return -ENOENT;
     char relay[RELAY_NAME_MAX];
     ipc_get_str(r, relay, sizeof relay);
     /* It reaches logs and the Remote-MTA field of notices: one word. */
@@ -194,10 +195,8 @@ static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const
     struct envelope env;
     envelope_init(&env);
     int rc = envelope_parse(envp, envlen, &env);
-    if (rc == 0 && strcmp(env.qid, qid) != 0)
-        rc = -1;
-    if (rc == 0 && env.nrcpts == 0)
-        rc = -1;
+    if (rc == 0 && (strcmp(env.qid, qid) != 0 || env.nrcpts == 0))
+        rc = -EBADMSG;
     if (rc < 0) {
         log_err("%s: malformed envelope from the smtp process", strutil_esc(qid));
         queue_body_abort(qp->queue, qid);

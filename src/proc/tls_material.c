@@ -3,6 +3,7 @@
  * checks it like any other message. */
 #include "proc/tls_material.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,9 @@ int tls_material_prepare(const struct config *cfg, struct buf *err)
         return 0;
     if (access(cfg->tls_cert, F_OK) == 0 && access(cfg->tls_key, F_OK) == 0)
         return 0;
-    if (tlsctx_make_selfsigned(cfg->tls_cert, cfg->tls_key, cfg->hostname, err) < 0)
-        return -1;
+    int rc = tlsctx_make_selfsigned(cfg->tls_cert, cfg->tls_key, cfg->hostname, err);
+    if (rc < 0)
+        return rc;
     return 1; /* made one: the caller tells the operator */
 }
 
@@ -33,7 +35,7 @@ static int tls_material_put_file(struct buf *out, const char *path, struct buf *
     int rc = fsio_read_file(path, TLS_PEM_MAX, &data, &n);
     if (rc < 0) {
         buf_printf(err, "%s: %s\n", path, strerror(-rc));
-        return -1;
+        return rc;
     }
     ipc_put_bytes(out, data, n);
     memset(data, 0, n); /* keys should not linger in freed memory */
@@ -41,27 +43,38 @@ static int tls_material_put_file(struct buf *out, const char *path, struct buf *
     return 0;
 }
 
+/* Appends a certificate and its key. Returns 0 or the -errno of the
+ * first that cannot be read (reasons appended to err). */
+static int tls_material_put_pair(struct buf *out, const char *cert, const char *key,
+                                 struct buf *err)
+{
+    int rc = tls_material_put_file(out, cert, err);
+    if (rc == 0)
+        rc = tls_material_put_file(out, key, err);
+    return rc;
+}
+
 int tls_material_read(const struct config *cfg, struct buf *out, struct buf *err)
 {
-    int bad = 0;
+    int first = 0;
     ipc_put_u32(out, (uint32_t)cfg->nlisteners);
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const char *cert = config_listener_cert(cfg, &cfg->listeners[i]);
         const char *key = config_listener_key(cfg, &cfg->listeners[i]);
         int has = cert && key;
         ipc_put_u32(out, (uint32_t)has);
-        if (has && (tls_material_put_file(out, cert, err) < 0 ||
-                    tls_material_put_file(out, key, err) < 0))
-            bad = 1;
+        int rc = has ? tls_material_put_pair(out, cert, key, err) : 0;
+        if (rc < 0 && first == 0)
+            first = rc;
     }
     ipc_put_u32(out, (uint32_t)cfg->ntls_sni);
     for (size_t i = 0; i < cfg->ntls_sni; i++) {
         ipc_put_str(out, cfg->tls_sni[i].name);
-        if (tls_material_put_file(out, cfg->tls_sni[i].cert, err) < 0 ||
-            tls_material_put_file(out, cfg->tls_sni[i].key, err) < 0)
-            bad = 1;
+        int rc = tls_material_put_pair(out, cfg->tls_sni[i].cert, cfg->tls_sni[i].key, err);
+        if (rc < 0 && first == 0)
+            first = rc;
     }
-    return bad ? -1 : 0;
+    return first;
 }
 
 static void tls_material_get_pem(struct ipc_rd *r, const char **p, size_t *n)
@@ -80,7 +93,7 @@ int tls_material_build(const struct config *cfg, const char *blob, size_t len,
     uint32_t nl = ipc_get_u32(&r);
     if (nl != cfg->nlisteners) {
         buf_printf(err, "TLS material for %u listeners, expected %zu\n", nl, cfg->nlisteners);
-        return -1;
+        return -EBADMSG;
     }
     for (size_t i = 0; i < nl && !r.err; i++) {
         memset(&def[i], 0, sizeof def[i]);
@@ -93,7 +106,7 @@ int tls_material_build(const struct config *cfg, const char *blob, size_t len,
     uint32_t nsni = ipc_get_u32(&r);
     if (r.err || nsni != cfg->ntls_sni) {
         buf_puts(err, "malformed TLS material\n");
-        return -1;
+        return -EBADMSG;
     }
     struct tlsctx_pem *sni = xcalloc(nsni ? nsni : 1, sizeof *sni);
     char (*names)[DNS_NAME_MAX] = xcalloc(nsni ? nsni : 1, sizeof *names);
@@ -103,12 +116,13 @@ int tls_material_build(const struct config *cfg, const char *blob, size_t len,
         tls_material_get_pem(&r, &sni[i].cert, &sni[i].cert_len);
         tls_material_get_pem(&r, &sni[i].key, &sni[i].key_len);
     }
-    int rc = -1;
     struct tlsctx *built[CONF_MAX_LISTENERS] = {0};
-    if (ipc_rd_end(&r) < 0) {
+    int rc = ipc_rd_end(&r);
+    if (rc < 0) {
         buf_puts(err, "malformed TLS material\n");
         goto out;
     }
+    rc = -EINVAL; /* what tlsctx_new refuses */
     struct tlsctx_opts opts = {cfg->tls_min_version, cfg->tls_ciphers};
     for (size_t i = 0; i < nl; i++) {
         if (!has[i])
@@ -131,11 +145,13 @@ out:
 int tls_material_read_checked(const struct config *cfg, struct buf *out, struct buf *err)
 {
     size_t start = out->len;
-    if (tls_material_read(cfg, out, err) < 0)
-        return -1;
+    int rc = tls_material_read(cfg, out, err);
+    if (rc < 0)
+        return rc;
     struct tlsctx *ctxs[CONF_MAX_LISTENERS] = {0};
-    if (tls_material_build(cfg, out->data + start, out->len - start, ctxs, err) < 0)
-        return -1;
+    rc = tls_material_build(cfg, out->data + start, out->len - start, ctxs, err);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < CONF_MAX_LISTENERS; i++)
         tlsctx_unref(ctxs[i]);
     return 0;

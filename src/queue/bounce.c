@@ -72,9 +72,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     struct buf out = BUF_INIT;
     unsigned flags = 0;
     rc = dsn_build(&rep, &out, &flags);
-    if (rc < 0)
-        rc = -EINVAL; /* dsn_build says -1 */
-    else
+    if (rc == 0)
         rc = fsio_write_all(fd, out.data, out.len);
     close(fd);
     if (rc < 0) {

@@ -194,8 +194,8 @@ static void pickup_full_name(const struct pickup_env *pe, uid_t uid, char *out, 
 }
 
 /* Builds the queued content of a parsed file: Received:, the message's
- * header section, the added fields, the rest. *why says what is wrong
- * when it returns -1 (the file is bad). */
+ * header section, the added fields, the rest. Returns 0, or -EINVAL
+ * with *why saying what is wrong (the file is bad). */
 static int pickup_content(struct pickup *p, const char *qid, const struct stat *st,
                           const char *login, const struct pickup_env *pe, const char *msg,
                           size_t msglen, const char *sender, struct buf *out, int *has_8bit,
@@ -204,7 +204,7 @@ static int pickup_content(struct pickup *p, const char *qid, const struct stat *
     const struct config *cfg = p->cfg;
     struct buf text = BUF_INIT;
     struct pickup_text info;
-    int rc = -1;
+    int rc = -EINVAL;
     pickup_to_crlf(msg, msglen, &text, &info);
     if (cfg->message_size_max && text.len > cfg->message_size_max) {
         *why = "message too big";

@@ -167,13 +167,13 @@ int queue_body_open(struct queue *q, char *qid, int *fd)
     return 0;
 }
 
-/* Takes the body of qid out of the table; returns its fd or -1. */
+/* Takes the body of qid out of the table; returns its fd or -ENOENT. */
 static int queue_body_take(struct queue *q, const char *qid)
 {
     uint64_t key = queue_qid_key(qid);
     struct qbody *b = key ? idmap_del(&q->bodies, key) : NULL;
     if (b == NULL)
-        return -1;
+        return -ENOENT;
     int fd = b->fd;
     free(b);
     return fd;
@@ -373,7 +373,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
     if (q->cfg->message_size_max && env->size > q->cfg->message_size_max + QUEUE_SIZE_SLACK) {
         log_warn("%s: size=%llu exceeds message_size_max; not queued", qid,
                  (unsigned long long)env->size);
-        rc = -EFBIG;
+        rc = -EMSGSIZE;
         result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Message size exceeds fixed limit");
         goto out;
     }
@@ -390,7 +390,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
     }
     envelope_serialize(env, &ser);
     if (ser.len > STORE_ENV_MAX) {
-        rc = -E2BIG;
+        rc = -EMSGSIZE;
         result_set(&why, RESULT_PERMFAIL, 552, "5.3.4", "Error: envelope too large");
         goto out;
     }

@@ -28,7 +28,7 @@ static int qctl_read(struct queue *q, const struct qmsg *m, struct qctl_msg *out
     out->slots = NULL;
     int fd = store_seg_fd(q->st, m->rec.seg);
     if (fd < 0)
-        return -EBADF;
+        return fd;
     char *envbuf = NULL;
     int rc = store_read_env(fd, &m->rec, &envbuf);
     if (rc == 0 && (envelope_parse(envbuf, m->rec.env_len, &out->env) < 0 ||
@@ -435,7 +435,7 @@ static int qctl_set_hold(struct queue *q, struct qmsg *m, int held)
 {
     int fd = store_seg_fd(q->st, m->rec.seg);
     if (fd < 0)
-        return -EBADF;
+        return fd;
     struct store_slot *slots = xcalloc(m->rec.nrcpt ? m->rec.nrcpt : 1, sizeof *slots);
     int rc = store_read_slots(fd, &m->rec, slots);
     if (rc == 0)

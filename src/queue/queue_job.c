@@ -23,8 +23,8 @@
 
 /* ---- in a delivery thread ---- */
 
-/* The Maildir of recipient i, from the settings of now. Returns 0, or -1
- * with *res saying why not. */
+/* The Maildir of recipient i, from the settings of now. Returns 0, or
+ * -EINVAL / config_maildir_path's code with *res saying why not. */
 static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_t pathsize,
                              struct result *res)
 {
@@ -36,15 +36,16 @@ static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_
     const char *dom = at ? at + 1 : "";
     if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || strlen(dom) > MAILADDR_DOMAIN_MAX) {
         result_set(res, RESULT_PERMFAIL, 550, "5.1.3", "bad recipient address in the spool");
-        return -1;
+        return -EINVAL;
     }
     memcpy(mb.user, addr, ulen);
     memcpy(mb.domain, dom, strlen(dom));
-    if (config_maildir_path(j->cfg, &mb, path, pathsize) < 0) {
+    int rc = config_maildir_path(j->cfg, &mb, path, pathsize);
+    if (rc < 0) {
         /* A setting can be fixed: keep the message meanwhile. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.5",
                    "cannot build the maildir path (check the maildir setting)");
-        return -1;
+        return rc;
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* sched.c: a binary min-heap ordered by (when, seq), and the retry policy. */
 #include "queue/sched.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "base/clock.h"
@@ -45,7 +46,7 @@ void sched_push(struct sched *s, int64_t when, uint64_t key)
 int sched_peek(const struct sched *s, struct sched_ent *out)
 {
     if (s->n == 0)
-        return -1;
+        return -ENOENT;
     *out = s->v[0];
     return 0;
 }
@@ -53,7 +54,7 @@ int sched_peek(const struct sched *s, struct sched_ent *out)
 int sched_pop(struct sched *s, struct sched_ent *out)
 {
     if (s->n == 0)
-        return -1;
+        return -ENOENT;
     *out = s->v[0];
     struct sched_ent last = s->v[--s->n];
     size_t i = 0;

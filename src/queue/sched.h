@@ -26,9 +26,9 @@ struct sched {
 void sched_init(struct sched *s);
 void sched_free(struct sched *s);
 void sched_push(struct sched *s, int64_t when, uint64_t key);
-/* The earliest entry, without removing it; 0, or -1 if empty. */
+/* The earliest entry, without removing it; 0, or -ENOENT if empty. */
 int sched_peek(const struct sched *s, struct sched_ent *out);
-/* Removes and returns the earliest entry; 0, or -1 if empty. */
+/* Removes and returns the earliest entry; 0, or -ENOENT if empty. */
 int sched_pop(struct sched *s, struct sched_ent *out);
 size_t sched_len(const struct sched *s);
 

@@ -76,7 +76,7 @@ static void store_slot_encode(unsigned char *p, const struct store_slot *s)
     store_put_u32(p + S_CRC, store_crc((uint32_t)crc32(0, Z_NULL, 0), p, STORE_SLOT_SIZE));
 }
 
-/* Returns 0, or -1 for a slot that fails its crc (then *s is pending). */
+/* Returns 0, or -EBADMSG for a slot that fails its crc (then *s is pending). */
 static int store_slot_decode(const unsigned char *p, struct store_slot *s)
 {
     unsigned char tmp[STORE_SLOT_SIZE];
@@ -87,7 +87,7 @@ static int store_slot_decode(const unsigned char *p, struct store_slot *s)
     s->status = STORE_PENDING;
     if (store_crc((uint32_t)crc32(0, Z_NULL, 0), tmp, sizeof tmp) != want ||
         p[S_STATUS] > STORE_FAILED || store_get_u16(p + S_ERRLEN) > STORE_ERR_MAX)
-        return -1;
+        return -EBADMSG;
     s->status = (enum store_status)p[S_STATUS];
     s->flags = p[S_FLAGS];
     s->attempt_pid = store_get_u32(p + S_PID);
@@ -363,7 +363,7 @@ int store_mark_finished(struct store *st, const struct store_rec *rec)
 int store_seg_fd(const struct store *st, uint64_t seq)
 {
     const struct store_seg *s = store_find_seg(st, seq);
-    return s ? s->fd : -1;
+    return s ? s->fd : -EBADF;
 }
 
 size_t store_nsegments(const struct store *st)

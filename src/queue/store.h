@@ -127,7 +127,7 @@ void store_retire_current(struct store *st);
 
 /* Writes the path of segment seq into out. Returns 0 or -ENAMETOOLONG. */
 int store_seg_path(const struct store *st, uint64_t seq, char *out, size_t outsize);
-/* The read-write descriptor of segment seq, or -1 if it is not open. */
+/* The read-write descriptor of segment seq, or -EBADF if it is not open. */
 int store_seg_fd(const struct store *st, uint64_t seq);
 /* Counters for tests and logs. */
 size_t store_nsegments(const struct store *st);

@@ -16,6 +16,7 @@
  * connection). */
 #include "smtp/smtp_client.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,7 +289,8 @@ static void client_refuse(struct smtp_client *c, enum result_kind k, int code, c
 
 /* Reads the content (or its conversion) through a dry-run encoder in
  * TEXT mode: *flags gets what it holds (DOTSTUFF_ENC_F_*; NUL or BARE
- * means no text transfer can carry it). -1 when it cannot be read. */
+ * means no text transfer can carry it). Returns 0, or -errno when it
+ * cannot be read (-EIO: shorter than the queue said). */
 static int client_scan(struct smtp_client *c, unsigned *flags)
 {
     struct dotstuff_enc e;
@@ -304,8 +306,10 @@ static int client_scan(struct smtp_client *c, unsigned *flags)
         uint64_t left = c->m.len - off;
         ssize_t k = pread(c->m.fd, in, left < sizeof in ? (size_t)left : sizeof in,
                           c->m.off + (off_t)off);
-        if (k <= 0)
-            return -1;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            return -EIO;
         off += (uint64_t)k;
         if (dotstuff_enc_feed(&e, in, (size_t)k, NULL) < 0)
             break; /* enough to know */
@@ -317,14 +321,15 @@ static int client_scan(struct smtp_client *c, unsigned *flags)
 }
 
 /* Converts the content into c->conv (mail/downgrade, flags DOWNGRADE_*).
- * Returns 0, or -1 with the recipients answered: 5.6.3 when it cannot
- * be done (RFC 6152 §3, RFC 3030 §3: convert or bounce). */
+ * Returns 0, or -errno with the recipients answered: 5.6.3 when it cannot
+ * be done (RFC 6152 §3, RFC 3030 §3: convert or bounce; -EMSGSIZE, or
+ * downgrade_convert's -EINVAL), 4.3.0 when it cannot be read (-EIO). */
 static int client_convert(struct smtp_client *c, unsigned flags, const char *need)
 {
     if (c->m.len > (uint64_t)1 << 31) {
         client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3",
                         "conversion required but the message is too large");
-        return -1;
+        return -EMSGSIZE;
     }
     size_t len = (size_t)c->m.len;
     char *raw = xmalloc(len + 1);
@@ -338,7 +343,7 @@ static int client_convert(struct smtp_client *c, unsigned flags, const char *nee
     if (got < len) {
         free(raw);
         client_fail_all(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
-        return -1;
+        return -EIO;
     }
     const char *why = NULL;
     int rc = downgrade_convert(raw, len, flags, &c->conv, &why);
@@ -348,7 +353,7 @@ static int client_convert(struct smtp_client *c, unsigned flags, const char *nee
         snprintf(text, sizeof text, "%s %s and the message cannot be converted: %s", c->peer,
                  need, why ? why : "unknown reason");
         client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3", text);
-        return -1;
+        return rc;
     }
     c->use_conv = 1;
     return 0;
@@ -368,16 +373,17 @@ static int client_convert(struct smtp_client *c, unsigned flags, const char *nee
  * BODY=8BITMIME labels whatever goes with 8-bit octets — also content
  * that arrived labelled 7BIT — and, as before, 8BITMIME content that is
  * 7-bit; BDAT is used whenever the server offers CHUNKING. Returns 0, or
- * -1 with the recipients answered. */
+ * -errno with the recipients answered. */
 static int client_plan(struct smtp_client *c)
 {
     unsigned f = 0;
     buf_reset(&c->conv);
     c->use_conv = 0;
     c->use_bdat = c->chunking;
-    if (client_scan(c, &f) < 0) {
+    int rc = client_scan(c, &f);
+    if (rc < 0) {
         client_fail_all(c, RESULT_TEMPFAIL, 451, "4.3.0", "cannot read the queued message");
-        return -1;
+        return rc;
     }
     int binary = c->m.body == ENV_BODY_BINARYMIME;
     if (binary && c->chunking && c->binarymime) {
@@ -394,15 +400,16 @@ static int client_plan(struct smtp_client *c)
                                                  : "does not support CHUNKING and BINARYMIME")
                            : !text ? "cannot take a NUL, bare CR or bare LF"
                                    : "does not support 8BITMIME";
-        if (client_convert(c, flags, need) < 0)
-            return -1;
+        rc = client_convert(c, flags, need);
+        if (rc < 0)
+            return rc;
         if (client_scan(c, &f) < 0 || (f & (DOTSTUFF_ENC_F_NUL | DOTSTUFF_ENC_F_BARE)) ||
             ((f & DOTSTUFF_ENC_F_8BIT) && !c->eightbitmime)) {
             /* downgrade_convert() promised otherwise: a broken invariant,
              * but the next hop must not pay for it. */
             client_fail_all(c, RESULT_PERMFAIL, 554, "5.6.3",
                             "conversion left octets that cannot be sent");
-            return -1;
+            return -EINVAL;
         }
         eight = (f & DOTSTUFF_ENC_F_8BIT) != 0;
     }

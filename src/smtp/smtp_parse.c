@@ -3,6 +3,7 @@
  * EHLO/HELO. Pure functions on bytes; nothing here reads past `len`. */
 #include "smtp/smtp_parse.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/strutil.h"
@@ -87,7 +88,7 @@ int smtp_cmd_split(const char *line, size_t len, struct smtp_cmd *out)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)line[i];
         if (c < 0x20 || c == 0x7f)
-            return -1;
+            return -EINVAL;
     }
     size_t vl = 0;
     while (vl < len && line[vl] != ' ')
@@ -125,17 +126,18 @@ static int smtp_is_alnum(int c)
  *   esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
  *   esmtp-value   = 1*(%d33-60 / %d62-126), and UTF-8 (RFC 6531 §3.3).
  * Parses p[0..n) as one parameter into *out; sets *utf8 when the value
- * holds non-ASCII (allowed only with SMTPUTF8, decided by the caller). */
+ * holds non-ASCII (allowed only with SMTPUTF8, decided by the caller).
+ * Returns 0 or -EINVAL. */
 static int smtp_param_one(const char *p, size_t n, struct smtp_param *out, int *utf8)
 {
     size_t k = 0;
     while (k < n && p[k] != '=') {
         if (!smtp_is_alnum((unsigned char)p[k]) && !(k > 0 && p[k] == '-'))
-            return -1;
+            return -EINVAL;
         k++;
     }
     if (k == 0 || k >= sizeof out->key)
-        return -1;
+        return -EINVAL;
     for (size_t i = 0; i < k; i++) {
         char c = p[i];
         out->key[i] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
@@ -148,18 +150,18 @@ static int smtp_param_one(const char *p, size_t n, struct smtp_param *out, int *
     const unsigned char *v = (const unsigned char *)p + k + 1;
     size_t vn = n - k - 1;
     if (vn == 0 || vn >= sizeof out->value)
-        return -1;
+        return -EINVAL;
     for (size_t i = 0; i < vn;) {
         if (v[i] >= 0x80) {
             size_t u = strutil_utf8_len(v + i, vn - i);
             if (u == 0)
-                return -1;
+                return -EINVAL;
             *utf8 = 1;
             i += u;
         } else if (v[i] >= 33 && v[i] <= 126 && v[i] != '=') {
             i++;
         } else {
-            return -1;
+            return -EINVAL;
         }
     }
     memcpy(out->value, v, vn);
@@ -169,7 +171,7 @@ static int smtp_param_one(const char *p, size_t n, struct smtp_param *out, int *
 }
 
 /* Mail-parameters = esmtp-param *(SP esmtp-param); extra spaces between
- * them are tolerated. */
+ * them are tolerated. Returns 0 or -EINVAL. */
 static int smtp_params_parse(const char *p, size_t n, struct smtp_params *ps)
 {
     int utf8 = 0;
@@ -184,18 +186,18 @@ static int smtp_params_parse(const char *p, size_t n, struct smtp_params *ps)
         while (j < n && p[j] != ' ')
             j++;
         if (ps->n == SMTP_PARAMS_MAX)
-            return -1;
+            return -EINVAL;
         struct smtp_param *sp = &ps->p[ps->n];
         if (smtp_param_one(p + i, j - i, sp, &utf8) < 0)
-            return -1;
+            return -EINVAL;
         /* The same keyword twice would leave it to chance which counts. */
         if (smtp_params_get(ps, sp->key) != NULL)
-            return -1;
+            return -EINVAL;
         ps->n++;
         i = j;
     }
     if (utf8 && smtp_params_get(ps, "SMTPUTF8") == NULL)
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -253,20 +255,20 @@ int smtp_parse_bdat(const char *arg, size_t len, uint64_t *size, int *last)
     while (i < len && arg[i] >= '0' && arg[i] <= '9') {
         unsigned d = (unsigned)(arg[i] - '0');
         if (i == 20 || x > (UINT64_MAX - d) / 10)
-            return -1;
+            return -EINVAL;
         x = x * 10 + d;
         i++;
     }
     if (i == 0)
-        return -1;
+        return -EINVAL;
     int is_last = 0;
     if (i < len) {
         if (arg[i] != ' ')
-            return -1;
+            return -EINVAL;
         while (i < len && arg[i] == ' ')
             i++;
         if (len - i != 4 || strutil_ncasecmp(arg + i, "LAST", 4))
-            return -1;
+            return -EINVAL;
         is_last = 1;
     }
     *size = x;
@@ -291,12 +293,12 @@ int smtp_parse_helo(const char *arg, size_t len, size_t *namelen)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)arg[i];
         if (c < 0x20 || c == 0x7f)
-            return -1;
+            return -EINVAL;
     }
     while (n < len && arg[n] != ' ')
         n++;
     if (n == 0)
-        return -1;
+        return -EINVAL;
     *namelen = n;
     return 0;
 }

@@ -61,7 +61,7 @@ struct smtp_cmd {
 };
 
 /* Splits a line. Verbs are matched case-insensitively; a verb must be
- * followed by end of line or a space. Returns 0, or -1 when the line
+ * followed by end of line or a space. Returns 0, or -EINVAL when the line
  * holds a NUL octet or other control characters that no command allows
  * (the caller answers 500 5.5.2). */
 int smtp_cmd_split(const char *line, size_t len, struct smtp_cmd *out);
@@ -99,11 +99,11 @@ int smtp_parse_mail_rcpt(const char *arg, size_t len, int is_rcpt, unsigned flag
 /* Finds a parameter by (uppercase) keyword; NULL if absent. */
 const struct smtp_param *smtp_params_get(const struct smtp_params *ps, const char *key);
 
-/* Parses "BDAT <chunk-size> [LAST]" arguments. Returns 0 or -1. */
+/* Parses "BDAT <chunk-size> [LAST]" arguments. Returns 0 or -EINVAL. */
 int smtp_parse_bdat(const char *arg, size_t len, uint64_t *size, int *last);
 
 /* Parses an EHLO/HELO argument: a domain or an address literal. Returns 0
- * or -1; sets *namelen to the length of the name (the first word). */
+ * or -EINVAL; sets *namelen to the length of the name (the first word). */
 int smtp_parse_helo(const char *arg, size_t len, size_t *namelen);
 
 #endif

@@ -215,7 +215,8 @@ static void smtp_do_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
     smtp_cmd_helo(s, cmd, 0);
 }
 
-/* *size: the SIZE parameter (RFC 1870), 0 if none. */
+/* *size: the SIZE parameter (RFC 1870), 0 if none. Returns 0, or -EINVAL
+ * (-EMSGSIZE for a SIZE over the limit) after the reply was sent. */
 static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps, uint64_t *size)
 {
     *size = 0;
@@ -225,14 +226,14 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
         const struct smtp_param *p = &ps->p[i];
         if (!s->esmtp) {
             smtp_reply(s, 555, "5.5.4", "Unsupported option: %s (no EHLO)", p->key);
-            return -1;
+            return -EINVAL;
         }
         struct dsn_param_error de;
         int d = dsn_param_mail(&dm, p->key, p->has_value ? p->value : NULL, strlen(p->value),
                                &de);
         if (d < 0) {
             smtp_reply(s, de.code, de.enh, "%s", de.text);
-            return -1;
+            return -EINVAL;
         }
         if (d > 0)
             continue; /* RET or ENVID (RFC 3461) */
@@ -240,17 +241,17 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
             unsigned long long n;
             if (!p->has_value || strutil_parse_u64(p->value, &n) < 0) {
                 smtp_reply(s, 501, "5.5.4", "Bad SIZE parameter");
-                return -1;
+                return -EINVAL;
             }
             if (s->cfg->message_size_max && n > s->cfg->message_size_max) {
                 smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
-                return -1;
+                return -EMSGSIZE;
             }
             *size = n;
         } else if (!strcmp(p->key, "BODY")) {
             if (!p->has_value) {
                 smtp_reply(s, 501, "5.5.4", "Bad BODY parameter");
-                return -1;
+                return -EINVAL;
             }
             if (!strutil_casecmp(p->value, "7BIT")) {
                 s->env.body = ENV_BODY_7BIT;
@@ -260,24 +261,24 @@ static int smtp_mail_params(struct smtp_session *s, const struct smtp_params *ps
                 s->env.body = ENV_BODY_BINARYMIME;
             } else {
                 smtp_reply(s, 504, "5.5.4", "Unsupported BODY type");
-                return -1;
+                return -EINVAL;
             }
         } else if (!strcmp(p->key, "AUTH")) {
             /* RFC 4954 §5: the submitter's identity (xtext), or <>. It is
              * accepted and not passed on: tern trusts no one's claim. */
             if (!p->has_value) {
                 smtp_reply(s, 501, "5.5.4", "Bad AUTH parameter");
-                return -1;
+                return -EINVAL;
             }
         } else if (!strcmp(p->key, "SMTPUTF8")) {
             if (p->has_value) {
                 smtp_reply(s, 501, "5.5.4", "SMTPUTF8 takes no value");
-                return -1;
+                return -EINVAL;
             }
             s->env.smtputf8 = 1;
         } else {
             smtp_reply(s, 555, "5.5.4", "Unsupported option: %s", p->key);
-            return -1;
+            return -EINVAL;
         }
     }
     dsn_param_mail_apply(&dm, &s->env);

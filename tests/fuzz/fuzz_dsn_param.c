@@ -4,6 +4,7 @@
  * value. Checks that encodings round-trip, that what the parameter
  * parsers accept is within its bounds, that a stored ORCPT always gives
  * a value a next hop accepts, and that a report keeps the line rules. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static void fuzz_params(const char *in, size_t n, int utf8)
     for (size_t k = 0; k < 2; k++) {
         dsn_param_mail_init(&m);
         int rc = dsn_param_mail(&m, mkeys[k], in, n, &err);
-        if (rc == -1) {
+        if (rc == -EINVAL) {
             check_err(&err);
         } else if (rc == 1) {
             if (m.ret > DSN_RET_HDRS || strlen(m.envid) > DSN_ENVID_MAX)
@@ -108,7 +109,7 @@ static void fuzz_params(const char *in, size_t n, int utf8)
                 if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
                     abort();
             /* Given again: 555. */
-            if (dsn_param_mail(&m, mkeys[k], in, n, &err) != -1 || err.code != 555)
+            if (dsn_param_mail(&m, mkeys[k], in, n, &err) != -EINVAL || err.code != 555)
                 abort();
         } else {
             abort();
@@ -122,7 +123,7 @@ static void fuzz_params(const char *in, size_t n, int utf8)
         if (r.notify == 0 || (r.notify & ~all) ||
             ((r.notify & ENV_NOTIFY_NEVER) && r.notify != ENV_NOTIFY_NEVER))
             abort();
-    } else if (rc == -1) {
+    } else if (rc == -EINVAL) {
         check_err(&err);
     } else {
         abort();
@@ -140,7 +141,7 @@ static void fuzz_params(const char *in, size_t n, int utf8)
                 abort();
             buf_free(&o);
         }
-    } else if (rc == -1) {
+    } else if (rc == -EINVAL) {
         check_err(&err);
     } else {
         abort();

@@ -4,6 +4,7 @@
 #ifndef TERN_TEST_CONFIG_FIXTURE_H
 #define TERN_TEST_CONFIG_FIXTURE_H
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

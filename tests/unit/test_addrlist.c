@@ -1,4 +1,5 @@
 /* Unit tests for mail/addrlist: the addresses of To:/Cc:/Bcc: bodies. */
+#include <errno.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -46,16 +47,16 @@ int main(void)
     expect("\"q\\\"x\"@x.test", 0, "[\"q\\\"x\"@x.test]");
     expect("<@r1,@r2:u@x.test>", 0, "[u@x.test]");
     expect("u@[IPv6:2001:db8::1]", 0, "[u@[IPv6:2001:db8::1]]");
-    expect("Name <a@x.test", -1, "");
-    expect("\"open", -1, "");
-    expect("(open", -1, "");
-    expect("a>b", -1, "");
-    expect("<a<b>>", -1, "");
+    expect("Name <a@x.test", -EINVAL, "");
+    expect("\"open", -EINVAL, "");
+    expect("(open", -EINVAL, "");
+    expect("a>b", -EINVAL, "");
+    expect("<a<b>>", -EINVAL, "");
     /* An address over ADDRLIST_ADDR_MAX is refused. */
     char big[ADDRLIST_ADDR_MAX + 10];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    expect(big, -1, "");
+    expect(big, -ENAMETOOLONG, "");
     /* The callback's value stops the walk. */
     int count = 0;
     CHECK_EQ_INT(addrlist_parse("a, b, c", 7, stop_at_second, &count), 7);

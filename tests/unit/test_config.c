@@ -101,7 +101,7 @@ static void test_load_empty(void)
     buf_reset(&err);
     char missing[PATH_MAX + 32];
     snprintf(missing, sizeof missing, "%s/nope.conf", tmpdir);
-    CHECK_EQ_INT(config_load(&cfg, missing, &err), -1);
+    CHECK_EQ_INT(config_load(&cfg, missing, &err), -EINVAL);
     CHECK(has(&err, missing));
     CHECK(has(&err, "cannot read"));
     config_free(&cfg);
@@ -293,7 +293,7 @@ static void test_errors(void)
                        "listen = [::1]:25 mx extra\n"       /* 31 */
                        "sessions_max = 12abc\n"             /* 32 */
                        "log_format = xml\n";                /* 33 */
-    CHECK_EQ_INT(load(&cfg, &err, text), -1);
+    CHECK_EQ_INT(load(&cfg, &err, text), -EINVAL);
     CHECK(has_at(&err, "tern.conf", 2, "unknown key 'no_such_key'"));
     CHECK(has_at(&err, "tern.conf", 3, "missing '='"));
     CHECK(has_at(&err, "tern.conf", 4, "debug: "));
@@ -335,7 +335,7 @@ static void test_errors(void)
     struct buf text2 = BUF_INIT;
     for (int i = 0; i < CONF_MAX_LISTENERS + 1; i++)
         buf_printf(&text2, "listen = 127.0.0.1:%d\n", 3000 + i);
-    CHECK_EQ_INT(load(&cfg, &err, text2.data), -1);
+    CHECK_EQ_INT(load(&cfg, &err, text2.data), -EINVAL);
     CHECK(has_at(&err, "tern.conf", CONF_MAX_LISTENERS + 1, "listen: too many listeners"));
     CHECK_EQ_INT(cfg.nlisteners, CONF_MAX_LISTENERS);
     config_free(&cfg);
@@ -348,14 +348,14 @@ static void test_errors(void)
     fclose(f);
     config_default(&cfg);
     buf_reset(&err);
-    CHECK_EQ_INT(config_load(&cfg, p, &err), -1);
+    CHECK_EQ_INT(config_load(&cfg, p, &err), -EINVAL);
     CHECK(has_at(&err, "tern.conf", 2, "NUL byte"));
     config_free(&cfg);
 
     /* Unreadable users and aliases files name the config line. */
     CHECK_EQ_INT(load(&cfg, &err,
                       "debug = no\nusers_file = none-such\naliases_file = /nonexistent/a\n"),
-                 -1);
+                 -EINVAL);
     CHECK(has_at(&err, "tern.conf", 2, "users_file: cannot read"));
     CHECK(has_at(&err, "tern.conf", 3, "aliases_file: cannot read /nonexistent/a"));
     config_free(&cfg);
@@ -378,7 +378,7 @@ static void test_relative_paths(void)
     /* Loaded through a path with "..": the directory is made absolute. */
     char viadots[PATH_MAX + 32];
     snprintf(viadots, sizeof viadots, "%s/sub/../sub/t.conf", tmpdir);
-    CHECK_EQ_INT(config_load(&cfg, viadots, &err), -1); /* only the aliases file is missing */
+    CHECK_EQ_INT(config_load(&cfg, viadots, &err), -EINVAL); /* only the aliases file is missing */
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s/sub/users", tmpdir);
     CHECK_EQ_STR(cfg.users_file, want);
@@ -422,7 +422,7 @@ static void test_check(void)
     free(cfg.maildir);
     cfg.maildir = strdup("/srv/mail/%d");
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "the template must contain %u"));
     config_free(&cfg);
 
@@ -440,7 +440,7 @@ static void test_check(void)
     snprintf(users, sizeof users, "%s/users", tmpdir);
     unlink(users);
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "users_file "));
     config_free(&cfg);
     put("users", "alice\n");
@@ -453,7 +453,7 @@ static void test_check(void)
              tmpdir);
     CHECK_EQ_INT(load(&cfg, &err, text), 0);
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "listen 127.0.0.1:2525: given twice"));
     CHECK(has(&err, "listen 127.0.0.2:2600 overlaps listen 0.0.0.0:2600"));
     CHECK(has(&err, "listen [0:0::1]:2600: given twice"));
@@ -465,14 +465,14 @@ static void test_check(void)
     snprintf(text, sizeof text, "spool_dir = %s/plain/spool\n", tmpdir);
     CHECK_EQ_INT(load(&cfg, &err, text), 0);
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "spool_dir "));
     CHECK(has(&err, "is not a directory"));
     config_free(&cfg);
     snprintf(text, sizeof text, "spool_dir = %s/plain\n", tmpdir);
     CHECK_EQ_INT(load(&cfg, &err, text), 0);
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "not a directory"));
     config_free(&cfg);
 
@@ -546,7 +546,7 @@ static void test_tls_auth_keys(void)
                       "tls_sni = host.example /only-cert.pem\n"      /* 4 */
                       "listen = 127.0.0.1:25 mx cert=/c.pem\n"       /* 5 */
                       "tls_sni = bad_name! /c.pem /k.pem\n"),        /* 6 */
-                 -1);
+                 -EINVAL);
     CHECK(has_at(&err, "tern.conf", 1, "relay_networks: '10.0.0.0/33' is not ADDRESS/PREFIX"));
     CHECK(has_at(&err, "tern.conf", 1, "relay_networks: 'nonsense' is not ADDRESS/PREFIX"));
     CHECK(has_at(&err, "tern.conf", 2, "sender_check: 'everyone' is not own, domain or any"));
@@ -569,7 +569,7 @@ static void test_tls_auth_keys(void)
     config_free(&cfg);
     CHECK_EQ_INT(load(&cfg, &err, "route = * local\nroute = x.test mx auth=u:p\n"
                                   "route = y.test mx bogus=1\n"),
-                 -1);
+                 -EINVAL);
     CHECK(has_at(&err, "tern.conf", 1, "route: '* local' is not allowed"));
     CHECK(has_at(&err, "tern.conf", 3, "route: unknown option 'bogus=1'"));
     config_free(&cfg);
@@ -578,7 +578,7 @@ static void test_tls_auth_keys(void)
     CHECK_EQ_INT(config_route(&cfg, "broken.example")->tls, CONF_TLS_NONE);
     config_free(&cfg);
     buf_reset(&err);
-    CHECK_EQ_INT(load(&cfg, &err, "route = x.test [192.0.2.1]:587 auth=u:p tls=none\n"), -1);
+    CHECK_EQ_INT(load(&cfg, &err, "route = x.test [192.0.2.1]:587 auth=u:p tls=none\n"), -EINVAL);
     CHECK(has_at(&err, "tern.conf", 1, "route: auth= with tls=none"));
     config_free(&cfg);
 
@@ -588,7 +588,7 @@ static void test_tls_auth_keys(void)
              tmpdir);
     CHECK_EQ_INT(load(&cfg, &err, text), 0);
     buf_reset(&err);
-    CHECK_EQ_INT(config_check(&cfg, &err), -1);
+    CHECK_EQ_INT(config_check(&cfg, &err), -EINVAL);
     CHECK(has(&err, "needs a certificate"));
     config_free(&cfg);
     buf_free(&err);
@@ -616,7 +616,7 @@ static void test_slow_client_keys(void)
                       "timeout_stress = 0\n"            /* 4 */
                       "data_rate_min = 2g\n"            /* 5 */
                       "auth_failure_delay_max = 6m\n"), /* 6 */
-                 -1);
+                 -EINVAL);
     CHECK(has_at(&err, "tern.conf", 1, "timeout_command_line: 0 is below the minimum 1"));
     CHECK(has_at(&err, "tern.conf", 2, "data_rate_window: 2h is above the maximum 3600"));
     CHECK(has_at(&err, "tern.conf", 3, "stress_threshold: 101 is above the maximum 100"));

@@ -4,6 +4,7 @@
  * 'a', NUL} checks DATA mode against the receiving side (mail/dotstuff):
  * what is encoded decodes to exactly the content, ends exactly at its
  * end, and whatever cannot be carried is refused. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@
 
 struct enc_run {
     struct buf out;
-    int rc; /* 0, or -1 when a feed or the end refused */
+    int rc; /* 0, or -EINVAL when a feed or the end refused */
     unsigned flags;
 };
 
@@ -38,7 +39,7 @@ static void enc_run(enum dotstuff_enc_mode mode, const char *in, size_t n, size_
     if (r->rc == 0)
         r->rc = dotstuff_enc_end(&e, &r->out);
     else
-        CHECK_EQ_INT(dotstuff_enc_end(&e, &r->out), -1); /* a refusal sticks */
+        CHECK_EQ_INT(dotstuff_enc_end(&e, &r->out), -EINVAL); /* a refusal sticks */
     r->flags = e.flags;
 }
 
@@ -91,22 +92,22 @@ static void test_refused(void)
     };
 #undef B
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        expect_enc(DOTSTUFF_ENC_DATA, bad[i].p, bad[i].n, -1, NULL, 0);
-        expect_enc(DOTSTUFF_ENC_TEXT, bad[i].p, bad[i].n, -1, NULL, 0);
+        expect_enc(DOTSTUFF_ENC_DATA, bad[i].p, bad[i].n, -EINVAL, NULL, 0);
+        expect_enc(DOTSTUFF_ENC_TEXT, bad[i].p, bad[i].n, -EINVAL, NULL, 0);
     }
     /* What was appended before the refusal holds no part of it and no end. */
     struct dotstuff_enc e;
     struct buf out = BUF_INIT;
     dotstuff_enc_init(&e, DOTSTUFF_ENC_DATA);
-    CHECK_EQ_INT(dotstuff_enc_feed(&e, "ok\r\nhello\r.\r\n", 14, &out), -1);
+    CHECK_EQ_INT(dotstuff_enc_feed(&e, "ok\r\nhello\r.\r\n", 14, &out), -EINVAL);
     CHECK_EQ_MEM(out.data, out.len, "ok\r\nhello", 9);
     CHECK(e.flags & DOTSTUFF_ENC_F_BARE);
-    CHECK_EQ_INT(dotstuff_enc_feed(&e, "more\r\n", 6, &out), -1);
-    CHECK_EQ_INT(dotstuff_enc_end(&e, &out), -1);
+    CHECK_EQ_INT(dotstuff_enc_feed(&e, "more\r\n", 6, &out), -EINVAL);
+    CHECK_EQ_INT(dotstuff_enc_end(&e, &out), -EINVAL);
     CHECK_EQ_MEM(out.data, out.len, "ok\r\nhello", 9);
     buf_free(&out);
     dotstuff_enc_init(&e, DOTSTUFF_ENC_TEXT);
-    CHECK_EQ_INT(dotstuff_enc_feed(&e, "a\0", 2, NULL), -1);
+    CHECK_EQ_INT(dotstuff_enc_feed(&e, "a\0", 2, NULL), -EINVAL);
     CHECK_EQ_INT(e.flags, DOTSTUFF_ENC_F_NUL);
 }
 
@@ -155,7 +156,7 @@ static void test_exhaustive(void)
             }
             struct enc_run r;
             enc_run(DOTSTUFF_ENC_DATA, in, n, n / 2, &r);
-            CHECK_EQ_INT(r.rc, bad ? -1 : 0);
+            CHECK_EQ_INT(r.rc, bad ? -EINVAL : 0);
             if (!bad) {
                 struct dotstuff d;
                 struct buf dec = BUF_INIT;

@@ -2,6 +2,7 @@
  * hop without 8BITMIME (RFC 6152 §3). Exact octets where the form
  * matters; elsewhere the output is taken apart again, its encoded parts
  * decoded and compared with the original content. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,13 +143,13 @@ static void expect_conv(const char *msg, const char *want)
     free(o);
 }
 
-/* Expects -1 with `out` untouched and a reason given. */
+/* Expects -EINVAL with `out` untouched and a reason given. */
 static void expect_refused_n(const char *msg, size_t n, const char *why_part)
 {
     struct buf b = BUF_INIT;
     buf_puts(&b, "keep");
     const char *why = NULL;
-    CHECK_EQ_INT(downgrade_convert(msg, n, 0, &b, &why), -1);
+    CHECK_EQ_INT(downgrade_convert(msg, n, 0, &b, &why), -EINVAL);
     CHECK_EQ_MEM(b.data, b.len, "keep", 4);
     CHECK(b.data[b.len] == '\0');
     CHECK(why != NULL && strstr(why, why_part) != NULL);
@@ -761,15 +762,15 @@ static void test_bare_octets(void)
     struct buf b = BUF_INIT;
     const char *why = NULL;
     m = "Subject: a\rMAIL FROM:<x@y>\r\n\r\nbody\r\n";
-    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -1);
+    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -EINVAL);
     CHECK(why && strstr(why, "bare CR"));
     CHECK_EQ_INT(downgrade_convert("S: a\0\r\n\r\nx\r\n", 11, DOWNGRADE_KEEP_8BIT, &b, &why),
-                 -1);
+                 -EINVAL);
     CHECK_EQ_INT(b.len, 0);
     /* Between parts: a NUL or bare CR cannot be encoded either. */
     m = "Content-Type: multipart/mixed; boundary=a\r\n\r\npre\ramble\r\n--a\r\n\r\n"
         "x\ry\r\n--a--\r\n";
-    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -1);
+    CHECK_EQ_INT(downgrade_convert(m, strlen(m), DOWNGRADE_KEEP_8BIT, &b, &why), -EINVAL);
     CHECK(why && strstr(why, "preamble"));
     buf_free(&b);
     CHECK_EQ_INT(downgrade_needed("S: x\r\n\r\n\xE9\r\n", 11, 0), 1);
@@ -831,7 +832,7 @@ static void test_binary(void)
     struct buf out = BUF_INIT;
     const char *why = NULL;
     static const char bad[] = "Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\na\0\r\n--x--\r\n";
-    CHECK_EQ_INT(downgrade_convert(bad, sizeof bad - 1, DOWNGRADE_BINARY, &out, &why), -1);
+    CHECK_EQ_INT(downgrade_convert(bad, sizeof bad - 1, DOWNGRADE_BINARY, &out, &why), -EINVAL);
     CHECK(why && strstr(why, "boundary"));
     buf_free(&out);
     buf_free(&m);

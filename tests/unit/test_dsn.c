@@ -1,6 +1,7 @@
 /* Unit tests for mail/dsn: delivery status notifications (RFC 3464)
  * taken apart again with a small MIME splitter and checked field by
  * field. xtext and the DSN parameters: test_dsn_param. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -814,7 +815,7 @@ static void test_smtputf8(void)
 
     /* A UTF-8 sender needs SMTPUTF8 on the original: refused otherwise. */
     envelope_set(&e.from, "j\xc3\xbcrgen@example.org");
-    CHECK_EQ_INT(dsn_build(&r, &out, NULL), -1);
+    CHECK_EQ_INT(dsn_build(&r, &out, NULL), -EINVAL);
     buf_free(&out);
     envelope_clear(&e);
 }
@@ -830,7 +831,7 @@ static void test_bad_input(void)
     buf_puts(&out, "keep");
 #define EXPECT_REFUSED()                                                          \
     do {                                                                          \
-        CHECK_EQ_INT(dsn_build(&r, &out, NULL), -1);                              \
+        CHECK_EQ_INT(dsn_build(&r, &out, NULL), -EINVAL);                              \
         CHECK_EQ_STR(out.data, "keep");                                           \
     } while (0)
     /* Never to the null sender. */

@@ -1,6 +1,7 @@
 /* Unit tests for mail/xtext and mail/dsn_param: the xtext encodings of
  * RFC 3461 and RFC 6533, the DSN ESMTP parameters of MAIL and RCPT, and
  * the NOTIFY rules that decide whether a notification is sent. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,13 +22,18 @@ static void expect_xtext_enc(const char *in, size_t n, const char *want)
     buf_free(&b);
 }
 
-static void expect_xtext_bad(const char *in, size_t max)
+static void expect_xtext_fail(const char *in, size_t max, int rc)
 {
     struct buf b = BUF_INIT;
     buf_puts(&b, "keep");
-    CHECK_EQ_INT(xtext_decode(in, strlen(in), max, &b), -1);
+    CHECK_EQ_INT(xtext_decode(in, strlen(in), max, &b), rc);
     CHECK_EQ_STR(b.data, "keep"); /* untouched on failure */
     buf_free(&b);
+}
+
+static void expect_xtext_bad(const char *in, size_t max)
+{
+    expect_xtext_fail(in, max, -EINVAL);
 }
 
 static void expect_xtext_dec(const char *in, const char *want, size_t wantlen)
@@ -61,7 +67,7 @@ static void test_xtext(void)
     CHECK_EQ_INT(xtext_decode(e.data, e.len, 256, &d), 0);
     CHECK_EQ_MEM(d.data, d.len, all, sizeof all);
     buf_reset(&d);
-    CHECK_EQ_INT(xtext_decode(e.data, e.len, 255, &d), -1); /* one over the bound */
+    CHECK_EQ_INT(xtext_decode(e.data, e.len, 255, &d), -EMSGSIZE); /* one over the bound */
     CHECK_EQ_INT(d.len, 0);
     buf_free(&e);
     buf_free(&d);
@@ -76,8 +82,8 @@ static void test_xtext(void)
     expect_xtext_bad("a\x7f", 100);
     expect_xtext_bad("a\tb", 100);
     expect_xtext_bad("j\xc3\xbcrgen", 100); /* raw UTF-8 is not xtext */
-    expect_xtext_bad("abc", 2);
-    expect_xtext_bad("+41+41+41", 2);
+    expect_xtext_fail("abc", 2, -EMSGSIZE);
+    expect_xtext_fail("+41+41+41", 2, -EMSGSIZE);
     struct buf b = BUF_INIT;
     CHECK_EQ_INT(xtext_decode("abc", 3, 3, &b), 0);
     buf_free(&b);
@@ -103,7 +109,7 @@ static void expect_u8_bad(const char *in, int unitext)
 {
     struct buf b = BUF_INIT;
     buf_puts(&b, "keep");
-    CHECK_EQ_INT(xtext_utf8_decode(in, strlen(in), unitext, 1000, &b), -1);
+    CHECK_EQ_INT(xtext_utf8_decode(in, strlen(in), unitext, 1000, &b), -EINVAL);
     CHECK_EQ_STR(b.data, "keep");
     buf_free(&b);
 }
@@ -165,7 +171,7 @@ static void test_xtext_utf8(void)
         CHECK_EQ_INT(xtext_utf8_decode(e.data, e.len, u, 1000, &d), 0);
         CHECK_EQ_STR(d.data, s);
         buf_reset(&d);
-        CHECK_EQ_INT(xtext_utf8_decode(e.data, e.len, u, strlen(s) - 1, &d), -1);
+        CHECK_EQ_INT(xtext_utf8_decode(e.data, e.len, u, strlen(s) - 1, &d), -EMSGSIZE);
         buf_free(&e);
         buf_free(&d);
     }
@@ -190,7 +196,7 @@ static void expect_mail_err(const char *key, const char *value, int code)
     struct dsn_param_mail m;
     struct dsn_param_error err = {0, NULL, NULL};
     dsn_param_mail_init(&m);
-    CHECK_EQ_INT(mail_p(&m, key, value, &err), -1);
+    CHECK_EQ_INT(mail_p(&m, key, value, &err), -EINVAL);
     CHECK_EQ_INT(err.code, code);
     CHECK_EQ_STR(err.enh, "5.5.4");
     CHECK(err.text != NULL && err.text[0]);
@@ -201,7 +207,7 @@ static void expect_rcpt_err(const char *key, const char *value, int utf8)
     struct dsn_param_rcpt r;
     struct dsn_param_error err = {0, NULL, NULL};
     dsn_param_rcpt_init(&r);
-    CHECK_EQ_INT(rcpt_p(&r, key, value, utf8, &err), -1);
+    CHECK_EQ_INT(rcpt_p(&r, key, value, utf8, &err), -EINVAL);
     CHECK_EQ_INT(err.code, 501);
     CHECK_EQ_STR(err.enh, "5.5.4");
 }
@@ -226,10 +232,10 @@ static void test_mail_params(void)
     CHECK_EQ_INT(e.ret_hdrs, 0);
     CHECK_EQ_STR(e.envid, "QQ314159");
     /* Repeats: 555. */
-    CHECK_EQ_INT(mail_p(&m, "RET", "FULL", &err), -1);
+    CHECK_EQ_INT(mail_p(&m, "RET", "FULL", &err), -EINVAL);
     CHECK_EQ_INT(err.code, 555);
     CHECK_EQ_STR(err.enh, "5.5.4");
-    CHECK_EQ_INT(mail_p(&m, "envid", "x", &err), -1);
+    CHECK_EQ_INT(mail_p(&m, "envid", "x", &err), -EINVAL);
     CHECK_EQ_INT(err.code, 555);
 
     dsn_param_mail_init(&m);
@@ -312,11 +318,11 @@ static void test_rcpt_params(void)
 
     dsn_param_rcpt_init(&r);
     CHECK_EQ_INT(rcpt_p(&r, "NOTIFY", "SUCCESS", 0, &err), 1);
-    CHECK_EQ_INT(rcpt_p(&r, "NOTIFY", "SUCCESS", 0, &err), -1);
+    CHECK_EQ_INT(rcpt_p(&r, "NOTIFY", "SUCCESS", 0, &err), -EINVAL);
     CHECK_EQ_INT(err.code, 555);
     CHECK_EQ_INT(rcpt_p(&r, "ORCPT", "rfc822;bob+2Bx@example.com", 0, &err), 1);
     CHECK_EQ_STR(r.orcpt, "rfc822;bob+2Bx@example.com"); /* kept as given */
-    CHECK_EQ_INT(rcpt_p(&r, "ORCPT", "rfc822;a@b", 0, &err), -1);
+    CHECK_EQ_INT(rcpt_p(&r, "ORCPT", "rfc822;a@b", 0, &err), -EINVAL);
     CHECK_EQ_INT(err.code, 555);
     CHECK_EQ_INT(rcpt_p(&r, "RET", "FULL", 0, &err), 0); /* not a RCPT parameter */
     CHECK_EQ_INT(rcpt_p(&r, "XFOO", NULL, 0, &err), 0);
@@ -418,9 +424,9 @@ static void test_orcpt_stored(void)
     expect_orcpt_out("j\xc3\xbcrgen@example.de", 0, "utf-8;j\\x{FC}rgen@example.de");
     expect_orcpt_out("j\xc3\xbcrgen@example.de", 1, "utf-8;j\xc3\xbcrgen@example.de");
     struct buf b = BUF_INIT;
-    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "", 0), -1);
-    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "not an address", 0), -1);
-    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "rfc822;", 0), -1);
+    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "", 0), -EINVAL);
+    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "not an address", 0), -EINVAL);
+    CHECK_EQ_INT(dsn_param_orcpt_out(&b, "rfc822;", 0), -EINVAL);
     CHECK_EQ_INT(b.len, 0);
     buf_free(&b);
 

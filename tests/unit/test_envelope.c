@@ -1,5 +1,6 @@
 /* Unit tests for mail/envelope: the in-memory envelope and its versioned
  * serialisation, parsed as hostile input. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +191,8 @@ static void expect_bad(const char *s, size_t len)
     envelope_init(&e);
     envelope_set(&e.from, "stale@x"); /* parse clears what was there */
     int rc = envelope_parse(s, len, &e);
-    CHECK_EQ_INT(rc, -1);
-    if (rc != -1)
+    CHECK_EQ_INT(rc, -EBADMSG);
+    if (rc != -EBADMSG)
         fprintf(stderr, "  input: %.*s\n", (int)len, s);
     CHECK(e.from == NULL && e.rcpts == NULL && e.nrcpts == 0 && e.helo == NULL);
     CHECK_EQ_STR(e.qid, "");

@@ -140,7 +140,7 @@ static void test_reader_bounds(void)
     ipc_rd_init(&r, &m);
     char s[16];
     ipc_get_str(&r, s, sizeof s);
-    CHECK(ipc_rd_end(&r) < 0);
+    CHECK_EQ_INT(ipc_rd_end(&r), -EBADMSG);
     CHECK_EQ_STR(s, "");
 
     /* Trailing bytes make the message malformed. */
@@ -151,7 +151,7 @@ static void test_reader_bounds(void)
     m.len = p.len;
     ipc_rd_init(&r, &m);
     CHECK_EQ_INT(ipc_get_u64(&r), 7);
-    CHECK(ipc_rd_end(&r) < 0);
+    CHECK_EQ_INT(ipc_rd_end(&r), -EBADMSG);
 
     /* A NUL inside a string is refused. */
     buf_reset(&p);
@@ -160,7 +160,7 @@ static void test_reader_bounds(void)
     m.len = p.len;
     ipc_rd_init(&r, &m);
     ipc_get_str(&r, s, sizeof s);
-    CHECK(ipc_rd_end(&r) < 0);
+    CHECK_EQ_INT(ipc_rd_end(&r), -EBADMSG);
     buf_free(&p);
 }
 
@@ -243,7 +243,7 @@ static void test_results(void)
     struct ipc_msg tm = {IPC_COMMITTED, t.data, t.len, -1};
     ipc_rd_init(&r, &tm);
     ipc_get_result(&r, &b);
-    CHECK(ipc_rd_end(&r) < 0);
+    CHECK_EQ_INT(ipc_rd_end(&r), -EBADMSG);
     buf_free(&t);
 }
 

@@ -374,7 +374,7 @@ static void test_failures(void)
     const char *md = at("plainfile/Maildir");
     struct maildir_msg m = {"s@x", "r@y", fd, 0, strlen(body)};
     memset(&res, 0, sizeof res);
-    CHECK_EQ_INT(maildir_deliver(md, &m, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(md, &m, &res), -ENOTDIR);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK_EQ_INT(res.code, 451);
     CHECK_EQ_STR(res.enh, "4.3.0");
@@ -386,7 +386,7 @@ static void test_failures(void)
     const char *md2 = at("short/Maildir");
     struct maildir_msg m2 = {"s@x", "r@y", fd, 0, strlen(body) + 10};
     memset(&res, 0, sizeof res);
-    CHECK_EQ_INT(maildir_deliver(md2, &m2, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(md2, &m2, &res), -EIO);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK_EQ_INT(res.code, 451);
     CHECK_EQ_STR(res.enh, "4.3.0");
@@ -410,7 +410,7 @@ static void test_failures(void)
 
     /* A bad descriptor: the same. */
     struct maildir_msg m3 = {"s@x", "r@y", -1, 0, 5};
-    CHECK_EQ_INT(maildir_deliver(md2, &m3, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(md2, &m3, &res), -EBADF);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK_EQ_INT(count_in(md2, "tmp"), 0);
     CHECK_EQ_INT(count_in(md2, "new"), 0);
@@ -426,7 +426,7 @@ static void test_failures(void)
     CHECK_EQ_INT(maildir_deliver(md4, &ok, &res), 0); /* creates it */
     CHECK_EQ_INT(chmod(at("rotmp/Maildir/tmp"), 0500), 0);
     memset(&res, 0, sizeof res);
-    CHECK_EQ_INT(maildir_deliver(md4, &ok, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(md4, &ok, &res), -EACCES);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK_EQ_INT(res.code, 451);
     CHECK_EQ_STR(res.enh, "4.3.0");
@@ -440,7 +440,7 @@ static void test_failures(void)
     CHECK_EQ_INT(maildir_deliver(md5, &ok, &res), 0);
     CHECK_EQ_INT(chmod(at("ronew/Maildir/new"), 0500), 0);
     memset(&res, 0, sizeof res);
-    CHECK_EQ_INT(maildir_deliver(md5, &ok, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(md5, &ok, &res), -EACCES);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK_EQ_STR(res.enh, "4.3.0");
     CHECK(strstr(res.text, "permission denied") != NULL);
@@ -452,7 +452,7 @@ static void test_failures(void)
     const char *ro = at("roparent");
     mkdir(ro, 0500);
     memset(&res, 0, sizeof res);
-    CHECK_EQ_INT(maildir_deliver(at("roparent/u/Maildir"), &ok, &res), -1);
+    CHECK_EQ_INT(maildir_deliver(at("roparent/u/Maildir"), &ok, &res), -EACCES);
     CHECK_EQ_INT(res.kind, RESULT_TEMPFAIL);
     CHECK(strstr(res.text, "permission denied") != NULL);
     CHECK(stat(at("roparent/u"), &st) < 0 && errno == ENOENT);

@@ -1,6 +1,7 @@
 /* Unit tests for mail/pickup_fmt (the pickup file: writer, hostile-input
  * parser, line-end conversion) and mail/hdrscan (the header scan and the
  * fields a submission adds), which the pickup collector uses together. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static void test_null_sender_and_defaults(void)
     CHECK_EQ_INT(pickup_parse(b.data, b.len, 17, 0, &e), 0);
     CHECK_EQ_INT(e.nrcpts, 17);
     CHECK_EQ_STR(e.rcpts[16], "u16@x.test");
-    CHECK_EQ_INT(pickup_parse(b.data, b.len, 16, 0, &e), -1); /* over rcpt_max */
+    CHECK_EQ_INT(pickup_parse(b.data, b.len, 16, 0, &e), -EINVAL); /* over rcpt_max */
     CHECK_EQ_INT(e.nrcpts, 0);
     CHECK(e.rcpts == NULL);
     buf_free(&b);
@@ -93,27 +94,28 @@ static void test_hostile(void)
         "tern-pickup 1\nrcpt a@x.test\nbcc b@x.test\n\n",  /* unknown keyword */
         "tern-pickup 1\nrcpt\n\n",
         "tern-pickup 1\r\nrcpt a@x.test\r\n\r\n",         /* CRLF is not the format */
-        "tern-pickup 1\nrcpt a@x.test\n\n12345678901",      /* content over size_max */
+        "tern-pickup 1\nrcpt a@x.test\n\n12345678901",      /* content over size_max: last */
     };
+    size_t nbad = sizeof bad / sizeof bad[0];
     struct pickup_env e;
     pickup_env_init(&e);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = parse(bad[i], 10, 10, &e);
-        if (rc != -1)
-            fprintf(stderr, "accepted bad input %zu\n", i);
-        CHECK_EQ_INT(rc, -1);
+    for (size_t i = 0; i < nbad; i++) {
+        int rc = parse(bad[i], 10, 10, &e), want = i == nbad - 1 ? -EMSGSIZE : -EINVAL;
+        if (rc != want)
+            fprintf(stderr, "bad input %zu: %d\n", i, rc);
+        CHECK_EQ_INT(rc, want);
         CHECK_EQ_INT(e.nrcpts, 0);
     }
     /* A NUL inside an envelope line. */
     static const char nul[] = "tern-pickup 1\nrcpt a@x.test\0b\n\n";
-    CHECK_EQ_INT(pickup_parse(nul, sizeof nul - 1, 10, 0, &e), -1);
+    CHECK_EQ_INT(pickup_parse(nul, sizeof nul - 1, 10, 0, &e), -EINVAL);
     /* An overlong line is refused without reading past it. */
     struct buf b = BUF_INIT;
     buf_puts(&b, "tern-pickup 1\nname ");
     for (int i = 0; i < PICKUP_LINE_MAX; i++)
         buf_putc(&b, 'n');
     buf_puts(&b, "\nrcpt a@x.test\n\n");
-    CHECK_EQ_INT(pickup_parse(b.data, b.len, 10, 0, &e), -1);
+    CHECK_EQ_INT(pickup_parse(b.data, b.len, 10, 0, &e), -EINVAL);
     buf_free(&b);
     /* Exactly at size_max is fine. */
     CHECK_EQ_INT(parse("tern-pickup 1\nrcpt a@x.test\n\n1234567890", 10, 10, &e), 0);

@@ -555,7 +555,7 @@ static void test_commit_results(void)
     char *big = malloc(70000);
     memset(big, 'x', 69999);
     big[69999] = '\0';
-    CHECK_EQ_INT(submit("sender@example.org", alice, 1, big, &c), -EFBIG);
+    CHECK_EQ_INT(submit("sender@example.org", alice, 1, big, &c), -EMSGSIZE);
     cfg.message_size_max = size_max;
     free(big);
     CHECK_EQ_INT(c.res.kind, RESULT_PERMFAIL);

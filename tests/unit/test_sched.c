@@ -1,4 +1,5 @@
 /* test_sched: the scheduler's heap order and the retry backoff. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -10,8 +11,8 @@ static void test_heap(void)
     struct sched s;
     sched_init(&s);
     struct sched_ent e;
-    CHECK_EQ_INT(sched_pop(&s, &e), -1);
-    CHECK_EQ_INT(sched_peek(&s, &e), -1);
+    CHECK_EQ_INT(sched_pop(&s, &e), -ENOENT);
+    CHECK_EQ_INT(sched_peek(&s, &e), -ENOENT);
     /* Pseudo-random times, many equal: popped in time order, equal times
      * in the order pushed. */
     uint32_t x = 12345;

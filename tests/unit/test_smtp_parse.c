@@ -1,5 +1,6 @@
 /* Unit tests for smtp/smtp_parse: line framing, verbs, MAIL/RCPT with
  * ESMTP parameters, BDAT and EHLO/HELO arguments. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -177,13 +178,13 @@ static void test_split(void)
     split_ok("MAIL FROM:<\xc3\xbc@x>", SMTP_VERB_MAIL, "FROM:<\xc3\xbc@x>");
     /* Controls: refused, whatever the verb. */
     struct smtp_cmd c;
-    CHECK_EQ_INT(smtp_cmd_split(S("NOOP\0"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("NO\0OP"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("MAIL FROM:<a@b>\r"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("RCPT TO:<a@b>\rDATA"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("NOOP\tx"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("FOO\x1b"), &c), -1);
-    CHECK_EQ_INT(smtp_cmd_split(S("NOOP \x7f"), &c), -1);
+    CHECK_EQ_INT(smtp_cmd_split(S("NOOP\0"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("NO\0OP"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("MAIL FROM:<a@b>\r"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("RCPT TO:<a@b>\rDATA"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("NOOP\tx"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("FOO\x1b"), &c), -EINVAL);
+    CHECK_EQ_INT(smtp_cmd_split(S("NOOP \x7f"), &c), -EINVAL);
     /* Bounded by len. */
     CHECK_EQ_INT(smtp_cmd_split("NOOP x", 4, &c), 0);
     CHECK_EQ_INT(c.verb, SMTP_VERB_NOOP);
@@ -361,24 +362,24 @@ static void test_bdat(void)
     CHECK_EQ_INT(size, 7);
     size = 5;
     last = 5;
-    CHECK_EQ_INT(smtp_parse_bdat(S("18446744073709551616"), &size, &last), -1); /* 2^64 */
-    CHECK_EQ_INT(smtp_parse_bdat(S("99999999999999999999"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("000000000000000000007"), &size, &last), -1); /* 21 digits */
+    CHECK_EQ_INT(smtp_parse_bdat(S("18446744073709551616"), &size, &last), -EINVAL); /* 2^64 */
+    CHECK_EQ_INT(smtp_parse_bdat(S("99999999999999999999"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("000000000000000000007"), &size, &last), -EINVAL); /* 21 digits */
     CHECK_EQ_INT(size, 5); /* untouched on failure */
     CHECK_EQ_INT(last, 5);
-    CHECK_EQ_INT(smtp_parse_bdat("", 0, &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("x"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("-1"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("+1"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1x"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("0x10"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("LAST"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1 LASTX"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1 LAS"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1 LAST x"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1 "), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S(" 1"), &size, &last), -1);
-    CHECK_EQ_INT(smtp_parse_bdat(S("1 2"), &size, &last), -1);
+    CHECK_EQ_INT(smtp_parse_bdat("", 0, &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("x"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("-1"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("+1"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1x"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("0x10"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("LAST"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1 LASTX"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1 LAS"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1 LAST x"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1 "), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S(" 1"), &size, &last), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_bdat(S("1 2"), &size, &last), -EINVAL);
 }
 
 static void test_helo(void)
@@ -401,12 +402,12 @@ static void test_helo(void)
     CHECK_EQ_INT(n, 5);
     /* Refused: empty, leading space, controls anywhere. */
     n = 99;
-    CHECK_EQ_INT(smtp_parse_helo("", 0, &n), -1);
-    CHECK_EQ_INT(smtp_parse_helo(S(" host"), &n), -1);
-    CHECK_EQ_INT(smtp_parse_helo(S("ho\0st"), &n), -1);
-    CHECK_EQ_INT(smtp_parse_helo(S("host\r"), &n), -1);
-    CHECK_EQ_INT(smtp_parse_helo(S("host x\ty"), &n), -1);
-    CHECK_EQ_INT(smtp_parse_helo(S("\x1b[31m"), &n), -1);
+    CHECK_EQ_INT(smtp_parse_helo("", 0, &n), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_helo(S(" host"), &n), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_helo(S("ho\0st"), &n), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_helo(S("host\r"), &n), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_helo(S("host x\ty"), &n), -EINVAL);
+    CHECK_EQ_INT(smtp_parse_helo(S("\x1b[31m"), &n), -EINVAL);
     CHECK_EQ_INT(n, 99);
 }
 

@@ -66,7 +66,7 @@ static void test_users(void)
                  "x\xc3\xa9\n"           /* 9 */
                  /* 10: 65 octets */
                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
-    CHECK_EQ_INT(load(&cfg, &err, "users_file = users\n"), -1);
+    CHECK_EQ_INT(load(&cfg, &err, "users_file = users\n"), -EINVAL);
     CHECK(has_at(&err, "users", 2, "user '../x': a local part may only hold"));
     CHECK(has_at(&err, "users", 3, "user 'a/b'"));
     CHECK(has_at(&err, "users", 4, "user '.hidden'"));
@@ -159,7 +159,7 @@ static void test_aliases(void)
     CHECK_EQ_INT(config_expand(&cfg, "alice@example.org", &mb, &n), 0);
     CHECK_EQ_INT(config_expand(&cfg, "team@example.org", &mb, &n), 0);
     CHECK_EQ_INT(n, 3);
-    CHECK_EQ_INT(config_expand(&cfg, "loop1@example.org", &mb, &n), -1);
+    CHECK_EQ_INT(config_expand(&cfg, "loop1@example.org", &mb, &n), -ENOENT);
     CHECK_EQ_INT(n, 3);
     if (n == 3) {
         CHECK_EQ_STR(mb[0].user, "alice");
@@ -198,7 +198,7 @@ static void test_aliases(void)
                    "file: /etc/passwd\n");               /* 10 */
     CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"
                                   "users_file = users\naliases_file = aliases\n"),
-                 -1);
+                 -EINVAL);
     /* Line 2 is fine: a target in another domain is relayed to. */
     CHECK(!has(&err, "aliases:2:"));
     CHECK(has_at(&err, "aliases", 3, "missing ':'"));
@@ -218,7 +218,7 @@ static void test_aliases(void)
     put("aliases", "fwd: alice, Bob@Remote.Example\nchain: fwd, carol@remote.example\n");
     CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"
                                   "users_file = users\naliases_file = aliases\n"),
-                 -1); /* the users file still names example.net */
+                 -EINVAL); /* the users file still names example.net */
     config_free(&cfg);
     put("users", "alice\n");
     CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"
@@ -278,14 +278,14 @@ static void test_maildir_path(void)
     /* Exactly fitting, and one byte short. */
     size_t need = strlen("/srv/100%/example.org/alice/Maildir") + 1;
     CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need), 0);
-    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need - 1), -1);
+    CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need - 1), -ENAMETOOLONG);
     /* Unsafe names never make a path, even if a caller passes one. */
     struct conf_mailbox evil = {"../root", "example.org"};
-    CHECK_EQ_INT(config_maildir_path(&cfg, &evil, path, sizeof path), -1);
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil, path, sizeof path), -EINVAL);
     struct conf_mailbox evil2 = {"x", "../.."};
-    CHECK_EQ_INT(config_maildir_path(&cfg, &evil2, path, sizeof path), -1);
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil2, path, sizeof path), -EINVAL);
     struct conf_mailbox evil3 = {"x", "a/b"};
-    CHECK_EQ_INT(config_maildir_path(&cfg, &evil3, path, sizeof path), -1);
+    CHECK_EQ_INT(config_maildir_path(&cfg, &evil3, path, sizeof path), -EINVAL);
     config_free(&cfg);
 
     /* The default of a loaded file: next to it, by domain. */
