@@ -238,7 +238,7 @@ static int dmarc_parse_domain(struct dmarc_lex *L, struct dmarc_field *fd, bool 
     for (;;) {
         t = dmarc_peek(L);
         if (t->type != DMARC_T_ATOM)
-            return -1;
+            return -EINVAL;
         if (len + t->n + 1 < sizeof name) {
             memcpy(name + len, t->p, t->n);
             len += t->n;
@@ -272,14 +272,14 @@ static int dmarc_parse_addr_spec(struct dmarc_lex *L, struct dmarc_field *fd)
 {
     for (;;) {
         if (!dmarc_is_word(dmarc_peek(L)))
-            return -1;
+            return -EINVAL;
         dmarc_take(L);
         if (!dmarc_is_special(dmarc_peek(L), '.'))
             break;
         dmarc_take(L);
     }
     if (!dmarc_is_special(dmarc_peek(L), '@'))
-        return -1;
+        return -EINVAL;
     dmarc_take(L);
     return dmarc_parse_domain(L, fd, true);
 }
@@ -292,13 +292,13 @@ static int dmarc_parse_route(struct dmarc_lex *L, struct dmarc_field *fd)
     while (dmarc_is_special(dmarc_peek(L), ','))
         dmarc_take(L);
     if (!dmarc_is_special(dmarc_peek(L), '@'))
-        return -1;
+        return -EINVAL;
     for (;;) {
         const struct dmarc_tok *t = dmarc_peek(L);
         if (dmarc_is_special(t, '@')) {
             dmarc_take(L);
             if (dmarc_parse_domain(L, fd, false) < 0)
-                return -1;
+                return -EINVAL;
         }
         t = dmarc_peek(L);
         if (dmarc_is_special(t, ':')) {
@@ -306,7 +306,7 @@ static int dmarc_parse_route(struct dmarc_lex *L, struct dmarc_field *fd)
             return 0;
         }
         if (!dmarc_is_special(t, ','))
-            return -1;
+            return -EINVAL;
         dmarc_take(L);
     }
 }
@@ -316,9 +316,9 @@ static int dmarc_parse_angle(struct dmarc_lex *L, struct dmarc_field *fd)
 {
     const struct dmarc_tok *t = dmarc_peek(L);
     if ((dmarc_is_special(t, '@') || dmarc_is_special(t, ',')) && dmarc_parse_route(L, fd) < 0)
-        return -1;
+        return -EINVAL;
     if (dmarc_parse_addr_spec(L, fd) < 0 || !dmarc_is_special(dmarc_peek(L), '>'))
-        return -1;
+        return -EINVAL;
     dmarc_take(L);
     return 0;
 }
@@ -345,13 +345,13 @@ static int dmarc_parse_element(struct dmarc_lex *L, struct dmarc_field *fd, bool
     const struct dmarc_tok *t = dmarc_peek(L);
     if (dmarc_is_special(t, '<')) {
         if (words && !first_word)
-            return -1; /* a phrase starts with a word */
+            return -EINVAL; /* a phrase starts with a word */
         dmarc_take(L);
         return dmarc_parse_angle(L, fd);
     }
     if (dmarc_is_special(t, ':')) {
         if (in_group || !words || !first_word)
-            return -1; /* groups do not nest */
+            return -EINVAL; /* groups do not nest */
         dmarc_take(L);
         return dmarc_parse_list(L, fd, true);
     }
@@ -359,7 +359,7 @@ static int dmarc_parse_element(struct dmarc_lex *L, struct dmarc_field *fd, bool
         *L = mark;
         return dmarc_parse_addr_spec(L, fd);
     }
-    return -1;
+    return -EINVAL;
 }
 
 /* mailbox-list / address-list (with obs-mbox-list's empty elements), or
@@ -377,9 +377,9 @@ static int dmarc_parse_list(struct dmarc_lex *L, struct dmarc_field *fd, bool in
             return 0;
         }
         if (t->type == DMARC_T_END)
-            return in_group ? -1 : 0;
+            return in_group ? -EINVAL : 0;
         if (dmarc_parse_element(L, fd, in_group) < 0)
-            return -1;
+            return -EINVAL;
         t = dmarc_peek(L);
         if (dmarc_is_special(t, ',')) {
             dmarc_take(L);
@@ -387,7 +387,7 @@ static int dmarc_parse_list(struct dmarc_lex *L, struct dmarc_field *fd, bool in
             dmarc_take(L);
             return 0;
         } else if (t->type != DMARC_T_END || in_group) {
-            return -1;
+            return -EINVAL;
         }
     }
 }

@@ -116,7 +116,7 @@ static int dmarc_parse_policy(struct dmarc_span v, enum dmarc_policy *p)
     else if (dmarc_span_is(v, "reject"))
         *p = DMARC_POLICY_REJECT;
     else
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -127,7 +127,7 @@ static int dmarc_parse_align(struct dmarc_span v, enum dmarc_align *a)
     else if (dmarc_span_is(v, "s"))
         *a = DMARC_ALIGN_STRICT;
     else
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -135,14 +135,14 @@ static int dmarc_parse_align(struct dmarc_span v, enum dmarc_align *a)
 static int dmarc_parse_uint(struct dmarc_span v, uint64_t max, uint64_t *out)
 {
     if (v.n == 0)
-        return -1;
+        return -EINVAL;
     uint64_t x = 0;
     for (size_t i = 0; i < v.n; i++) {
         if (!dmarc_is_digit(v.p[i]))
-            return -1;
+            return -EINVAL;
         unsigned d = (unsigned)(v.p[i] - '0');
         if (x > (max - d) / 10)
-            return -1;
+            return -EINVAL;
         x = x * 10 + d;
     }
     *out = x;
@@ -205,23 +205,23 @@ static int dmarc_parse_uri(struct dmarc_span s, struct dmarc_uri *out)
     const char *bang = memchr(s.p, '!', s.n);
     size_t ulen = bang ? (size_t)(bang - s.p) : s.n;
     if (ulen == 0 || ulen >= DMARC_URI_MAX)
-        return -1;
+        return -EINVAL;
     /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" */
     size_t i = 0;
     if (!dmarc_is_alpha(s.p[0]))
-        return -1;
+        return -EINVAL;
     while (i < ulen && (dmarc_is_alpha(s.p[i]) || dmarc_is_digit(s.p[i]) ||
                         s.p[i] == '+' || s.p[i] == '-' || s.p[i] == '.'))
         i++;
     if (i == ulen || s.p[i] != ':' || i + 1 == ulen)
-        return -1;
+        return -EINVAL;
     for (i++; i < ulen; i++) {
         if (s.p[i] == '%') {
             if (i + 2 >= ulen || !dmarc_is_hex(s.p[i + 1]) || !dmarc_is_hex(s.p[i + 2]))
-                return -1;
+                return -EINVAL;
             i += 2;
         } else if (!dmarc_is_uri_char(s.p[i])) {
-            return -1;
+            return -EINVAL;
         }
     }
     uint64_t limit = 0;
@@ -240,13 +240,13 @@ static int dmarc_parse_uri(struct dmarc_span s, struct dmarc_uri *out)
         }
         /* "the numeric portion MUST fit within an unsigned 64-bit integer" */
         if (dmarc_parse_uint(size, UINT64_MAX, &limit) < 0)
-            return -1;
+            return -EINVAL;
         if (shift && limit > (UINT64_MAX >> shift))
             limit = UINT64_MAX;
         else
             limit <<= shift;
         if (limit == 0)
-            return -1; /* a limit of nothing cannot be honoured */
+            return -EINVAL; /* a limit of nothing cannot be honoured */
     }
     memcpy(out->uri, s.p, ulen);
     out->uri[ulen] = '\0';
@@ -290,7 +290,7 @@ static int dmarc_tag_of(struct dmarc_span name)
     for (int t = 0; t < DMARC_TAG_COUNT; t++)
         if (dmarc_span_is(name, names[t]))
             return t;
-    return -1;
+    return -EINVAL;
 }
 
 static void dmarc_record_defaults(struct dmarc_record *rec)

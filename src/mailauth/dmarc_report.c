@@ -193,7 +193,7 @@ static int dmarc_hex(char c)
         return c - 'A' + 10;
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
-    return -1;
+    return -EINVAL;
 }
 
 /* A decimal number of only digits, at most max: 0 or -EINVAL. */
@@ -217,8 +217,8 @@ static int dmarc_unfield(const char *f, size_t n, char *out, size_t size)
         if (c < 0x21 || c == 0x7f)
             return -EINVAL;
         if (c == '%') {
-            int hi = i + 2 < n ? dmarc_hex(f[i + 1]) : -1;
-            int lo = i + 2 < n ? dmarc_hex(f[i + 2]) : -1;
+            int hi = i + 2 < n ? dmarc_hex(f[i + 1]) : -EINVAL;
+            int lo = i + 2 < n ? dmarc_hex(f[i + 2]) : -EINVAL;
             if (hi < 0 || lo < 0 || (hi | lo) == 0)
                 return -EINVAL; /* %00 would cut the field */
             c = (unsigned char)(hi << 4 | lo);
@@ -237,7 +237,7 @@ static int dmarc_lookup(const char *s, const char *const *names, size_t count)
     for (size_t i = 0; i < count; i++)
         if (strcmp(s, names[i]) == 0)
             return (int)i;
-    return -1;
+    return -ENOENT;
 }
 
 static int dmarc_parse_policy_name(const char *s, enum dmarc_policy *p)

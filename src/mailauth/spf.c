@@ -236,16 +236,16 @@ static void spf_ip_texts(struct spf_check *c)
 /* ---- names ---- */
 
 /* Copies name (a final dot dropped) into out if it can be asked of DNS.
- * Returns 0, or -1 for "" / "." (a null MX) and malformed names. */
+ * Returns 0, or -EINVAL for "" / "." (a null MX) and malformed names. */
 static int spf_name_copy(char out[DNS_NAME_MAX], const char *name)
 {
     if (name == NULL)
-        return -1;
+        return -EINVAL;
     size_t len = strlen(name);
     if (len > 0 && name[len - 1] == '.')
         len--;
     if (!dnsq_name_ok(name, len))
-        return -1;
+        return -EINVAL;
     memcpy(out, name, len);
     out[len] = '\0';
     return 0;

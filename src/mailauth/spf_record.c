@@ -51,19 +51,19 @@ static bool spf_is_name_char(char c)
 
 /* A CIDR length without leading zeros (§12: ip4-cidr-length = "/" ("0" /
  * %x31-39 0*1DIGIT), ip6-cidr-length = "/" ("0" / %x31-39 0*2DIGIT)), at
- * most `max`. p[0..n) are the digits. Returns the value or -1. */
+ * most `max`. p[0..n) are the digits. Returns the value or -EINVAL. */
 static int spf_parse_cidr(const char *p, size_t n, unsigned max)
 {
     size_t maxdigits = max > 99 ? 3 : 2;
     if (n == 0 || n > maxdigits || (p[0] == '0' && n > 1))
-        return -1;
+        return -EINVAL;
     unsigned v = 0;
     for (size_t i = 0; i < n; i++) {
         if (!spf_is_digit(p[i]))
-            return -1;
+            return -EINVAL;
         v = v * 10 + (unsigned)(p[i] - '0');
     }
-    return v <= max ? (int)v : -1;
+    return v <= max ? (int)v : -EINVAL;
 }
 
 /* dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ], the
@@ -73,7 +73,7 @@ static int spf_parse_dual_cidr(const char *p, size_t n, struct spf_term *t)
     if (n == 0)
         return 0;
     if (p[0] != '/')
-        return -1;
+        return -EINVAL;
     size_t i = 1;
     if (i < n && p[i] != '/') {
         size_t d = i;
@@ -81,19 +81,19 @@ static int spf_parse_dual_cidr(const char *p, size_t n, struct spf_term *t)
             i++;
         int v = spf_parse_cidr(p + d, i - d, 32);
         if (v < 0)
-            return -1;
+            return -EINVAL;
         t->cidr4 = (uint8_t)v;
         if (i == n)
             return 0;
         if (p[i] != '/')
-            return -1;
+            return -EINVAL;
         i++;
     }
     if (i >= n || p[i] != '/')
-        return -1;
+        return -EINVAL;
     int v = spf_parse_cidr(p + i + 1, n - i - 1, 128);
     if (v < 0)
-        return -1;
+        return -EINVAL;
     t->cidr6 = (uint8_t)v;
     return 0;
 }
@@ -127,7 +127,7 @@ static int spf_parse_ip4(const char *p, size_t n, unsigned char out[4])
     for (int q = 0; q < 4; q++) {
         if (q > 0) {
             if (i >= n || p[i] != '.')
-                return -1;
+                return -EINVAL;
             i++;
         }
         size_t d = i;
@@ -135,27 +135,27 @@ static int spf_parse_ip4(const char *p, size_t n, unsigned char out[4])
         while (i < n && spf_is_digit(p[i]) && i - d < 3)
             v = v * 10 + (unsigned)(p[i++] - '0');
         if (i == d || v > 255 || (p[d] == '0' && i - d > 1))
-            return -1;
+            return -EINVAL;
         out[q] = (unsigned char)v;
     }
-    return i == n ? 0 : -1;
+    return i == n ? 0 : -EINVAL;
 }
 
 static int spf_parse_ip6(const char *p, size_t n, unsigned char out[16])
 {
     char tmp[INET6_ADDRSTRLEN];
     if (n == 0 || n >= sizeof tmp || memchr(p, '\0', n))
-        return -1;
+        return -EINVAL;
     memcpy(tmp, p, n);
     tmp[n] = '\0';
-    return inet_pton(AF_INET6, tmp, out) == 1 ? 0 : -1;
+    return inet_pton(AF_INET6, tmp, out) == 1 ? 0 : -EINVAL;
 }
 
 static int spf_parse_domain(const char *rec, size_t off, size_t len, struct spf_span *span,
                             uint32_t *letters)
 {
     if (spf_macro_check(rec + off, len, SPF_MACRO_DOMAIN, letters) < 0)
-        return -1;
+        return -EINVAL;
     span->off = (uint32_t)off;
     span->len = (uint32_t)len;
     return 0;
