@@ -63,7 +63,7 @@ static void session_next(void *arg)
     env.size = sizeof body;
     env.arrival = clock_wall();
     inflight++;
-    if (queue_commit(q, qid, &env, on_committed, arg, NULL) < 0) {
+    if (queue_commit(q, qid, &env, NULL, 0, on_committed, arg, NULL) < 0) {
         fprintf(stderr, "commit refused\n");
         exit(1);
     }

@@ -76,7 +76,8 @@ static void bs_body_open(void *svc, uint64_t sid)
     b->want_body = 1;
 }
 
-static void bs_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env)
+static void bs_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env,
+                      const char *prefix, size_t prefix_len)
 {
     struct sm_bs *b = svc;
     /* The session keeps env until it is answered; take what we need. */

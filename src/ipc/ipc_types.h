@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 6
+#define IPC_VERSION 7
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -14,7 +14,9 @@ enum ipc_type {
     IPC_BODY_OPENED = 2,
     /* queue -> net: u64 req, i32 -errno */
     IPC_BODY_FAILED = 3,
-    /* net -> queue: u64 req, str qid, bytes envelope (envelope_serialize) */
+    /* net -> queue: u64 req, str qid, bytes envelope (envelope_serialize),
+     * bytes prefix (header fields to put above the content: "" or complete
+     * CRLF lines, at most QUEUE_PREFIX_MAX; hdrfield_block_ok) */
     IPC_COMMIT = 4,
     /* queue -> net: u64 req, str qid, u32 kind, i32 code, str enh, str text:
      * the reply the client hears (struct result; OK once durable) */

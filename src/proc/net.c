@@ -178,7 +178,8 @@ static void net_svc_body_open(void *svc, uint64_t sid)
     buf_free(&b);
 }
 
-static void net_svc_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env)
+static void net_svc_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env,
+                           const char *prefix, size_t prefix_len)
 {
     struct net *n = svc;
     struct buf e = BUF_INIT, b = BUF_INIT;
@@ -186,6 +187,7 @@ static void net_svc_commit(void *svc, uint64_t sid, const char *qid, const struc
     ipc_put_u64(&b, sid);
     ipc_put_str(&b, qid);
     ipc_put_bytes(&b, e.data, e.len);
+    ipc_put_bytes(&b, prefix, prefix_len);
     int rc = ipc_send(n->ipc, IPC_COMMIT, &b, -1);
     buf_free(&e);
     buf_free(&b);

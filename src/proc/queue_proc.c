@@ -17,6 +17,7 @@
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
+#include "mail/hdrfield.h"
 #include "proc/control.h"
 #include "proc/deliver_client.h"
 #include "proc/metrics_http.h"
@@ -190,12 +191,16 @@ static void qproc_body_open(struct qproc *qp, struct qchan *ch, uint64_t req)
 }
 
 static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const char *qid,
-                         const char *envp, size_t envlen)
+                         const char *envp, size_t envlen, const char *pre, size_t prelen)
 {
     struct envelope env;
     envelope_init(&env);
     int rc = envelope_parse(envp, envlen, &env);
     if (rc == 0 && (strcmp(env.qid, qid) != 0 || env.nrcpts == 0))
+        rc = -EBADMSG;
+    /* Fields above the message: whole lines that cannot end its header
+     * early or slip a line of their own in. */
+    if (rc == 0 && prelen > 0 && !hdrfield_block_ok(pre, prelen))
         rc = -EBADMSG;
     if (rc < 0) {
         log_err("%s: malformed envelope from the smtp process", strutil_esc(qid));
@@ -209,7 +214,7 @@ static void qproc_commit(struct qproc *qp, struct qchan *ch, uint64_t req, const
     if (rc < 0)
         result_spool_error(&why, -EPROTO);
     else
-        rc = queue_commit(qp->queue, qid, &env, qproc_committed, pc, &why);
+        rc = queue_commit(qp->queue, qid, &env, pre, prelen, qproc_committed, pc, &why);
     envelope_clear(&env);
     if (rc < 0)
         qproc_committed(pc, qid, &why);
@@ -266,11 +271,12 @@ static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
     case IPC_COMMIT: {
         uint64_t req = ipc_get_u64(&r);
         ipc_get_str(&r, qid, sizeof qid);
-        size_t envlen;
+        size_t envlen, prelen;
         const char *envp = ipc_get_bytes(&r, &envlen, IPC_MAX_PAYLOAD);
+        const char *pre = ipc_get_bytes(&r, &prelen, QUEUE_PREFIX_MAX);
         if (ipc_rd_end(&r) < 0)
             break;
-        qproc_commit(qp, ch, req, qid, envp, envlen);
+        qproc_commit(qp, ch, req, qid, envp, envlen, pre, prelen);
         return;
     }
     case IPC_AUTH_CHECK: {

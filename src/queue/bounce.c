@@ -98,7 +98,7 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
              strcmp(mark, BOUNCE_MARK) ? "postmaster" : "sender", what, qid);
     /* A notification may use the spool's reserve (queue_minfree): it is
      * about mail that was accepted, and kept for it. */
-    rc = queue_commit_msg(q, qid, &env, 1, bounce_committed, NULL, NULL);
+    rc = queue_commit_msg(q, qid, &env, NULL, 0, 1, bounce_committed, NULL, NULL);
     envelope_clear(&env);
     return rc;
 }

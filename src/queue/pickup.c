@@ -368,7 +368,7 @@ static int pickup_take(struct pickup *p, const char *name)
     job->dev = st.st_dev;
     job->ino = st.st_ino;
     struct result refused;
-    rc = queue_commit(p->q, qid, &env, pickup_committed, job, &refused);
+    rc = queue_commit(p->q, qid, &env, NULL, 0, pickup_committed, job, &refused);
     if (rc < 0) {
         free(job);
         /* What a client would hear as 5xx will never be queued; a full

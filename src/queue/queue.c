@@ -339,8 +339,9 @@ static int queue_space_for(const struct queue *q, uint64_t need)
     return avail > minfree && avail - minfree >= need;
 }
 
-int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int reserve,
-                     queue_commit_cb cb, void *arg, struct result *fail)
+int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, const char *prefix,
+                     size_t prefix_len, int reserve, queue_commit_cb cb, void *arg,
+                     struct result *fail)
 {
     struct result why = {0};
     int fd = queue_body_take(q, qid);
@@ -366,6 +367,11 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
                 (unsigned long long)sb.st_size, (unsigned long long)env->size);
         rc = -EINVAL;
         result_spool_error(&why, rc);
+        goto out;
+    }
+    if (prefix_len > QUEUE_PREFIX_MAX) {
+        rc = -EMSGSIZE;
+        result_spool_error(&why, -EINVAL);
         goto out;
     }
     /* The receiving side checked the limit it was started with; a reload
@@ -395,7 +401,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
         goto out;
     }
     struct store_rec rec = {.env_len = (uint32_t)ser.len, .nrcpt = (uint32_t)env->nrcpts,
-                            .content_len = env->size};
+                            .content_len = prefix_len + env->size};
     if (!reserve && !queue_space_for(q, store_rec_size(&rec))) {
         /* Mail from outside leaves queue_minfree for what the queue
          * itself must still write: notifications about queued mail. */
@@ -405,8 +411,8 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
         result_spool_error(&why, rc);
         goto out;
     }
-    rc = store_append(q->st, qid, ser.data, (uint32_t)ser.len, (uint32_t)env->nrcpts, fd,
-                      env->size, clock_wall_us(), &rec);
+    rc = store_append_prefixed(q->st, qid, ser.data, (uint32_t)ser.len, (uint32_t)env->nrcpts,
+                               prefix, prefix_len, fd, env->size, clock_wall_us(), &rec);
     if (rc < 0) {
         log_err("%s: cannot write to the spool: %s", qid, strerror(-rc));
         result_spool_error(&why, rc);
@@ -428,7 +434,8 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int
     struct buf line = BUF_INIT;
     buf_puts(&line, "from=<");
     strutil_escape_word(&line, env->from ? env->from : "", env->from ? strlen(env->from) : 0);
-    buf_printf(&line, ">, size=%llu, nrcpt=%zu", (unsigned long long)env->size, env->nrcpts);
+    buf_printf(&line, ">, size=%llu, nrcpt=%zu", (unsigned long long)rec.content_len,
+               env->nrcpts);
     p->logline = buf_steal(&line);
     commit_add(q->cm, queue_on_synced, p);
     /* Start the batch once this loop iteration has handed us everything
@@ -445,10 +452,10 @@ out:
     return rc;
 }
 
-int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
-                 void *arg, struct result *fail)
+int queue_commit(struct queue *q, const char *qid, struct envelope *env, const char *prefix,
+                 size_t prefix_len, queue_commit_cb cb, void *arg, struct result *fail)
 {
-    return queue_commit_msg(q, qid, env, 0, cb, arg, fail);
+    return queue_commit_msg(q, qid, env, prefix, prefix_len, 0, cb, arg, fail);
 }
 
 /* ---- reloads ---- */

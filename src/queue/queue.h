@@ -40,7 +40,8 @@ typedef void (*queue_commit_cb)(void *arg, const char *qid, const struct result 
  * stores content and envelope and calls cb(arg, qid, res) from the loop
  * once they are durable (group commit: all messages that arrive while one
  * batch syncs go into the next), or with the failure if the batch's sync
- * failed. Recipients are expanded through the aliases here. Returns 0 if
+ * failed. Recipients are expanded through the aliases here. The record's
+ * content is prefix[0..prefix_len) and then the body file. Returns 0 if
  * cb will be called; otherwise -errno, with *fail (if not NULL) saying
  * what the sender should hear:
  *   552 5.3.4  larger than message_size_max (a reload lowered it)
@@ -48,8 +49,13 @@ typedef void (*queue_commit_cb)(void *arg, const char *qid, const struct result 
  *   452 4.3.1  the spool's file system is full, or the message would
  *              leave less than queue_minfree
  *   451 4.3.0  any other local problem (unknown qid, bad size, I/O) */
-int queue_commit(struct queue *q, const char *qid, struct envelope *env, queue_commit_cb cb,
-                 void *arg, struct result *fail);
+int queue_commit(struct queue *q, const char *qid, struct envelope *env, const char *prefix,
+                 size_t prefix_len, queue_commit_cb cb, void *arg, struct result *fail);
+
+/* Header fields the receiving side adds above the content it wrote
+ * (Authentication-Results), passed to queue_commit as the prefix: at most
+ * this many octets, complete lines ending in CRLF. */
+#define QUEUE_PREFIX_MAX 65536
 
 /* The largest message (bytes of content) the spool can take now: half of
  * the free space above queue_minfree (a message is held twice while it

@@ -114,8 +114,9 @@ void queue_cfg_give(struct queue *q, struct qcfg *c);
 /* queue_commit(), and with reserve set also when that would leave less
  * than queue_minfree free: for the queue's own notifications, which the
  * reserve is kept for. */
-int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, int reserve,
-                     queue_commit_cb cb, void *arg, struct result *fail);
+int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, const char *prefix,
+                     size_t prefix_len, int reserve, queue_commit_cb cb, void *arg,
+                     struct result *fail);
 
 /* Removes a message whose every recipient is done from spool and index. */
 void queue_msg_finish(struct queue *q, struct qmsg *m);

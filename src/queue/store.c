@@ -222,14 +222,22 @@ int store_append(struct store *st, const char *qid, const void *env, uint32_t en
                  uint32_t nrcpt, int content_fd, uint64_t content_len, uint64_t arrival_us,
                  struct store_rec *out)
 {
+    return store_append_prefixed(st, qid, env, env_len, nrcpt, NULL, 0, content_fd, content_len,
+                                 arrival_us, out);
+}
+
+int store_append_prefixed(struct store *st, const char *qid, const void *env, uint32_t env_len,
+                          uint32_t nrcpt, const void *prefix, size_t prefix_len, int content_fd,
+                          uint64_t content_len, uint64_t arrival_us, struct store_rec *out)
+{
     if (!store_valid_qid(qid, strlen(qid)) || env_len > STORE_ENV_MAX || nrcpt == 0 ||
-        nrcpt > STORE_RCPT_MAX)
+        nrcpt > STORE_RCPT_MAX || prefix_len > STORE_WBUF)
         return -EINVAL;
     struct store_rec rec = {0};
     memcpy(rec.qid, qid, STORE_QID_LEN + 1);
     rec.env_len = env_len;
     rec.nrcpt = nrcpt;
-    rec.content_len = content_len;
+    rec.content_len = prefix_len + content_len;
     rec.arrival_us = arrival_us;
     uint64_t total = store_rec_size(&rec);
     int rc;
@@ -250,7 +258,7 @@ int store_append(struct store *st, const char *qid, const void *env, uint32_t en
     memcpy(hdr + H_QID, qid, STORE_QID_LEN);
     store_put_u32(hdr + H_ENVLEN, env_len);
     store_put_u32(hdr + H_NRCPT, nrcpt);
-    store_put_u64(hdr + H_CONTENTLEN, content_len);
+    store_put_u64(hdr + H_CONTENTLEN, rec.content_len);
     store_put_u64(hdr + H_ARRIVAL, arrival_us);
     store_put_u32(hdr + H_SLOTSIZE, STORE_SLOT_SIZE);
     store_put_u32(hdr + H_CRC, store_hdr_crc(hdr));
@@ -267,6 +275,10 @@ int store_append(struct store *st, const char *qid, const void *env, uint32_t en
         if (st->wbuf.len >= STORE_WBUF && (rc = store_flush_wbuf(st, s->fd, &woff)) < 0)
             goto fail;
         buf_append(&st->wbuf, slot, sizeof slot);
+    }
+    if (prefix_len) {
+        buf_append(&st->wbuf, prefix, prefix_len);
+        crc = store_crc(crc, prefix, prefix_len);
     }
     uint64_t got = 0;
     while (got < content_len) {

@@ -100,6 +100,12 @@ void store_set_segment_max(struct store *st, uint64_t bytes);
 int store_append(struct store *st, const char *qid, const void *env, uint32_t env_len,
                  uint32_t nrcpt, int content_fd, uint64_t content_len, uint64_t arrival_us,
                  struct store_rec *out);
+/* The same with prefix[0..prefix_len) stored before the content read from
+ * content_fd (header fields tern adds above the message it received:
+ * Authentication-Results); the record's content is both. */
+int store_append_prefixed(struct store *st, const char *qid, const void *env, uint32_t env_len,
+                          uint32_t nrcpt, const void *prefix, size_t prefix_len, int content_fd,
+                          uint64_t content_len, uint64_t arrival_us, struct store_rec *out);
 
 /* Rewrites recipient i's slot in place. Returns 0 or -errno. */
 int store_slot_write(struct store *st, const struct store_rec *rec, uint32_t i,

@@ -45,8 +45,11 @@ struct smtp_session_svc {
     /* A new message needs a body file: answer with
      * smtp_session_body_opened() or smtp_session_body_failed(). */
     void (*body_open)(void *svc, uint64_t sid);
-    /* Make the message durable: answer with smtp_session_committed(). */
-    void (*commit)(void *svc, uint64_t sid, const char *qid, const struct envelope *env);
+    /* Make the message durable: answer with smtp_session_committed().
+     * prefix[0..prefix_len) are header fields to store above the content
+     * (Authentication-Results): complete CRLF lines, or none. */
+    void (*commit)(void *svc, uint64_t sid, const char *qid, const struct envelope *env,
+                   const char *prefix, size_t prefix_len);
     /* The message qid will not be committed. */
     void (*abort)(void *svc, const char *qid);
     /* Checks a login and password (mech for the log): answer later, from

@@ -286,7 +286,7 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     s->state = SS_READY;
     smtp_wait_for(s, SW_COMMIT);
     smtp_log_message_id(s);
-    s->svc->commit(s->svc_arg, s->id, s->qid, e);
+    s->svc->commit(s->svc_arg, s->id, s->qid, e, NULL, 0);
 }
 
 void smtp_data_committed(struct smtp_session *s, const struct result *res)

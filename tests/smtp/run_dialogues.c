@@ -88,7 +88,8 @@ static void f_body_open(void *svc, uint64_t sid)
     ((struct fake *)svc)->want_open = 1;
 }
 
-static void f_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env)
+static void f_commit(void *svc, uint64_t sid, const char *qid, const struct envelope *env,
+                     const char *prefix, size_t prefix_len)
 {
     struct fake *f = svc;
     f->want_commit = 1;

@@ -221,7 +221,7 @@ static int submit(const char *from, const char *const *rcpts, size_t n, const ch
     env.arrival = clock_wall();
     envelope_set(&env.client_ip, "127.0.0.1");
     snprintf(c->qid, sizeof c->qid, "%s", qid);
-    rc = queue_commit(q, qid, &env, on_committed, c, &c->res);
+    rc = queue_commit(q, qid, &env, NULL, 0, on_committed, c, &c->res);
     /* The queue took the envelope over. */
     if (env.nrcpts != 0 || env.from != NULL)
         rc = -999;
@@ -275,7 +275,7 @@ static void test_basic(void)
     struct envelope env;
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
-    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, on_committed, &c, NULL), -ENOENT);
+    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, NULL, 0, on_committed, &c, NULL), -ENOENT);
     envelope_clear(&env);
     char qid[ENVELOPE_QID_MAX + 1];
     int fd;
@@ -284,7 +284,7 @@ static void test_basic(void)
     queue_body_abort(q, qid);
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
-    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c, NULL), -ENOENT);
+    CHECK_EQ_INT(queue_commit(q, qid, &env, NULL, 0, on_committed, &c, NULL), -ENOENT);
     envelope_clear(&env);
     CHECK_EQ_INT(queue_body_open(q, qid, &fd), 0);
     CHECK(write(fd, "abc", 3) == 3);
@@ -292,7 +292,7 @@ static void test_basic(void)
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
     env.size = 4; /* the file holds 3 */
-    CHECK_EQ_INT(queue_commit(q, qid, &env, on_committed, &c, NULL), -EINVAL);
+    CHECK_EQ_INT(queue_commit(q, qid, &env, NULL, 0, on_committed, &c, NULL), -EINVAL);
     envelope_clear(&env);
     /* Queue ids differ and are 16 uppercase hex digits. */
     char qid2[ENVELOPE_QID_MAX + 1];
@@ -522,7 +522,7 @@ static void test_sync_failure(void)
     low = rl;
     low.rlim_cur = (rlim_t)probe;
     CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int rc = queue_commit(q, qid, &env, on_committed, &c, NULL);
+    int rc = queue_commit(q, qid, &env, NULL, 0, on_committed, &c, NULL);
     CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
     envelope_clear(&env);
     CHECK_EQ_INT(rc, 0);
@@ -587,7 +587,7 @@ static void test_commit_results(void)
     struct envelope env;
     envelope_init(&env);
     envelope_add_rcpt(&env, "alice@localhost", NULL, 0);
-    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, on_committed, &c, &c.res), -ENOENT);
+    CHECK_EQ_INT(queue_commit(q, "0123456789ABCDEF", &env, NULL, 0, on_committed, &c, &c.res), -ENOENT);
     envelope_clear(&env);
     CHECK_EQ_INT(c.res.code, 451);
     CHECK_EQ_STR(c.res.enh, "4.3.0");

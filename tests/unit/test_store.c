@@ -130,6 +130,41 @@ static void test_round_trip(void)
     store_close(st);
 }
 
+/* A prefix (the fields tern adds above a message) is part of the content:
+ * the crc covers it and recovery reads it back in front of the body. */
+static void test_prefixed(void)
+{
+    char dir[4200];
+    test_spool(dir, sizeof dir);
+    struct seen seen = {0};
+    struct store *st = store_open(dir, seen_cb, &seen);
+    CHECK(st != NULL);
+    const char *pre = "Authentication-Results: mx.test; spf=pass\r\n";
+    const char *body = "Received: x\r\nSubject: p\r\n\r\nbody\r\n";
+    int fd = test_content_fd(body, strlen(body));
+    struct store_rec a;
+    CHECK_EQ_INT(store_append_prefixed(st, "0000000000120001", "ENV", 3, 1, pre, strlen(pre), fd,
+                                       strlen(body), 1700000000000000ull, &a),
+                 0);
+    CHECK_EQ_INT(a.content_len, strlen(pre) + strlen(body));
+    /* A prefix larger than the write buffer is refused, nothing written. */
+    static char huge[300000];
+    memset(huge, 'x', sizeof huge);
+    struct store_rec bad;
+    CHECK_EQ_INT(store_append_prefixed(st, "0000000000120002", "ENV", 3, 1, huge, sizeof huge, fd,
+                                       strlen(body), 1, &bad),
+                 -EINVAL);
+    close(fd);
+    store_close(st);
+    st = store_open(dir, seen_cb, &seen);
+    CHECK(st != NULL);
+    CHECK_EQ_INT(seen.n, 1);
+    char want[256];
+    snprintf(want, sizeof want, "%s%s", pre, body);
+    CHECK_EQ_STR(seen.content[0], want);
+    store_close(st);
+}
+
 /* A write that fails in the middle of a record (the file system full;
  * here the file size limit, which fails the same pwrite the same way)
  * leaves nothing of it: the next record starts where the failed one did,
@@ -605,6 +640,7 @@ int main(void)
         return 1;
     }
     test_round_trip();
+    test_prefixed();
     test_write_failure();
     test_torn_tail();
     test_bad_crc();
