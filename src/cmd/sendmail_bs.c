@@ -116,8 +116,8 @@ static void bs_auth_check(void *svc, uint64_t sid, const char *mech, const char 
 
 static const struct smtp_session_io bs_io = {bs_write, bs_pause, bs_close, bs_set_timeout,
                                              bs_starttls};
-static const struct smtp_session_svc bs_svc = {bs_body_open, bs_commit, bs_abort, bs_auth_check,
-                                               NULL};
+static const struct smtp_session_svc bs_svc = {
+    .body_open = bs_body_open, .commit = bs_commit, .abort = bs_abort, .auth_check = bs_auth_check};
 
 /* Answers body_open: a new memfd, the session gets a duplicate. */
 static void bs_answer_body(struct sm_bs *b)

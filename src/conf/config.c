@@ -99,6 +99,9 @@ void config_default(struct config *cfg)
     cfg->connections_max = 100;
     cfg->connections_per_destination = 10;
     cfg->relay_time_limit = 3600;
+    cfg->mail_auth_checks = 1;
+    cfg->mail_auth_time_limit = 20;
+    cfg->dmarc_policy = CONF_DMARC_ENFORCE;
     cfg->users_file = xstrdup("var/users"); /* read only if it exists */
 }
 
@@ -269,10 +272,16 @@ out:
     return bad ? -EINVAL : 0;
 }
 
+const char *config_authserv_id(const struct config *cfg)
+{
+    return cfg->authserv_id ? cfg->authserv_id : cfg->hostname;
+}
+
 void config_free(struct config *cfg)
 {
     free(cfg->path);
     free(cfg->hostname);
+    free(cfg->authserv_id);
     for (size_t i = 0; i < cfg->nlocal_domains; i++)
         free(cfg->local_domains[i]);
     free(cfg->local_domains);

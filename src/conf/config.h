@@ -66,6 +66,10 @@ struct conf_route {
     char *auth_pass; /* owned */
 };
 
+/* What a DMARC failure does (RFC 7489 §6.7): enforce the domain's policy
+ * (p=reject refused, p=quarantine filed as junk) or only report it. */
+enum conf_dmarc_policy { CONF_DMARC_ENFORCE = 0, CONF_DMARC_REPORT = 1 };
+
 /* Which envelope senders an authenticated user may use. */
 enum conf_sender_check { CONF_SENDER_OWN = 0, CONF_SENDER_DOMAIN = 1, CONF_SENDER_ANY = 2 };
 
@@ -150,6 +154,15 @@ struct config {
     unsigned connections_per_destination; /* 10 to one next-hop address */
     unsigned relay_time_limit; /* 3600 s: one relay request, all its next hops */
 
+    /* Mail authentication of inbound mail (SPF, DKIM, DMARC) from clients
+     * that are neither authenticated nor in relay_networks. */
+    int mail_auth_checks;         /* yes */
+    char *authserv_id;            /* owned, NULL = hostname (config_authserv_id) */
+    unsigned mail_auth_time_limit; /* 20 s: DNS for one message's checks */
+    int spf_reject_fail;          /* no: SPF fail refused at RCPT (550 5.7.23) */
+    int spf_defer_temperror;      /* no: SPF temperror deferred at RCPT (451 4.7.24) */
+    enum conf_dmarc_policy dmarc_policy;
+
     /* Prometheus metrics over HTTP (proc/metrics_http): port 0 = off.
      * Loopback only (config_check): the endpoint has no authentication. */
     struct conf_listener metrics_listen; /* no cert/key: those stay NULL */
@@ -162,6 +175,10 @@ struct config {
  * the machine, local domain "localhost", any local part,
  * var/mail/%u/Maildir, var/spool. */
 void config_default(struct config *cfg);
+
+/* The authserv-id of the Authentication-Results tern writes (RFC 8601
+ * §2.5): authserv_id, or the hostname. */
+const char *config_authserv_id(const struct config *cfg);
 
 /* Reads `path` over the defaults. On error returns -EINVAL and appends
  * "file:line: what is wrong" lines to *err. Loads the users and aliases

@@ -379,46 +379,46 @@ static int conf_set_maildir(struct conf_load *ld, const struct conf_key *k, char
     return conf_set_path(ld, k, val, line);
 }
 
-static int conf_set_log(struct conf_load *ld, const struct conf_key *k, char *val,
-                        unsigned line)
+/* A setting that is one of a few words, k->why listing them ("a|b|c"):
+ * the enum field (of width k->width) gets the word's position. */
+static int conf_set_choice(struct conf_load *ld, const struct conf_key *k, char *val,
+                           unsigned line)
 {
-    if (!strcmp(val, "stderr"))
-        ld->cfg->log = CONF_LOG_STDERR;
-    else if (!strcmp(val, "syslog"))
-        ld->cfg->log = CONF_LOG_SYSLOG;
-    else {
-        CONF_ERR(ld, line, "log: '%s' is not stderr or syslog", strutil_esc(val));
-        return -EINVAL;
+    const char *w = k->why;
+    for (int i = 0; *w; i++) {
+        size_t n = strcspn(w, "|");
+        if (strlen(val) == n && strncmp(val, w, n) == 0) {
+            if (k->width == (int)sizeof(int)) {
+                memcpy((char *)ld->cfg + k->off, &i, sizeof i);
+                return 0;
+            }
+            break; /* a table entry of the wrong width: a bug, refused */
+        }
+        w += n + (w[n] == '|');
     }
-    return 0;
+    struct buf alt = BUF_INIT;
+    for (const char *c = k->why; *c; c++) {
+        if (*c == '|')
+            buf_puts(&alt, strchr(c + 1, '|') ? ", " : " or ");
+        else
+            buf_putc(&alt, *c);
+    }
+    CONF_ERR(ld, line, "%s: '%s' is not %s", k->name, strutil_esc(val), alt.data);
+    buf_free(&alt);
+    return -EINVAL;
 }
 
-static int conf_set_log_format(struct conf_load *ld, const struct conf_key *k, char *val,
-                               unsigned line)
+/* RFC 8601 §2.2: the authserv-id is a token (or a quoted string, which
+ * tern never needs to write): a host name is one. */
+static int conf_set_authserv_id(struct conf_load *ld, const struct conf_key *k, char *val,
+                                unsigned line)
 {
-    (void)k;
-    if (!strcmp(val, "line"))
-        ld->cfg->log_format = CONF_LOG_LINE;
-    else if (!strcmp(val, "json"))
-        ld->cfg->log_format = CONF_LOG_JSON;
-    else {
-        CONF_ERR(ld, line, "log_format: '%s' is not line or json", strutil_esc(val));
+    if (!conf_domain_valid(val, 0)) {
+        CONF_ERR(ld, line, "authserv_id: '%s' is not a host name", strutil_esc(val));
         return -EINVAL;
     }
-    return 0;
-}
-
-static int conf_set_bare_lf(struct conf_load *ld, const struct conf_key *k, char *val,
-                            unsigned line)
-{
-    if (!strcmp(val, "normalize"))
-        ld->cfg->bare_lf = CONF_BARE_NORMALIZE;
-    else if (!strcmp(val, "reject"))
-        ld->cfg->bare_lf = CONF_BARE_REJECT;
-    else {
-        CONF_ERR(ld, line, "bare_lf: '%s' is not normalize or reject", strutil_esc(val));
-        return -EINVAL;
-    }
+    free(ld->cfg->authserv_id);
+    ld->cfg->authserv_id = xstrdup(val);
     return 0;
 }
 
@@ -641,8 +641,9 @@ static const struct conf_key conf_keys[] = {
     {"user", conf_set_string, F(run_user), 0, 0, 0, NULL},
     {"mail_user", conf_set_string, F(mail_user), 0, 0, 0, NULL},
     {"shutdown_timeout", conf_set_duration, F(shutdown_timeout), 0, 3600, 0, NULL},
-    {"log", conf_set_log, 0, 0, 0, 0, 0, NULL},
-    {"log_format", conf_set_log_format, 0, 0, 0, 0, 0, NULL},
+    /* Choices in enum order (conf_set_choice). */
+    {"log", conf_set_choice, F(log), 0, 0, 0, "stderr|syslog"},
+    {"log_format", conf_set_choice, F(log_format), 0, 0, 0, "line|json"},
     {"debug", conf_set_bool, F(debug), 0, 0, 0, NULL},
     /* RFC 5321 §4.5.3.1.4: a command line of 512 octets must be accepted.
      * The cap keeps a session's line buffer bounded. */
@@ -659,7 +660,7 @@ static const struct conf_key conf_keys[] = {
     {"sessions_max", conf_set_count, F(sessions_max), 1, 1000000, 0, NULL},
     {"sessions_per_ip", conf_set_count, F(sessions_per_ip), 1, 1000000, 0, NULL},
     {"received_max", conf_set_count, F(received_max), 1, 100000, 0, NULL},
-    {"bare_lf", conf_set_bare_lf, 0, 0, 0, 0, 0, NULL},
+    {"bare_lf", conf_set_choice, F(bare_lf), 0, 0, 0, "normalize|reject"},
     {"timeout_command", conf_set_duration, F(timeout_command), 1, DAY, 0, NULL},
     {"timeout_data", conf_set_duration, F(timeout_data), 1, DAY, 0, NULL},
     {"timeout_command_line", conf_set_duration, F(timeout_command_line), 1, DAY, 0, NULL},
@@ -694,6 +695,12 @@ static const struct conf_key conf_keys[] = {
     {"connections_per_destination", conf_set_count, F(connections_per_destination), 1, 100000,
      0, NULL},
     {"relay_time_limit", conf_set_duration, F(relay_time_limit), 1, DAY, 0, NULL},
+    {"mail_auth_checks", conf_set_bool, F(mail_auth_checks), 0, 0, 0, NULL},
+    {"authserv_id", conf_set_authserv_id, 0, 0, 0, 0, 0, NULL},
+    {"mail_auth_time_limit", conf_set_duration, F(mail_auth_time_limit), 1, 300, 0, NULL},
+    {"spf_reject_fail", conf_set_bool, F(spf_reject_fail), 0, 0, 0, NULL},
+    {"spf_defer_temperror", conf_set_bool, F(spf_defer_temperror), 0, 0, 0, NULL},
+    {"dmarc_policy", conf_set_choice, F(dmarc_policy), 0, 0, 0, "enforce|report"},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

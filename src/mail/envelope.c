@@ -140,6 +140,9 @@ void envelope_serialize(const struct envelope *e, struct buf *out)
     envelope_put_str(out, "client_name", e->client_name);
     envelope_put_str(out, "helo", e->helo);
     envelope_put_str(out, "auth_user", e->auth_user);
+    /* Written only when set, so envelopes without it read as before. */
+    if (e->junk)
+        buf_puts(out, "junk 1\n");
     for (size_t i = 0; i < e->nrcpts; i++) {
         const struct envelope_rcpt *r = &e->rcpts[i];
         envelope_put_str(out, "rcpt", r->addr ? r->addr : "");
@@ -166,6 +169,7 @@ enum {
     ENVF_HELO = 1u << 10,
     ENVF_AUTH_USER = 1u << 11,
     ENVF_RET_FULL = 1u << 12,
+    ENVF_JUNK = 1u << 13,
 };
 
 static int envelope_hexval(char c)
@@ -359,6 +363,12 @@ static int envelope_take_line(struct envelope *e, struct envelope_pstate *ps, co
             return -EBADMSG;
         ps->seen |= ENVF_RET_FULL;
         return envelope_get_bool(v, vn, &e->ret_full);
+    }
+    if (envelope_key_is(k, kn, "junk")) {
+        if (ps->seen & ENVF_JUNK)
+            return -EBADMSG;
+        ps->seen |= ENVF_JUNK;
+        return envelope_get_bool(v, vn, &e->junk);
     }
     if (envelope_key_is(k, kn, "size")) {
         if (ps->seen & ENVF_SIZE)

@@ -43,6 +43,7 @@ struct envelope {
     char *client_name; /* owned, may be NULL: rDNS or "unknown" */
     char *helo;        /* owned, may be NULL */
     char *auth_user;   /* owned, may be NULL */
+    int junk;          /* DMARC quarantine: delivered into the Junk folder */
     struct envelope_rcpt *rcpts; /* owned array of nrcpts */
     size_t nrcpts;
     size_t rcpts_cap;

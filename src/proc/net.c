@@ -30,6 +30,8 @@
 #include "ev/loop.h"
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
+#include "mailauth/psl.h"
+#include "proc/net_mailauth.h"
 #include "proc/net_relay_ipc.h"
 #include "proc/privsep.h"
 #include "proc/metrics_http.h"
@@ -66,6 +68,7 @@ struct net_client {
     ev_timer_id auth_timer;
     enum smtp_auth_result auth_result;
     char auth_user[THROTTLE_KEY_MAX];
+    struct net_mailauth *ma; /* owned: SPF, DMARC of judged mail; NULL until needed */
     struct net_client *next_dead;
 };
 
@@ -315,8 +318,45 @@ static void net_auth_result(struct net *n, struct net_client *c, int32_t result)
     net_auth_answer(c, blocked ? SMTP_AUTH_BLOCKED : SMTP_AUTH_FAIL, d1 > d2 ? d1 : d2);
 }
 
+/* Mail authentication: each session gets its checks at its first judged
+ * MAIL (net_mailauth). */
+static void net_svc_mail_start(void *svc, uint64_t sid, uint32_t txn, const char *helo,
+                               const char *from)
+{
+    struct net *n = svc;
+    struct net_client *c = idmap_get(&n->clients, sid);
+    if (c == NULL || c->closed)
+        return;
+    if (c->ma == NULL)
+        c->ma = net_mailauth_new(n->loop, n->cfg, n->dns, c->session, c->ip);
+    net_mailauth_start(c->ma, txn, helo, from);
+}
+
+static void net_svc_mail_content(void *svc, uint64_t sid, const char *p, size_t len)
+{
+    struct net *n = svc;
+    struct net_client *c = idmap_get(&n->clients, sid);
+    if (c && c->ma)
+        net_mailauth_content(c->ma, p, len);
+}
+
+static void net_svc_mail_verdict(void *svc, uint64_t sid, uint32_t txn)
+{
+    struct net *n = svc;
+    struct net_client *c = idmap_get(&n->clients, sid);
+    if (c && c->ma)
+        net_mailauth_verdict(c->ma, txn);
+}
+
 static const struct smtp_session_svc net_svc = {
-    net_svc_body_open, net_svc_commit, net_svc_abort, net_svc_auth_check, net_svc_spool_room,
+    .body_open = net_svc_body_open,
+    .commit = net_svc_commit,
+    .abort = net_svc_abort,
+    .auth_check = net_svc_auth_check,
+    .spool_room = net_svc_spool_room,
+    .mail_start = net_svc_mail_start,
+    .mail_content = net_svc_mail_content,
+    .mail_verdict = net_svc_mail_verdict,
 };
 
 static void net_on_read(struct conn *conn, void *arg)
@@ -349,6 +389,9 @@ static void net_on_close(struct conn *conn, void *arg, int err)
     }
     c->closed = 1;
     net_uncount(c->net, c);
+    /* No late DNS answer may reach a closed session. */
+    net_mailauth_free(c->ma);
+    c->ma = NULL;
     /* Freed from the before-sleep hook: never inside its own callback. */
     c->next_dead = c->net->dead;
     c->net->dead = c;
@@ -509,6 +552,7 @@ static void net_free_client(struct net *n, struct net_client *c)
     metrics_dec(&metrics_open[role]);
     metrics_inc(&metrics_shm->sessions[role][c->tls_done][smtp_session_authenticated(c->session)
                                                             ? 1 : 0]);
+    net_mailauth_free(c->ma);
     smtp_session_free(c->session);
     conn_free(c->conn);
     free(c);
@@ -835,6 +879,10 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
         log_err("DNS resolver not available (mail by MX will wait): %s",
                 derr.data ? derr.data : "");
     buf_free(&derr);
+    /* The Public Suffix List (DMARC's Organizational Domains) is a file:
+     * read before the chroot. */
+    if (psl_org_init() < 0)
+        log_warn("public suffix list: using libpsl's built-in list");
     char empty[PATH_MAX];
     snprintf(empty, sizeof empty, "%s/empty", cfg->spool_dir);
     if (privsep_confine(empty, cfg->run_user) < 0)

@@ -47,6 +47,17 @@ static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_
                    "cannot build the maildir path (check the maildir setting)");
         return rc;
     }
+    /* DMARC quarantine: the Junk folder of Maildir++ (Dovecot's and
+     * Courier's layout), which mail readers show as "Junk". */
+    static const char junk[] = "/.Junk";
+    size_t n = strlen(path);
+    if (j->env.junk) {
+        if (n + sizeof junk > pathsize) {
+            result_set(res, RESULT_TEMPFAIL, 451, "4.3.5", "maildir path too long");
+            return -ENAMETOOLONG;
+        }
+        memcpy(path + n, junk, sizeof junk);
+    }
     return 0;
 }
 

@@ -96,6 +96,8 @@ void smtp_txn_reset(struct smtp_session *s)
     }
     envelope_clear(&s->env);
     buf_reset(&s->body);
+    s->judged = 0;
+    s->spf_pending = 0;
     s->qid[0] = '\0';
     s->body_err = 0;
     s->rcpt_cmds = 0;
@@ -361,6 +363,26 @@ static void smtp_do_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     s->state = SS_MAIL;
     s->counts[SMTP_VERB_MAIL].ok++;
     smtp_reply(s, 250, "2.1.0", "Ok");
+    /* RFC 7208 §2.4: SPF judges the MAIL FROM identity (and the HELO
+     * name); the next command waits for it, so that RCPT can refuse. */
+    s->txn++;
+    result_set(&s->rcpt_refusal, RESULT_OK, 250, "2.1.5", "Ok");
+    s->judged = s->svc->mail_start && s->cfg->mail_auth_checks && !s->auth_user[0] &&
+                !s->relay_ok && !s->local;
+    if (s->judged) {
+        s->spf_pending = 1;
+        s->svc->mail_start(s->svc_arg, s->id, s->txn, s->helo, path.text);
+    }
+}
+
+void smtp_session_spf_done(struct smtp_session *s, uint32_t txn, const struct result *refusal)
+{
+    if (!s->spf_pending || txn != s->txn)
+        return;
+    s->spf_pending = 0;
+    s->rcpt_refusal = *refusal;
+    if (s->wait == SW_SPF)
+        smtp_resume(s);
 }
 
 static int smtp_rcpt_seen(const struct smtp_session *s, const char *addr)
@@ -388,6 +410,13 @@ static void smtp_do_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     int rc = smtp_parse_mail_rcpt(cmd->arg, cmd->arglen, 1, flags, &path, &ps);
     if (rc != SMTP_PATH_OK) {
         smtp_path_error(s, rc, 1);
+        return;
+    }
+    if (s->rcpt_refusal.kind != RESULT_OK) {
+        /* The sender's SPF verdict (spf_reject_fail, spf_defer_temperror). */
+        const struct result *r = &s->rcpt_refusal;
+        smtp_reply(s, r->code, r->enh, "%s", r->text);
+        smtp_log_reject(s, "RCPT", r->code, r->enh, path.text, r->text, path.text);
         return;
     }
     struct dsn_param_rcpt dr;
@@ -573,9 +602,23 @@ void smtp_bare_lf(struct smtp_session *s)
     smtp_reply(s, 500, "5.5.2", "Error: bare LF received");
 }
 
+void smtp_resume(struct smtp_session *s)
+{
+    s->wait = SW_NONE;
+    smtp_flush(s);
+    s->io->pause(s->io_arg, 0);
+}
+
 void smtp_session_input(struct smtp_session *s, struct buf *in)
 {
     while (s->state != SS_CLOSING && s->state != SS_TLS && s->wait == SW_NONE) {
+        if (s->spf_pending && s->state == SS_MAIL) {
+            /* The command after MAIL waits for the sender's SPF verdict. */
+            s->wait = SW_SPF;
+            smtp_flush(s);
+            s->io->pause(s->io_arg, 1);
+            break;
+        }
         /* A BDAT chunk of 0 octets completes without input. */
         if (in->len == 0 && !(s->state == SS_BDAT && s->bdat_left == 0))
             break;
@@ -673,6 +716,8 @@ struct smtp_session *smtp_session_new(uint64_t sid, const struct config *cfg,
     s->body_fd = -1;
     buf_init(&s->out);
     buf_init(&s->body);
+    buf_init(&s->scratch);
+    hdrfield_init(&s->hf, NULL, NULL);
     envelope_init(&s->env);
     return s;
 }
@@ -755,6 +800,11 @@ uint64_t smtp_session_id(const struct smtp_session *s)
     return s->id;
 }
 
+const char *smtp_session_qid(const struct smtp_session *s)
+{
+    return s->qid;
+}
+
 int smtp_session_authenticated(const struct smtp_session *s)
 {
     return s->auth_user[0] != '\0';
@@ -824,6 +874,8 @@ void smtp_session_free(struct smtp_session *s)
     log_info("disconnect from %s[%s]%s", s->name, s->ip, line.data);
     buf_free(&line);
     envelope_clear(&s->env);
+    hdrfield_free(&s->hf);
+    buf_free(&s->scratch);
     buf_free(&s->out);
     buf_free(&s->body);
     free(s->ip);

@@ -61,6 +61,19 @@ struct smtp_session_svc {
      * all; UINT64_MAX: not known). MAIL is refused with 452 4.3.1 when
      * it is 0 or its SIZE is larger. May be NULL (no such check). */
     uint64_t (*spool_room)(void *svc);
+    /* Mail authentication (SPF, DKIM, DMARC) of a transaction from a
+     * client that is neither authenticated nor in relay_networks, when
+     * mail_auth_checks is on; all three NULL: nothing is judged.
+     * mail_start: MAIL was accepted (from: the reverse path, "" for <>);
+     * the session reads no further command until
+     * smtp_session_spf_done(). content: the message as it is stored,
+     * without tern's own trace header, as it arrives. verdict: the content
+     * ended and passed the session's own checks; answer with
+     * smtp_session_verdict(). txn tells the answers' transaction. */
+    void (*mail_start)(void *svc, uint64_t sid, uint32_t txn, const char *helo,
+                       const char *from);
+    void (*mail_content)(void *svc, uint64_t sid, const char *p, size_t n);
+    void (*mail_verdict)(void *svc, uint64_t sid, uint32_t txn);
 };
 
 struct smtp_session_peer {
@@ -99,6 +112,19 @@ void smtp_session_body_opened(struct smtp_session *s, const char *qid, int fd);
 void smtp_session_body_failed(struct smtp_session *s, int err);
 void smtp_session_committed(struct smtp_session *s, const char *qid, const struct result *res);
 
+/* The SPF verdict of transaction txn (svc->mail_start): `refusal` of kind
+ * OK lets recipients through; any other is the reply every RCPT of the
+ * transaction gets (spf_reject_fail: 550 5.7.23; spf_defer_temperror: 451
+ * 4.7.24). A late answer (another transaction) is ignored. */
+void smtp_session_spf_done(struct smtp_session *s, uint32_t txn, const struct result *refusal);
+/* The verdict of transaction txn (svc->mail_verdict): a refusal of kind
+ * OK commits the message with the header fields prefix[0..n) above it
+ * (Authentication-Results; complete CRLF lines) and, with junk set, marked
+ * for the Junk folder (DMARC quarantine); any other is the reply, and
+ * nothing is stored (DMARC reject: 550 5.7.1). */
+void smtp_session_verdict(struct smtp_session *s, uint32_t txn, const struct result *refusal,
+                          const char *prefix, size_t n, int junk);
+
 /* The TLS handshake finished: the session starts over (and greets, for
  * implicit TLS). The strings are copied. */
 void smtp_session_tls_done(struct smtp_session *s, const char *version, const char *cipher,
@@ -130,6 +156,8 @@ void smtp_session_refuse(struct smtp_session *s, const char *text);
 int smtp_session_drain(struct smtp_session *s);
 
 uint64_t smtp_session_id(const struct smtp_session *s);
+/* The queue id of the message being received, "" outside one. */
+const char *smtp_session_qid(const struct smtp_session *s);
 /* Non-zero once AUTH succeeded in this session (for metrics). */
 int smtp_session_authenticated(const struct smtp_session *s);
 

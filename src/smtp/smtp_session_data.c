@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -11,6 +12,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "mail/reply.h"
+#include "mailauth/authres.h"
 #include "smtp/smtp_session_priv.h"
 
 /* Content is written to the body file in blocks of this size. */
@@ -20,6 +22,13 @@ static void smtp_body_write(struct smtp_session *s)
 {
     if (s->body.len == 0)
         return;
+    if (s->judged) {
+        /* The checks see what is stored, without our own trace header. */
+        size_t skip = s->content_skip < s->body.len ? s->content_skip : s->body.len;
+        s->content_skip -= skip;
+        if (s->body.len > skip)
+            s->svc->mail_content(s->svc_arg, s->id, s->body.data + skip, s->body.len - skip);
+    }
     if (s->body_fd >= 0 && s->body_err == 0) {
         int rc = fsio_write_all(s->body_fd, s->body.data, s->body.len);
         if (rc < 0)
@@ -68,8 +77,39 @@ static void smtp_fix_header(struct smtp_session *s, size_t at)
  * until its end is seen, up to a bound (then the fix is skipped). */
 #define SMTP_HEADER_HOLD (1024 * 1024)
 
+/* RFC 8601 §5: an Authentication-Results field that claims our
+ * authserv-id came from outside (or from our past self on another hop)
+ * and must not be believed: removed before anything reads the message. */
+static bool smtp_drop_authres(void *arg, const char *name, size_t name_len, const char *f,
+                              size_t n, bool complete)
+{
+    const struct smtp_session *s = arg;
+    static const char ar[] = "Authentication-Results";
+    if (name_len != sizeof ar - 1 || strncasecmp(name, ar, name_len) != 0)
+        return false;
+    const char *v = memchr(f, ':', n);
+    if (v == NULL)
+        return false;
+    v++;
+    /* A field too long to hold is judged on its start: an id it claims
+     * comes first, and one that cannot be read is taken as ours. */
+    return authres_claims_id(v, n - (size_t)(v - f), false, config_authserv_id(s->cfg)) != 0;
+}
+
+/* Passes the new content body[from..) through the header filter. */
+static void smtp_filter_header(struct smtp_session *s, size_t from)
+{
+    if (s->hf.done || s->body.len == from)
+        return;
+    buf_reset(&s->scratch);
+    buf_append(&s->scratch, s->body.data + from, s->body.len - from);
+    s->body.len = from;
+    hdrfield_feed(&s->hf, s->scratch.data, s->scratch.len, &s->body);
+}
+
 static void smtp_append_content(struct smtp_session *s, size_t from)
 {
+    smtp_filter_header(s, from);
     hdrscan_feed(&s->hs, s->body.data, from, s->body.len);
     if (smtp_fixes_header(s)) {
         if (s->hs.done)
@@ -165,6 +205,8 @@ static void smtp_data_init_decoder(struct smtp_session *s, enum dotstuff_mode mo
                   cfg->text_line_max, cfg->message_size_max);
     hdrscan_init(&s->hs);
     s->hdr_fixed = 0;
+    hdrfield_free(&s->hf);
+    hdrfield_init(&s->hf, smtp_drop_authres, s);
 }
 
 void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
@@ -189,6 +231,7 @@ void smtp_data_body_opened(struct smtp_session *s, const char *qid, int fd)
         log_info("%s: client=%s[%s]", s->qid, s->name, s->ip);
     buf_reset(&s->body);
     smtp_received_header(s);
+    s->content_skip = s->body.len;
     s->io->set_timeout(s->io_arg, (uint64_t)s->cfg->timeout_data * 1000);
     if (s->state == SS_BDAT) {
         smtp_data_init_decoder(s, s->env.body == ENV_BODY_BINARYMIME ? DOTSTUFF_BINARY
@@ -218,6 +261,10 @@ static void smtp_log_message_id(const struct smtp_session *s)
  * the queue and waits for it to be durable before replying. */
 static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
 {
+    /* A header that is all the content ends with its last field. */
+    size_t held = s->body.len;
+    hdrfield_end(&s->hf, &s->body);
+    hdrscan_feed(&s->hs, s->body.data, held, s->body.len);
     if (smtp_fixes_header(s)) {
         /* No empty line: the whole content is header; add at its end. */
         if (s->body.len && s->body.data[s->body.len - 1] != '\n')
@@ -284,9 +331,39 @@ static void smtp_data_end(struct smtp_session *s, enum smtp_verb verb)
     envelope_set(&e->auth_user, s->auth_user[0] ? s->auth_user : NULL);
     s->counts[verb].ok++;
     s->state = SS_READY;
-    smtp_wait_for(s, SW_COMMIT);
     smtp_log_message_id(s);
+    if (s->judged) {
+        /* SPF, DKIM and DMARC have their say before the reply. */
+        smtp_wait_for(s, SW_VERDICT);
+        s->svc->mail_verdict(s->svc_arg, s->id, s->txn);
+        return;
+    }
+    smtp_wait_for(s, SW_COMMIT);
     s->svc->commit(s->svc_arg, s->id, s->qid, e, NULL, 0);
+}
+
+void smtp_session_verdict(struct smtp_session *s, uint32_t txn, const struct result *refusal,
+                          const char *prefix, size_t n, int junk)
+{
+    if (s->wait != SW_VERDICT || txn != s->txn)
+        return;
+    if (refusal->kind != RESULT_OK) {
+        /* Refused with nothing stored: a reject is a reject, never a
+         * bounce afterwards. */
+        struct buf f = BUF_INIT;
+        strutil_escape_word(&f, s->env.from ? s->env.from : "",
+                            s->env.from ? strlen(s->env.from) : 0);
+        log_info("%s: reject: END-OF-MESSAGE from %s[%s]: %d %s %s; from=<%s>", s->qid, s->name,
+                 s->ip, refusal->code, refusal->enh, refusal->text, f.data ? f.data : "");
+        buf_free(&f);
+        smtp_reply(s, refusal->code, refusal->enh, "%s", refusal->text);
+        smtp_txn_reset(s);
+        smtp_resume(s);
+        return;
+    }
+    s->env.junk = junk != 0;
+    s->wait = SW_COMMIT;
+    s->svc->commit(s->svc_arg, s->id, s->qid, &s->env, prefix, n);
 }
 
 void smtp_data_committed(struct smtp_session *s, const struct result *res)

@@ -6,6 +6,7 @@
 
 #include "base/sizes.h"
 #include "mail/dotstuff.h"
+#include "mail/hdrfield.h"
 #include "mail/hdrscan.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_session.h"
@@ -32,7 +33,7 @@ enum smtp_state {
 enum smtp_auth_mech { SMTP_AUTH_NONE, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN };
 
 /* What the session waits for from the queue, if anything. */
-enum smtp_wait { SW_NONE, SW_BODY, SW_COMMIT, SW_AUTH };
+enum smtp_wait { SW_NONE, SW_BODY, SW_COMMIT, SW_AUTH, SW_SPF, SW_VERDICT };
 
 /* Counts of a verb for the disconnect log line ("rcpt=2/3"). */
 struct smtp_verb_count {
@@ -104,6 +105,17 @@ struct smtp_session {
     int bdat_last;             /* current chunk is LAST */
     int bdat_discard;          /* current chunk is read and thrown away */
     uint64_t bdat_chunk;       /* size of the current chunk, for the reply */
+
+    /* Mail authentication of the transaction (svc->mail_*). */
+    uint32_t txn;              /* numbers transactions, for late answers */
+    int judged;                /* this transaction is checked */
+    int spf_pending;           /* the SPF answer has not come yet */
+    struct result rcpt_refusal; /* what every RCPT hears (kind OK: nothing) */
+    size_t content_skip;       /* octets of body not passed to mail_content (our trace) */
+    /* Arriving Authentication-Results fields that claim our authserv-id
+     * are removed (RFC 8601 §5), judged or not: no sender may fake them. */
+    struct hdrfield hf;
+    struct buf scratch;        /* content on its way through hf */
 };
 
 /* smtp_session.c */
@@ -113,6 +125,9 @@ void smtp_flush(struct smtp_session *s);
 void smtp_close(struct smtp_session *s);
 void smtp_txn_reset(struct smtp_session *s);
 const char *smtp_proto_name(const struct smtp_session *s);
+/* Resumes after waiting for the queue or a verdict: replies flushed,
+ * input read again. */
+void smtp_resume(struct smtp_session *s);
 /* The smtp_line_take() flags bare_lf asks for. */
 unsigned smtp_line_flags(const struct smtp_session *s);
 /* A command or SASL line held a bare LF (bare_lf = reject): logs, 500 5.5.2. */

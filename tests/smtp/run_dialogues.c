@@ -123,8 +123,11 @@ static uint64_t f_spool_room(void *svc)
     return ((struct fake *)svc)->spool_room;
 }
 
-static const struct smtp_session_svc fake_svc = {f_body_open, f_commit, f_abort, f_auth_check,
-                                                 f_spool_room};
+static const struct smtp_session_svc fake_svc = {.body_open = f_body_open,
+                                                 .commit = f_commit,
+                                                 .abort = f_abort,
+                                                 .auth_check = f_auth_check,
+                                                 .spool_room = f_spool_room};
 
 /* Resolves pending queue requests and re-feeds input until nothing moves. */
 static void fake_pump(struct fake *f)

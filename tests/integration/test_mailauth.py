@@ -1,0 +1,191 @@
+"""Mail authentication of inbound mail: SPF at MAIL (RFC 7208), DMARC at the end of DATA (RFC
+7489) and the Authentication-Results field (RFC 8601) tern writes, with the SPF and DMARC
+records of the test DNS server (tests/dns/zone.conf.in). Delivered fields are read with Python's
+email package and python3-authres (an independent RFC 8601 parser)."""
+import email
+import email.policy
+import os
+
+import authres
+import pytest
+
+from ternlib import HOSTNAME, data_payload, make_message
+
+
+@pytest.fixture
+def judged(tern_factory, dns_server):
+    def make(**kw):
+        kw.setdefault("mail_auth_checks", "yes")
+        kw.setdefault("resolver", dns_server.address)
+        return tern_factory(**kw)
+
+    return make
+
+
+def send(server, sender, frm, marker, helo="client.test", extra_headers=(), rcpt="alice@example.test"):
+    """One message; returns (reply to the end of DATA, replies to MAIL and RCPT)."""
+    with server.connect() as c:
+        c.ehlo(helo)
+        rm = c.cmd("MAIL FROM:<%s>" % sender)
+        rr = c.cmd("RCPT TO:<%s>" % rcpt)
+        if rr.code != 250:
+            c.cmd("QUIT")
+            return None, rm, rr
+        assert c.cmd("DATA").code == 354
+        msg = make_message(marker, frm=frm, to=rcpt, extra_headers=extra_headers)
+        c.send(data_payload(msg))
+        r = c.read_reply()
+        c.cmd("QUIT")
+        return r, rm, rr
+
+
+def the_message(server, marker):
+    raw = server.wait_find(marker)[0][1]
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def results_of(msg):
+    """The Authentication-Results fields, each parsed by python3-authres."""
+    fields = msg.get_all("Authentication-Results") or []
+    return [authres.AuthenticationResultsHeader.parse("Authentication-Results: " + " ".join(f.split()))
+            for f in fields]
+
+
+def result(ar, method, ptype=None, prop=None):
+    for r in ar.results:
+        if r.method == method:
+            if ptype is None:
+                return r
+            for p in r.properties:
+                if p.type == ptype and p.name == prop:
+                    return r
+    return None
+
+
+def test_spf_and_dmarc_pass_recorded(judged):
+    s = judged()
+    r, _, _ = send(s, "bob@spfpass.test", "bob@spfpass.test", "auth-pass")
+    assert r.code == 250, r
+    msg = the_message(s, "auth-pass")
+    ars = results_of(msg)
+    assert len(ars) == 1, msg.get_all("Authentication-Results")
+    ar = ars[0]
+    assert ar.authserv_id == HOSTNAME
+    spf = result(ar, "spf", "smtp", "mailfrom")
+    assert spf is not None and spf.result == "pass", ar
+    assert [p.value for p in spf.properties if p.name == "mailfrom"] == ["bob@spfpass.test"]
+    dmarc = result(ar, "dmarc")
+    assert dmarc is not None and dmarc.result == "pass", ar
+    assert [p.value for p in dmarc.properties if p.name == "from"] == ["spfpass.test"]
+    # Above everything else: the first field of the stored message.
+    raw = s.wait_find("auth-pass")[0][1]
+    assert b"Authentication-Results:" in raw.split(b"Received:", 1)[0], raw[:400]
+    s.wait_log(r"authentication: spf=pass smtp.mailfrom=<bob@spfpass.test>")
+
+
+def test_arriving_results_claiming_our_id_are_removed(judged):
+    """RFC 8601 §5: a forged Authentication-Results with our authserv-id (in any case, quoted,
+    with a comment or a version) never reaches the mailbox; one of another host's stays."""
+    s = judged()
+    forged = [
+        "Authentication-Results: %s; dmarc=pass header.from=bank.test" % HOSTNAME,
+        "Authentication-Results: (comment) %s 1; spf=pass" % HOSTNAME.upper(),
+        "Authentication-Results: \"%s\"; dkim=pass" % HOSTNAME,
+        "authentication-results: %s.;\r\n\tdkim=pass header.d=bank.test" % HOSTNAME,
+        "Authentication-Results: other.example; spf=pass smtp.mailfrom=x@other.example",
+    ]
+    r, _, _ = send(s, "bob@spfpass.test", "bob@spfpass.test", "auth-forged", extra_headers=forged)
+    assert r.code == 250, r
+    msg = the_message(s, "auth-forged")
+    fields = msg.get_all("Authentication-Results") or []
+    ids = sorted(authres.AuthenticationResultsHeader.parse(
+        "Authentication-Results: " + " ".join(f.split())).authserv_id.lower() for f in fields)
+    assert ids == sorted([HOSTNAME, "other.example"]), fields
+    # Ours is tern's own verdict, not the forged one.
+    ours = [f for f in fields if f.split(";")[0].strip() == HOSTNAME][0]
+    assert "bank.test" not in ours, ours
+
+
+def test_dmarc_reject_refused_at_end_of_data(judged):
+    s = judged()
+    r, rm, rr = send(s, "mallory@spffail.test", "ceo@spffail.test", "auth-reject")
+    assert rm.code == 250 and rr.code == 250  # SPF alone only records (the default)
+    assert r.code == 550 and r.enh == "5.7.1", r
+    assert "DMARC" in r.text and "spffail.test" in r.text, r
+    s.wait_log(r"reject: END-OF-MESSAGE .* 550 5.7.1")
+    s.settle()
+    assert s.find("auth-reject") == []
+
+
+def test_dmarc_report_mode_delivers_with_the_verdict(judged):
+    s = judged(dmarc_policy="report")
+    r, _, _ = send(s, "mallory@spffail.test", "ceo@spffail.test", "auth-report")
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-report"))[0]
+    assert result(ar, "spf").result == "fail"
+    dmarc = result(ar, "dmarc")
+    assert dmarc.result == "fail", ar
+    assert [p.value for p in dmarc.properties if p.name == "dmarc"] == ["reject"], ar
+
+
+def test_dmarc_quarantine_goes_to_junk(judged):
+    s = judged()
+    r, _, _ = send(s, "x@quarantine.test", "x@quarantine.test", "auth-junk")
+    assert r.code == 250, r
+    junk = os.path.join(s.maildir_path("alice"), ".Junk", "new")
+    s.wait_log(r"status=sent")
+    files = os.listdir(junk)
+    assert len(files) == 1, files
+    with open(os.path.join(junk, files[0]), "rb") as f:
+        assert b"auth-junk" in f.read()
+    inbox = os.path.join(s.maildir_path("alice"), "new")
+    assert not os.path.isdir(inbox) or os.listdir(inbox) == []
+
+
+def test_no_dmarc_record_is_none(judged):
+    s = judged()
+    r, _, _ = send(s, "x@nodmarc.test", "x@nodmarc.test", "auth-none")
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-none"))[0]
+    assert result(ar, "spf").result == "fail"
+    assert result(ar, "dmarc").result == "none"
+
+
+def test_spf_fail_refused_at_rcpt_when_asked(judged):
+    s = judged(spf_reject_fail="yes")
+    r, rm, rr = send(s, "mallory@spffail.test", "mallory@spffail.test", "auth-spf-reject")
+    assert rm.code == 250
+    assert rr.code == 550 and rr.enh == "5.7.23", rr
+    # The domain's own explanation (exp=, RFC 7208 §6.2), expanded.
+    assert "127.0.0.1 may not send for spffail.test" in rr.text, rr
+
+
+def test_spf_temperror_deferred_when_asked(judged):
+    s = judged(spf_defer_temperror="yes")
+    r, rm, rr = send(s, "x@servfail.test", "x@servfail.test", "auth-temperror")
+    assert rr.code == 451 and rr.enh == "4.7.24", rr
+
+
+def test_helo_identity_checked_too(judged):
+    s = judged()
+    r, _, _ = send(s, "bob@spfpass.test", "bob@spfpass.test", "auth-helo", helo="helo.spfpass.test")
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-helo"))[0]
+    helo = result(ar, "spf", "smtp", "helo")
+    assert helo is not None and helo.result == "pass", ar
+
+
+def test_null_sender_uses_the_helo_identity(judged):
+    s = judged()
+    r, _, _ = send(s, "", "MAILER-DAEMON@spfpass.test", "auth-null", helo="helo.spfpass.test")
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-null"))[0]
+    spf = result(ar, "spf")
+    assert spf.result == "pass", ar
+
+
+def test_relay_networks_clients_are_not_judged(judged):
+    s = judged(relay_networks="127.0.0.0/8")
+    r, _, _ = send(s, "mallory@spffail.test", "ceo@spffail.test", "auth-trusted")
+    assert r.code == 250, r
+    assert the_message(s, "auth-trusted").get_all("Authentication-Results") is None
