@@ -17,6 +17,11 @@
  *                    STARTTLS is offered; the fake handshake succeeds at once
  *                    and drops input received before it, as conn_tls does
  *   !relay-ok        (before the first client line) the client may relay
+ *   !mailauth        (before the first client line) the fake checks mail
+ *                    (svc->mail_*): answers SPF and the verdict at once
+ *   !spf-refusal CODE ENH TEXT     the SPF answers refuse RCPT so
+ *   !verdict-refusal CODE ENH TEXT the verdicts refuse the message so
+ *   !verdict-prefix TEXT  the verdicts add these header lines (C escapes)
  *   (AUTH: the fake verifier accepts alice / secret and nothing else)
  *   > TEXT           client line, CRLF appended; consecutive lines are sent
  *                    in one write (pipelining)
@@ -25,8 +30,11 @@
  *   =body TEXT       the last committed content after tern's Received
  *                    header, with C escapes
  *   =body~ TEXT      the last committed content contains TEXT (C escapes)
+ *   =body! TEXT      the last committed content does not contain TEXT
  *   =rcpts N         the last committed envelope had N recipients
  *   =commits N       N messages were committed so far
+ *   =checked N       N transactions were given to the checks (mail_start)
+ *   =junk N          the last committed envelope was (1) or was not (0) junk
  *   =closed          the session closed the connection
  *   =open            the connection is still open
  */
@@ -61,6 +69,13 @@ struct fake {
     unsigned commits;
     size_t last_nrcpts;
     struct buf last_body;
+    /* The fake mail checks (!mailauth). */
+    int want_spf, want_verdict;
+    uint32_t txn;
+    unsigned checked;
+    struct result spf_refusal, verdict_refusal;
+    struct buf verdict_prefix, last_prefix;
+    int last_junk;
 };
 
 static void f_write(void *io, const void *p, size_t n)
@@ -94,6 +109,28 @@ static void f_commit(void *svc, uint64_t sid, const char *qid, const struct enve
     struct fake *f = svc;
     f->want_commit = 1;
     f->last_nrcpts = env->nrcpts;
+    f->last_junk = env->junk;
+    buf_reset(&f->last_prefix);
+    buf_append(&f->last_prefix, prefix, prefix_len);
+}
+
+static void f_mail_start(void *svc, uint64_t sid, uint32_t txn, const char *helo, const char *from)
+{
+    struct fake *f = svc;
+    f->want_spf = 1;
+    f->txn = txn;
+    f->checked++;
+}
+
+static void f_mail_content(void *svc, uint64_t sid, const char *p, size_t n)
+{
+}
+
+static void f_mail_verdict(void *svc, uint64_t sid, uint32_t txn)
+{
+    struct fake *f = svc;
+    f->want_verdict = 1;
+    f->txn = txn;
 }
 
 static void f_abort(void *svc, const char *qid)
@@ -128,6 +165,14 @@ static const struct smtp_session_svc fake_svc = {.body_open = f_body_open,
                                                  .abort = f_abort,
                                                  .auth_check = f_auth_check,
                                                  .spool_room = f_spool_room};
+static const struct smtp_session_svc fake_svc_checks = {.body_open = f_body_open,
+                                                        .commit = f_commit,
+                                                        .abort = f_abort,
+                                                        .auth_check = f_auth_check,
+                                                        .spool_room = f_spool_room,
+                                                        .mail_start = f_mail_start,
+                                                        .mail_content = f_mail_content,
+                                                        .mail_verdict = f_mail_verdict};
 
 /* Resolves pending queue requests and re-feeds input until nothing moves. */
 static void fake_pump(struct fake *f)
@@ -139,6 +184,16 @@ static void fake_pump(struct fake *f)
         } else if (f->want_auth) {
             f->want_auth = 0;
             smtp_session_auth_done(f->s, f->auth_result);
+            if (!f->paused)
+                smtp_session_input(f->s, &f->in);
+        } else if (f->want_spf) {
+            f->want_spf = 0;
+            smtp_session_spf_done(f->s, f->txn, &f->spf_refusal);
+        } else if (f->want_verdict) {
+            f->want_verdict = 0;
+            int junk = f->verdict_prefix.len && strstr(f->verdict_prefix.data, "quarantine");
+            smtp_session_verdict(f->s, f->txn, &f->verdict_refusal, f->verdict_prefix.data,
+                                 f->verdict_prefix.len, junk);
             if (!f->paused)
                 smtp_session_input(f->s, &f->in);
         } else if (f->want_open) {
@@ -168,10 +223,12 @@ static void fake_pump(struct fake *f)
                 result_set(&res, RESULT_OK, 250, "2.0.0", "Ok: queued as %s", f->qid);
                 f->commits++;
                 buf_reset(&f->last_body);
+                buf_append(&f->last_body, f->last_prefix.data, f->last_prefix.len);
                 off_t end = lseek(f->fd, 0, SEEK_END);
                 char *p = buf_reserve(&f->last_body, (size_t)end);
                 if (end > 0 && fsio_pread_all(f->fd, p, (size_t)end, 0) == 0)
                     buf_commit(&f->last_body, (size_t)end);
+                buf_reset(&f->last_prefix);
             }
             smtp_session_committed(f->s, f->qid, &res);
             if (!f->paused)
@@ -179,7 +236,8 @@ static void fake_pump(struct fake *f)
         } else if (!f->paused && !f->closed && f->in.len) {
             size_t before = f->in.len;
             smtp_session_input(f->s, &f->in);
-            if (f->in.len == before && !f->want_open && !f->want_commit)
+            if (f->in.len == before && !f->want_open && !f->want_commit && !f->want_spf &&
+                !f->want_verdict)
                 break;
         } else {
             break;
@@ -271,6 +329,9 @@ static int run_script(const char *path)
     memset(&f, 0, sizeof f);
     f.fd = -1;
     f.spool_room = UINT64_MAX;
+    result_set(&f.spf_refusal, RESULT_OK, 250, "2.1.5", "Ok");
+    result_set(&f.verdict_refusal, RESULT_OK, 250, "2.0.0", "Ok");
+    const struct smtp_session_svc *svc = &fake_svc;
     struct smtp_session_peer peer = {"192.0.2.1", "unknown", CONF_ROLE_MX, 0, 0, 0};
     int started = 0, fails = 0, lineno = 0;
     char raw[8192];
@@ -299,6 +360,10 @@ static int run_script(const char *path)
             peer.tls_offer = 1;
             continue;
         }
+        if (!strcmp(raw, "!mailauth") && !started) {
+            svc = &fake_svc_checks;
+            continue;
+        }
         if (!strcmp(raw, "!relay-ok") && !started) {
             static const struct conf_cidr all = {{0}, AF_INET, 0}; /* 0.0.0.0/0 */
             cfg.relay_networks = malloc(sizeof all);
@@ -307,7 +372,7 @@ static int run_script(const char *path)
             continue;
         }
         if (!started) {
-            f.s = smtp_session_new(1, &cfg, &peer, &fake_io, &f, &fake_svc, &f);
+            f.s = smtp_session_new(1, &cfg, &peer, &fake_io, &f, svc, &f);
             smtp_session_start(f.s);
             started = 1;
             fake_pump(&f); /* smtps: the handshake before the greeting */
@@ -323,6 +388,26 @@ static int run_script(const char *path)
         if (!strcmp(raw, "!fail-commit")) {
             f.fail_commit = 1;
             result_spool_error(&f.commit_res, -EIO);
+            continue;
+        }
+        if (!strncmp(raw, "!spf-refusal ", 13) || !strncmp(raw, "!verdict-refusal ", 17)) {
+            int spf = raw[1] == 's';
+            const char *arg = raw + (spf ? 13 : 17);
+            int code, used = 0;
+            char enh[16];
+            if (sscanf(arg, "%d %15s %n", &code, enh, &used) < 2 || used == 0) {
+                fprintf(stderr, "%s:%d: bad %s\n", path, lineno, raw);
+                fails++;
+                continue;
+            }
+            enum result_kind k = code < 300 ? RESULT_OK : code < 500 ? RESULT_TEMPFAIL
+                                                                    : RESULT_PERMFAIL;
+            result_set(spf ? &f.spf_refusal : &f.verdict_refusal, k, code, enh, "%s", arg + used);
+            continue;
+        }
+        if (!strncmp(raw, "!verdict-prefix ", 16)) {
+            buf_reset(&f.verdict_prefix);
+            unescape(raw + 16, &f.verdict_prefix);
             continue;
         }
         if (!strncmp(raw, "!commit-result ", 15)) {
@@ -383,18 +468,30 @@ static int run_script(const char *path)
                 fails++;
             }
             buf_free(&want);
-        } else if (!strncmp(raw, "=body~ ", 7)) {
+        } else if (!strncmp(raw, "=body~ ", 7) || !strncmp(raw, "=body! ", 7)) {
             struct buf want = BUF_INIT;
             unescape(raw + 7, &want);
-            if (f.last_body.len < want.len ||
-                !memmem(f.last_body.data, f.last_body.len, want.data, want.len)) {
-                fprintf(stderr, "%s:%d: body lacks \"%s\"\n", path, lineno, raw + 7);
+            int has = f.last_body.len >= want.len &&
+                      memmem(f.last_body.data, f.last_body.len, want.data, want.len);
+            if (has != (raw[5] == '~')) {
+                fprintf(stderr, "%s:%d: body %s \"%s\"\n", path, lineno,
+                        has ? "holds" : "lacks", raw + 7);
                 fails++;
             }
             buf_free(&want);
         } else if (!strncmp(raw, "=rcpts ", 7)) {
             if (f.last_nrcpts != strtoul(raw + 7, NULL, 10)) {
                 fprintf(stderr, "%s:%d: rcpts %zu\n", path, lineno, f.last_nrcpts);
+                fails++;
+            }
+        } else if (!strncmp(raw, "=checked ", 9)) {
+            if (f.checked != strtoul(raw + 9, NULL, 10)) {
+                fprintf(stderr, "%s:%d: checked %u\n", path, lineno, f.checked);
+                fails++;
+            }
+        } else if (!strncmp(raw, "=junk ", 6)) {
+            if (f.last_junk != (int)strtol(raw + 6, NULL, 10)) {
+                fprintf(stderr, "%s:%d: junk %d\n", path, lineno, f.last_junk);
                 fails++;
             }
         } else if (!strncmp(raw, "=commits ", 9)) {
@@ -427,6 +524,8 @@ static int run_script(const char *path)
     buf_free(&f.in);
     buf_free(&f.out);
     buf_free(&f.last_body);
+    buf_free(&f.verdict_prefix);
+    buf_free(&f.last_prefix);
     config_free(&cfg);
     return fails;
 }
