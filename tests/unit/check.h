@@ -51,7 +51,8 @@ static int check_count;
     do {                                                                          \
         size_t check_al_ = (alen), check_bl_ = (blen);                            \
         check_count++;                                                            \
-        if (check_al_ != check_bl_ || memcmp((a), (b), check_al_)) {              \
+        if (check_al_ != check_bl_ ||                                            \
+            (check_al_ && memcmp((a), (b), check_al_))) {                         \
             check_failures++;                                                     \
             fprintf(stderr, "%s:%d: CHECK failed: %s == %s\n  got:  ", __FILE__,  \
                     __LINE__, #a, #b);                                            \
