@@ -210,7 +210,7 @@ static void dkim_stage_flush(struct dkim_body *b, int c)
                 continue;
             if (sl->limit == s->out)
                 dkim_snapshot(b, sl, s->md);
-            else if (sl->limit < next)
+            else if (sl->limit > s->out && sl->limit < next)
                 next = sl->limit;
         }
         if (k == 0)
