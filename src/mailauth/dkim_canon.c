@@ -272,6 +272,22 @@ static void dkim_content(struct dkim_body *b, int c, unsigned char ch)
     dkim_put(b, c, ch);
 }
 
+/* Appends p[0..n) to the staged output of c. */
+static void dkim_stage_copy(struct dkim_body *b, int c, const char *p, size_t n)
+{
+    struct dkim_bstate *s = &b->st[c];
+    while (n > 0) {
+        size_t room = DKIM_STAGE - s->nstage;
+        size_t take = n < room ? n : room;
+        memcpy(s->stage + s->nstage, p, take);
+        s->nstage += take;
+        p += take;
+        n -= take;
+        if (s->nstage == DKIM_STAGE)
+            dkim_stage_flush(b, c);
+    }
+}
+
 /* §3.4.3: lines pass as they are; only trailing empty lines go. The run
  * between line ends is copied in one piece. */
 static void dkim_feed_simple(struct dkim_body *b, const char *p, size_t n)
@@ -298,26 +314,30 @@ static void dkim_feed_simple(struct dkim_body *b, const char *p, size_t n)
         size_t run = cr ? (size_t)(cr - (p + i)) : n - i;
         if (!s->inl)
             dkim_line_begins(b, DKIM_CANON_SIMPLE);
-        while (run > 0) {
-            size_t room = DKIM_STAGE - s->nstage;
-            size_t take = run < room ? run : room;
-            memcpy(s->stage + s->nstage, p + i, take);
-            s->nstage += take;
-            i += take;
-            run -= take;
-            if (s->nstage == DKIM_STAGE)
-                dkim_stage_flush(b, DKIM_CANON_SIMPLE);
-        }
+        dkim_stage_copy(b, DKIM_CANON_SIMPLE, p + i, run);
+        i += run;
     }
 }
 
 /* §3.4.4: runs of WSP become one SP, WSP at the end of a line goes,
- * trailing empty lines (white space only, by then) go. */
+ * trailing empty lines (white space only, by then) go. Inside a line
+ * with nothing held back, the run up to the next SP, HTAB or CR is copied
+ * in one piece. */
 static void dkim_feed_relaxed(struct dkim_body *b, const char *p, size_t n)
 {
     struct dkim_bstate *s = &b->st[DKIM_CANON_RELAXED];
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
+    size_t i = 0;
+    while (i < n) {
+        if (s->inl && !s->wsp && !s->cr) {
+            size_t j = i;
+            while (j < n && p[j] != ' ' && p[j] != '\t' && p[j] != '\r')
+                j++;
+            dkim_stage_copy(b, DKIM_CANON_RELAXED, p + i, j - i);
+            i = j;
+            if (i == n)
+                break;
+        }
+        unsigned char ch = (unsigned char)p[i++];
         if (s->cr) {
             s->cr = false;
             if (ch == '\n') {
@@ -326,15 +346,12 @@ static void dkim_feed_relaxed(struct dkim_body *b, const char *p, size_t n)
             }
             dkim_content(b, DKIM_CANON_RELAXED, '\r');
         }
-        if (ch == '\r') {
+        if (ch == '\r')
             s->cr = true;
-        } else if (ch == ' ' || ch == '\t') {
+        else if (ch == ' ' || ch == '\t')
             s->wsp = true;
-        } else if (s->inl && !s->wsp && s->nstage < DKIM_STAGE - 1) {
-            s->stage[s->nstage++] = ch; /* the common case, inline */
-        } else {
+        else
             dkim_content(b, DKIM_CANON_RELAXED, ch);
-        }
     }
 }
 

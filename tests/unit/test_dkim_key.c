@@ -42,6 +42,21 @@ static void test_records(void)
     /* k= defaults to rsa; v= may be absent; tags in any order after it. */
     CHECK_EQ_INT(parse(strstr(rsa, "p=")), 0);
     CHECK_EQ_INT(k.type, DKIM_KEY_RSA);
+    /* The SubjectPublicKeyInfo without the NULL parameters some encoders
+     * leave out, and the bare RSAPublicKey: the same key. */
+    CHECK_EQ_INT(parse("p=MIGdMAsGCSqGSIb3DQEBAQOBjQAwgYkCgYEA5B5TkKAU81kYhrOVejaT94nWOlpNPGuaoXUes"
+                       "MuW3Tim9oy0ImPydeiWItEL8f28mMwjW91vdctxbrQAg388EPwQv3v/LgbAkfss9S8Y/jy+pR7"
+                       "6jCqzN6xuIbLU+UI7xzvT86MWclWC8wXzthHgtyKdxvtpK8jkyCk/pfyuMN0CAwEAAQ=="),
+                 0);
+    CHECK_EQ_INT(k.bits, 1024);
+    EVP_PKEY *rfc_rsa = fx_rfc_rsa_key();
+    CHECK_EQ_INT(dkim_key_matches(&k, rfc_rsa), 1);
+    CHECK_EQ_INT(parse("p=MIGJAoGBAOQeU5CgFPNZGIazlXo2k/eJ1jpaTTxrmqF1HrDLlt04pvaMtCJj8nXoliLRC/H9vJj"
+                       "MI1vdb3XLcW60AIN/PBD8EL97/y4GwJH7LPUvGP48vqUe+owqszesbiGy1PlCO8c70/OjFnJVg"
+                       "vMF87YR4Lcincb7aSvI5MgpP6X8rjDdAgMBAAE="),
+                 0);
+    CHECK_EQ_INT(dkim_key_matches(&k, rfc_rsa), 1);
+    EVP_PKEY_free(rfc_rsa);
     CHECK_EQ_INT(parse("p=" ED_P "; k=ed25519"), 0);
     CHECK_EQ_INT(parse("v=DKIM1; k=ED25519; h=sha256; s=email; t=y:s:x; n=a note; g=*; p=" ED_P),
                  0);
@@ -78,6 +93,11 @@ static void test_records(void)
         {"v=DKIM1; k=ed25519; p=MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
          -EINVAL, "p= is no Ed25519 key"},
         {"v=DKIM1; k=rsa; p=" ED_P, -EINVAL, "p= is no RSA key"},
+        /* A SubjectPublicKeyInfo with an octet after it. */
+        {"v=DKIM1; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5"
+         "bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5Q"
+         "jvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQABAA==",
+         -EINVAL, "p= is no RSA key"},
         /* An Ed25519 SubjectPublicKeyInfo where an RSA key belongs. */
         {"v=DKIM1; p=MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", -EINVAL,
          "p= is no RSA key"},
