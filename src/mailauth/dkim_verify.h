@@ -51,11 +51,16 @@
  * names it) fewer times than the message has From fields, some From is
  * unsigned: the signature's result is "policy", flag DKIM_SF_UNSIGNED_FROM,
  * reason "unsigned From above signed", never "pass". Subject likewise,
- * when h= names it at all. Why policy and not fail: the cryptography did
- * verify, and RFC 8601 defines policy for a signature that verified but is
- * not acceptable to the verifier; what a DMARC evaluation takes from DKIM
- * is "pass", which this is not. A signer that over-signs (names From once
- * more than it occurs) makes an added From break the signature outright.
+ * when h= names it at all. Why policy: the cryptography did verify, and
+ * RFC 8601 defines policy for a signature that verified but that the
+ * verifier does not accept; what a DMARC evaluation takes from DKIM is
+ * "pass", which this is not. The others (tests/dkim): OpenDKIM 2.11 says
+ * pass (the attack works there); dkimpy 1.1 silently adds one more "from"
+ * to h= when it verifies, so the signature fails, for From only. tern
+ * refuses it as dkimpy does, for Subject too, and says why instead of
+ * reporting a broken signature. A signer that over-signs (names From once
+ * more than it occurs, as tern's does) makes an added From break the
+ * signature outright.
  * Whatever the signatures, dkim_verify_from_count() gives the From count:
  * more than one makes a message malformed for DMARC (RFC 7489 §6.6.1).
  *
