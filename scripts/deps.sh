@@ -9,6 +9,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-dev
       libssl-dev libunbound-dev zlib1g-dev libcrypt-dev
       python3 python3-pytest python3-pytest-xdist python3-yaml python3-spf swaks libnet-ssleay-perl curl msmtp postfix unbound openssl
       testssl.sh pflogsumm php-cli git-email libmailtools-perl
+      python3-dkim python3-nacl opendkim opendkim-tools
       dpkg-dev init-system-helpers adduser systemd groff-base man-db mandoc
       libpsl-dev publicsuffix libxml2-utils python3-authheaders python3-authres $*"
 

@@ -1,0 +1,328 @@
+/* dkim_tool: mailauth/dkim_* on files, for the interoperability tests
+ * (tests/dkim/test_dkim_interop.py) and by hand. No network: keys come
+ * from a file.
+ *
+ *   dkim_tool verify [--now T] [--chunk N] KEYS < message
+ *       KEYS has one line per DNS name: "<name> <TXT record text>", or
+ *       "<name> TEMPFAIL" / "<name> NODATA"; unknown names are NXDOMAIN;
+ *       a record is handed to the verifier in strings of 255 octets, as
+ *       DNS carries a long one. Prints one line per signature,
+ *       "<result> d=.. s=.. a=.. i=.. b=.. bits=.. l=.. len=.. flags=..
+ *       reason=..", then "from=N subject=N fields=N flags=N".
+ *   dkim_tool sign [--t T] [--x X] [--i AUID] [--headers a:b:c] [--chunk N]
+ *                  KEY.pem DOMAIN SELECTOR [KEY.pem DOMAIN SELECTOR ...]
+ *       < message > signed message (the fields on top).
+ *   dkim_tool keygen (--rsa BITS | --ed25519) KEY.pem
+ *       writes the key (0600), prints its TXT record.
+ *   dkim_tool record KEY.pem     prints the TXT record of a key.
+ *
+ * The message is fed in chunks of N octets (default 7), so that every run
+ * goes through the streaming paths. Exit 0, or 2 for a usage or file
+ * error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "mailauth/dkim_key.h"
+#include "mailauth/dkim_sign.h"
+#include "mailauth/dkim_verify.h"
+
+static size_t chunk = 7;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "dkim_tool: %s\n", what);
+    exit(2);
+}
+
+static void read_all(FILE *f, struct buf *out)
+{
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(out, tmp, n);
+    if (ferror(f))
+        die("read error");
+}
+
+static void read_file(const char *path, struct buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        perror(path);
+        exit(2);
+    }
+    read_all(f, out);
+    fclose(f);
+}
+
+struct zone_rec {
+    char *name, *text;
+};
+
+static struct zone_rec *zone;
+static size_t nzone;
+
+static void zone_load(const char *path)
+{
+    struct buf b = BUF_INIT;
+    read_file(path, &b);
+    char *save = NULL;
+    for (char *line = strtok_r(b.data ? b.data : "", "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\r')
+            line[--n] = '\0';
+        if (n == 0 || line[0] == '#')
+            continue;
+        char *sp = strchr(line, ' ');
+        if (sp == NULL)
+            die("keys: a line without a record");
+        *sp = '\0';
+        zone = realloc(zone, (nzone + 1) * sizeof *zone);
+        zone[nzone].name = strdup(line);
+        zone[nzone].text = strdup(sp + 1);
+        nzone++;
+    }
+    buf_free(&b);
+}
+
+static void answer(const struct dnsq_question *q, struct dnsq_answer *a, struct dnsq_rr *rrs,
+                   struct dnsq_str *strs, size_t maxstrs)
+{
+    memset(a, 0, sizeof *a);
+    a->status = DNSQ_NXDOMAIN;
+    a->rrs = rrs;
+    for (size_t i = 0; i < nzone; i++) {
+        if (strcasecmp(zone[i].name, q->name) != 0)
+            continue;
+        const char *t = zone[i].text;
+        if (strcmp(t, "TEMPFAIL") == 0) {
+            a->status = DNSQ_TEMPFAIL;
+            a->count = 0;
+            return;
+        }
+        if (strcmp(t, "NODATA") == 0) {
+            a->status = DNSQ_NODATA;
+            a->count = 0;
+            return;
+        }
+        size_t len = strlen(t), ns = 0, used = 0;
+        for (size_t k = 0; a->count > 0 && k < a->count; k++)
+            used += rrs[k].u.txt.n;
+        for (size_t off = 0; off < len || ns == 0; off += 255) {
+            if (used + ns == maxstrs)
+                die("keys: record too long");
+            strs[used + ns].p = (const unsigned char *)t + off;
+            strs[used + ns].len = len - off < 255 ? len - off : 255;
+            ns++;
+            if (len == 0)
+                break;
+        }
+        rrs[a->count].u.txt.strs = &strs[used];
+        rrs[a->count].u.txt.n = ns;
+        a->count++;
+        a->status = DNSQ_OK;
+    }
+}
+
+static void feed_chunks(void (*feed)(void *, const char *, size_t), void *ctx,
+                        const struct buf *m)
+{
+    for (size_t i = 0; i < m->len; i += chunk)
+        feed(ctx, m->data + i, m->len - i < chunk ? m->len - i : chunk);
+}
+
+static void vfeed(void *ctx, const char *p, size_t n)
+{
+    dkim_verify_feed(ctx, p, n);
+}
+
+static void sfeed(void *ctx, const char *p, size_t n)
+{
+    dkim_sign_feed(ctx, p, n);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    long long now = (long long)time(NULL);
+    int i = 0;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (i + 1 >= argc)
+            die("usage");
+        if (strcmp(argv[i], "--now") == 0)
+            now = atoll(argv[i + 1]);
+        else if (strcmp(argv[i], "--chunk") == 0)
+            chunk = (size_t)atol(argv[i + 1]);
+        else
+            die("usage");
+    }
+    if (i + 1 != argc || chunk == 0)
+        die("usage: dkim_tool verify [--now T] [--chunk N] KEYS < message");
+    zone_load(argv[i]);
+    struct buf m = BUF_INIT;
+    read_all(stdin, &m);
+    struct dkim_verify *v = dkim_verify_new();
+    struct dkim_verify_params p = {.now = now};
+    dkim_verify_start(v, &p);
+    feed_chunks(vfeed, v, &m);
+    dkim_verify_end(v);
+    static struct dnsq_rr rrs[64];
+    static struct dnsq_str strs[1024];
+    while (dkim_verify_step(v) == DKIM_STEP_DNS) {
+        const struct dnsq_question *q;
+        size_t n = dkim_verify_questions(v, &q);
+        for (size_t k = n; k-- > 0;) {
+            struct dnsq_answer a;
+            answer(&q[k], &a, rrs, strs, sizeof strs / sizeof strs[0]);
+            dkim_verify_answer(v, k, &a);
+        }
+    }
+    for (size_t k = 0; k < dkim_verify_count(v); k++) {
+        const struct dkim_sig_result *r = dkim_verify_result(v, k);
+        printf("%s d=%s s=%s a=%s i=%s b=%s bits=%u l=%lld len=%llu flags=%u reason=%s\n",
+               dkim_result_name(r->result), r->d, r->s, r->parsed ? dkim_alg_name(r->alg) : "",
+               r->i, r->b, r->key_bits, r->l == DKIM_NO_LIMIT ? -1LL : (long long)r->l,
+               (unsigned long long)r->body_len, r->flags, r->reason);
+    }
+    printf("from=%u subject=%u fields=%u flags=%u\n", dkim_verify_from_count(v),
+           dkim_verify_subject_count(v), dkim_verify_sig_fields(v), dkim_verify_flags(v));
+    dkim_verify_free(v);
+    buf_free(&m);
+    return 0;
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+    struct buf b = BUF_INIT;
+    read_file(path, &b);
+    EVP_PKEY *k = dkim_key_from_pem(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    if (k == NULL)
+        die("cannot read the key");
+    return k;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+    struct dkim_sign_params p = {0};
+    static char *hnames[DKIM_H_MAX];
+    int i = 0;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (i + 1 >= argc)
+            die("usage");
+        if (strcmp(argv[i], "--t") == 0) {
+            p.t = atoll(argv[i + 1]);
+        } else if (strcmp(argv[i], "--x") == 0) {
+            p.x = atoll(argv[i + 1]);
+        } else if (strcmp(argv[i], "--i") == 0) {
+            p.auid = argv[i + 1];
+        } else if (strcmp(argv[i], "--chunk") == 0) {
+            chunk = (size_t)atol(argv[i + 1]);
+        } else if (strcmp(argv[i], "--headers") == 0) {
+            size_t n = 0;
+            char *save = NULL;
+            for (char *h = strtok_r(argv[i + 1], ":", &save); h && n + 1 < DKIM_H_MAX;
+                 h = strtok_r(NULL, ":", &save))
+                hnames[n++] = h;
+            hnames[n] = NULL;
+            p.headers = (const char *const *)hnames;
+        } else {
+            die("usage");
+        }
+    }
+    if ((argc - i) % 3 != 0 || argc == i || chunk == 0)
+        die("usage: dkim_tool sign [--t T] [--x X] [--i AUID] [--headers a:b] KEY DOMAIN "
+            "SELECTOR...");
+    struct dkim_sign_key keys[DKIM_SIGN_KEYS_MAX];
+    for (; i < argc; i += 3) {
+        if (p.nkeys == DKIM_SIGN_KEYS_MAX)
+            die("too many keys");
+        keys[p.nkeys].key = load_key(argv[i]);
+        keys[p.nkeys].domain = argv[i + 1];
+        keys[p.nkeys].selector = argv[i + 2];
+        p.nkeys++;
+    }
+    p.keys = keys;
+    struct buf m = BUF_INIT, out = BUF_INIT;
+    read_all(stdin, &m);
+    struct dkim_signer *s = dkim_sign_new();
+    int rc = dkim_sign_start(s, &p);
+    if (rc < 0)
+        die("bad signing parameters");
+    feed_chunks(sfeed, s, &m);
+    rc = dkim_sign_finish(s, &out);
+    if (rc < 0)
+        die("signing failed");
+    fwrite(out.data, 1, out.len, stdout);
+    fwrite(m.data, 1, m.len, stdout);
+    for (size_t k = 0; k < p.nkeys; k++)
+        EVP_PKEY_free(keys[k].key);
+    dkim_sign_free(s);
+    buf_free(&m);
+    buf_free(&out);
+    return 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    unsigned bits;
+    const char *path;
+    if (argc == 2 && strcmp(argv[0], "--ed25519") == 0) {
+        bits = 0;
+        path = argv[1];
+    } else if (argc == 3 && strcmp(argv[0], "--rsa") == 0) {
+        bits = (unsigned)atoi(argv[1]);
+        path = argv[2];
+    } else {
+        die("usage: dkim_tool keygen (--rsa BITS | --ed25519) KEY.pem");
+    }
+    struct buf pem = BUF_INIT, rec = BUF_INIT;
+    EVP_PKEY *k = dkim_key_generate(bits, &pem);
+    if (k == NULL)
+        die("key generation failed");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, pem.data, pem.len) != (ssize_t)pem.len || close(fd) != 0)
+        die("cannot write the key");
+    dkim_key_record(k, &rec);
+    printf("%s\n", rec.data);
+    EVP_PKEY_free(k);
+    buf_free(&pem);
+    buf_free(&rec);
+    return 0;
+}
+
+static int cmd_record(int argc, char **argv)
+{
+    if (argc != 1)
+        die("usage: dkim_tool record KEY.pem");
+    EVP_PKEY *k = load_key(argv[0]);
+    struct buf rec = BUF_INIT;
+    if (dkim_key_record(k, &rec) < 0)
+        die("no record for this key");
+    printf("%s\n", rec.data);
+    EVP_PKEY_free(k);
+    buf_free(&rec);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        die("usage: dkim_tool verify|sign|keygen|record ...");
+    if (strcmp(argv[1], "verify") == 0)
+        return cmd_verify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sign") == 0)
+        return cmd_sign(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keygen") == 0)
+        return cmd_keygen(argc - 2, argv + 2);
+    if (strcmp(argv[1], "record") == 0)
+        return cmd_record(argc - 2, argv + 2);
+    die("unknown command");
+}
