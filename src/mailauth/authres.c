@@ -257,7 +257,7 @@ int authres_build(const struct authres_results *r, struct buf *out)
     }
     for (size_t i = 0; i < r->ndkim; i++) {
         const struct authres_dkim *d = &r->dkim[i];
-        authres_method(&o, &w, "dkim", dmarc_dkim_result_name(d->result));
+        authres_method(&o, &w, "dkim", dkim_result_name(d->result));
         authres_comment(&o, &w, d->reason);
         static const char *const props[] = {"header.d", "header.i", "header.s", "header.a"};
         const char *vals[] = {d->d, d->i, d->s, d->a};

@@ -40,7 +40,7 @@ struct authres_spf {
 
 /* One DKIM signature; NULL fields are left out. */
 struct authres_dkim {
-    enum dmarc_dkim_result result;
+    enum dkim_result result;
     const char *d, *i, *s, *a, *b; /* b: the whole b= value */
     const char *reason;
 };

@@ -75,21 +75,9 @@
 #include <stdint.h>
 
 #include "base/sizes.h"
+#include "mailauth/dkim_result.h"
 #include "mailauth/dkim_sig.h"
 #include "mailauth/dnsq.h"
-
-enum dkim_result {
-    DKIM_NONE,
-    DKIM_PASS,
-    DKIM_FAIL,
-    DKIM_POLICY,
-    DKIM_NEUTRAL,
-    DKIM_TEMPERROR,
-    DKIM_PERMERROR,
-};
-
-/* "none", "pass", ...: RFC 8601's names, for Authentication-Results. */
-const char *dkim_result_name(enum dkim_result r);
 
 /* Signatures verified per message; more are ignored (DKIM_VF_SIGS_IGNORED).
  * Each costs a DNS question and a public-key operation, so a message full

@@ -30,7 +30,7 @@ struct dmarc_slot {
 };
 
 struct dmarc_dkim_copy {
-    enum dmarc_dkim_result result;
+    enum dkim_result result;
     char domain[DNS_NAME_MAX];
 };
 
@@ -58,13 +58,6 @@ struct dmarc_eval {
 const char *dmarc_result_name(enum dmarc_result r)
 {
     static const char *const names[] = {"none", "pass", "fail", "temperror", "permerror"};
-    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
-}
-
-const char *dmarc_dkim_result_name(enum dmarc_dkim_result r)
-{
-    static const char *const names[] = {"none",    "pass",      "fail",     "policy",
-                                        "neutral", "temperror", "permerror"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
@@ -111,7 +104,7 @@ static void dmarc_slot_judge(struct dmarc_eval *e, struct dmarc_slot *s)
     d->spf_aligned = e->spf == SPF_PASS && dmarc_aligned(e->spf_domain, d->from, rec->aspf);
     d->dkim_aligned_index = -1;
     for (size_t i = 0; i < e->ndkim && d->dkim_aligned_index < 0; i++)
-        if (e->dkim[i].result == DMARC_DKIM_PASS &&
+        if (e->dkim[i].result == DKIM_PASS &&
             dmarc_aligned(e->dkim[i].domain, d->from, rec->adkim))
             d->dkim_aligned_index = (int)i;
     d->dkim_aligned = d->dkim_aligned_index >= 0;

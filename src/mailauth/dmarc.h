@@ -54,6 +54,7 @@
 #include <stddef.h>
 
 #include "base/sizes.h"
+#include "mailauth/dkim_result.h"
 #include "mailauth/dmarc_from.h"
 #include "mailauth/dmarc_record.h"
 #include "mailauth/dnsq.h"
@@ -68,21 +69,9 @@ enum dmarc_result {
     DMARC_PERMERROR,
 };
 
-/* A DKIM verification result (RFC 8601 §2.7.1), as DMARC and
- * Authentication-Results see it. */
-enum dmarc_dkim_result {
-    DMARC_DKIM_NONE,
-    DMARC_DKIM_PASS,
-    DMARC_DKIM_FAIL,
-    DMARC_DKIM_POLICY,
-    DMARC_DKIM_NEUTRAL,
-    DMARC_DKIM_TEMPERROR,
-    DMARC_DKIM_PERMERROR,
-};
-
 /* One DKIM signature's outcome, as the DKIM verifier hands it on. */
 struct dmarc_dkim {
-    enum dmarc_dkim_result result;
+    enum dkim_result result;
     const char *domain;   /* d= */
     const char *selector; /* s=, for reports; may be NULL */
 };
@@ -160,7 +149,7 @@ const struct dmarc_domain *dmarc_eval_domain(const struct dmarc_eval *e, size_t 
 
 /* "none", "pass", "fail", "temperror", "permerror"; and the DKIM names. */
 const char *dmarc_result_name(enum dmarc_result r);
-const char *dmarc_dkim_result_name(enum dmarc_dkim_result r);
+const char *dkim_result_name(enum dkim_result r);
 
 /* Whether a and b are aligned in mode m (§3.1): strict, the same name;
  * relaxed, the same Organizational Domain. Case and a final dot do not

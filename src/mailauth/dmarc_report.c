@@ -172,7 +172,7 @@ static void dmarc_row_fields(const struct dmarc_report_row *r, struct buf *out, 
     dmarc_field(out, spf_result_name(r->spf_result), false);
     dmarc_field(out, r->spf_domain, false);
     for (size_t i = 0; i < r->ndkim && i < DMARC_REPORT_DKIM_MAX; i++) {
-        dmarc_field(out, dmarc_dkim_result_name(r->dkim[i].result), false);
+        dmarc_field(out, dkim_result_name(r->dkim[i].result), false);
         dmarc_field(out, r->dkim[i].domain, false);
         dmarc_field(out, r->dkim[i].selector, false);
     }
@@ -378,7 +378,7 @@ static int dmarc_row_decode(struct dmarc_report_row *row, struct dmarc_fields *F
         if (v < 0 || strlen(f[i + 1]) >= DNS_NAME_MAX || dmarc_check_domain(f[i + 1], false) < 0 ||
             strlen(f[i + 2]) >= DNS_NAME_MAX)
             return -EINVAL;
-        k->result = (enum dmarc_dkim_result)v;
+        k->result = (enum dkim_result)v;
         memcpy(k->domain, f[i + 1], strlen(f[i + 1]) + 1);
         memcpy(k->selector, f[i + 2], strlen(f[i + 2]) + 1);
     }
@@ -489,7 +489,7 @@ static void dmarc_xml_record(struct buf *out, const struct dmarc_report_row *r, 
         dmarc_xml_elem(out, 8, "domain", r->dkim[i].domain);
         if (r->dkim[i].selector[0])
             dmarc_xml_elem(out, 8, "selector", r->dkim[i].selector);
-        dmarc_xml_elem(out, 8, "result", dmarc_dkim_result_name(r->dkim[i].result));
+        dmarc_xml_elem(out, 8, "result", dkim_result_name(r->dkim[i].result));
         dmarc_xml_close(out, 6, "dkim");
     }
     dmarc_xml_open(out, 6, "spf");

@@ -49,7 +49,7 @@
 #define DMARC_REASON_OTHER 0x20
 
 struct dmarc_report_dkim {
-    enum dmarc_dkim_result result;
+    enum dkim_result result;
     char domain[DNS_NAME_MAX];
     char selector[DNS_NAME_MAX]; /* "" when unknown */
 };

@@ -16,6 +16,7 @@
 #include "mail/hdrfield.h"
 #include "mail/mailaddr.h"
 #include "mailauth/authres.h"
+#include "mailauth/dkim_verify.h"
 #include "mailauth/dmarc.h"
 #include "mailauth/dmarc_from.h"
 #include "mailauth/spf.h"
@@ -30,7 +31,10 @@ struct ma_ops {
     void (*timeout)(void *e);
 };
 
-enum ma_stage { MA_IDLE, MA_SPF_HELO, MA_SPF_MAILFROM, MA_DMARC };
+/* DKIM's keys are asked for while the body streams (the header section
+ * ended), so its stage may run before the verdict; the verdict then waits
+ * for it. */
+enum ma_stage { MA_IDLE, MA_SPF_HELO, MA_SPF_MAILFROM, MA_DKIM, MA_DMARC };
 
 struct net_mailauth {
     struct ev_loop *loop;
@@ -60,6 +64,9 @@ struct net_mailauth {
     struct hdrfield hf;
     struct buf hf_out; /* what hf passes, thrown away */
     struct dmarc_from fromdom;
+    struct dkim_verify *dkim; /* owned, reused */
+    bool dkim_asked;          /* its one batch of key questions went out */
+    bool at_verdict;          /* the content ended: DMARC follows DKIM */
 
     /* DMARC (at the end). */
     struct dmarc_eval *dmarc; /* owned, reused */
@@ -105,14 +112,19 @@ static void ma_on_timeout(struct ev_loop *loop, void *arg)
     ma_run(m);
 }
 
+static void ma_timer_start(struct net_mailauth *m)
+{
+    ev_timer_cancel(m->loop, m->timer);
+    m->timer = ev_timer_add(m->loop, (uint64_t)m->cfg->mail_auth_time_limit * 1000,
+                            ma_on_timeout, m);
+}
+
 /* Steps evaluator e until it is done, then ma_stage_done(). */
 static void ma_drive(struct net_mailauth *m, const struct ma_ops *ops, void *e)
 {
     m->ops = ops;
     m->ev = e;
-    ev_timer_cancel(m->loop, m->timer);
-    m->timer = ev_timer_add(m->loop, (uint64_t)m->cfg->mail_auth_time_limit * 1000,
-                            ma_on_timeout, m);
+    ma_timer_start(m);
     ma_run(m);
 }
 
@@ -158,6 +170,29 @@ static void ma_dmarc_timeout(void *e)
 {
     dmarc_eval_timeout(e);
 }
+
+static bool ma_dkim_step(void *e)
+{
+    return dkim_verify_step(e) == DKIM_STEP_DNS;
+}
+
+static size_t ma_dkim_questions(const void *e, const struct dnsq_question **q)
+{
+    return dkim_verify_questions(e, q);
+}
+
+static int ma_dkim_answer(void *e, size_t i, const struct dnsq_answer *a)
+{
+    return dkim_verify_answer(e, i, a);
+}
+
+static void ma_dkim_timeout(void *e)
+{
+    dkim_verify_timeout(e);
+}
+
+static const struct ma_ops ma_dkim_ops = {ma_dkim_step, ma_dkim_questions, ma_dkim_answer,
+                                          ma_dkim_timeout};
 
 static const struct ma_ops ma_dmarc_ops = {ma_dmarc_step, ma_dmarc_questions, ma_dmarc_answer,
                                            ma_dmarc_timeout};
@@ -252,8 +287,25 @@ static bool ma_on_field(void *arg, const char *name, size_t name_len, const char
     return false;
 }
 
+/* The keys are asked for once the header section is in (SPF is over by
+ * then: the session reads no content before it answers). The time limit
+ * starts at the verdict: until then the session's own timeouts bound the
+ * content, and the lookups overlap it. */
+static void ma_dkim_ask(struct net_mailauth *m)
+{
+    if (m->dkim_asked || m->stage != MA_IDLE || !ma_dkim_step(m->dkim))
+        return;
+    m->dkim_asked = true;
+    m->stage = MA_DKIM;
+    m->ops = &ma_dkim_ops;
+    m->ev = m->dkim;
+    ma_run(m);
+}
+
 void net_mailauth_content(struct net_mailauth *m, const char *p, size_t n)
 {
+    dkim_verify_feed(m->dkim, p, n);
+    ma_dkim_ask(m);
     if (m->hf.done)
         return;
     hdrfield_feed(&m->hf, p, n, &m->hf_out);
@@ -266,6 +318,21 @@ static enum dmarc_policy ma_disposition(const struct dmarc_domain *v)
 {
     return v->result == DMARC_FAIL || v->result == DMARC_PERMERROR ? v->disposition
                                                                    : DMARC_POLICY_NONE;
+}
+
+/* The log's word for DKIM: "none", or each signature's result and d=,
+ * "pass:example.org,fail:example.net". */
+static void ma_dkim_log(const struct net_mailauth *m, struct buf *out)
+{
+    size_t n = dkim_verify_count(m->dkim);
+    if (n == 0)
+        buf_puts(out, "none");
+    for (size_t i = 0; i < n; i++) {
+        const struct dkim_sig_result *r = dkim_verify_result(m->dkim, i);
+        buf_printf(out, "%s%s", i ? "," : "", dkim_result_name(r->result));
+        if (r->parsed)
+            buf_printf(out, ":%s", r->d); /* checked printable: dkim_verify.h */
+    }
 }
 
 /* The Authentication-Results field (RFC 8601) and the session's answer. */
@@ -294,13 +361,30 @@ static void ma_verdict_done(struct net_mailauth *m)
         .policy = disp,
         .reason = v->reason,
     };
-    struct authres_dkim dkim = {.result = DMARC_DKIM_NONE};
+    struct authres_dkim dkim[DKIM_SIGS_MAX];
+    size_t ndkim = dkim_verify_count(m->dkim);
+    for (size_t i = 0; i < ndkim; i++) {
+        const struct dkim_sig_result *r = dkim_verify_result(m->dkim, i);
+        dkim[i] = (struct authres_dkim){
+            .result = r->result,
+            .reason = r->reason[0] ? r->reason : NULL,
+        };
+        if (r->parsed) {
+            dkim[i].d = r->d;
+            dkim[i].i = r->i;
+            dkim[i].s = r->s;
+            dkim[i].a = dkim_alg_name(r->alg);
+            dkim[i].b = r->b;
+        }
+    }
+    if (ndkim == 0) /* RFC 8601 §2.7.1: none, no signature */
+        dkim[ndkim++] = (struct authres_dkim){.result = DKIM_NONE};
     struct authres_results ar = {
         .authserv_id = config_authserv_id(m->cfg),
         .spf = spf,
         .nspf = nspf,
-        .dkim = &dkim,
-        .ndkim = 1,
+        .dkim = dkim,
+        .ndkim = ndkim,
         .dmarc = &dm,
     };
     struct buf field = BUF_INIT;
@@ -325,17 +409,42 @@ static void ma_verdict_done(struct net_mailauth *m)
     struct buf f = BUF_INIT, h = BUF_INIT;
     strutil_escape_word(&f, m->from, strlen(m->from));
     strutil_escape_word(&h, v->from[0] ? v->from : "-", v->from[0] ? strlen(v->from) : 1);
-    log_info("%s: authentication: spf=%s smtp.mailfrom=<%s> helo-spf=%s dmarc=%s "
+    struct buf d = BUF_INIT;
+    ma_dkim_log(m, &d);
+    log_info("%s: authentication: spf=%s smtp.mailfrom=<%s> helo-spf=%s dkim=%s dmarc=%s "
              "header.from=%s policy=%s disposition=%s%s",
              smtp_session_qid(m->s), spf_result_name(m->mfrom_res), f.data ? f.data : "",
-             m->helo_checked ? spf_result_name(m->helo_res) : "none",
+             m->helo_checked ? spf_result_name(m->helo_res) : "none", d.data,
              dmarc_result_name(v->result), h.data, dmarc_policy_name(v->policy),
              dmarc_policy_name(disp), enforce ? "" : " (dmarc_policy report)");
     buf_free(&f);
     buf_free(&h);
+    buf_free(&d);
     m->stage = MA_IDLE;
     smtp_session_verdict(m->s, m->txn, &r, field.data, field.len, junk);
     buf_free(&field);
+}
+
+static void ma_dmarc_begin(struct net_mailauth *m)
+{
+    struct dmarc_dkim dkim[DKIM_SIGS_MAX];
+    size_t ndkim = 0;
+    for (size_t i = 0; i < dkim_verify_count(m->dkim); i++) {
+        const struct dkim_sig_result *r = dkim_verify_result(m->dkim, i);
+        if (r->parsed)
+            dkim[ndkim++] = (struct dmarc_dkim){r->result, r->d, r->s};
+    }
+    struct dmarc_params p = {
+        .from = &m->fromdom,
+        .spf = m->mfrom_res,
+        .spf_domain = m->spf_domain,
+        .dkim = dkim,
+        .ndkim = ndkim,
+        .sample = arc4random_uniform(100),
+    };
+    (void)dmarc_eval_start(m->dmarc, &p);
+    m->stage = MA_DMARC;
+    ma_drive(m, &ma_dmarc_ops, m->dmarc);
 }
 
 void net_mailauth_verdict(struct net_mailauth *m, uint32_t txn)
@@ -344,17 +453,14 @@ void net_mailauth_verdict(struct net_mailauth *m, uint32_t txn)
         return;
     hdrfield_end(&m->hf, &m->hf_out);
     buf_reset(&m->hf_out);
-    struct dmarc_params p = {
-        .from = &m->fromdom,
-        .spf = m->mfrom_res,
-        .spf_domain = m->spf_domain,
-        .dkim = NULL,
-        .ndkim = 0,
-        .sample = arc4random_uniform(100),
-    };
-    (void)dmarc_eval_start(m->dmarc, &p);
-    m->stage = MA_DMARC;
-    ma_drive(m, &ma_dmarc_ops, m->dmarc);
+    dkim_verify_end(m->dkim);
+    m->at_verdict = true;
+    ma_dkim_ask(m); /* a header section that ended only now */
+    if (m->stage == MA_DKIM) {
+        ma_timer_start(m); /* the keys still owed are temperror by then */
+        return;
+    }
+    ma_dmarc_begin(m);
 }
 
 static void ma_stage_done(struct net_mailauth *m)
@@ -363,6 +469,11 @@ static void ma_stage_done(struct net_mailauth *m)
     case MA_SPF_HELO:
     case MA_SPF_MAILFROM:
         ma_spf_stage_done(m);
+        break;
+    case MA_DKIM:
+        m->stage = MA_IDLE;
+        if (m->at_verdict)
+            ma_dmarc_begin(m);
         break;
     case MA_DMARC:
         ma_verdict_done(m);
@@ -391,6 +502,9 @@ void net_mailauth_start(struct net_mailauth *m, uint32_t txn, const char *helo, 
     hdrfield_init(&m->hf, ma_on_field, m);
     buf_reset(&m->hf_out);
     dmarc_from_init(&m->fromdom);
+    struct dkim_verify_params dp = {.now = (long long)clock_wall()};
+    dkim_verify_start(m->dkim, &dp);
+    m->dkim_asked = m->at_verdict = false;
     if (!m->ip_ok) {
         /* No address to judge (cannot happen on TCP): nothing to say. */
         m->stage = MA_IDLE;
@@ -418,6 +532,7 @@ struct net_mailauth *net_mailauth_new(struct ev_loop *loop, const struct config 
     m->dq = net_dnsq_new(loop, dns);
     m->spf = spf_check_new();
     m->dmarc = dmarc_eval_new();
+    m->dkim = dkim_verify_new();
     hdrfield_init(&m->hf, ma_on_field, m);
     buf_init(&m->hf_out);
     dmarc_from_init(&m->fromdom);
@@ -432,6 +547,7 @@ void net_mailauth_free(struct net_mailauth *m)
     ev_timer_cancel(m->loop, m->timer);
     spf_check_free(m->spf);
     dmarc_eval_free(m->dmarc);
+    dkim_verify_free(m->dkim);
     hdrfield_free(&m->hf);
     buf_free(&m->hf_out);
     free(m);

@@ -6,14 +6,18 @@
  *   at MAIL      SPF of the HELO name and of the MAIL FROM identity
  *                (RFC 7208 §2.3, §2.4); policy spf_reject_fail (550
  *                5.7.23) and spf_defer_temperror (451 4.7.24), RFC 7372
- *   the content  the From fields (RFC 5322.From, for DMARC) as they pass
- *   at the end   DMARC (RFC 7489) with dmarc_policy: enforce refuses a
+ *   the content  the From fields (RFC 5322.From, for DMARC) as they pass;
+ *                DKIM (RFC 6376): the signatures' keys are asked for as
+ *                soon as the header section is in, the body hashed as it
+ *                streams
+ *   at the end   DKIM's last answers, then DMARC (RFC 7489) with
+ *                dmarc_policy: enforce refuses a
  *                p=reject failure (550 5.7.1) and files a p=quarantine
  *                one as junk; then one Authentication-Results field
  *                (RFC 8601) with the authserv-id, above the message
  *
- * Each stage is bounded by mail_auth_time_limit: what has no answer by
- * then is temperror. Only transactions the session judges come here
+ * Each stage is bounded by mail_auth_time_limit (DKIM's from the end of
+ * the content): what has no answer by then is temperror. Only transactions the session judges come here
  * (neither authenticated nor relay_networks nor local). */
 #ifndef TERN_PROC_NET_MAILAUTH_H
 #define TERN_PROC_NET_MAILAUTH_H

@@ -176,7 +176,7 @@ static int runner_case(struct runner *r, char **f, int n)
         int res = runner_name(f[i], dkim_names, 7);
         if (res < 0)
             return -1;
-        dkim[ndkim++] = (struct dmarc_dkim){(enum dmarc_dkim_result)res, opt(f[i + 1]),
+        dkim[ndkim++] = (struct dmarc_dkim){(enum dkim_result)res, opt(f[i + 1]),
                                             opt(f[i + 2])};
     }
     /* The SPF domain: MAIL FROM's, or HELO for the null path. */
@@ -273,7 +273,7 @@ static int runner_ar(struct runner *r, char **f, int n)
     } else if (strcmp(f[0], "dkim") == 0 && n == 8 && r->ndkim < 8 &&
                (res = runner_name(f[1], dkim_names, 7)) >= 0) {
         struct authres_dkim *d = &r->dkim[r->ndkim++];
-        d->result = (enum dmarc_dkim_result)res;
+        d->result = (enum dkim_result)res;
         d->d = runner_keep(r, opt(f[2]));
         d->i = runner_keep(r, opt(f[3]));
         d->s = runner_keep(r, opt(f[4]));

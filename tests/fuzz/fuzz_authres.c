@@ -86,8 +86,8 @@ static void check_build(const uint8_t *data, size_t size)
     unsigned r = size ? data[size - 1] : 0;
     struct authres_spf spf = {(enum spf_result)(r % 7), r & 8, s[1], s[2]};
     struct authres_dkim dkim[2] = {
-        {(enum dmarc_dkim_result)(r % 7), s[3], s[4], s[5], NULL, s[6], s[7]},
-        {(enum dmarc_dkim_result)((r >> 4) % 7), s[8], NULL, NULL, s[9], s[6], NULL},
+        {(enum dkim_result)(r % 7), s[3], s[4], s[5], NULL, s[6], s[7]},
+        {(enum dkim_result)((r >> 4) % 7), s[8], NULL, NULL, s[9], s[6], NULL},
     };
     struct authres_dmarc dmarc = {(enum dmarc_result)(r % 5), s[10], r & 16,
                                   (enum dmarc_policy)(r % 3), s[11]};

@@ -7,6 +7,7 @@ import email.policy
 import os
 
 import authres
+import dkim
 import pytest
 
 from ternlib import HOSTNAME, data_payload, make_message
@@ -22,8 +23,10 @@ def judged(tern_factory, dns_server):
     return make
 
 
-def send(server, sender, frm, marker, helo="client.test", extra_headers=(), rcpt="alice@example.test"):
-    """One message; returns (reply to the end of DATA, replies to MAIL and RCPT)."""
+def send(server, sender, frm, marker, helo="client.test", extra_headers=(), rcpt="alice@example.test",
+         msg=None):
+    """One message (msg, or one made with the marker as its subject); returns (reply to the end
+    of DATA, replies to MAIL and RCPT)."""
     with server.connect() as c:
         c.ehlo(helo)
         rm = c.cmd("MAIL FROM:<%s>" % sender)
@@ -32,7 +35,8 @@ def send(server, sender, frm, marker, helo="client.test", extra_headers=(), rcpt
             c.cmd("QUIT")
             return None, rm, rr
         assert c.cmd("DATA").code == 354
-        msg = make_message(marker, frm=frm, to=rcpt, extra_headers=extra_headers)
+        if msg is None:
+            msg = make_message(marker, frm=frm, to=rcpt, extra_headers=extra_headers)
         c.send(data_payload(msg))
         r = c.read_reply()
         c.cmd("QUIT")
@@ -189,3 +193,107 @@ def test_relay_networks_clients_are_not_judged(judged):
     r, _, _ = send(s, "mallory@spffail.test", "ceo@spffail.test", "auth-trusted")
     assert r.code == 250, r
     assert the_message(s, "auth-trusted").get_all("Authentication-Results") is None
+
+
+# DKIM (RFC 6376): messages signed by dkimpy (an independent implementation) with the keys whose
+# records the test DNS server publishes at <sel>._domainkey.dkim.test. dkim.test's SPF fails for
+# every client and its DMARC policy is p=reject, so only an aligned DKIM pass lets mail through.
+KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dns", "dkim")
+
+
+def dkim_signed(marker, sel="rsa", domain="dkim.test", frm="news@dkim.test", body=None):
+    with open(os.path.join(KEYS, sel + ".key"), "rb") as f:
+        key = f.read()
+    body = body or ("%s\r\nSome text.\r\n" % marker).encode()
+    msg = make_message(marker, frm=frm, body=body)
+    alg = b"ed25519-sha256" if sel == "ed" else b"rsa-sha256"
+    sig = dkim.sign(msg, sel.encode(), domain.encode(), key, signature_algorithm=alg,
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=[b"from", b"to", b"subject", b"message-id"])
+    return sig.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + msg
+
+
+@pytest.mark.parametrize("sel", ["rsa", "ed"])
+def test_dkim_pass_carries_dmarc(judged, sel):
+    """SPF fails, the dkimpy signature passes and is aligned with From: DMARC passes."""
+    s = judged()
+    marker = "auth-dkim-" + sel
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", marker, msg=dkim_signed(marker, sel))
+    assert r.code == 250, r
+    msg = the_message(s, marker)
+    ar = results_of(msg)[0]
+    assert result(ar, "spf").result == "fail", ar
+    d = result(ar, "dkim")
+    assert d is not None and d.result == "pass", ar
+    props = {p.name: p.value for p in d.properties}
+    assert props["d"] == "dkim.test" and props["s"] == sel, props
+    assert props["a"] == ("ed25519-sha256" if sel == "ed" else "rsa-sha256"), props
+    assert msg["DKIM-Signature"].replace("\r\n", "").replace(" ", "").find(
+        "b=" + props["b"]) >= 0, props
+    assert result(ar, "dmarc").result == "pass", ar
+    s.wait_log(r"authentication: .* dkim=pass:dkim.test dmarc=pass")
+
+
+def test_dkim_body_changed_fails_and_dmarc_rejects(judged):
+    s = judged()
+    signed = dkim_signed("auth-dkim-tampered")
+    tampered = signed.replace(b"Some text.", b"Some test.")
+    assert tampered != signed
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-tampered", msg=tampered)
+    assert r.code == 550 and r.enh == "5.7.1", r
+    s.wait_log(r"authentication: .* dkim=fail:dkim.test dmarc=fail")
+
+
+def test_dkim_report_mode_records_the_failure(judged):
+    s = judged(dmarc_policy="report")
+    signed = dkim_signed("auth-dkim-fail-recorded")
+    tampered = signed.replace(b"Some text.", b"Some test.")
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-fail-recorded", msg=tampered)
+    assert r.code == 250, r
+    msg = the_message(s, "auth-dkim-fail-recorded")
+    ar = results_of(msg)[0]
+    assert result(ar, "dkim").result == "fail", ar
+    assert "(body hash mismatch)" in " ".join(msg["Authentication-Results"].split()), msg
+
+    assert result(ar, "dmarc").result == "fail", ar
+
+
+def test_dkim_key_missing_is_permerror(judged):
+    s = judged(dmarc_policy="report")
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-nokey",
+                   msg=dkim_signed("auth-dkim-nokey", sel="rsa", domain="nokey.dkim.test",
+                                   frm="news@nokey.dkim.test"))
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-dkim-nokey"))[0]
+    assert result(ar, "dkim").result == "permerror", ar
+
+
+def test_dkim_from_added_above_signed_is_not_a_pass(judged):
+    """RFC 6376 §8.15: a From added above the signed one is not covered by the signature; the
+    message must not pass DKIM (nor DMARC) on the strength of it."""
+    s = judged()
+    signed = dkim_signed("auth-dkim-addfrom")
+    forged = b"From: <ceo@dkim.test>\r\n" + signed
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-addfrom", msg=forged)
+    assert r.code == 550 and r.enh == "5.7.1", r
+    s.wait_log(r"authentication: .* dkim=policy:dkim.test dmarc=")
+
+
+def test_dkim_signature_over_a_message_with_bdat(judged):
+    """The same verification when the content comes in BDAT chunks split inside the header."""
+    s = judged()
+    msg = dkim_signed("auth-dkim-bdat", sel="ed")
+    with s.connect() as c:
+        c.ehlo("client.test")
+        assert c.cmd("MAIL FROM:<news@dkim.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        cut = msg.index(b"Subject:") + 3
+        c.send(b"BDAT %d\r\n" % cut + msg[:cut])
+        assert c.read_reply().code == 250
+        c.send(b"BDAT %d LAST\r\n" % (len(msg) - cut) + msg[cut:])
+        r = c.read_reply()
+        assert r.code == 250, r
+        c.cmd("QUIT")
+    ar = results_of(the_message(s, "auth-dkim-bdat"))[0]
+    assert result(ar, "dkim").result == "pass", ar
+    assert result(ar, "dmarc").result == "pass", ar

@@ -41,9 +41,9 @@ static void test_build(void)
         {SPF_NONE, true, "mx.example.com", NULL},
     };
     struct authres_dkim dkim[] = {
-        {DMARC_DKIM_PASS, "example.com", "@example.com", "sel1", "rsa-sha256",
+        {DKIM_PASS, "example.com", "@example.com", "sel1", "rsa-sha256",
          "dGhpcyBpcyBub3QgYSBzaWduYXR1cmU=", NULL},
-        {DMARC_DKIM_FAIL, "example.net", NULL, "s2", NULL, "dGhpcyBpcyBhbm90aGVy", "bad sig"},
+        {DKIM_FAIL, "example.net", NULL, "s2", NULL, "dGhpcyBpcyBhbm90aGVy", "bad sig"},
     };
     struct authres_dmarc dmarc = {DMARC_PASS, "example.com", true, DMARC_POLICY_NONE,
                                   "p=reject"};
@@ -93,7 +93,7 @@ static void test_hostile(void)
 {
     /* Values a peer chose: a CRLF must not end the field, quotes and
      * parentheses must not end a value or comment early. */
-    struct authres_dkim dkim = {DMARC_DKIM_FAIL, "evil.example\r\nX-Injected: yes",
+    struct authres_dkim dkim = {DKIM_FAIL, "evil.example\r\nX-Injected: yes",
                                 "a\"b@evil.example", "s;1", NULL, NULL,
                                 "reason (with) \\ parens\r\nX-Injected: 2"};
     struct authres_spf spf = {SPF_FAIL, false, "x@evil.example;dkim=pass", NULL};
@@ -133,10 +133,10 @@ static void test_hostile(void)
 static void test_b_prefix(void)
 {
     struct authres_dkim dkim[] = {
-        {DMARC_DKIM_PASS, "a.example", NULL, NULL, NULL, "abcdefghijklmnop", NULL},
-        {DMARC_DKIM_PASS, "b.example", NULL, NULL, NULL, "abcdefghijXYZ", NULL},
-        {DMARC_DKIM_PASS, "c.example", NULL, NULL, NULL, "short", NULL},
-        {DMARC_DKIM_PASS, "d.example", NULL, NULL, NULL, "zzzzzzzzzzzzzzzz", NULL},
+        {DKIM_PASS, "a.example", NULL, NULL, NULL, "abcdefghijklmnop", NULL},
+        {DKIM_PASS, "b.example", NULL, NULL, NULL, "abcdefghijXYZ", NULL},
+        {DKIM_PASS, "c.example", NULL, NULL, NULL, "short", NULL},
+        {DKIM_PASS, "d.example", NULL, NULL, NULL, "zzzzzzzzzzzzzzzz", NULL},
     };
     struct authres_results r = {"mx", NULL, 0, dkim, 4, NULL, NULL};
     struct buf b = BUF_INIT;

@@ -234,9 +234,9 @@ static void test_alignment(void)
     CHECK_EQ_INT(eval(&m)->result, DMARC_FAIL);
 
     /* DKIM: any passing aligned signature. */
-    m.dkim[0] = (struct dmarc_dkim){DMARC_DKIM_PASS, "example.net", "s1"};
-    m.dkim[1] = (struct dmarc_dkim){DMARC_DKIM_FAIL, "example.com", "s2"};
-    m.dkim[2] = (struct dmarc_dkim){DMARC_DKIM_PASS, "Mail.EXAMPLE.com.", "s3"};
+    m.dkim[0] = (struct dmarc_dkim){DKIM_PASS, "example.net", "s1"};
+    m.dkim[1] = (struct dmarc_dkim){DKIM_FAIL, "example.com", "s2"};
+    m.dkim[2] = (struct dmarc_dkim){DKIM_PASS, "Mail.EXAMPLE.com.", "s3"};
     m.ndkim = 3;
     v = eval(&m);
     CHECK_EQ_INT(v->result, DMARC_PASS);
@@ -248,7 +248,7 @@ static void test_alignment(void)
     /* Strict: the exact name. */
     m.from = "a@strict.example";
     m.spf_domain = "mail.strict.example";
-    m.dkim[0] = (struct dmarc_dkim){DMARC_DKIM_PASS, "sub.strict.example", NULL};
+    m.dkim[0] = (struct dmarc_dkim){DKIM_PASS, "sub.strict.example", NULL};
     m.ndkim = 1;
     CHECK_EQ_INT(eval(&m)->result, DMARC_FAIL);
     m.spf_domain = "STRICT.example";
@@ -264,7 +264,7 @@ static void test_alignment(void)
     /* Relaxed never crosses a public suffix. */
     reset();
     zone_txt(&z, "_dmarc.example.co.uk", "v=DMARC1; p=reject");
-    struct msg u = {"a@example.co.uk", SPF_PASS, "other.co.uk", {{DMARC_DKIM_PASS, "co.uk", NULL}},
+    struct msg u = {"a@example.co.uk", SPF_PASS, "other.co.uk", {{DKIM_PASS, "co.uk", NULL}},
                     1, 0};
     CHECK_EQ_INT(eval(&u)->result, DMARC_FAIL);
 }

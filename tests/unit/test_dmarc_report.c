@@ -30,8 +30,8 @@ static struct dmarc_domain dom(void)
 }
 
 static const struct dmarc_dkim dkims[] = {
-    {DMARC_DKIM_PASS, "Other.Example", "sel1"},
-    {DMARC_DKIM_FAIL, "example.com", NULL},
+    {DKIM_PASS, "Other.Example", "sel1"},
+    {DKIM_FAIL, "example.com", NULL},
 };
 
 static struct dmarc_report_msg msg(void)
