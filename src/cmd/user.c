@@ -21,8 +21,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "auth/passwd.h"
-#include "auth/sasl.h"
+#include "sasl/passwd.h"
+#include "sasl/sasl.h"
 #include "base/buf.h"
 #include "base/fsio.h"
 #include "base/strutil.h"

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "auth/authcache.h"
-#include "auth/sasl.h"
-#include "auth/verify.h"
+#include "sasl/authcache.h"
+#include "sasl/sasl.h"
+#include "sasl/verify.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"

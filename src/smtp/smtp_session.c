@@ -14,7 +14,7 @@
 
 #include "base/log.h"
 #include "base/strutil.h"
-#include "auth/verify.h"
+#include "sasl/verify.h"
 #include "base/xmalloc.h"
 #include "mail/dsn_param.h"
 #include "mail/reply.h"

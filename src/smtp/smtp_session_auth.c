@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/sasl.h"
+#include "sasl/sasl.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "mail/reply.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/sasl.h"
+#include "sasl/sasl.h"
 #include "base/base64.h"
 #include "base/strutil.h"
 

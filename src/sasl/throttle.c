@@ -1,7 +1,7 @@
 /* throttle.c: per-key failure counts in a sliding window of slots, a
  * chained hash index over the keys and a list in order of the last
  * failure (its head is the stalest key, the one to forget first). */
-#include "auth/throttle.h"
+#include "sasl/throttle.h"
 
 #include <stdlib.h>
 #include <string.h>

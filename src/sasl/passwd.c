@@ -1,5 +1,5 @@
 /* passwd.c: crypt(3) hashes through libxcrypt's reentrant calls. */
-#include "auth/passwd.h"
+#include "sasl/passwd.h"
 
 #include <crypt.h>
 #include <errno.h>

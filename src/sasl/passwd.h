@@ -7,9 +7,9 @@
  *
  * Thread-safe: every function may run on several threads at once (the
  * queue process verifies on worker threads). A yescrypt verify costs
- * tens of milliseconds of CPU on purpose; see auth/authcache.h. */
-#ifndef TERN_AUTH_PASSWD_H
-#define TERN_AUTH_PASSWD_H
+ * tens of milliseconds of CPU on purpose; see sasl/authcache.h. */
+#ifndef TERN_SASL_PASSWD_H
+#define TERN_SASL_PASSWD_H
 
 /* What passwd_verify() returns besides 1 (match) and 0 (no match). */
 #define PASSWD_EUNUSABLE (-1) /* not a hash of an accepted family, malformed */

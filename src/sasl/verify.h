@@ -2,10 +2,10 @@
  * users table (through the cache of recent successes), and
  * auth_login_owns() says whether an authenticated user may use a given
  * MAIL FROM (the spec's sender_check). No I/O beyond libcrypt's CPU. */
-#ifndef TERN_AUTH_VERIFY_H
-#define TERN_AUTH_VERIFY_H
+#ifndef TERN_SASL_VERIFY_H
+#define TERN_SASL_VERIFY_H
 
-#include "auth/authcache.h"
+#include "sasl/authcache.h"
 #include "conf/config.h"
 #include "conf/table.h"
 #include "mail/mailaddr.h"

@@ -4,7 +4,7 @@
  * to write holds the oldest), and a chained index over the digest finds
  * one in O(1). The digest is keyed and uniformly spread, so its first
  * octets are the index's hash and nobody outside can aim at a bucket. */
-#include "auth/authcache.h"
+#include "sasl/authcache.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

@@ -16,8 +16,8 @@
  *
  * Thread-safe: lookups and adds take a mutex (verification runs on the
  * queue process's worker threads). */
-#ifndef TERN_AUTH_AUTHCACHE_H
-#define TERN_AUTH_AUTHCACHE_H
+#ifndef TERN_SASL_AUTHCACHE_H
+#define TERN_SASL_AUTHCACHE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* test_auth: base64 (RFC 4648 §10 vectors and strictness), SASL PLAIN and
+/* test_sasl: base64 (RFC 4648 §10 vectors and strictness), SASL PLAIN and
  * LOGIN decoding, password hashes, the credentials cache, the brute-force
  * throttle, auth_verify() against a users file and sender ownership under
  * each sender_check mode. Prints what one yescrypt verify and one cache
@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/authcache.h"
-#include "auth/passwd.h"
-#include "auth/sasl.h"
-#include "auth/throttle.h"
-#include "auth/verify.h"
+#include "sasl/authcache.h"
+#include "sasl/passwd.h"
+#include "sasl/sasl.h"
+#include "sasl/throttle.h"
+#include "sasl/verify.h"
 #include "base/base64.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -636,7 +636,7 @@ static void test_owns(const struct config *cfg)
 
 int main(void)
 {
-    check_tmpdir("test_auth", tmpdir, sizeof tmpdir);
+    check_tmpdir("test_sasl", tmpdir, sizeof tmpdir);
     test_base64_vectors();
     test_base64_strict();
     test_sasl_plain();
@@ -653,5 +653,5 @@ int main(void)
         CHECK(!"config_load");
     }
     config_free(&cfg);
-    return check_result("test_auth");
+    return check_result("test_sasl");
 }

@@ -7,8 +7,8 @@
  * as soon as the password has been checked, whatever the outcome. No
  * function here keeps a copy: what it decodes into scratch space is
  * wiped before it returns. */
-#ifndef TERN_AUTH_SASL_H
-#define TERN_AUTH_SASL_H
+#ifndef TERN_SASL_SASL_H
+#define TERN_SASL_SASL_H
 
 #include <stddef.h>
 

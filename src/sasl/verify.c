@@ -1,13 +1,13 @@
 /* verify.c: password checks against the users table, and which senders
  * a login owns. */
-#include "auth/verify.h"
+#include "sasl/verify.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/passwd.h"
-#include "auth/sasl.h"
+#include "sasl/passwd.h"
+#include "sasl/sasl.h"
 #include "base/clock.h"
 #include "base/strutil.h"
 

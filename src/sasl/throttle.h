@@ -11,8 +11,8 @@
  *
  * Not thread-safe: one throttle belongs to one event loop. The clock is
  * the caller's (clock_mono_ms() in the server, anything in tests). */
-#ifndef TERN_AUTH_THROTTLE_H
-#define TERN_AUTH_THROTTLE_H
+#ifndef TERN_SASL_THROTTLE_H
+#define TERN_SASL_THROTTLE_H
 
 #include <stddef.h>
 #include <stdint.h>

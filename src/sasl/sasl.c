@@ -1,6 +1,6 @@
 /* sasl.c: PLAIN (RFC 4616) and LOGIN responses decoded into the
  * caller's buffers. */
-#include "auth/sasl.h"
+#include "sasl/sasl.h"
 
 #include <errno.h>
 #include <string.h>
