@@ -304,6 +304,12 @@ void config_free(struct config *cfg)
         free(cfg->tls_sni[i].key);
     }
     free(cfg->tls_sni);
+    for (size_t i = 0; i < cfg->ndkim_sign; i++) {
+        free(cfg->dkim_sign[i].domain);
+        free(cfg->dkim_sign[i].selector);
+        free(cfg->dkim_sign[i].key);
+    }
+    free(cfg->dkim_sign);
     free(cfg->tls_ciphers);
     free(cfg->relay_networks);
     for (size_t i = 0; i < cfg->nroutes; i++) {

@@ -456,6 +456,50 @@ static int conf_set_sni(struct conf_load *ld, const struct conf_key *k, char *va
     return 0;
 }
 
+/* dkim_sign = DOMAIN SELECTOR KEYFILE (repeatable; a domain may have
+ * several selectors, say RSA and Ed25519 as RFC 8463 §5 suggests). */
+static int conf_set_dkim_sign(struct conf_load *ld, const struct conf_key *k, char *val,
+                              unsigned line)
+{
+    (void)k;
+    struct config *cfg = ld->cfg;
+    char *p = val;
+    char *dom = conf_token(&p, 0), *sel = conf_token(&p, 0), *key = conf_token(&p, 0);
+    if (dom == NULL || sel == NULL || key == NULL || conf_token(&p, 0) != NULL) {
+        CONF_ERR(ld, line, "dkim_sign: expected DOMAIN SELECTOR KEYFILE");
+        return -EINVAL;
+    }
+    size_t n = strlen(dom);
+    if (n > 1 && dom[n - 1] == '.')
+        dom[n - 1] = '\0';
+    if (!conf_domain_valid(dom, 0)) {
+        CONF_ERR(ld, line, "dkim_sign: '%s' is not a domain name", strutil_esc(dom));
+        return -EINVAL;
+    }
+    /* The selector goes into a DNS name (<s>._domainkey.<d>): labels of
+     * letters, digits and hyphens, dot-separated (RFC 6376 §3.1). */
+    if (!conf_domain_valid(sel, 0) || strlen(sel) + strlen("._domainkey.") + strlen(dom) > 253) {
+        CONF_ERR(ld, line, "dkim_sign: '%s' is not a selector", strutil_esc(sel));
+        return -EINVAL;
+    }
+    if (cfg->ndkim_sign >= CONF_DKIM_SIGN_MAX) {
+        CONF_ERR(ld, line, "dkim_sign: more than %d lines", CONF_DKIM_SIGN_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->ndkim_sign; i++)
+        if (!strcasecmp(cfg->dkim_sign[i].domain, dom) && !strcasecmp(cfg->dkim_sign[i].selector, sel)) {
+            CONF_ERR(ld, line, "dkim_sign: %s %s given twice", strutil_esc(dom), strutil_esc(sel));
+            return -EINVAL;
+        }
+    cfg->dkim_sign = xrealloc(cfg->dkim_sign, (cfg->ndkim_sign + 1) * sizeof *cfg->dkim_sign);
+    struct conf_dkim_sign *e = &cfg->dkim_sign[cfg->ndkim_sign++];
+    e->domain = xstrdup(dom);
+    strutil_lower(e->domain);
+    e->selector = xstrdup(sel);
+    e->key = conf_path_resolve(ld, key);
+    return 0;
+}
+
 static int conf_set_tls_version(struct conf_load *ld, const struct conf_key *k, char *val,
                                 unsigned line)
 {
@@ -676,6 +720,7 @@ static const struct conf_key conf_keys[] = {
     {"tls_cert", conf_set_path, F(tls_cert), 0, 0, 0, NULL},
     {"tls_key", conf_set_path, F(tls_key), 0, 0, 0, NULL},
     {"tls_sni", conf_set_sni, 0, 0, 0, 0, 0, NULL},
+    {"dkim_sign", conf_set_dkim_sign, 0, 0, 0, 0, 0, NULL},
     {"tls_min_version", conf_set_tls_version, 0, 0, 0, 0, 0, NULL},
     {"tls_ciphers", conf_set_string, F(tls_ciphers), 0, 0, 0, NULL},
     {"timeout_tls", conf_set_duration, F(timeout_tls), 1, 3600, 0, NULL},

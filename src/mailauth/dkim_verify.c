@@ -267,14 +267,6 @@ void dkim_verify_feed(struct dkim_verify *v, const char *p, size_t n)
         dkim_body_feed(v->body, p, n);
 }
 
-/* RFC 6376 §3.6.2.2: a TXT RR's strings are one record, joined. */
-static void dkim_txt_join(struct buf *out, const struct dnsq_rr *rr)
-{
-    buf_reset(out);
-    for (size_t s = 0; s < rr->u.txt.n; s++)
-        buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
-}
-
 static bool dkim_crypto_verify(struct dkim_verify *v, const struct dkim_vsig *vs, EVP_PKEY *pk)
 {
     const struct dkim_sig *s = &vs->sig;
@@ -357,7 +349,7 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
         /* The first record that is a DKIM key record decides (§3.6.2.2
          * leaves several undefined); v= other than DKIM1 is skipped. */
         for (size_t k = 0; k < a->count && !have; k++) {
-            dkim_txt_join(&v->scratch, &a->rrs[k]);
+            dnsq_txt_join(&v->scratch, &a->rrs[k]);
             const char *kwhy;
             int rc = dkim_key_parse(&key, v->scratch.data ? v->scratch.data : "",
                                     v->scratch.len, &v->tmp, &kwhy);
