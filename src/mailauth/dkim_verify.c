@@ -133,38 +133,36 @@ static void dkim_report(struct dkim_vsig *vs)
     r->x = s->x;
 }
 
+const char *dkim_verify_early(const struct dkim_sig *s, long long now, unsigned clock_skew)
+{
+    long long skew = clock_skew;
+    if (s->alg == DKIM_ALG_RSA_SHA1)
+        return "rsa-sha1 is not accepted (RFC 8301)";
+    if (now <= 0)
+        return NULL; /* no clock given: times unchecked */
+    if (s->has_x && s->x < (uint64_t)now && (uint64_t)now - s->x > (uint64_t)skew)
+        return "signature expired";
+    if (s->has_t && s->t > (uint64_t)(now + skew))
+        return "signature time in the future";
+    return NULL;
+}
+
 /* §3.5 t= and x=, RFC 8301 §3.1: results known without the key. */
 static bool dkim_judge_early(struct dkim_verify *v, struct dkim_vsig *vs)
 {
-    const struct dkim_sig *s = &vs->sig;
-    long long now = v->p.now, skew = v->p.clock_skew;
-    if (s->alg == DKIM_ALG_RSA_SHA1) {
-        dkim_final(vs, DKIM_FAIL, "rsa-sha1 is not accepted (RFC 8301)");
-        return true;
-    }
-    if (now <= 0)
-        return false; /* no clock given: times unchecked */
-    if (s->has_x && s->x < (uint64_t)now && (uint64_t)now - s->x > (uint64_t)skew) {
-        dkim_final(vs, DKIM_FAIL, "signature expired");
-        return true;
-    }
-    if (s->has_t && s->t > (uint64_t)(now + skew)) {
-        dkim_final(vs, DKIM_FAIL, "signature time in the future");
-        return true;
-    }
-    return false;
+    const char *why = dkim_verify_early(&vs->sig, v->p.now, v->p.clock_skew);
+    if (why == NULL)
+        return false;
+    dkim_final(vs, DKIM_FAIL, why);
+    return true;
 }
 
 /* §3.7: the header hash, with the signature's field b='s value deleted. */
 static void dkim_header_hash(struct dkim_verify *v, struct dkim_vsig *vs, size_t field)
 {
     const struct dkim_sig *s = &vs->sig;
-    const char *ft = dkim_hdr_at(&v->hdr, field);
-    size_t flen = v->hdr.fields[field].len;
-    size_t b_at = (size_t)(s->b - ft), b_end = b_at + s->b_len;
-    buf_reset(&v->tmp);
-    buf_append(&v->tmp, ft, b_at);
-    buf_append(&v->tmp, ft + b_end, flen - b_end);
+    dkim_sig_strip_b(dkim_hdr_at(&v->hdr, field), v->hdr.fields[field].len, s->b, s->b_len,
+                     &v->tmp);
     dkim_hdr_hash(&v->hdr, &v->idx, v->cursor, s->hcanon, s->h, s->h_len, v->tmp.data,
                   v->tmp.len, v->md, &v->scratch, vs->hhash);
 }
@@ -275,15 +273,15 @@ static void dkim_txt_join(struct buf *out, const struct dnsq_rr *rr)
         buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
 }
 
-static bool dkim_crypto_verify(struct dkim_verify *v, const struct dkim_vsig *vs, EVP_PKEY *pk)
+bool dkim_verify_digest(EVP_PKEY *pk, enum dkim_alg alg, const unsigned char *sig,
+                        size_t sig_len, const unsigned char digest[DKIM_HASH_LEN])
 {
-    const struct dkim_sig *s = &vs->sig;
     bool ok = false;
-    if (s->alg == DKIM_ALG_ED25519_SHA256) {
+    if (alg == DKIM_ALG_ED25519_SHA256) {
         /* RFC 8463 §3: PureEdDSA over the SHA-256 of the header data. */
         EVP_MD_CTX *m = EVP_MD_CTX_new();
         ok = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, pk) == 1 &&
-             EVP_DigestVerify(m, s->sig, s->sig_len, vs->hhash, DKIM_HASH_LEN) == 1;
+             EVP_DigestVerify(m, sig, sig_len, digest, DKIM_HASH_LEN) == 1;
         EVP_MD_CTX_free(m);
     } else {
         /* RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6376 §3.3.1). */
@@ -291,10 +289,9 @@ static bool dkim_crypto_verify(struct dkim_verify *v, const struct dkim_vsig *vs
         ok = c && EVP_PKEY_verify_init(c) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1 &&
              EVP_PKEY_CTX_set_signature_md(c, dkim_sha256()) == 1 &&
-             EVP_PKEY_verify(c, s->sig, s->sig_len, vs->hhash, DKIM_HASH_LEN) == 1;
+             EVP_PKEY_verify(c, sig, sig_len, digest, DKIM_HASH_LEN) == 1;
         EVP_PKEY_CTX_free(c);
     }
-    (void)v;
     ERR_clear_error(); /* nothing left for the TLS code of this thread */
     return ok;
 }
@@ -312,6 +309,25 @@ static bool dkim_auid_exact(const struct dkim_sig *s)
     return n == s->d_len && strutil_ncasecmp(at + 1, s->d, n) == 0;
 }
 
+const char *dkim_verify_key_refuses(const struct dkim_key *k, enum dkim_alg alg,
+                                    enum dkim_result *r)
+{
+    if (k->revoked) {
+        *r = DKIM_FAIL;
+        return "key revoked";
+    }
+    bool ed = alg == DKIM_ALG_ED25519_SHA256;
+    if (ed != (k->type == DKIM_KEY_ED25519)) {
+        *r = DKIM_PERMERROR;
+        return "key type does not match a=";
+    }
+    if (!ed && k->bits < DKIM_RSA_BITS_MIN) {
+        *r = DKIM_FAIL;
+        return "key too small (RFC 8301)";
+    }
+    return NULL;
+}
+
 /* §6.1.2, §6.1.3 (the public-key half): one signature against its key. */
 static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const struct dkim_key *k)
 {
@@ -319,17 +335,10 @@ static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const st
     vs->res.key_bits = k->bits;
     if (k->testing)
         vs->res.flags |= DKIM_SF_TESTING;
-    if (k->revoked) {
-        dkim_final(vs, DKIM_FAIL, "key revoked");
-        return;
-    }
-    bool ed = s->alg == DKIM_ALG_ED25519_SHA256;
-    if (ed != (k->type == DKIM_KEY_ED25519)) {
-        dkim_final(vs, DKIM_PERMERROR, "key type does not match a=");
-        return;
-    }
-    if (!ed && k->bits < DKIM_RSA_BITS_MIN) {
-        dkim_final(vs, DKIM_FAIL, "key too small (RFC 8301)");
+    enum dkim_result r;
+    const char *why = dkim_verify_key_refuses(k, s->alg, &r);
+    if (why) {
+        dkim_final(vs, r, why);
         return;
     }
     if (k->strict && !dkim_auid_exact(s)) {
@@ -337,7 +346,37 @@ static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const st
         return;
     }
     vs->keyed = true;
-    vs->sig_ok = dkim_crypto_verify(v, vs, k->pkey);
+    vs->sig_ok = dkim_verify_digest(k->pkey, s->alg, s->sig, s->sig_len, vs->hhash);
+}
+
+int dkim_verify_key_answer(struct dkim_key *k, const struct dnsq_answer *a, struct buf *scratch,
+                           struct buf *tmp, enum dkim_result *r, const char **why)
+{
+    *why = "no key for signature";
+    *r = DKIM_PERMERROR;
+    if (a->status == DNSQ_TEMPFAIL) {
+        *r = DKIM_TEMPERROR;
+        *why = "key lookup failed";
+        return -EAGAIN;
+    }
+    if (a->status != DNSQ_OK)
+        return -ENOENT;
+    /* The first record that is a DKIM key record decides (§3.6.2.2 leaves
+     * several undefined); v= other than DKIM1 is skipped. */
+    int ret = -ENOENT;
+    for (size_t i = 0; i < a->count; i++) {
+        dkim_txt_join(scratch, &a->rrs[i]);
+        const char *kwhy;
+        int rc = dkim_key_parse(k, scratch->data ? scratch->data : "", scratch->len, tmp, &kwhy);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            *why = kwhy;
+        ret = rc < 0 ? -EINVAL : 0;
+        break;
+    }
+    ERR_clear_error();
+    return ret;
 }
 
 int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer *a)
@@ -347,30 +386,9 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
     v->answered[i] = true;
     v->nanswered++;
     struct dkim_key key = {0};
-    const char *why = "no key for signature";
-    enum dkim_result r = DKIM_PERMERROR;
-    bool have = false;
-    if (a->status == DNSQ_TEMPFAIL) {
-        r = DKIM_TEMPERROR;
-        why = "key lookup failed";
-    } else if (a->status == DNSQ_OK) {
-        /* The first record that is a DKIM key record decides (§3.6.2.2
-         * leaves several undefined); v= other than DKIM1 is skipped. */
-        for (size_t k = 0; k < a->count && !have; k++) {
-            dkim_txt_join(&v->scratch, &a->rrs[k]);
-            const char *kwhy;
-            int rc = dkim_key_parse(&key, v->scratch.data ? v->scratch.data : "",
-                                    v->scratch.len, &v->tmp, &kwhy);
-            if (rc == -ENOENT)
-                continue;
-            if (rc < 0) {
-                why = kwhy;
-                break;
-            }
-            have = true;
-        }
-        ERR_clear_error();
-    }
+    const char *why;
+    enum dkim_result r;
+    bool have = dkim_verify_key_answer(&key, a, &v->scratch, &v->tmp, &r, &why) == 0;
     for (size_t k = 0; k < v->nsigs; k++) {
         struct dkim_vsig *vs = &v->sigs[k];
         if (vs->final || vs->q != (int)i)
