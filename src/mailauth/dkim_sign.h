@@ -31,6 +31,7 @@
 #include "base/buf.h"
 #include "mailauth/dkim_canon.h"
 #include "mailauth/dkim_hdr.h"
+#include "mailauth/dkim_msg.h"
 #include "mailauth/dkim_sig.h"
 
 /* Keys one signer signs with at once. */
@@ -87,6 +88,21 @@ int dkim_sign_finish(struct dkim_signer *s, struct buf *out);
  * Replaces out's contents with the signature's octets. 0 or -EIO. */
 int dkim_sign_digest(EVP_PKEY *key, const unsigned char digest[DKIM_HASH_LEN],
                      struct buf *out);
+
+/* Whether a key can sign: RSA of DKIM_RSA_BITS_MIN to DKIM_RSA_BITS_MAX
+ * bits or Ed25519, and a domain and selector DNS can ask for. */
+bool dkim_sign_key_ok(const struct dkim_sign_key *key);
+
+/* Whether a header set is one to sign: lowercase field names, "from"
+ * among them, at most DKIM_H_MAX / 2 (each may be over-signed). */
+bool dkim_sign_headers_ok(const char *const *headers);
+
+/* After dkim_sign_finish() and until the next start: the header section
+ * as it was fed (its fields, each ending in CRLF), and the SHA-256 of the
+ * body in relaxed canonicalisation, so that an ARC sealer
+ * (arc_seal_header) need not read the message again. */
+const char *dkim_sign_header(const struct dkim_signer *s, size_t *len);
+const unsigned char *dkim_sign_body_hash(const struct dkim_signer *s);
 
 /* Writing a signature field folded into lines of at most 78 characters
  * (RFC 5322 §2.1.1): its name, tags, an h= list breakable after each

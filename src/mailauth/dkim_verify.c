@@ -20,6 +20,7 @@
 #include "base/xmalloc.h"
 #include "mailauth/dkim_hdr.h"
 #include "mailauth/dkim_key.h"
+#include "mailauth/dkim_msg.h"
 
 struct dkim_vsig {
     struct dkim_sig sig;
@@ -34,9 +35,7 @@ struct dkim_vsig {
 
 struct dkim_verify {
     struct dkim_verify_params p;
-    struct dkim_hdr hdr;
-    struct dkim_hdr_index idx;
-    struct dkim_body *body;
+    struct dkim_msg m;
     struct dkim_vsig sigs[DKIM_SIGS_MAX];
     size_t nsigs;
     unsigned sig_fields, from_count, subject_count, flags;
@@ -45,11 +44,8 @@ struct dkim_verify {
     bool answered[DNSQ_BATCH_MAX];
     size_t nq, nanswered;
 
-    uint32_t *cursor; /* per indexed name: instances used, bottom up */
-    size_t cursor_cap;
-    struct buf scratch, tmp;
-    EVP_MD_CTX *md;
-    bool body_on, ended;
+    struct buf tmp;
+    bool ended;
 };
 
 const char *dkim_result_name(enum dkim_result r)
@@ -62,11 +58,7 @@ const char *dkim_result_name(enum dkim_result r)
 struct dkim_verify *dkim_verify_new(void)
 {
     struct dkim_verify *v = xcalloc(1, sizeof *v);
-    v->body = dkim_body_new();
-    v->md = EVP_MD_CTX_new();
-    if (v->md == NULL)
-        fatal("dkim: out of memory");
-    dkim_hdr_init(&v->hdr);
+    dkim_msg_init(&v->m);
     v->ended = true;
     return v;
 }
@@ -75,12 +67,7 @@ void dkim_verify_free(struct dkim_verify *v)
 {
     if (v == NULL)
         return;
-    dkim_hdr_free(&v->hdr);
-    dkim_hdr_index_free(&v->idx);
-    dkim_body_free(v->body);
-    EVP_MD_CTX_free(v->md);
-    free(v->cursor);
-    buf_free(&v->scratch);
+    dkim_msg_free(&v->m);
     buf_free(&v->tmp);
     free(v);
 }
@@ -90,13 +77,11 @@ void dkim_verify_start(struct dkim_verify *v, const struct dkim_verify_params *p
     v->p = *p;
     if (v->p.clock_skew == 0)
         v->p.clock_skew = DKIM_CLOCK_SKEW;
-    dkim_hdr_reset(&v->hdr, p->header_max);
-    dkim_hdr_index_reset(&v->idx);
-    dkim_body_reset(v->body);
+    dkim_msg_reset(&v->m, p->header_max);
     v->nsigs = 0;
     v->sig_fields = v->from_count = v->subject_count = v->flags = 0;
     v->nq = v->nanswered = 0;
-    v->body_on = v->ended = false;
+    v->ended = false;
 }
 
 static void dkim_final(struct dkim_vsig *vs, enum dkim_result r, const char *reason)
@@ -161,10 +146,9 @@ static bool dkim_judge_early(struct dkim_verify *v, struct dkim_vsig *vs)
 static void dkim_header_hash(struct dkim_verify *v, struct dkim_vsig *vs, size_t field)
 {
     const struct dkim_sig *s = &vs->sig;
-    dkim_sig_strip_b(dkim_hdr_at(&v->hdr, field), v->hdr.fields[field].len, s->b, s->b_len,
+    dkim_sig_strip_b(dkim_hdr_at(&v->m.hdr, field), v->m.hdr.fields[field].len, s->b, s->b_len,
                      &v->tmp);
-    dkim_hdr_hash(&v->hdr, &v->idx, v->cursor, s->hcanon, s->h, s->h_len, v->tmp.data,
-                  v->tmp.len, v->md, &v->scratch, vs->hhash);
+    dkim_msg_hash(&v->m, s->hcanon, s->h, s->h_len, v->tmp.data, v->tmp.len, vs->hhash);
 }
 
 /* Asks for a key name once, however many signatures need it. */
@@ -181,9 +165,10 @@ static int dkim_ask(struct dkim_verify *v, const char *qname)
 }
 
 /* The header section is complete. */
-static void dkim_header_done(struct dkim_verify *v)
+static void dkim_header_done(void *arg)
 {
-    struct dkim_hdr *h = &v->hdr;
+    struct dkim_verify *v = arg;
+    struct dkim_hdr *h = &v->m.hdr;
     if (h->overflow) {
         v->flags |= DKIM_VF_HEADER_TOO_LARGE;
         return;
@@ -218,18 +203,14 @@ static void dkim_header_done(struct dkim_verify *v)
         size_t pos = 0, nlen;
         const char *name;
         while (dkim_sig_h_next(&vs->sig, &pos, &name, &nlen) == 1)
-            dkim_hdr_index_add(&v->idx, name, nlen);
+            dkim_hdr_index_add(&v->m.idx, name, nlen);
     }
-    dkim_hdr_index_add(&v->idx, "from", 4);
-    dkim_hdr_index_add(&v->idx, "subject", 7);
-    dkim_hdr_index_build(&v->idx, h);
-    v->from_count = dkim_hdr_index_count(&v->idx, dkim_hdr_index_find(&v->idx, "from", 4));
-    v->subject_count =
-        dkim_hdr_index_count(&v->idx, dkim_hdr_index_find(&v->idx, "subject", 7));
-    if (v->cursor_cap < v->idx.nnames) {
-        v->cursor_cap = v->idx.nnames;
-        v->cursor = xrealloc(v->cursor, v->cursor_cap * sizeof *v->cursor);
-    }
+    struct dkim_hdr_index *x = &v->m.idx;
+    dkim_hdr_index_add(x, "from", 4);
+    dkim_hdr_index_add(x, "subject", 7);
+    dkim_msg_index_build(&v->m);
+    v->from_count = dkim_hdr_index_count(x, dkim_hdr_index_find(x, "from", 4));
+    v->subject_count = dkim_hdr_index_count(x, dkim_hdr_index_find(x, "subject", 7));
     for (size_t k = 0; k < v->nsigs; k++) {
         struct dkim_vsig *vs = &v->sigs[k];
         if (vs->final)
@@ -240,29 +221,20 @@ static void dkim_header_done(struct dkim_verify *v)
         if (vs->sig.h_subject > 0 && v->subject_count > vs->sig.h_subject)
             vs->res.flags |= DKIM_SF_UNSIGNED_SUBJECT;
         dkim_header_hash(v, vs, fields[k]);
-        vs->slot = dkim_body_want(v->body, vs->sig.bcanon, vs->sig.l);
+        vs->slot = dkim_body_want(v->m.body, vs->sig.bcanon, vs->sig.l);
         if (vs->slot < 0) { /* cannot happen: fewer signatures than slots */
             dkim_final(vs, DKIM_TEMPERROR, "internal error");
             continue;
         }
-        v->body_on = true;
+        v->m.body_on = true;
         vs->q = dkim_ask(v, vs->sig.qname);
     }
 }
 
 void dkim_verify_feed(struct dkim_verify *v, const char *p, size_t n)
 {
-    if (v->ended)
-        return;
-    if (!v->hdr.done) {
-        size_t used = dkim_hdr_feed(&v->hdr, p, n);
-        if (v->hdr.done)
-            dkim_header_done(v);
-        p += used;
-        n -= used;
-    }
-    if (v->body_on && n > 0)
-        dkim_body_feed(v->body, p, n);
+    if (!v->ended)
+        dkim_msg_feed(&v->m, p, n, dkim_header_done, v);
 }
 
 /* RFC 6376 §3.6.2.2: a TXT RR's strings are one record, joined. */
@@ -388,7 +360,7 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
     struct dkim_key key = {0};
     const char *why;
     enum dkim_result r;
-    bool have = dkim_verify_key_answer(&key, a, &v->scratch, &v->tmp, &r, &why) == 0;
+    bool have = dkim_verify_key_answer(&key, a, &v->m.scratch, &v->tmp, &r, &why) == 0;
     for (size_t k = 0; k < v->nsigs; k++) {
         struct dkim_vsig *vs = &v->sigs[k];
         if (vs->final || vs->q != (int)i)
@@ -406,11 +378,11 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
 static void dkim_judge_body(struct dkim_verify *v, struct dkim_vsig *vs)
 {
     const struct dkim_sig *s = &vs->sig;
-    uint64_t blen = dkim_body_length(v->body, s->bcanon);
+    uint64_t blen = dkim_body_length(v->m.body, s->bcanon);
     vs->res.body_len = blen;
     if (s->l != DKIM_NO_LIMIT && s->l < blen)
         vs->res.flags |= DKIM_SF_LENGTH;
-    if (CRYPTO_memcmp(dkim_body_digest(v->body, vs->slot), s->bh, DKIM_HASH_LEN) != 0) {
+    if (CRYPTO_memcmp(dkim_body_digest(v->m.body, vs->slot), s->bh, DKIM_HASH_LEN) != 0) {
         dkim_final(vs, DKIM_FAIL, "body hash mismatch");
     } else if (!vs->sig_ok) {
         dkim_final(vs, DKIM_FAIL, "signature mismatch");
@@ -440,13 +412,8 @@ void dkim_verify_end(struct dkim_verify *v)
 {
     if (v->ended)
         return;
-    if (!v->hdr.done) {
-        dkim_hdr_end(&v->hdr);
-        dkim_header_done(v);
-    }
+    dkim_msg_end(&v->m, dkim_header_done, v);
     v->ended = true;
-    if (v->body_on)
-        dkim_body_finish(v->body);
 }
 
 enum dkim_step dkim_verify_step(struct dkim_verify *v)
