@@ -455,6 +455,9 @@ void net_mailauth_verdict(struct net_mailauth *m, uint32_t txn)
     buf_reset(&m->hf_out);
     dkim_verify_end(m->dkim);
     m->at_verdict = true;
+    /* The verifier draws its verdict in its step once the content ended:
+     * one whose keys all came while the content streamed has not yet. */
+    (void)dkim_verify_step(m->dkim);
     ma_dkim_ask(m); /* a header section that ended only now */
     if (m->stage == MA_DKIM) {
         ma_timer_start(m); /* the keys still owed are temperror by then */
@@ -471,6 +474,9 @@ static void ma_stage_done(struct net_mailauth *m)
         ma_spf_stage_done(m);
         break;
     case MA_DKIM:
+        if (!m->at_verdict)
+            log_debug("%s: mailauth: dkim keys answered while the content streams",
+                      smtp_session_qid(m->s));
         m->stage = MA_IDLE;
         if (m->at_verdict)
             ma_dmarc_begin(m);

@@ -297,3 +297,29 @@ def test_dkim_signature_over_a_message_with_bdat(judged):
     ar = results_of(the_message(s, "auth-dkim-bdat"))[0]
     assert result(ar, "dkim").result == "pass", ar
     assert result(ar, "dmarc").result == "pass", ar
+
+
+def test_dkim_keys_in_before_the_end_of_the_content(judged):
+    """The keys' answers come while the body is still on its way (a message over 64 KB, a slow
+    client): the verdict at the end of DATA still judges every signature (it used to read the
+    results before the verifier had drawn them, and the smtp process died on them)."""
+    s = judged(debug="yes")
+    # The session hands the content on in blocks of 64 KB: the first holds the header section.
+    body = b"auth-dkim-early\r\n" + b"a line of the body, one of many of the same\r\n" * 3000
+    msg = dkim_signed("auth-dkim-early", body=body)
+    payload = data_payload(msg)
+    cut = 80 * 1024
+    with s.connect() as c:
+        c.ehlo("client.test")
+        assert c.cmd("MAIL FROM:<news@dkim.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(payload[:cut])
+        s.wait_log(r"mailauth: dkim keys answered while the content streams")
+        c.send(payload[cut:])
+        r = c.read_reply()
+        assert r.code == 250, r
+        c.cmd("QUIT")
+    ar = results_of(the_message(s, "auth-dkim-early"))[0]
+    assert result(ar, "dkim").result == "pass", ar
+    assert result(ar, "dmarc").result == "pass", ar
