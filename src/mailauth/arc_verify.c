@@ -59,9 +59,11 @@ struct arc_verify {
     unsigned from_count, subject_count;
 
     /* Every key name the chain needs, in the order asked; the current
-     * batch is qs[batch .. batch_end). */
-    struct dnsq_question qs[ARC_QUESTIONS_MAX];
-    bool answered[ARC_QUESTIONS_MAX];
+     * batch is qs[batch .. batch_end). Allocated for the first chain
+     * (2 N names at most), so a session without ARC mail pays nothing. */
+    struct dnsq_question *qs; /* owned */
+    bool *answered;           /* owned */
+    size_t qs_cap;
     size_t nq, batch, batch_end, nanswered;
 
     struct arc_verify_result res;
@@ -91,6 +93,8 @@ void arc_verify_free(struct arc_verify *v)
     dkim_msg_free(&v->m);
     free(v->ams);
     free(v->as);
+    free(v->qs);
+    free(v->answered);
     buf_free(&v->tmp);
     free(v);
 }
@@ -138,7 +142,7 @@ static int arc_ask(struct arc_verify *v, const char *qname)
     for (size_t i = 0; i < v->nq; i++)
         if (strutil_casecmp(v->qs[i].name, qname) == 0)
             return (int)i;
-    size_t i = v->nq++; /* at most one per signature: room by construction */
+    size_t i = v->nq++; /* at most one per signature: arc_sets_room made room */
     v->qs[i].type = DNSQ_TXT;
     strutil_lcpy(v->qs[i].name, qname, sizeof v->qs[i].name);
     v->answered[i] = false;
@@ -180,13 +184,18 @@ static void arc_report_newest(struct arc_verify *v)
     }
 }
 
+/* Room for a chain of n sets (n <= ARC_INSTANCE_MAX): their signatures
+ * and a key name for each. */
 static void arc_sets_room(struct arc_verify *v, unsigned n)
 {
     if (v->sets_cap >= n)
         return;
-    v->sets_cap = ARC_INSTANCE_MAX; /* grown once, to the most a chain has */
-    v->ams = xrealloc(v->ams, v->sets_cap * sizeof *v->ams);
-    v->as = xrealloc(v->as, v->sets_cap * sizeof *v->as);
+    v->sets_cap = n;
+    v->ams = xrealloc(v->ams, n * sizeof *v->ams);
+    v->as = xrealloc(v->as, n * sizeof *v->as);
+    v->qs_cap = 2 * (size_t)n;
+    v->qs = xrealloc(v->qs, v->qs_cap * sizeof *v->qs);
+    v->answered = xrealloc(v->answered, v->qs_cap * sizeof *v->answered);
 }
 
 static void arc_vsig_init(struct arc_vsig *s)
@@ -531,7 +540,7 @@ enum arc_step arc_verify_step(struct arc_verify *v)
 
 size_t arc_verify_questions(const struct arc_verify *v, const struct dnsq_question **q)
 {
-    *q = v->qs + v->batch;
+    *q = v->nq ? v->qs + v->batch : v->qs; /* qs is NULL before the first chain */
     return v->batch_end - v->batch;
 }
 

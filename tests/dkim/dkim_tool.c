@@ -401,23 +401,27 @@ static int cmd_arc_seal(int argc, char **argv)
         feed_chunks(asfeed, s, &m);
         rc = arc_seal_finish(s, NULL, 0, &out);
     }
+    int status = 0;
     if (rc == -EPERM || rc == -E2BIG) {
-        fwrite(m.data, 1, m.len, stdout);
-        return 3;
-    }
-    if (rc < 0) {
+        status = 3; /* refused: the message as it was */
+        buf_reset(&out);
+        buf_reset(&sigs);
+    } else if (rc < 0) {
         fprintf(stderr, "dkim_tool: arc-seal: %s\n", strerror(-rc));
-        exit(2);
+        status = 2;
     }
-    fwrite(out.data, 1, out.len, stdout);
-    fwrite(sigs.data, 1, sigs.len, stdout);
-    fwrite(m.data, 1, m.len, stdout);
+    if (status != 2) {
+        const struct buf *parts[] = {&out, &sigs, &m};
+        for (size_t k = 0; k < 3; k++)
+            if (parts[k]->len)
+                fwrite(parts[k]->data, 1, parts[k]->len, stdout);
+    }
     EVP_PKEY_free(p.key);
     arc_seal_free(s);
     buf_free(&m);
     buf_free(&out);
     buf_free(&sigs);
-    return 0;
+    return status;
 }
 
 static int cmd_keygen(int argc, char **argv)
