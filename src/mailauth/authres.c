@@ -225,10 +225,6 @@ static size_t authres_b_len(const struct authres_results *r, size_t k)
     return len < AUTHRES_B_MAX ? len : AUTHRES_B_MAX;
 }
 
-static const char *authres_arc_name(enum authres_arc_result r)
-{
-    return r == AUTHRES_ARC_PASS ? "pass" : r == AUTHRES_ARC_FAIL ? "fail" : "none";
-}
 
 int authres_build(const struct authres_results *r, struct buf *out)
 {
@@ -282,7 +278,7 @@ int authres_build(const struct authres_results *r, struct buf *out)
     }
     if (r->arc) {
         const struct authres_arc *a = r->arc;
-        authres_method(&o, &w, "arc", authres_arc_name(a->result));
+        authres_method(&o, &w, "arc", arc_result_name(a->result));
         authres_comment(&o, &w, a->reason);
         if (a->remote_ip)
             authres_prop(&o, &w, "smtp.remote-ip", a->remote_ip, strlen(a->remote_ip));
@@ -419,6 +415,15 @@ int authres_parse_id(const char *v, size_t n, char id[AUTHRES_ID_MAX])
     size_t i = 0;
     int rc = authres_read_id(v, n, &i, id);
     return rc < 0 ? rc : authres_check_rest(v, n, i);
+}
+
+int authres_parse_arc_instance(const char *v, size_t n, unsigned *instance, size_t *payload)
+{
+    size_t i = 0;
+    int rc = authres_read_instance(v, n, &i, instance);
+    if (rc == 0)
+        *payload = i;
+    return rc;
 }
 
 int authres_parse_arc_id(const char *v, size_t n, unsigned *instance, char id[AUTHRES_ID_MAX])

@@ -91,7 +91,7 @@ static void check_build(const uint8_t *data, size_t size)
     };
     struct authres_dmarc dmarc = {(enum dmarc_result)(r % 5), s[10], r & 16,
                                   (enum dmarc_policy)(r % 3), s[11]};
-    struct authres_arc arc = {(enum authres_arc_result)(r % 3), s[2], (int)(r % 60) - 10, s[7]};
+    struct authres_arc arc = {(enum arc_result)(r % 3), s[2], (int)(r % 60) - 10, s[7]};
     struct authres_results res = {s[0], &spf, 1, dkim, 2, &dmarc, r & 32 ? &arc : NULL};
     struct buf b = BUF_INIT;
     int rc = authres_build(&res, &b);

@@ -47,7 +47,7 @@ static void test_build(void)
     };
     struct authres_dmarc dmarc = {DMARC_PASS, "example.com", true, DMARC_POLICY_NONE,
                                   "p=reject"};
-    struct authres_arc arc = {AUTHRES_ARC_PASS, "192.0.2.1", 1, NULL};
+    struct authres_arc arc = {ARC_PASS, "192.0.2.1", 1, NULL};
     struct authres_results r = {"mx.tern.example", spf, 2, dkim, 2, &dmarc, &arc};
     struct buf b = BUF_INIT;
     CHECK_EQ_INT(authres_build(&r, &b), 0);
