@@ -58,9 +58,9 @@ static void dmarc_cpy(char *dst, const char *src, size_t size)
     strutil_lcpy(dst, src ? src : "", size);
 }
 
-/* A domain of the message's (MAIL FROM's, HELO's, d=): kept when DNS
- * could hold it, else "" (an address literal, a HELO that is no name),
- * so that every row filled reads back. Returns whether it was kept. */
+/* A domain of the message's (MAIL FROM's, HELO's, d=): kept when it
+ * passes dnsq_name_ok (as the line's reader checks), else "" (an empty
+ * label, a name over 253 octets), so that every row filled reads back. Returns whether it was kept. */
 static bool dmarc_cpy_domain(char *dst, const char *src, size_t size)
 {
     dmarc_cpy(dst, src, size);

@@ -102,9 +102,9 @@ struct dmarc_report_msg {
 /* Fills *row from one From domain's outcome d (which must have a record)
  * and m. sampled_out is added from d; a disposition that differs from
  * d's adds local_policy unless m gave a reason. Strings that do not fit
- * are cut; an envelope or SPF domain that is no DNS name (an address
- * literal, an odd HELO) is left empty and a DKIM signature whose d= is
- * none is left out, so the row's line always reads back. Returns 0, or
+ * are cut; an envelope or SPF domain that dnsq_name_ok refuses (an
+ * empty label, an odd HELO) is left empty and a DKIM signature whose d=
+ * it refuses is left out, so the row's line always reads back. Returns 0, or
  * -EINVAL when d has no record or the source IP is not an address. */
 int dmarc_report_row_fill(struct dmarc_report_row *row, const struct dmarc_domain *d,
                           const struct dmarc_report_msg *m);
