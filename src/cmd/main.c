@@ -22,6 +22,7 @@ static const struct cmd_entry cmd_table[] = {
     {"dkim", cmd_dkim, "DKIM signing keys: keygen, check (tern dkim --help)"},
     {"send", cmd_send, "send a test message to a server (tern send --help)"},
     {"sendmail", cmd_sendmail, "the sendmail command line: -t -i -f -F -bs -bp -q (also as `sendmail`)"},
+    {"dmarc", cmd_dmarc, "DMARC aggregate reports: report [--day YYYY-MM-DD] [--dry-run DIR]"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this text"},
 };
@@ -53,6 +54,9 @@ static int cmd_help(int argc, char **argv)
            "  tern sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RCPT...] < message\n"
            "  tern sendmail -bs | -bp | -q   (SMTP on stdin/stdout, mailq, flush)\n"
            "  (config: -C FILE, else $TERN_CONFIG, else /etc/tern/tern.conf if present)\n"
+           "\ndmarc (RFC 7489 aggregate reports of a UTC day, default yesterday; daily from\n"
+           "a timer):\n"
+           "  tern dmarc report [--day YYYY-MM-DD] [--dry-run DIR] [-c FILE]\n"
            "\nsee docs/config.md for the configuration reference\n");
     return 0;
 }

@@ -282,6 +282,8 @@ void config_free(struct config *cfg)
     free(cfg->path);
     free(cfg->hostname);
     free(cfg->authserv_id);
+    free(cfg->dmarc_report_org);
+    free(cfg->dmarc_report_from);
     for (size_t i = 0; i < cfg->nlocal_domains; i++)
         free(cfg->local_domains[i]);
     free(cfg->local_domains);

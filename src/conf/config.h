@@ -176,6 +176,10 @@ struct config {
     int spf_reject_fail;          /* no: SPF fail refused at RCPT (550 5.7.23) */
     int spf_defer_temperror;      /* no: SPF temperror deferred at RCPT (451 4.7.24) */
     enum conf_dmarc_policy dmarc_policy;
+    /* DMARC aggregate reports (`tern dmarc report`, RFC 7489 §7.2). */
+    char *dmarc_report_org;  /* owned, NULL = hostname: the report's org_name */
+    char *dmarc_report_from; /* owned, NULL = noreply-dmarc@<hostname>: From and
+                              * the report's contact email */
 
     /* Prometheus metrics over HTTP (proc/metrics_http): port 0 = off.
      * Loopback only (config_check): the endpoint has no authentication. */

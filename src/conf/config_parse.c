@@ -13,6 +13,7 @@
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "conf/config_priv.h"
+#include "mail/mailaddr.h"
 
 struct conf_key;
 typedef int (*conf_set_fn)(struct conf_load *ld, const struct conf_key *k, char *val,
@@ -422,6 +423,42 @@ static int conf_set_authserv_id(struct conf_load *ld, const struct conf_key *k, 
     return 0;
 }
 
+/* dmarc_report_org: a name people read in a report (org_name), one line
+ * of printable text. */
+static int conf_set_dmarc_org(struct conf_load *ld, const struct conf_key *k, char *val,
+                              unsigned line)
+{
+    size_t n = strlen(val);
+    for (const unsigned char *c = (const unsigned char *)val; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            n = 0;
+    if (n == 0 || n > 255) {
+        CONF_ERR(ld, line, "dmarc_report_org: '%s' is not one line of 1 to 255 printable "
+                           "characters", strutil_esc(val));
+        return -EINVAL;
+    }
+    free(ld->cfg->dmarc_report_org);
+    ld->cfg->dmarc_report_org = xstrdup(val);
+    return 0;
+}
+
+/* dmarc_report_from: the reports' sender, an ASCII mailbox with a
+ * domain (the envelope and the From field). */
+static int conf_set_dmarc_from(struct conf_load *ld, const struct conf_key *k, char *val,
+                               unsigned line)
+{
+    struct mailaddr a;
+    if (mailaddr_parse_mailbox(val, strlen(val), 0, &a) != MAILADDR_OK ||
+        (a.flags & (MAILADDR_F_NULL | MAILADDR_F_POSTMASTER)) || !conf_domain_valid(a.domain, 0)) {
+        CONF_ERR(ld, line, "dmarc_report_from: '%s' is not an address local@domain",
+                 strutil_esc(val));
+        return -EINVAL;
+    }
+    free(ld->cfg->dmarc_report_from);
+    ld->cfg->dmarc_report_from = xstrdup(a.text);
+    return 0;
+}
+
 static int conf_set_string(struct conf_load *ld, const struct conf_key *k, char *val,
                            unsigned line)
 {
@@ -746,6 +783,8 @@ static const struct conf_key conf_keys[] = {
     {"spf_reject_fail", conf_set_bool, F(spf_reject_fail), 0, 0, 0, NULL},
     {"spf_defer_temperror", conf_set_bool, F(spf_defer_temperror), 0, 0, 0, NULL},
     {"dmarc_policy", conf_set_choice, F(dmarc_policy), 0, 0, 0, "enforce|report"},
+    {"dmarc_report_org", conf_set_dmarc_org, 0, 0, 0, 0, 0, NULL},
+    {"dmarc_report_from", conf_set_dmarc_from, 0, 0, 0, 0, 0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

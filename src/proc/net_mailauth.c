@@ -21,6 +21,7 @@
 #include "mailauth/dmarc.h"
 #include "mailauth/dmarc_from.h"
 #include "mailauth/spf.h"
+#include "proc/net_dmarc.h"
 #include "proc/net_dnsq.h"
 
 /* An evaluator as the driver below steps it: the pure evaluators of
@@ -460,6 +461,9 @@ static void ma_verdict_done(struct net_mailauth *m)
     } else if (enforce && disp == DMARC_POLICY_QUARANTINE) {
         junk = 1;
     }
+    net_dmarc_record(m->dmarc, m->dkim,
+                     &(struct net_dmarc_msg){m->ip_text, m->from, m->spf_domain, m->mfrom_res,
+                                             enforce ? disp : DMARC_POLICY_NONE});
     /* Peer text, each word escaped into its own buffer. */
     struct buf f = BUF_INIT, h = BUF_INIT;
     strutil_escape_word(&f, m->from, strlen(m->from));

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/idmap.h"
 #include "base/log.h"
 #include "base/sizes.h"
@@ -18,6 +19,7 @@
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
 #include "mail/hdrfield.h"
+#include "mailauth/dmarc_report.h"
 #include "proc/control.h"
 #include "proc/deliver_client.h"
 #include "proc/dkim_keys.h"
@@ -25,6 +27,7 @@
 #include "proc/privsep.h"
 #include "proc/queue_auth.h"
 #include "proc/queue_dkim.h"
+#include "proc/queue_dmarc.h"
 #include "queue/pickup.h"
 #include "queue/queue.h"
 
@@ -56,6 +59,7 @@ struct qproc {
     struct control *control;
     struct pickup *pickup;
     struct deliver_client *deliver; /* the delivery process's channels */
+    struct queue_dmarc *dmarc;   /* DMARC report rows; NULL: not kept */
     uint64_t room;               /* the spool room last told the smtp processes */
 };
 
@@ -302,6 +306,14 @@ static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
         if (qproc_relay_done(qp, ch, &r) < 0)
             break;
         return;
+    case IPC_DMARC_ROW: {
+        size_t n;
+        const char *row = ipc_get_bytes(&r, &n, DMARC_REPORT_LINE_MAX);
+        if (ipc_rd_end(&r) < 0)
+            break;
+        queue_dmarc_row(qp->dmarc, row, n, (long long)clock_wall());
+        return;
+    }
     case IPC_ABORT:
         ipc_get_str(&r, qid, sizeof qid);
         if (ipc_rd_end(&r) < 0)
@@ -512,6 +524,7 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     /* What `tern sendmail` left while we were down, then what comes; without
      * it (logged) the daemon still serves SMTP. */
     qp.pickup = pickup_new(qp.loop, qp.queue, cfg);
+    qp.dmarc = queue_dmarc_new(cfg);
     qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
     if (qp.auth == NULL)
         return 1;
@@ -521,6 +534,7 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     queue_auth_free(qp.auth);
     control_free(qp.control);
     pickup_free(qp.pickup);
+    queue_dmarc_free(qp.dmarc);
     metrics_http_free(metrics);
     queue_free(qp.queue); /* hands back every old config */
     queue_dkim_free(qp.dkim);
