@@ -99,6 +99,15 @@ int authres_parse_arc_id(const char *v, size_t n, unsigned *instance, char id[AU
  * starts into *payload. 0 or -EINVAL. */
 int authres_parse_arc_instance(const char *v, size_t n, unsigned *instance, size_t *payload);
 
+/* The result of `method` (lowercase, e.g. "arc") in an Authentication-
+ * Results field body v[0..n) (after the colon): the first resinfo at the
+ * top level whose method is `method`, ignoring ASCII case (quoted strings
+ * and comments are skipped whole, so a value cannot pose as a resinfo).
+ * Into result (NUL-terminated, lowercased). Returns 0, -ENOENT when no
+ * resinfo has that method, -EINVAL for a body that does not read. */
+int authres_parse_result(const char *v, size_t n, const char *method, char *result,
+                         size_t cap);
+
 /* Whether a field body claims the authserv-id `ours` (a host name): its
  * id is ours ignoring ASCII case and a final dot, whatever follows it; a
  * body whose id cannot be read counts as claiming it (it is malformed,

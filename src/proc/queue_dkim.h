@@ -4,10 +4,12 @@
  * of a client in relay_networks, and what the queue makes or picks up
  * itself (tern sendmail, bounces, delay warnings): an envelope with no
  * client address. Not signed: mail from elsewhere, even when it is
- * forwarded (that is ARC's job). The key is chosen by the RFC5322.From
- * domain (exactly one From address; a message with none or several is
- * left unsigned): every dkim_sign line of that domain signs, relaxed/
- * relaxed, the usual fields over-signed (mailauth/dkim_sign.h). */
+ * forwarded (that is ARC's job: proc/queue_arc says which mail is sealed,
+ * and the seal is made here, in the same pass over the content). The key
+ * is chosen by the RFC5322.From domain (exactly one From address; a
+ * message with none or several is left unsigned): every dkim_sign line of
+ * that domain signs, relaxed/relaxed, the usual fields over-signed
+ * (mailauth/dkim_sign.h). */
 #ifndef TERN_PROC_QUEUE_DKIM_H
 #define TERN_PROC_QUEUE_DKIM_H
 
@@ -29,7 +31,7 @@ void queue_dkim_free(struct queue_dkim *d);
 void queue_dkim_set(struct queue_dkim *d, const struct config *cfg, struct dkim_keyring *ring);
 
 /* A queue_sign_fn (queue/queue.h); arg is the queue_dkim. */
-void queue_dkim_sign(void *arg, const struct envelope *env, int fd, uint64_t size,
-                     struct buf *out);
+void queue_dkim_sign(void *arg, const struct envelope *env, const char *prefix, size_t plen,
+                     int fd, uint64_t size, struct buf *out);
 
 #endif

@@ -397,7 +397,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, con
     if (q->sign) {
         /* Signatures go above everything, the receiving side's fields
          * (Authentication-Results) included. */
-        q->sign(q->sign_arg, env, fd, env->size, &signed_prefix);
+        q->sign(q->sign_arg, env, prefix, prefix_len, fd, env->size, &signed_prefix);
         if (signed_prefix.len && signed_prefix.len + prefix_len <= STORE_PREFIX_MAX) {
             buf_append(&signed_prefix, prefix, prefix_len);
             prefix = signed_prefix.data;
