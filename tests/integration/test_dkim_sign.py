@@ -1,5 +1,5 @@
 """DKIM signing (RFC 6376, RFC 8463) of the mail tern sends on its users' behalf, checked with
-dkimpy (Debian's python3-dkim, an independent verifier): what is signed (relay_networks, AUTH,
+dkimpy (Debian's python3-dkim, an independent verifier) and OpenDKIM: what is signed (relay_networks, AUTH,
 tern sendmail, tern's own bounces) and what is not (mail from elsewhere), RSA and Ed25519 at
 once, a key added by a reload, a key that cannot be loaded, and `tern dkim keygen|check`.
 
@@ -55,6 +55,25 @@ def verify_all(raw, records=TEST_RECORDS):
     return out
 
 
+def opendkim_verify(tmp_path, raw):
+    """[(result, selector)] from the Authentication-Results OpenDKIM's test mode (opendkim -t,
+    the milter's own verifier) would add, with the test records as TestPublicKeys."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text("".join("%s %s\n" % (name.decode().rstrip("."), rec.decode())
+                            for name, rec in TEST_RECORDS.items()))
+    keys.chmod(0o600)
+    conf = tmp_path / "verify.conf"
+    conf.write_text("Mode v\nTestPublicKeys %s\nSyslog no\nAlwaysAddARHeader yes\n"
+                    "AuthservID test.example\n" % keys)
+    msg = tmp_path / "to-verify.eml"
+    msg.write_bytes(raw)
+    p = subprocess.run(["opendkim", "-x", str(conf), "-t", str(msg), "-vv"], capture_output=True)
+    out = p.stdout.decode() + p.stderr.decode()
+    m = re.search(r"hname='Authentication-Results' hvalue='(.*?)'", out, re.S)
+    assert m, out
+    return sorted(re.findall(r"dkim=(\w+).*?header\.s=(\S+)", m.group(1)))
+
+
 def tag(sig, name):
     m = re.search(r"(?:^|;)\s*%s=([^;]*)" % name, " ".join(sig.split()))
     return m.group(1).replace(" ", "") if m else None
@@ -81,7 +100,7 @@ def stored(server, marker):
     return server.wait_find(marker)[0][1]
 
 
-def test_relay_networks_mail_is_signed_with_every_key(tern_factory):
+def test_relay_networks_mail_is_signed_with_every_key(tern_factory, tmp_path):
     s = tern_factory(relay_networks="127.0.0.0/8", extra_lines=SIGNING)
     submit(s, "dkim-sign-both")
     raw = stored(s, "dkim-sign-both")
@@ -92,9 +111,11 @@ def test_relay_networks_mail_is_signed_with_every_key(tern_factory):
     # From is over-signed: named once more than the message has it.
     assert all(tag(x, "h").lower().split(":").count("from") == 2 for x in sigs), sigs
     assert verify_all(raw) == [True, True]
+    assert opendkim_verify(tmp_path, raw) == [("pass", "ed"), ("pass", "rsa")]
     s.wait_log(r"DKIM-Signature added: d=dkim.test s=rsa")
     # The signatures cover the body and From: changed, dkimpy refuses them.
     assert verify_all(raw.replace(b"Text.", b"Test.")) == [False, False]
+    assert opendkim_verify(tmp_path, raw.replace(b"Text.", b"Test.")) == [("fail", "ed"), ("fail", "rsa")]
     assert verify_all(raw.replace(b"From: <news@dkim.test>", b"From: <boss@dkim.test>")) == [False, False]
 
 
