@@ -90,6 +90,10 @@ int queue_bounce(struct queue *q, const struct envelope *orig, const char *conte
     envelope_set(&env.client_name, mark);
     /* NOTIFY=NEVER: a notification about a notification would loop. */
     envelope_add_rcpt(&env, to, NULL, ENV_NOTIFY_NEVER);
+    /* A sender at a local domain without a mailbox: the notification is
+     * queued all the same, so that its failure reaches postmaster (the
+     * double bounce above) instead of nobody. */
+    env.bounce_unknown = 1;
     buf_free(&out);
     const char *what = rcpts[0].action == DSN_ACTION_DELAYED     ? "delay"
                        : rcpts[0].action == DSN_ACTION_DELIVERED || rcpts[0].action == DSN_ACTION_RELAYED ? "success"

@@ -490,3 +490,17 @@ def test_unknown_local_recipient_bounces_to_the_sender(srv):
     assert not os.listdir(os.path.join(srv.spool, "pickup-bad"))
     srv.wait_queue_idle()
     assert len(srv.maildir("alice")) == 2 and len(srv.maildir("carol")) == 1
+
+
+def test_unknown_sender_and_recipient_reach_postmaster(srv):
+    """A sender at a local domain that has no mailbox (root@, a script's made-up From) and an
+    unknown recipient: the notification cannot be delivered either, so postmaster gets the
+    double bounce (with the notification's header, which names the sender); nothing disappears
+    with only a log line."""
+    p = sendmail(srv, ["-i", "-f", "nobody-here@example.test", "ghost"],
+                 b"Subject: double-9c2d\n\nx\n")
+    assert p.returncode == EX_OK, p.stderr
+    srv.wait_log(r"postmaster non-delivery notification", timeout=30)
+    pm = srv.wait_find("nobody-here@example.test", timeout=30)
+    assert len(pm) == 1 and "/postmaster/" in pm[0][0], [path for path, _ in pm]
+    assert b"multipart/report" in pm[0][1] and b"5.1.1" in pm[0][1], pm[0][1]
