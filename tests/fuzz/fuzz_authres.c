@@ -116,12 +116,12 @@ static void check_build(const uint8_t *data, size_t size)
             abort();
         if (authres_claims_id(body, n, false, s[0]) != 1)
             abort();
-        char res[16];
-        rc = authres_parse_result(body, n, "arc", res, sizeof res);
-        if (r & 32 ? rc != 0 || strcmp(res, arc_result_name(arc.result)) != 0 : rc != -ENOENT)
+        char got[16];
+        rc = authres_parse_result(body, n, "arc", got, sizeof got);
+        if (r & 32 ? rc != 0 || strcmp(got, arc_result_name(arc.result)) != 0 : rc != -ENOENT)
             abort();
-        if (authres_parse_result(body, n, "dmarc", res, sizeof res) != 0 ||
-            strcmp(res, dmarc_result_name(dmarc.result)) != 0)
+        if (authres_parse_result(body, n, "dmarc", got, sizeof got) != 0 ||
+            strcmp(got, dmarc_result_name(dmarc.result)) != 0)
             abort();
     } else if (rc != -EINVAL || b.len != 0) {
         abort();
