@@ -498,12 +498,14 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     /* Before any thread: binding a long socket path goes through /proc. */
     qp.control = control_new(qp.loop, cfg);
     if (qp.control == NULL) {
+        queue_dkim_free(qp.dkim);
         ev_loop_free(qp.loop);
         return 1;
     }
     qp.queue = queue_new(qp.loop, cfg);
-    if (qp.queue == NULL) {
+    if (qp.queue == NULL) { /* e.g. another daemon holds the spool */
         control_free(qp.control);
+        queue_dkim_free(qp.dkim);
         ev_loop_free(qp.loop);
         return 1;
     }

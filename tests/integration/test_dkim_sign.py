@@ -16,7 +16,7 @@ import dkim
 import pytest
 
 from test_sendmail import sendmail
-from ternlib import HOSTNAME, TERN_BIN, data_payload, make_message, scaled
+from ternlib import HOSTNAME, TERN_BIN, data_payload, free_port, make_message, scaled
 
 KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dns", "dkim")
 RSA_KEY = os.path.join(KEYS, "rsa.key")
@@ -259,3 +259,23 @@ def test_check_compares_the_published_record(tern_factory, dns_server, tmp_path)
     # No such dkim_sign line.
     p = run_tern("dkim", "check", "dkim.test", "zzz", "-c", s.config_path)
     assert p.returncode == 78, p.stdout + p.stderr
+
+
+def test_a_second_daemon_on_the_spool_stops_cleanly(tern_factory, tmp_path):
+    """A second `tern serve` on a spool that a running one holds stops at once (the queue
+    process cannot take the control socket), having freed the signing keys it was handed:
+    under ASan, LeakSanitizer would report them."""
+    s = tern_factory(relay_networks="127.0.0.0/8", extra_lines=SIGNING)
+    with open(s.config_path) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^listen = 127\.0\.0\.1:\d+", "listen = 127.0.0.1:%d" % free_port(), text)
+    second = tmp_path / "second.conf"
+    second.write_text(text)
+    p = subprocess.run([TERN_BIN, "serve", "-c", str(second)], capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode != 0, err
+    assert "another tern daemon is running on this spool" in err, err
+    assert "LeakSanitizer" not in err and "ERROR: AddressSanitizer" not in err, err
+    # The first one still serves and signs.
+    submit(s, "dkim-sign-second")
+    assert verify_all(stored(s, "dkim-sign-second")) == [True, True]
