@@ -28,18 +28,12 @@
 static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_t pathsize,
                              struct result *res)
 {
-    const char *addr = j->env.rcpts[i].addr;
     struct conf_mailbox mb;
-    memset(&mb, 0, sizeof mb);
-    const char *at = strrchr(addr, '@');
-    size_t ulen = at ? (size_t)(at - addr) : strlen(addr);
-    const char *dom = at ? at + 1 : "";
-    if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || strlen(dom) > MAILADDR_DOMAIN_MAX) {
+    /* alice+lists@... is alice's mailbox (recipient_delimiter). */
+    if (config_mailbox_of(j->cfg, j->env.rcpts[i].addr, &mb) < 0) {
         result_set(res, RESULT_PERMFAIL, 550, "5.1.3", "bad recipient address in the spool");
         return -EINVAL;
     }
-    memcpy(mb.user, addr, ulen);
-    memcpy(mb.domain, dom, strlen(dom));
     int rc = config_maildir_path(j->cfg, &mb, path, pathsize);
     if (rc < 0) {
         /* A setting can be fixed: keep the message meanwhile. */
