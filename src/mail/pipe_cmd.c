@@ -107,6 +107,10 @@ static int pipe_cmd_scan(const char *tmpl, const char *const *vals, char ***argv
         }
     }
     buf_free(&w);
+    if (rc == 0 && words == 0) {
+        *why = "no command";
+        rc = -EINVAL;
+    }
     return rc;
 }
 
