@@ -318,5 +318,8 @@ const char *config_pipe_find(const struct config *cfg, const char *local, const 
  * fit. */
 int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
                         size_t outsize);
+/* The same with the mbox template (-EINVAL when mbox is not set). */
+int config_mbox_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
+                     size_t outsize);
 
 #endif

@@ -309,8 +309,9 @@ static int conf_domain_path_safe(const char *d)
     return d[0] != '\0' && d[0] != '.' && strchr(d, '/') == NULL;
 }
 
-int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
-                        size_t outsize)
+/* A mailbox template (maildir, mbox) filled in for mb. */
+static int conf_mailbox_path(const char *tmpl, const struct conf_mailbox *mb, char *out,
+                             size_t outsize)
 {
     /* The checks are repeated here, where the path is made, so no caller
      * can hand us "../x" by mistake. */
@@ -319,7 +320,9 @@ int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb,
     if (outsize == 0)
         return -ENAMETOOLONG;
     size_t len = 0;
-    for (const char *p = cfg->maildir; *p; p++) {
+    if (tmpl == NULL)
+        return -EINVAL;
+    for (const char *p = tmpl; *p; p++) {
         const char *piece = p;
         size_t plen = 1;
         int lower = 0;
@@ -345,4 +348,16 @@ int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb,
     }
     out[len] = '\0';
     return 0;
+}
+
+int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
+                        size_t outsize)
+{
+    return conf_mailbox_path(cfg->maildir, mb, out, outsize);
+}
+
+int config_mbox_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
+                     size_t outsize)
+{
+    return conf_mailbox_path(cfg->mbox, mb, out, outsize);
 }
