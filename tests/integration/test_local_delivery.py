@@ -80,6 +80,7 @@ def test_mbox_read_back_by_python_byte_exact(tern_factory):
         r, _ = s.send_one(content, rcpts=("alice+box%d@%s" % (i, DOMAIN),))
         assert r.code == 250, r
         wait_mbox(mbox_path(s, "alice"), i + 1, s)
+    s.wait_queue_idle()  # each delivery done, its locks given back
     msgs = read_mbox(mbox_path(s, "alice"))
     assert len(msgs) == 3
     for i, ((from_line, raw), content) in enumerate(zip(msgs, sent)):
