@@ -1,7 +1,8 @@
 # install-extra.cmake: the parts of `cmake --install` that install() cannot
 # express: the sendmail/mailq/newaliases symlinks to tern, and the systemd
-# unit with the binary's path under the install prefix (the unit in the
-# source names /usr/sbin/tern, what the Debian package installs).
+# units (tern.service; tern-dmarc-report.timer and .service) with the
+# binary's path under the install prefix (the units in the source name
+# /usr/sbin/tern, what the Debian package installs).
 # Runs at install time: CMAKE_INSTALL_PREFIX is the prefix given then, and
 # DESTDIR (from the environment) is put in front of every path.
 # TERN_SOURCE_DIR is set by CMakeLists.txt.
@@ -26,11 +27,14 @@ tern_install_link(sbin/sendmail tern)
 tern_install_link(bin/mailq ../sbin/tern)
 tern_install_link(bin/newaliases ../sbin/tern)
 
-file(READ "${TERN_SOURCE_DIR}/packaging/tern.service" unit)
-string(REPLACE "/usr/sbin/tern" "${CMAKE_INSTALL_PREFIX}/sbin/tern" unit "${unit}")
-set(unit_path "${tern_root}/lib/systemd/system/tern.service")
-message(STATUS "Installing: ${unit_path}")
+# The units: tern.service, and the daily DMARC report (timer and service).
 file(MAKE_DIRECTORY "${tern_root}/lib/systemd/system")
-file(WRITE "${unit_path}" "${unit}")
-file(CHMOD "${unit_path}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-list(APPEND CMAKE_INSTALL_MANIFEST_FILES "${unit_path}")
+foreach(unit_name tern.service tern-dmarc-report.service tern-dmarc-report.timer)
+  file(READ "${TERN_SOURCE_DIR}/packaging/${unit_name}" unit)
+  string(REPLACE "/usr/sbin/tern" "${CMAKE_INSTALL_PREFIX}/sbin/tern" unit "${unit}")
+  set(unit_path "${tern_root}/lib/systemd/system/${unit_name}")
+  message(STATUS "Installing: ${unit_path}")
+  file(WRITE "${unit_path}" "${unit}")
+  file(CHMOD "${unit_path}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  list(APPEND CMAKE_INSTALL_MANIFEST_FILES "${unit_path}")
+endforeach()

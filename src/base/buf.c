@@ -20,6 +20,12 @@ void buf_free(struct buf *b)
     buf_init(b);
 }
 
+void buf_wipe(struct buf *b)
+{
+    if (b->data != NULL)
+        memset(b->data, 0, b->cap);
+}
+
 void buf_reset(struct buf *b)
 {
     b->len = 0;

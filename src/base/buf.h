@@ -17,6 +17,9 @@ struct buf {
 
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);
+/* Zeroes all of b's storage (its capacity, not only its length), for
+ * secrets such as private keys; b keeps it. */
+void buf_wipe(struct buf *b);
 /* Empties the buffer, keeping its storage for reuse. */
 void buf_reset(struct buf *b);
 /* Makes room for at least `extra` more bytes; returns a pointer to the

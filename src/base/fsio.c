@@ -182,6 +182,27 @@ int fsio_replace_file(const char *path, const void *data, size_t n, mode_t mode)
     return fsio_write_atomic(path, data, n, mode, 1);
 }
 
+int fsio_create_file(const char *path, const void *data, size_t n, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -errno;
+    int rc = fchmod(fd, mode) < 0 ? -errno : 0;
+    if (rc == 0)
+        rc = fsio_write_all(fd, data, n);
+    if (rc == 0)
+        rc = fsio_sync(fd);
+    close(fd);
+    if (rc == 0) {
+        char dir[PATH_MAX];
+        fsio_dirname(path, dir, sizeof dir);
+        rc = fsio_sync_dir(dir);
+    }
+    if (rc < 0)
+        unlink(path);
+    return rc;
+}
+
 int fsio_read_file(const char *path, size_t max, char **out, size_t *outlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -41,6 +41,10 @@ int fsio_write_file_atomic(const char *path, const void *data, size_t n, mode_t 
 int fsio_replace_file(const char *path, const void *data, size_t n, mode_t mode);
 /* Reads a whole file into a new NUL-terminated buffer (owned by caller,
  * free()). Refuses files over `max` bytes with -EFBIG. */
+/* Creates `path` with exactly `mode` (whatever the umask), never over an
+ * existing file or through a symlink (-EEXIST), writes data and fsyncs
+ * it and its directory. A failed write removes what it created. */
+int fsio_create_file(const char *path, const void *data, size_t n, mode_t mode);
 int fsio_read_file(const char *path, size_t max, char **out, size_t *outlen);
 
 #endif

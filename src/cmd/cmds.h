@@ -10,6 +10,8 @@ int cmd_user(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_sendmail(int argc, char **argv);
+int cmd_dkim(int argc, char **argv);
+int cmd_dmarc(int argc, char **argv);
 
 /* Is arg a request for help (-h, --help)? */
 int cmd_is_help(const char *arg);

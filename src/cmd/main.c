@@ -19,8 +19,10 @@ static const struct cmd_entry cmd_table[] = {
     {"check-config", cmd_check_config, "validate a configuration file"},
     {"user", cmd_user, "manage AUTH users: add, passwd, del, list"},
     {"queue", cmd_queue, "see and steer the queue: list, show, flush, hold, pause, shape ..."},
+    {"dkim", cmd_dkim, "DKIM signing keys: keygen, check (tern dkim --help)"},
     {"send", cmd_send, "send a test message to a server (tern send --help)"},
     {"sendmail", cmd_sendmail, "the sendmail command line: -t -i -f -F -bs -bp -q (also as `sendmail`)"},
+    {"dmarc", cmd_dmarc, "DMARC aggregate reports: report [--day YYYY-MM-DD] [--dry-run DIR]"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this text"},
 };
@@ -45,10 +47,16 @@ static int cmd_help(int argc, char **argv)
            "  tern queue list | show ID | shape | flush [-c FILE]\n"
            "  tern queue retry|hold|release|delete ID...|ALL [-c FILE]\n"
            "  tern queue pause|resume DOMAIN [-c FILE]\n"
+           "\ndkim (the keys of dkim_sign lines):\n"
+           "  tern dkim keygen DOMAIN SELECTOR [--rsa BITS | --ed25519] [-o FILE]\n"
+           "  tern dkim check DOMAIN SELECTOR [-c FILE]   is the DNS record the key's?\n"
            "\nsendmail (also run as sendmail, mailq, newaliases; works while tern is down):\n"
            "  tern sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RCPT...] < message\n"
            "  tern sendmail -bs | -bp | -q   (SMTP on stdin/stdout, mailq, flush)\n"
            "  (config: -C FILE, else $TERN_CONFIG, else /etc/tern/tern.conf if present)\n"
+           "\ndmarc (RFC 7489 aggregate reports of a UTC day, default yesterday; daily from\n"
+           "a timer):\n"
+           "  tern dmarc report [--day YYYY-MM-DD] [--dry-run DIR] [-c FILE]\n"
            "\nsee docs/config.md for the configuration reference\n");
     return 0;
 }

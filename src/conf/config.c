@@ -282,6 +282,8 @@ void config_free(struct config *cfg)
     free(cfg->path);
     free(cfg->hostname);
     free(cfg->authserv_id);
+    free(cfg->dmarc_report_org);
+    free(cfg->dmarc_report_from);
     for (size_t i = 0; i < cfg->nlocal_domains; i++)
         free(cfg->local_domains[i]);
     free(cfg->local_domains);
@@ -304,6 +306,12 @@ void config_free(struct config *cfg)
         free(cfg->tls_sni[i].key);
     }
     free(cfg->tls_sni);
+    for (size_t i = 0; i < cfg->ndkim_sign; i++) {
+        free(cfg->dkim_sign[i].domain);
+        free(cfg->dkim_sign[i].selector);
+        free(cfg->dkim_sign[i].key);
+    }
+    free(cfg->dkim_sign);
     free(cfg->tls_ciphers);
     free(cfg->relay_networks);
     for (size_t i = 0; i < cfg->nroutes; i++) {

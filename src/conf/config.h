@@ -33,6 +33,18 @@ struct conf_sni {
     char *key;  /* owned path */
 };
 
+/* dkim_sign lines at most: their keys travel to the queue process in one
+ * IPC message (proc/dkim_keys.h). */
+#define CONF_DKIM_SIGN_MAX 48
+
+/* A DKIM signing key (dkim_sign lines): mail whose From domain is
+ * `domain` is signed with it, with d=domain and s=selector. */
+struct conf_dkim_sign {
+    char *domain;   /* owned, lowercased, no final dot */
+    char *selector; /* owned */
+    char *key;      /* owned path of the PEM private key (RSA or Ed25519) */
+};
+
 /* A network of relay_networks: addr/prefix, IPv4 as 4 bytes. */
 struct conf_cidr {
     unsigned char addr[16];
@@ -130,6 +142,8 @@ struct config {
     int tls_selfsigned; /* embedded default: create tls_cert/tls_key if missing */
     struct conf_sni *tls_sni; /* owned array */
     size_t ntls_sni;
+    struct conf_dkim_sign *dkim_sign; /* owned array, in the file's order */
+    size_t ndkim_sign;
     int tls_min_version; /* 12 or 13 */
     char *tls_ciphers;   /* owned: OpenSSL list for TLS 1.2 */
     unsigned timeout_tls; /* 60 s: the whole handshake */
@@ -162,6 +176,10 @@ struct config {
     int spf_reject_fail;          /* no: SPF fail refused at RCPT (550 5.7.23) */
     int spf_defer_temperror;      /* no: SPF temperror deferred at RCPT (451 4.7.24) */
     enum conf_dmarc_policy dmarc_policy;
+    /* DMARC aggregate reports (`tern dmarc report`, RFC 7489 §7.2). */
+    char *dmarc_report_org;  /* owned, NULL = hostname: the report's org_name */
+    char *dmarc_report_from; /* owned, NULL = noreply-dmarc@<hostname>: From and
+                              * the report's contact email */
 
     /* Prometheus metrics over HTTP (proc/metrics_http): port 0 = off.
      * Loopback only (config_check): the endpoint has no authentication. */

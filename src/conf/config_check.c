@@ -197,6 +197,8 @@ static void conf_check_tls(struct conf_checker *c)
         conf_check_file(c, "tls_sni certificate", cfg->tls_sni[i].cert);
         conf_check_file(c, "tls_sni key", cfg->tls_sni[i].key);
     }
+    for (size_t i = 0; i < cfg->ndkim_sign; i++)
+        conf_check_file(c, "dkim_sign key", cfg->dkim_sign[i].key);
 }
 
 /* Warns when an alias target is neither a user nor an alias: expansion

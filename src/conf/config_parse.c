@@ -13,6 +13,7 @@
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "conf/config_priv.h"
+#include "mail/mailaddr.h"
 
 struct conf_key;
 typedef int (*conf_set_fn)(struct conf_load *ld, const struct conf_key *k, char *val,
@@ -422,6 +423,42 @@ static int conf_set_authserv_id(struct conf_load *ld, const struct conf_key *k, 
     return 0;
 }
 
+/* dmarc_report_org: a name people read in a report (org_name), one line
+ * of printable text. */
+static int conf_set_dmarc_org(struct conf_load *ld, const struct conf_key *k, char *val,
+                              unsigned line)
+{
+    size_t n = strlen(val);
+    for (const unsigned char *c = (const unsigned char *)val; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            n = 0;
+    if (n == 0 || n > 255) {
+        CONF_ERR(ld, line, "dmarc_report_org: '%s' is not one line of 1 to 255 printable "
+                           "characters", strutil_esc(val));
+        return -EINVAL;
+    }
+    free(ld->cfg->dmarc_report_org);
+    ld->cfg->dmarc_report_org = xstrdup(val);
+    return 0;
+}
+
+/* dmarc_report_from: the reports' sender, an ASCII mailbox with a
+ * domain (the envelope and the From field). */
+static int conf_set_dmarc_from(struct conf_load *ld, const struct conf_key *k, char *val,
+                               unsigned line)
+{
+    struct mailaddr a;
+    if (mailaddr_parse_mailbox(val, strlen(val), 0, &a) != MAILADDR_OK ||
+        (a.flags & (MAILADDR_F_NULL | MAILADDR_F_POSTMASTER)) || !conf_domain_valid(a.domain, 0)) {
+        CONF_ERR(ld, line, "dmarc_report_from: '%s' is not an address local@domain",
+                 strutil_esc(val));
+        return -EINVAL;
+    }
+    free(ld->cfg->dmarc_report_from);
+    ld->cfg->dmarc_report_from = xstrdup(a.text);
+    return 0;
+}
+
 static int conf_set_string(struct conf_load *ld, const struct conf_key *k, char *val,
                            unsigned line)
 {
@@ -452,6 +489,50 @@ static int conf_set_sni(struct conf_load *ld, const struct conf_key *k, char *va
     e->name = xstrdup(name);
     strutil_lower(e->name);
     e->cert = conf_path_resolve(ld, cert);
+    e->key = conf_path_resolve(ld, key);
+    return 0;
+}
+
+/* dkim_sign = DOMAIN SELECTOR KEYFILE (repeatable; a domain may have
+ * several selectors, say RSA and Ed25519 as RFC 8463 §5 suggests). */
+static int conf_set_dkim_sign(struct conf_load *ld, const struct conf_key *k, char *val,
+                              unsigned line)
+{
+    (void)k;
+    struct config *cfg = ld->cfg;
+    char *p = val;
+    char *dom = conf_token(&p, 0), *sel = conf_token(&p, 0), *key = conf_token(&p, 0);
+    if (dom == NULL || sel == NULL || key == NULL || conf_token(&p, 0) != NULL) {
+        CONF_ERR(ld, line, "dkim_sign: expected DOMAIN SELECTOR KEYFILE");
+        return -EINVAL;
+    }
+    size_t n = strlen(dom);
+    if (n > 1 && dom[n - 1] == '.')
+        dom[n - 1] = '\0';
+    if (!conf_domain_valid(dom, 0)) {
+        CONF_ERR(ld, line, "dkim_sign: '%s' is not a domain name", strutil_esc(dom));
+        return -EINVAL;
+    }
+    /* The selector goes into a DNS name (<s>._domainkey.<d>): labels of
+     * letters, digits and hyphens, dot-separated (RFC 6376 §3.1). */
+    if (!conf_domain_valid(sel, 0) || strlen(sel) + strlen("._domainkey.") + strlen(dom) > 253) {
+        CONF_ERR(ld, line, "dkim_sign: '%s' is not a selector", strutil_esc(sel));
+        return -EINVAL;
+    }
+    if (cfg->ndkim_sign >= CONF_DKIM_SIGN_MAX) {
+        CONF_ERR(ld, line, "dkim_sign: more than %d lines", CONF_DKIM_SIGN_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->ndkim_sign; i++)
+        if (!strcasecmp(cfg->dkim_sign[i].domain, dom) && !strcasecmp(cfg->dkim_sign[i].selector, sel)) {
+            CONF_ERR(ld, line, "dkim_sign: %s %s given twice", strutil_esc(dom), strutil_esc(sel));
+            return -EINVAL;
+        }
+    cfg->dkim_sign = xrealloc(cfg->dkim_sign, (cfg->ndkim_sign + 1) * sizeof *cfg->dkim_sign);
+    struct conf_dkim_sign *e = &cfg->dkim_sign[cfg->ndkim_sign++];
+    e->domain = xstrdup(dom);
+    strutil_lower(e->domain);
+    e->selector = xstrdup(sel);
     e->key = conf_path_resolve(ld, key);
     return 0;
 }
@@ -676,6 +757,7 @@ static const struct conf_key conf_keys[] = {
     {"tls_cert", conf_set_path, F(tls_cert), 0, 0, 0, NULL},
     {"tls_key", conf_set_path, F(tls_key), 0, 0, 0, NULL},
     {"tls_sni", conf_set_sni, 0, 0, 0, 0, 0, NULL},
+    {"dkim_sign", conf_set_dkim_sign, 0, 0, 0, 0, 0, NULL},
     {"tls_min_version", conf_set_tls_version, 0, 0, 0, 0, 0, NULL},
     {"tls_ciphers", conf_set_string, F(tls_ciphers), 0, 0, 0, NULL},
     {"timeout_tls", conf_set_duration, F(timeout_tls), 1, 3600, 0, NULL},
@@ -701,6 +783,8 @@ static const struct conf_key conf_keys[] = {
     {"spf_reject_fail", conf_set_bool, F(spf_reject_fail), 0, 0, 0, NULL},
     {"spf_defer_temperror", conf_set_bool, F(spf_defer_temperror), 0, 0, 0, NULL},
     {"dmarc_policy", conf_set_choice, F(dmarc_policy), 0, 0, 0, "enforce|report"},
+    {"dmarc_report_org", conf_set_dmarc_org, 0, 0, 0, 0, 0, NULL},
+    {"dmarc_report_from", conf_set_dmarc_from, 0, 0, 0, 0, 0, NULL},
 };
 
 int conf_parse_line(void *arg, char *line, unsigned lineno)

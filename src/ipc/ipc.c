@@ -34,6 +34,7 @@ struct ipc_chan {
     ipc_close_cb on_close;
     void *arg;
     struct ipc_out *head, *tail;
+    size_t backlog; /* octets in head..tail */
     char *rbuf; /* owned, IPC_MAX_PAYLOAD + header */
     int closed;
 };
@@ -172,6 +173,7 @@ static int ipc_flush(struct ipc_chan *ch)
         ch->head = o->next;
         if (ch->head == NULL)
             ch->tail = NULL;
+        ch->backlog -= o->len;
         if (o->fd >= 0)
             close(o->fd);
         free(o->data);
@@ -264,12 +266,18 @@ int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int 
     else
         ch->head = o;
     ch->tail = o;
+    ch->backlog += o->len;
     int rc = ipc_flush(ch);
     if (rc < 0) {
         ipc_chan_fail(ch, rc);
         return rc;
     }
     return 0;
+}
+
+size_t ipc_chan_backlog(const struct ipc_chan *ch)
+{
+    return ch->backlog;
 }
 
 int ipc_send_sync(int fd, unsigned type, const struct buf *payload)

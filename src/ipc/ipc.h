@@ -38,6 +38,11 @@ void ipc_chan_free(struct ipc_chan *ch);
  * keeps its own). Returns 0 or -errno (payload too large, channel closed). */
 int ipc_send(struct ipc_chan *ch, unsigned type, const struct buf *payload, int fd);
 
+/* Octets queued on ch that the socket has not taken yet: a sender of
+ * messages that may be dropped (proc/net_dmarc) looks at it first, so a
+ * peer that stops reading cannot make the queue grow without bound. */
+size_t ipc_chan_backlog(const struct ipc_chan *ch);
+
 /* Sends one message on a blocking descriptor, outside any loop (the
  * parent, which has none). Returns 0 or -errno. */
 int ipc_send_sync(int fd, unsigned type, const struct buf *payload);

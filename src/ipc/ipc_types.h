@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 7
+#define IPC_VERSION 8
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -52,7 +52,13 @@ enum ipc_type {
     /* queue -> net: u64 largest message the spool can take now (bytes;
      * 0: none), sent when it changes (queue_spool_room) */
     IPC_SPOOL_ROOM = 17,
-    IPC_TYPE_MAX = 18
+    /* net -> queue: bytes row (one DMARC aggregate-report row, the line of
+     * mailauth/dmarc_report.h without its LF, at most
+     * DMARC_REPORT_LINE_MAX); fire and forget, no answer. The queue reads
+     * it with dmarc_report_row_parse, sets the time itself and appends it
+     * to the day's rows file (proc/queue_dmarc) */
+    IPC_DMARC_ROW = 18,
+    IPC_TYPE_MAX = 19
 };
 
 #endif

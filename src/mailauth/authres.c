@@ -6,6 +6,7 @@
  * a line goes past 78 characters only when one word is longer. */
 #include "mailauth/authres.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -225,10 +226,6 @@ static size_t authres_b_len(const struct authres_results *r, size_t k)
     return len < AUTHRES_B_MAX ? len : AUTHRES_B_MAX;
 }
 
-static const char *authres_arc_name(enum authres_arc_result r)
-{
-    return r == AUTHRES_ARC_PASS ? "pass" : r == AUTHRES_ARC_FAIL ? "fail" : "none";
-}
 
 int authres_build(const struct authres_results *r, struct buf *out)
 {
@@ -282,7 +279,7 @@ int authres_build(const struct authres_results *r, struct buf *out)
     }
     if (r->arc) {
         const struct authres_arc *a = r->arc;
-        authres_method(&o, &w, "arc", authres_arc_name(a->result));
+        authres_method(&o, &w, "arc", arc_result_name(a->result));
         authres_comment(&o, &w, a->reason);
         if (a->remote_ip)
             authres_prop(&o, &w, "smtp.remote-ip", a->remote_ip, strlen(a->remote_ip));
@@ -421,6 +418,15 @@ int authres_parse_id(const char *v, size_t n, char id[AUTHRES_ID_MAX])
     return rc < 0 ? rc : authres_check_rest(v, n, i);
 }
 
+int authres_parse_arc_instance(const char *v, size_t n, unsigned *instance, size_t *payload)
+{
+    size_t i = 0;
+    int rc = authres_read_instance(v, n, &i, instance);
+    if (rc == 0)
+        *payload = i;
+    return rc;
+}
+
 int authres_parse_arc_id(const char *v, size_t n, unsigned *instance, char id[AUTHRES_ID_MAX])
 {
     size_t i = 0;
@@ -428,6 +434,76 @@ int authres_parse_arc_id(const char *v, size_t n, unsigned *instance, char id[AU
     if (rc == 0)
         rc = authres_read_id(v, n, &i, id);
     return rc < 0 ? rc : authres_check_rest(v, n, i);
+}
+
+/* Skips one resinfo's rest (reason, properties) up to the next ';' at the
+ * top level or the end. 0 or -EINVAL (an unterminated quote or comment). */
+static int authres_skip_resinfo(const char *v, size_t n, size_t *i)
+{
+    while (*i < n && v[*i] != ';') {
+        if (v[*i] == '(') {
+            if (authres_skip_cfws(v, n, i) < 0)
+                return -EINVAL;
+        } else if (v[*i] == '"') {
+            for ((*i)++; *i < n && v[*i] != '"'; (*i)++)
+                if (v[*i] == '\\' && ++*i >= n)
+                    return -EINVAL;
+            if (*i >= n)
+                return -EINVAL;
+            (*i)++;
+        } else {
+            (*i)++;
+        }
+    }
+    return 0;
+}
+
+int authres_parse_result(const char *v, size_t n, const char *method, char *result, size_t cap)
+{
+    char id[AUTHRES_ID_MAX];
+    size_t i = 0;
+    if (authres_read_id(v, n, &i, id) < 0 || authres_skip_cfws(v, n, &i) < 0)
+        return -EINVAL;
+    while (i < n && v[i] >= '0' && v[i] <= '9')
+        i++; /* authres-version */
+    size_t mlen = strlen(method);
+    while (i < n) {
+        if (authres_skip_cfws(v, n, &i) < 0)
+            return -EINVAL;
+        if (i == n)
+            break;
+        if (v[i] != ';')
+            return -EINVAL;
+        i++;
+        if (authres_skip_cfws(v, n, &i) < 0)
+            return -EINVAL;
+        size_t m = i;
+        while (i < n && authres_is_token_char((unsigned char)v[i]))
+            i++;
+        bool match = i - m == mlen && mlen > 0 && strutil_ncasecmp(v + m, method, mlen) == 0;
+        if (i < n && v[i] == '/') /* method-version */
+            for (i++; i < n && v[i] >= '0' && v[i] <= '9'; i++)
+                ;
+        if (authres_skip_cfws(v, n, &i) < 0)
+            return -EINVAL;
+        if (i < n && v[i] == '=' && match) {
+            i++;
+            if (authres_skip_cfws(v, n, &i) < 0)
+                return -EINVAL;
+            size_t r = i;
+            while (i < n && authres_is_token_char((unsigned char)v[i]))
+                i++;
+            if (i == r || i - r >= cap)
+                return -EINVAL;
+            for (size_t k = 0; k < i - r; k++)
+                result[k] = (char)tolower((unsigned char)v[r + k]);
+            result[i - r] = '\0';
+            return 0;
+        }
+        if (authres_skip_resinfo(v, n, &i) < 0)
+            return -EINVAL;
+    }
+    return -ENOENT;
 }
 
 /* Compares ignoring ASCII case and one final dot on either side. */

@@ -23,6 +23,7 @@
 
 #include "base/buf.h"
 #include "base/sizes.h"
+#include "mailauth/arc_result.h"
 #include "mailauth/dmarc.h"
 #include "mailauth/spf_record.h"
 
@@ -53,14 +54,8 @@ struct authres_dmarc {
     const char *reason;
 };
 
-enum authres_arc_result {
-    AUTHRES_ARC_NONE,
-    AUTHRES_ARC_PASS,
-    AUTHRES_ARC_FAIL,
-};
-
 struct authres_arc {
-    enum authres_arc_result result;
+    enum arc_result result;
     const char *remote_ip; /* smtp.remote-ip, or NULL */
     int oldest_pass;       /* header.oldest-pass, or -1 */
     const char *reason;
@@ -98,6 +93,20 @@ int authres_parse_id(const char *v, size_t n, char id[AUTHRES_ID_MAX]);
 /* The same for an ARC-Authentication-Results body: "i=" 1 to 50 into
  * *instance, ';', then the payload as above. */
 int authres_parse_arc_id(const char *v, size_t n, unsigned *instance, char id[AUTHRES_ID_MAX]);
+
+/* Only the instance of an ARC-Authentication-Results body: "i=" 1 to 50
+ * into *instance, ';', and where what follows it (the authres-payload)
+ * starts into *payload. 0 or -EINVAL. */
+int authres_parse_arc_instance(const char *v, size_t n, unsigned *instance, size_t *payload);
+
+/* The result of `method` (lowercase, e.g. "arc") in an Authentication-
+ * Results field body v[0..n) (after the colon): the first resinfo at the
+ * top level whose method is `method`, ignoring ASCII case (quoted strings
+ * and comments are skipped whole, so a value cannot pose as a resinfo).
+ * Into result (NUL-terminated, lowercased). Returns 0, -ENOENT when no
+ * resinfo has that method, -EINVAL for a body that does not read. */
+int authres_parse_result(const char *v, size_t n, const char *method, char *result,
+                         size_t cap);
 
 /* Whether a field body claims the authserv-id `ours` (a host name): its
  * id is ours ignoring ASCII case and a final dot, whatever follows it; a

@@ -277,13 +277,52 @@ static void dkim_hdr_md(EVP_MD_CTX *md, const void *p, size_t n)
         fatal("dkim: SHA-256 failed");
 }
 
+void dkim_hdr_hlist(const struct dkim_hdr_index *x, const char *const *names, bool oversign,
+                    struct buf *out)
+{
+    for (size_t i = 0; names[i]; i++) {
+        int id = dkim_hdr_index_find(x, names[i], strlen(names[i]));
+        uint32_t n = id < 0 ? 0 : dkim_hdr_index_count(x, id);
+        for (uint32_t k = 0; k < n + (oversign ? 1 : 0); k++) {
+            if (out->len)
+                buf_putc(out, ':');
+            buf_puts(out, names[i]);
+        }
+    }
+}
+
+static void dkim_hdr_hash_init(EVP_MD_CTX *md)
+{
+    if (EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1)
+        fatal("dkim: SHA-256 init failed");
+}
+
+/* One field, canonicalised, into the hash. */
+static void dkim_hdr_hash_field(EVP_MD_CTX *md, enum dkim_canon c, const char *f, size_t n,
+                                struct buf *scratch)
+{
+    buf_reset(scratch);
+    dkim_canon_header(c, f, n, scratch);
+    dkim_hdr_md(md, scratch->data, scratch->len);
+}
+
+/* The signature's own field, without its final CRLF, and the digest. */
+static void dkim_hdr_hash_final(EVP_MD_CTX *md, enum dkim_canon c, const char *sigf, size_t sign,
+                                struct buf *scratch, unsigned char out[DKIM_HASH_LEN])
+{
+    buf_reset(scratch);
+    dkim_canon_header(c, sigf, sign, scratch);
+    dkim_hdr_md(md, scratch->data, scratch->len - 2);
+    if (EVP_DigestFinal_ex(md, out, NULL) != 1)
+        fatal("dkim: SHA-256 failed");
+}
+
 void dkim_hdr_hash(const struct dkim_hdr *h, const struct dkim_hdr_index *x, uint32_t *cursor,
                    enum dkim_canon c, const char *hlist, size_t hlen, const char *sigf,
                    size_t sign, EVP_MD_CTX *md, struct buf *scratch,
                    unsigned char out[DKIM_HASH_LEN])
 {
-    if (EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1)
-        fatal("dkim: SHA-256 init failed");
+    dkim_hdr_hash_init(md);
     memset(cursor, 0, x->nnames * sizeof *cursor);
     size_t pos = 0, len;
     const char *name;
@@ -292,13 +331,17 @@ void dkim_hdr_hash(const struct dkim_hdr *h, const struct dkim_hdr_index *x, uin
         if (id < 0 || cursor[id] >= dkim_hdr_index_count(x, id))
             continue;
         uint32_t f = dkim_hdr_index_from_bottom(x, id, cursor[id]++);
-        buf_reset(scratch);
-        dkim_canon_header(c, dkim_hdr_at(h, f), h->fields[f].len, scratch);
-        dkim_hdr_md(md, scratch->data, scratch->len);
+        dkim_hdr_hash_field(md, c, dkim_hdr_at(h, f), h->fields[f].len, scratch);
     }
-    buf_reset(scratch);
-    dkim_canon_header(c, sigf, sign, scratch);
-    dkim_hdr_md(md, scratch->data, scratch->len - 2);
-    if (EVP_DigestFinal_ex(md, out, NULL) != 1)
-        fatal("dkim: SHA-256 failed");
+    dkim_hdr_hash_final(md, c, sigf, sign, scratch, out);
+}
+
+void dkim_hdr_hash_spans(const struct dkim_span *f, size_t n, enum dkim_canon c,
+                         const char *sigf, size_t sign, EVP_MD_CTX *md, struct buf *scratch,
+                         unsigned char out[DKIM_HASH_LEN])
+{
+    dkim_hdr_hash_init(md);
+    for (size_t i = 0; i < n; i++)
+        dkim_hdr_hash_field(md, c, f[i].p, f[i].n, scratch);
+    dkim_hdr_hash_final(md, c, sigf, sign, scratch, out);
 }

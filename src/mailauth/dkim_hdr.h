@@ -118,6 +118,15 @@ static inline uint32_t dkim_hdr_index_from_bottom(const struct dkim_hdr_index *x
     return x->inst[nm->first + nm->count - 1 - k];
 }
 
+/* Appends to out (after a ':' when out is not empty) an h= list: each
+ * name of the NULL-terminated names[] (lowercase; added to x, which is
+ * built) as many times as the header has fields of that name, and, with
+ * oversign, once more (RFC 6376 §8.15: an instance added later, or one
+ * added where none was, then breaks the signature); without oversign a
+ * name the header lacks is left out. */
+void dkim_hdr_hlist(const struct dkim_hdr_index *x, const char *const *names, bool oversign,
+                    struct buf *out);
+
 /* The header hash of RFC 6376 §3.7, into out: the fields the colon list
  * hlist[0..hlen) names (an h= value), in its order, each instance taken
  * from the bottom up past those taken before for the same name (a name
@@ -130,5 +139,20 @@ void dkim_hdr_hash(const struct dkim_hdr *h, const struct dkim_hdr_index *x, uin
                    enum dkim_canon c, const char *hlist, size_t hlen, const char *sigf,
                    size_t sign, EVP_MD_CTX *md, struct buf *scratch,
                    unsigned char out[DKIM_HASH_LEN]);
+
+/* A piece of text: a header field (name, colon, value with folds, no
+ * final CRLF). */
+struct dkim_span {
+    const char *p;
+    size_t n;
+};
+
+/* The same hash over fields given one by one rather than by an h= list:
+ * f[0..n) in that order, canonicalised in c, then the signature's own
+ * field sigf[0..sign) without its final CRLF. The ARC-Seal's hash (RFC
+ * 8617 §5.1.1) is of this kind: every ARC set in instance order. */
+void dkim_hdr_hash_spans(const struct dkim_span *f, size_t n, enum dkim_canon c,
+                         const char *sigf, size_t sign, EVP_MD_CTX *md, struct buf *scratch,
+                         unsigned char out[DKIM_HASH_LEN]);
 
 #endif

@@ -88,6 +88,38 @@ static int dkim_parse_canon(struct dkim_sig *sig, const char *v, size_t n)
     return 0;
 }
 
+int dkim_alg_parse(const char *v, size_t n, enum dkim_alg *a)
+{
+    if (dkim_text_eq(v, n, "rsa-sha256"))
+        *a = DKIM_ALG_RSA_SHA256;
+    else if (dkim_text_eq(v, n, "ed25519-sha256"))
+        *a = DKIM_ALG_ED25519_SHA256;
+    else if (dkim_text_eq(v, n, "rsa-sha1"))
+        *a = DKIM_ALG_RSA_SHA1;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int dkim_sig_qname(char out[256], const char *s, size_t s_len, const char *d, size_t d_len)
+{
+    if (s_len + sizeof "._domainkey." - 1 + d_len > 253)
+        return -ENAMETOOLONG;
+    memcpy(out, s, s_len);
+    memcpy(out + s_len, "._domainkey.", 12);
+    memcpy(out + s_len + 12, d, d_len);
+    out[s_len + 12 + d_len] = '\0';
+    return 0;
+}
+
+void dkim_sig_strip_b(const char *field, size_t n, const char *b, size_t b_len, struct buf *out)
+{
+    size_t b_at = (size_t)(b - field), b_end = b_at + b_len;
+    buf_reset(out);
+    buf_append(out, field, b_at);
+    buf_append(out, field + b_end, n - b_end);
+}
+
 int dkim_sig_h_next(const struct dkim_sig *sig, size_t *pos, const char **name, size_t *len)
 {
     return dkim_list_next(sig->h, sig->h_len, pos, name, len);
@@ -102,10 +134,17 @@ int dkim_sig_h_next(const struct dkim_sig *sig, size_t *pos, const char **name, 
 int dkim_sig_parse(struct dkim_sig *sig, const char *value, size_t n, struct buf *tmp,
                    const char **why)
 {
+    return dkim_sig_parse_form(sig, DKIM_SIG_FORM_DKIM, value, n, tmp, why);
+}
+
+int dkim_sig_parse_form(struct dkim_sig *sig, enum dkim_sig_form form, const char *value,
+                        size_t n, struct buf *tmp, const char **why)
+{
     static const char *const required[] = {"v", "a", "b", "bh", "d", "h", "s"};
     static const char *const missing[] = {"missing v=", "missing a=", "missing b=",
                                           "missing bh=", "missing d=", "missing h=",
                                           "missing s="};
+    bool ams = form == DKIM_SIG_FORM_AMS;
     struct dkim_tags tags;
     memset(sig, 0, sizeof *sig);
     sig->l = DKIM_NO_LIMIT;
@@ -115,23 +154,20 @@ int dkim_sig_parse(struct dkim_sig *sig, const char *value, size_t n, struct buf
     if (rc < 0)
         DKIM_FAIL("malformed tag list");
     const struct dkim_tag *t[7];
-    for (size_t k = 0; k < 7; k++) {
+    /* RFC 8617 §4.1.2: an AMS has no v= ("if seen, a version tag MUST be
+     * ignored"). */
+    t[0] = NULL;
+    for (size_t k = ams ? 1 : 0; k < 7; k++) {
         t[k] = dkim_tags_find(&tags, required[k]);
         if (t[k] == NULL)
             DKIM_FAIL(missing[k]);
     }
     const struct dkim_tag *v = t[0], *a = t[1], *b = t[2], *bh = t[3], *d = t[4], *h = t[5],
                           *s = t[6];
-    if (!dkim_text_eq(v->value, v->value_len, "1"))
+    if (!ams && !dkim_text_eq(v->value, v->value_len, "1"))
         DKIM_FAIL("v= is not 1");
 
-    if (dkim_text_eq(a->value, a->value_len, "rsa-sha256"))
-        sig->alg = DKIM_ALG_RSA_SHA256;
-    else if (dkim_text_eq(a->value, a->value_len, "ed25519-sha256"))
-        sig->alg = DKIM_ALG_ED25519_SHA256;
-    else if (dkim_text_eq(a->value, a->value_len, "rsa-sha1"))
-        sig->alg = DKIM_ALG_RSA_SHA1;
-    else
+    if (dkim_alg_parse(a->value, a->value_len, &sig->alg) < 0)
         DKIM_FAIL("unknown algorithm");
 
     if (!dkim_name_ok(d->value, d->value_len))
@@ -142,12 +178,8 @@ int dkim_sig_parse(struct dkim_sig *sig, const char *value, size_t n, struct buf
     sig->d_len = d->value_len;
     sig->s = s->value;
     sig->s_len = s->value_len;
-    if (sig->s_len + sizeof "._domainkey." - 1 + sig->d_len > 253)
+    if (dkim_sig_qname(sig->qname, s->value, s->value_len, d->value, d->value_len) < 0)
         DKIM_FAIL("s= and d= too long for DNS");
-    memcpy(sig->qname, s->value, s->value_len);
-    memcpy(sig->qname + s->value_len, "._domainkey.", 12);
-    memcpy(sig->qname + s->value_len + 12, d->value, d->value_len);
-    sig->qname[s->value_len + 12 + d->value_len] = '\0';
 
     /* h=: at least "from" (§3.5, §5.4); names as RFC 5322 has them. */
     sig->h = h->value;
@@ -169,7 +201,8 @@ int dkim_sig_parse(struct dkim_sig *sig, const char *value, size_t n, struct buf
     if (sig->h_from == 0)
         DKIM_FAIL("h= does not sign From");
 
-    const struct dkim_tag *i = dkim_tags_find(&tags, "i");
+    /* An AMS's i= is its instance (RFC 8617 §4.2.1), read by arc_set. */
+    const struct dkim_tag *i = ams ? NULL : dkim_tags_find(&tags, "i");
     if (i) {
         if (i->value_len > DKIM_AUID_MAX)
             DKIM_FAIL("i= too long");

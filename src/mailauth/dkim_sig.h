@@ -62,6 +62,27 @@ struct dkim_sig {
 int dkim_sig_parse(struct dkim_sig *sig, const char *value, size_t n, struct buf *tmp,
                    const char **why);
 
+/* The same for a field of another form: DKIM_SIG_FORM_AMS reads an
+ * ARC-Message-Signature (RFC 8617 §4.1.2: the syntax and semantics of a
+ * DKIM-Signature, except that v= is not required and is ignored, and i= is
+ * the ARC instance, not an AUID: sig->i stays empty). */
+enum dkim_sig_form {
+    DKIM_SIG_FORM_DKIM,
+    DKIM_SIG_FORM_AMS,
+};
+int dkim_sig_parse_form(struct dkim_sig *sig, enum dkim_sig_form form, const char *value,
+                        size_t n, struct buf *tmp, const char **why);
+
+/* An a= value: 0, or -EINVAL for an algorithm tern does not know. */
+int dkim_alg_parse(const char *v, size_t n, enum dkim_alg *a);
+
+/* "<s>._domainkey.<d>" into out: 0, or -ENAMETOOLONG past 253 octets. */
+int dkim_sig_qname(char out[256], const char *s, size_t s_len, const char *d, size_t d_len);
+
+/* The field field[0..n) with b='s value b[0..b_len) (inside it) deleted,
+ * into out (reset first): what the header hash signs (RFC 6376 §3.7). */
+void dkim_sig_strip_b(const char *field, size_t n, const char *b, size_t b_len, struct buf *out);
+
 /* Steps through sig's h= names (see dkim_list_next); h= parsed, so no
  * error can come. */
 int dkim_sig_h_next(const struct dkim_sig *sig, size_t *pos, const char **name, size_t *len);

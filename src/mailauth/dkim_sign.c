@@ -32,25 +32,16 @@ const char *const dkim_sign_headers_default[] = {
 struct dkim_signer {
     struct dkim_sign_params p;
     const char *const *headers;
-    struct dkim_hdr hdr;
-    struct dkim_hdr_index idx;
-    struct dkim_body *body;
+    struct dkim_msg m;
     int slot;
-    EVP_MD_CTX *md;
-    uint32_t *cursor;
-    size_t cursor_cap;
-    struct buf hlist, field, scratch, sig;
+    struct buf hlist, field, sig;
     bool started;
 };
 
 struct dkim_signer *dkim_sign_new(void)
 {
     struct dkim_signer *s = xcalloc(1, sizeof *s);
-    s->body = dkim_body_new();
-    s->md = EVP_MD_CTX_new();
-    if (s->md == NULL)
-        fatal("dkim: out of memory");
-    dkim_hdr_init(&s->hdr);
+    dkim_msg_init(&s->m);
     return s;
 }
 
@@ -58,19 +49,14 @@ void dkim_sign_free(struct dkim_signer *s)
 {
     if (s == NULL)
         return;
-    dkim_hdr_free(&s->hdr);
-    dkim_hdr_index_free(&s->idx);
-    dkim_body_free(s->body);
-    EVP_MD_CTX_free(s->md);
-    free(s->cursor);
+    dkim_msg_free(&s->m);
     buf_free(&s->hlist);
     buf_free(&s->field);
-    buf_free(&s->scratch);
     buf_free(&s->sig);
     free(s);
 }
 
-static bool dkim_sign_key_ok(EVP_PKEY *k)
+static bool dkim_sign_pkey_ok(EVP_PKEY *k)
 {
     if (k == NULL)
         return false;
@@ -96,6 +82,28 @@ static bool dkim_sign_auid_ok(const char *auid, const char *d)
     return n == dl || at[n - dl] == '.';
 }
 
+bool dkim_sign_key_ok(const struct dkim_sign_key *key)
+{
+    return dkim_sign_pkey_ok(key->key) && key->domain != NULL && key->selector != NULL &&
+           dkim_name_ok(key->domain, strlen(key->domain)) &&
+           dkim_name_ok(key->selector, strlen(key->selector)) &&
+           strlen(key->selector) + 12 + strlen(key->domain) <= 253;
+}
+
+bool dkim_sign_headers_ok(const char *const *hs)
+{
+    bool from = false;
+    size_t nh = 0;
+    for (size_t i = 0; hs[i]; i++, nh++) {
+        size_t len = strlen(hs[i]);
+        if (len == 0 || strcspn(hs[i], ": \t\r\n") != len)
+            return false;
+        if (strcmp(hs[i], "from") == 0)
+            from = true;
+    }
+    return from && nh <= DKIM_H_MAX / 2;
+}
+
 int dkim_sign_start(struct dkim_signer *s, const struct dkim_sign_params *p)
 {
     s->started = false;
@@ -103,10 +111,7 @@ int dkim_sign_start(struct dkim_signer *s, const struct dkim_sign_params *p)
         return -EINVAL;
     for (size_t k = 0; k < p->nkeys; k++) {
         const struct dkim_sign_key *key = &p->keys[k];
-        if (!dkim_sign_key_ok(key->key) || key->domain == NULL || key->selector == NULL ||
-            !dkim_name_ok(key->domain, strlen(key->domain)) ||
-            !dkim_name_ok(key->selector, strlen(key->selector)) ||
-            strlen(key->selector) + 12 + strlen(key->domain) > 253)
+        if (!dkim_sign_key_ok(key))
             return -EINVAL;
         if (p->auid && !dkim_sign_auid_ok(p->auid, key->domain))
             return -EINVAL;
@@ -114,38 +119,21 @@ int dkim_sign_start(struct dkim_signer *s, const struct dkim_sign_params *p)
     if (p->t < 0 || p->x < 0 || (p->x && p->x <= p->t))
         return -EINVAL;
     const char *const *hs = p->headers ? p->headers : dkim_sign_headers_default;
-    bool from = false;
-    size_t nh = 0;
-    for (size_t i = 0; hs[i]; i++, nh++) {
-        size_t len = strlen(hs[i]);
-        if (len == 0 || strcspn(hs[i], ": \t\r\n") != len)
-            return -EINVAL;
-        if (strcmp(hs[i], "from") == 0)
-            from = true;
-    }
-    if (!from || nh > DKIM_H_MAX / 2)
+    if (!dkim_sign_headers_ok(hs))
         return -EINVAL;
     s->p = *p;
     s->headers = hs;
-    dkim_hdr_reset(&s->hdr, p->header_max);
-    dkim_hdr_index_reset(&s->idx);
-    dkim_body_reset(s->body);
-    s->slot = dkim_body_want(s->body, DKIM_CANON_RELAXED, DKIM_NO_LIMIT);
+    dkim_msg_reset(&s->m, p->header_max);
+    s->slot = dkim_body_want(s->m.body, DKIM_CANON_RELAXED, DKIM_NO_LIMIT);
+    s->m.body_on = true;
     s->started = true;
     return 0;
 }
 
 void dkim_sign_feed(struct dkim_signer *s, const char *p, size_t n)
 {
-    if (!s->started)
-        return;
-    if (!s->hdr.done) {
-        size_t used = dkim_hdr_feed(&s->hdr, p, n);
-        p += used;
-        n -= used;
-    }
-    if (s->hdr.done)
-        dkim_body_feed(s->body, p, n);
+    if (s->started)
+        dkim_msg_feed(&s->m, p, n, NULL, NULL);
 }
 
 int dkim_sign_digest(EVP_PKEY *key, const unsigned char digest[DKIM_HASH_LEN],
@@ -183,10 +171,14 @@ int dkim_sign_digest(EVP_PKEY *key, const unsigned char digest[DKIM_HASH_LEN],
 
 /* ---- folding ---- */
 
-struct dkim_fold {
-    struct buf *out;
-    size_t col; /* characters on the current line */
-};
+void dkim_fold_start(struct dkim_fold *f, struct buf *out, struct buf *scratch, const char *name)
+{
+    f->out = out;
+    f->scratch = scratch;
+    buf_puts(out, name);
+    buf_putc(out, ':');
+    f->col = strlen(name) + 1;
+}
 
 /* Appends a word, after a space (sp) or right after what came before;
  * folds first when the word would make the line too long. A fold is
@@ -205,29 +197,66 @@ static void dkim_fold_word(struct dkim_fold *f, const char *w, size_t n, bool sp
     f->col += n;
 }
 
-/* "name=value;" as one word. */
-static void dkim_fold_tag(struct dkim_fold *f, struct buf *w, const char *name,
-                          const char *value)
+void dkim_fold_tag(struct dkim_fold *f, const char *name, const char *value)
 {
+    struct buf *w = f->scratch;
     buf_reset(w);
     buf_printf(w, "%s=%s;", name, value);
     dkim_fold_word(f, w->data, w->len, true);
 }
 
-/* h=: each name of the set once per instance in the message, and once
- * more (§8.15 over-signing); names without instances once. */
-static void dkim_sign_hlist(struct dkim_signer *s)
+void dkim_fold_hlist(struct dkim_fold *f, const char *h, size_t hn)
 {
-    buf_reset(&s->hlist);
-    for (size_t i = 0; s->headers[i]; i++) {
-        int id = dkim_hdr_index_find(&s->idx, s->headers[i], strlen(s->headers[i]));
-        uint32_t n = id < 0 ? 0 : dkim_hdr_index_count(&s->idx, id);
-        for (uint32_t k = 0; k <= n; k++) {
-            if (s->hlist.len)
-                buf_putc(&s->hlist, ':');
-            buf_puts(&s->hlist, s->headers[i]);
+    size_t at = 0;
+    bool first = true;
+    while (at < hn) {
+        const char *colon = memchr(h + at, ':', hn - at);
+        size_t end = colon ? (size_t)(colon - h) + 1 : hn;
+        buf_reset(f->scratch);
+        if (first)
+            buf_puts(f->scratch, "h=");
+        buf_append(f->scratch, h + at, end - at);
+        if (!colon)
+            buf_putc(f->scratch, ';');
+        dkim_fold_word(f, f->scratch->data, f->scratch->len, first);
+        first = false;
+        at = end;
+    }
+}
+
+void dkim_fold_b(struct dkim_fold *f)
+{
+    if (f->col + 1 + 2 + 8 > DKIM_LINE_MAX) {
+        buf_append(f->out, "\r\n ", 3);
+        f->col = 1;
+    } else {
+        buf_putc(f->out, ' ');
+        f->col++;
+    }
+    buf_puts(f->out, "b=");
+    f->col += 2;
+}
+
+void dkim_fold_sig(struct dkim_fold *f, const unsigned char *sig, size_t n)
+{
+    size_t b64n = BASE64_ENCODED_SIZE(n);
+    struct buf *sc = f->scratch;
+    buf_reset(sc);
+    char *enc = buf_reserve(sc, b64n);
+    ssize_t len = base64_encode(sig, n, enc, b64n);
+    buf_commit(sc, (size_t)len);
+    size_t i = 0;
+    while (i < (size_t)len) {
+        size_t room = DKIM_LINE_MAX - f->col;
+        size_t take = (size_t)len - i < room ? (size_t)len - i : room;
+        buf_append(f->out, sc->data + i, take);
+        i += take;
+        if (i < (size_t)len) {
+            buf_append(f->out, "\r\n ", 3);
+            f->col = 1;
         }
     }
+    buf_append(f->out, "\r\n", 2);
 }
 
 /* One signature field for key k into out. */
@@ -237,76 +266,34 @@ static int dkim_sign_one(struct dkim_signer *s, const struct dkim_sign_key *k,
     bool ed = EVP_PKEY_get_base_id(k->key) == EVP_PKEY_ED25519;
     struct buf *fb = &s->field;
     buf_reset(fb);
-    buf_puts(fb, "DKIM-Signature:");
-    struct dkim_fold f = {fb, fb->len};
-    struct buf *w = &s->scratch;
+    struct dkim_fold f;
+    dkim_fold_start(&f, fb, &s->m.scratch, "DKIM-Signature");
     char num[24];
-    dkim_fold_tag(&f, w, "v", "1");
-    dkim_fold_tag(&f, w, "a", ed ? "ed25519-sha256" : "rsa-sha256");
-    dkim_fold_tag(&f, w, "c", "relaxed/relaxed");
-    dkim_fold_tag(&f, w, "d", k->domain);
-    dkim_fold_tag(&f, w, "s", k->selector);
+    dkim_fold_tag(&f, "v", "1");
+    dkim_fold_tag(&f, "a", ed ? "ed25519-sha256" : "rsa-sha256");
+    dkim_fold_tag(&f, "c", "relaxed/relaxed");
+    dkim_fold_tag(&f, "d", k->domain);
+    dkim_fold_tag(&f, "s", k->selector);
     if (s->p.auid)
-        dkim_fold_tag(&f, w, "i", s->p.auid);
+        dkim_fold_tag(&f, "i", s->p.auid);
     if (s->p.t) {
         snprintf(num, sizeof num, "%lld", s->p.t);
-        dkim_fold_tag(&f, w, "t", num);
+        dkim_fold_tag(&f, "t", num);
     }
     if (s->p.x) {
         snprintf(num, sizeof num, "%lld", s->p.x);
-        dkim_fold_tag(&f, w, "x", num);
+        dkim_fold_tag(&f, "x", num);
     }
-    /* h=, breakable after each colon. */
-    const char *h = s->hlist.data;
-    size_t hn = s->hlist.len, at = 0;
-    bool first = true;
-    while (at < hn) {
-        const char *colon = memchr(h + at, ':', hn - at);
-        size_t end = colon ? (size_t)(colon - h) + 1 : hn;
-        buf_reset(&s->scratch);
-        if (first)
-            buf_puts(&s->scratch, "h=");
-        buf_append(&s->scratch, h + at, end - at);
-        if (!colon)
-            buf_putc(&s->scratch, ';');
-        dkim_fold_word(&f, s->scratch.data, s->scratch.len, first);
-        first = false;
-        at = end;
-    }
-    dkim_fold_tag(&f, w, "bh", bh);
-    if (f.col + 1 + 2 + 8 > DKIM_LINE_MAX) {
-        buf_append(fb, "\r\n ", 3);
-        f.col = 1;
-    } else {
-        buf_putc(fb, ' ');
-        f.col++;
-    }
-    buf_puts(fb, "b=");
-    f.col += 2;
+    dkim_fold_hlist(&f, s->hlist.data, s->hlist.len);
+    dkim_fold_tag(&f, "bh", bh);
+    dkim_fold_b(&f);
 
     /* The header hash sees the field as it is now: b= with no value. */
     unsigned char hh[DKIM_HASH_LEN];
-    dkim_hdr_hash(&s->hdr, &s->idx, s->cursor, DKIM_CANON_RELAXED, s->hlist.data, s->hlist.len,
-                  fb->data, fb->len, s->md, &s->scratch, hh);
+    dkim_msg_hash(&s->m, DKIM_CANON_RELAXED, s->hlist.data, s->hlist.len, fb->data, fb->len, hh);
     if (dkim_sign_digest(k->key, hh, &s->sig) < 0)
         return -EIO;
-    size_t b64n = BASE64_ENCODED_SIZE(s->sig.len);
-    buf_reset(&s->scratch);
-    char *enc = buf_reserve(&s->scratch, b64n);
-    ssize_t len = base64_encode(s->sig.data, s->sig.len, enc, b64n);
-    buf_commit(&s->scratch, (size_t)len);
-    size_t i = 0;
-    while (i < (size_t)len) {
-        size_t room = DKIM_LINE_MAX - f.col;
-        size_t take = (size_t)len - i < room ? (size_t)len - i : room;
-        buf_append(fb, s->scratch.data + i, take);
-        i += take;
-        if (i < (size_t)len) {
-            buf_append(fb, "\r\n ", 3);
-            f.col = 1;
-        }
-    }
-    buf_append(fb, "\r\n", 2);
+    dkim_fold_sig(&f, (const unsigned char *)s->sig.data, s->sig.len);
     buf_append(out, fb->data, fb->len);
     return 0;
 }
@@ -316,20 +303,16 @@ int dkim_sign_finish(struct dkim_signer *s, struct buf *out)
     if (!s->started)
         return -EINVAL;
     s->started = false;
-    dkim_hdr_end(&s->hdr);
-    if (s->hdr.overflow)
+    dkim_msg_end(&s->m, NULL, NULL);
+    if (s->m.hdr.overflow)
         return -EMSGSIZE;
-    dkim_body_finish(s->body);
     for (size_t i = 0; s->headers[i]; i++)
-        dkim_hdr_index_add(&s->idx, s->headers[i], strlen(s->headers[i]));
-    dkim_hdr_index_build(&s->idx, &s->hdr);
-    if (s->cursor_cap < s->idx.nnames) {
-        s->cursor_cap = s->idx.nnames;
-        s->cursor = xrealloc(s->cursor, s->cursor_cap * sizeof *s->cursor);
-    }
-    dkim_sign_hlist(s);
+        dkim_hdr_index_add(&s->m.idx, s->headers[i], strlen(s->headers[i]));
+    dkim_msg_index_build(&s->m);
+    buf_reset(&s->hlist);
+    dkim_hdr_hlist(&s->m.idx, s->headers, true, &s->hlist);
     char bh[BASE64_ENCODED_SIZE(DKIM_HASH_LEN)];
-    base64_encode(dkim_body_digest(s->body, s->slot), DKIM_HASH_LEN, bh, sizeof bh);
+    base64_encode(dkim_body_digest(s->m.body, s->slot), DKIM_HASH_LEN, bh, sizeof bh);
     size_t mark = out->len;
     for (size_t k = 0; k < s->p.nkeys; k++) {
         if (dkim_sign_one(s, &s->p.keys[k], bh, out) < 0) {
@@ -340,4 +323,15 @@ int dkim_sign_finish(struct dkim_signer *s, struct buf *out)
         }
     }
     return 0;
+}
+
+const char *dkim_sign_header(const struct dkim_signer *s, size_t *len)
+{
+    *len = s->m.hdr.text.len;
+    return s->m.hdr.text.data ? s->m.hdr.text.data : "";
+}
+
+const unsigned char *dkim_sign_body_hash(const struct dkim_signer *s)
+{
+    return dkim_body_digest(s->m.body, s->slot);
 }

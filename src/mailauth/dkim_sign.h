@@ -31,6 +31,7 @@
 #include "base/buf.h"
 #include "mailauth/dkim_canon.h"
 #include "mailauth/dkim_hdr.h"
+#include "mailauth/dkim_msg.h"
 #include "mailauth/dkim_sig.h"
 
 /* Keys one signer signs with at once. */
@@ -87,5 +88,42 @@ int dkim_sign_finish(struct dkim_signer *s, struct buf *out);
  * Replaces out's contents with the signature's octets. 0 or -EIO. */
 int dkim_sign_digest(EVP_PKEY *key, const unsigned char digest[DKIM_HASH_LEN],
                      struct buf *out);
+
+/* Whether a key can sign: RSA of DKIM_RSA_BITS_MIN to DKIM_RSA_BITS_MAX
+ * bits or Ed25519, and a domain and selector DNS can ask for. */
+bool dkim_sign_key_ok(const struct dkim_sign_key *key);
+
+/* Whether a header set is one to sign: lowercase field names, "from"
+ * among them, at most DKIM_H_MAX / 2 (each may be over-signed). */
+bool dkim_sign_headers_ok(const char *const *headers);
+
+/* After dkim_sign_finish() and until the next start: the header section
+ * as it was fed (its fields, each ending in CRLF), and the SHA-256 of the
+ * body in relaxed canonicalisation, so that an ARC sealer
+ * (arc_seal_header) need not read the message again. */
+const char *dkim_sign_header(const struct dkim_signer *s, size_t *len);
+const unsigned char *dkim_sign_body_hash(const struct dkim_signer *s);
+
+/* Writing a signature field folded into lines of at most 78 characters
+ * (RFC 5322 §2.1.1): its name, tags, an h= list breakable after each
+ * colon, "b=", then the signature's base64 across lines. What is written
+ * before dkim_fold_sig() is the field as its header hash sees it (b=
+ * empty, RFC 6376 §3.7). Shared with ARC's fields (arc_seal.h). */
+struct dkim_fold {
+    struct buf *out;     /* borrowed: the field goes here */
+    struct buf *scratch; /* borrowed: words are built here */
+    size_t col;          /* characters on the current line */
+};
+
+/* Appends "name:" to out. */
+void dkim_fold_start(struct dkim_fold *f, struct buf *out, struct buf *scratch, const char *name);
+/* " name=value;", on a new line if it would not fit. */
+void dkim_fold_tag(struct dkim_fold *f, const char *name, const char *value);
+/* " h=a:b:c;" from the colon list h[0..n). */
+void dkim_fold_hlist(struct dkim_fold *f, const char *h, size_t n);
+/* " b=". */
+void dkim_fold_b(struct dkim_fold *f);
+/* The signature sig[0..n) in base64, folded, and the field's CRLF. */
+void dkim_fold_sig(struct dkim_fold *f, const unsigned char *sig, size_t n);
 
 #endif

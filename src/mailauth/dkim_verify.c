@@ -20,6 +20,7 @@
 #include "base/xmalloc.h"
 #include "mailauth/dkim_hdr.h"
 #include "mailauth/dkim_key.h"
+#include "mailauth/dkim_msg.h"
 
 struct dkim_vsig {
     struct dkim_sig sig;
@@ -34,9 +35,7 @@ struct dkim_vsig {
 
 struct dkim_verify {
     struct dkim_verify_params p;
-    struct dkim_hdr hdr;
-    struct dkim_hdr_index idx;
-    struct dkim_body *body;
+    struct dkim_msg m;
     struct dkim_vsig sigs[DKIM_SIGS_MAX];
     size_t nsigs;
     unsigned sig_fields, from_count, subject_count, flags;
@@ -45,11 +44,8 @@ struct dkim_verify {
     bool answered[DNSQ_BATCH_MAX];
     size_t nq, nanswered;
 
-    uint32_t *cursor; /* per indexed name: instances used, bottom up */
-    size_t cursor_cap;
-    struct buf scratch, tmp;
-    EVP_MD_CTX *md;
-    bool body_on, ended;
+    struct buf tmp;
+    bool ended;
 };
 
 const char *dkim_result_name(enum dkim_result r)
@@ -62,11 +58,7 @@ const char *dkim_result_name(enum dkim_result r)
 struct dkim_verify *dkim_verify_new(void)
 {
     struct dkim_verify *v = xcalloc(1, sizeof *v);
-    v->body = dkim_body_new();
-    v->md = EVP_MD_CTX_new();
-    if (v->md == NULL)
-        fatal("dkim: out of memory");
-    dkim_hdr_init(&v->hdr);
+    dkim_msg_init(&v->m);
     v->ended = true;
     return v;
 }
@@ -75,12 +67,7 @@ void dkim_verify_free(struct dkim_verify *v)
 {
     if (v == NULL)
         return;
-    dkim_hdr_free(&v->hdr);
-    dkim_hdr_index_free(&v->idx);
-    dkim_body_free(v->body);
-    EVP_MD_CTX_free(v->md);
-    free(v->cursor);
-    buf_free(&v->scratch);
+    dkim_msg_free(&v->m);
     buf_free(&v->tmp);
     free(v);
 }
@@ -90,13 +77,11 @@ void dkim_verify_start(struct dkim_verify *v, const struct dkim_verify_params *p
     v->p = *p;
     if (v->p.clock_skew == 0)
         v->p.clock_skew = DKIM_CLOCK_SKEW;
-    dkim_hdr_reset(&v->hdr, p->header_max);
-    dkim_hdr_index_reset(&v->idx);
-    dkim_body_reset(v->body);
+    dkim_msg_reset(&v->m, p->header_max);
     v->nsigs = 0;
     v->sig_fields = v->from_count = v->subject_count = v->flags = 0;
     v->nq = v->nanswered = 0;
-    v->body_on = v->ended = false;
+    v->ended = false;
 }
 
 static void dkim_final(struct dkim_vsig *vs, enum dkim_result r, const char *reason)
@@ -133,40 +118,37 @@ static void dkim_report(struct dkim_vsig *vs)
     r->x = s->x;
 }
 
+const char *dkim_verify_early(const struct dkim_sig *s, long long now, unsigned clock_skew)
+{
+    long long skew = clock_skew;
+    if (s->alg == DKIM_ALG_RSA_SHA1)
+        return "rsa-sha1 is not accepted (RFC 8301)";
+    if (now <= 0)
+        return NULL; /* no clock given: times unchecked */
+    if (s->has_x && s->x < (uint64_t)now && (uint64_t)now - s->x > (uint64_t)skew)
+        return "signature expired";
+    if (s->has_t && s->t > (uint64_t)(now + skew))
+        return "signature time in the future";
+    return NULL;
+}
+
 /* §3.5 t= and x=, RFC 8301 §3.1: results known without the key. */
 static bool dkim_judge_early(struct dkim_verify *v, struct dkim_vsig *vs)
 {
-    const struct dkim_sig *s = &vs->sig;
-    long long now = v->p.now, skew = v->p.clock_skew;
-    if (s->alg == DKIM_ALG_RSA_SHA1) {
-        dkim_final(vs, DKIM_FAIL, "rsa-sha1 is not accepted (RFC 8301)");
-        return true;
-    }
-    if (now <= 0)
-        return false; /* no clock given: times unchecked */
-    if (s->has_x && s->x < (uint64_t)now && (uint64_t)now - s->x > (uint64_t)skew) {
-        dkim_final(vs, DKIM_FAIL, "signature expired");
-        return true;
-    }
-    if (s->has_t && s->t > (uint64_t)(now + skew)) {
-        dkim_final(vs, DKIM_FAIL, "signature time in the future");
-        return true;
-    }
-    return false;
+    const char *why = dkim_verify_early(&vs->sig, v->p.now, v->p.clock_skew);
+    if (why == NULL)
+        return false;
+    dkim_final(vs, DKIM_FAIL, why);
+    return true;
 }
 
 /* §3.7: the header hash, with the signature's field b='s value deleted. */
 static void dkim_header_hash(struct dkim_verify *v, struct dkim_vsig *vs, size_t field)
 {
     const struct dkim_sig *s = &vs->sig;
-    const char *ft = dkim_hdr_at(&v->hdr, field);
-    size_t flen = v->hdr.fields[field].len;
-    size_t b_at = (size_t)(s->b - ft), b_end = b_at + s->b_len;
-    buf_reset(&v->tmp);
-    buf_append(&v->tmp, ft, b_at);
-    buf_append(&v->tmp, ft + b_end, flen - b_end);
-    dkim_hdr_hash(&v->hdr, &v->idx, v->cursor, s->hcanon, s->h, s->h_len, v->tmp.data,
-                  v->tmp.len, v->md, &v->scratch, vs->hhash);
+    dkim_sig_strip_b(dkim_hdr_at(&v->m.hdr, field), v->m.hdr.fields[field].len, s->b, s->b_len,
+                     &v->tmp);
+    dkim_msg_hash(&v->m, s->hcanon, s->h, s->h_len, v->tmp.data, v->tmp.len, vs->hhash);
 }
 
 /* Asks for a key name once, however many signatures need it. */
@@ -183,9 +165,10 @@ static int dkim_ask(struct dkim_verify *v, const char *qname)
 }
 
 /* The header section is complete. */
-static void dkim_header_done(struct dkim_verify *v)
+static void dkim_header_done(void *arg)
 {
-    struct dkim_hdr *h = &v->hdr;
+    struct dkim_verify *v = arg;
+    struct dkim_hdr *h = &v->m.hdr;
     if (h->overflow) {
         v->flags |= DKIM_VF_HEADER_TOO_LARGE;
         return;
@@ -220,18 +203,14 @@ static void dkim_header_done(struct dkim_verify *v)
         size_t pos = 0, nlen;
         const char *name;
         while (dkim_sig_h_next(&vs->sig, &pos, &name, &nlen) == 1)
-            dkim_hdr_index_add(&v->idx, name, nlen);
+            dkim_hdr_index_add(&v->m.idx, name, nlen);
     }
-    dkim_hdr_index_add(&v->idx, "from", 4);
-    dkim_hdr_index_add(&v->idx, "subject", 7);
-    dkim_hdr_index_build(&v->idx, h);
-    v->from_count = dkim_hdr_index_count(&v->idx, dkim_hdr_index_find(&v->idx, "from", 4));
-    v->subject_count =
-        dkim_hdr_index_count(&v->idx, dkim_hdr_index_find(&v->idx, "subject", 7));
-    if (v->cursor_cap < v->idx.nnames) {
-        v->cursor_cap = v->idx.nnames;
-        v->cursor = xrealloc(v->cursor, v->cursor_cap * sizeof *v->cursor);
-    }
+    struct dkim_hdr_index *x = &v->m.idx;
+    dkim_hdr_index_add(x, "from", 4);
+    dkim_hdr_index_add(x, "subject", 7);
+    dkim_msg_index_build(&v->m);
+    v->from_count = dkim_hdr_index_count(x, dkim_hdr_index_find(x, "from", 4));
+    v->subject_count = dkim_hdr_index_count(x, dkim_hdr_index_find(x, "subject", 7));
     for (size_t k = 0; k < v->nsigs; k++) {
         struct dkim_vsig *vs = &v->sigs[k];
         if (vs->final)
@@ -242,48 +221,31 @@ static void dkim_header_done(struct dkim_verify *v)
         if (vs->sig.h_subject > 0 && v->subject_count > vs->sig.h_subject)
             vs->res.flags |= DKIM_SF_UNSIGNED_SUBJECT;
         dkim_header_hash(v, vs, fields[k]);
-        vs->slot = dkim_body_want(v->body, vs->sig.bcanon, vs->sig.l);
+        vs->slot = dkim_body_want(v->m.body, vs->sig.bcanon, vs->sig.l);
         if (vs->slot < 0) { /* cannot happen: fewer signatures than slots */
             dkim_final(vs, DKIM_TEMPERROR, "internal error");
             continue;
         }
-        v->body_on = true;
+        v->m.body_on = true;
         vs->q = dkim_ask(v, vs->sig.qname);
     }
 }
 
 void dkim_verify_feed(struct dkim_verify *v, const char *p, size_t n)
 {
-    if (v->ended)
-        return;
-    if (!v->hdr.done) {
-        size_t used = dkim_hdr_feed(&v->hdr, p, n);
-        if (v->hdr.done)
-            dkim_header_done(v);
-        p += used;
-        n -= used;
-    }
-    if (v->body_on && n > 0)
-        dkim_body_feed(v->body, p, n);
+    if (!v->ended)
+        dkim_msg_feed(&v->m, p, n, dkim_header_done, v);
 }
 
-/* RFC 6376 §3.6.2.2: a TXT RR's strings are one record, joined. */
-static void dkim_txt_join(struct buf *out, const struct dnsq_rr *rr)
+bool dkim_verify_digest(EVP_PKEY *pk, enum dkim_alg alg, const unsigned char *sig,
+                        size_t sig_len, const unsigned char digest[DKIM_HASH_LEN])
 {
-    buf_reset(out);
-    for (size_t s = 0; s < rr->u.txt.n; s++)
-        buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
-}
-
-static bool dkim_crypto_verify(struct dkim_verify *v, const struct dkim_vsig *vs, EVP_PKEY *pk)
-{
-    const struct dkim_sig *s = &vs->sig;
     bool ok = false;
-    if (s->alg == DKIM_ALG_ED25519_SHA256) {
+    if (alg == DKIM_ALG_ED25519_SHA256) {
         /* RFC 8463 §3: PureEdDSA over the SHA-256 of the header data. */
         EVP_MD_CTX *m = EVP_MD_CTX_new();
         ok = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, pk) == 1 &&
-             EVP_DigestVerify(m, s->sig, s->sig_len, vs->hhash, DKIM_HASH_LEN) == 1;
+             EVP_DigestVerify(m, sig, sig_len, digest, DKIM_HASH_LEN) == 1;
         EVP_MD_CTX_free(m);
     } else {
         /* RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6376 §3.3.1). */
@@ -291,10 +253,9 @@ static bool dkim_crypto_verify(struct dkim_verify *v, const struct dkim_vsig *vs
         ok = c && EVP_PKEY_verify_init(c) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1 &&
              EVP_PKEY_CTX_set_signature_md(c, dkim_sha256()) == 1 &&
-             EVP_PKEY_verify(c, s->sig, s->sig_len, vs->hhash, DKIM_HASH_LEN) == 1;
+             EVP_PKEY_verify(c, sig, sig_len, digest, DKIM_HASH_LEN) == 1;
         EVP_PKEY_CTX_free(c);
     }
-    (void)v;
     ERR_clear_error(); /* nothing left for the TLS code of this thread */
     return ok;
 }
@@ -312,6 +273,25 @@ static bool dkim_auid_exact(const struct dkim_sig *s)
     return n == s->d_len && strutil_ncasecmp(at + 1, s->d, n) == 0;
 }
 
+const char *dkim_verify_key_refuses(const struct dkim_key *k, enum dkim_alg alg,
+                                    enum dkim_result *r)
+{
+    if (k->revoked) {
+        *r = DKIM_FAIL;
+        return "key revoked";
+    }
+    bool ed = alg == DKIM_ALG_ED25519_SHA256;
+    if (ed != (k->type == DKIM_KEY_ED25519)) {
+        *r = DKIM_PERMERROR;
+        return "key type does not match a=";
+    }
+    if (!ed && k->bits < DKIM_RSA_BITS_MIN) {
+        *r = DKIM_FAIL;
+        return "key too small (RFC 8301)";
+    }
+    return NULL;
+}
+
 /* §6.1.2, §6.1.3 (the public-key half): one signature against its key. */
 static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const struct dkim_key *k)
 {
@@ -319,17 +299,10 @@ static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const st
     vs->res.key_bits = k->bits;
     if (k->testing)
         vs->res.flags |= DKIM_SF_TESTING;
-    if (k->revoked) {
-        dkim_final(vs, DKIM_FAIL, "key revoked");
-        return;
-    }
-    bool ed = s->alg == DKIM_ALG_ED25519_SHA256;
-    if (ed != (k->type == DKIM_KEY_ED25519)) {
-        dkim_final(vs, DKIM_PERMERROR, "key type does not match a=");
-        return;
-    }
-    if (!ed && k->bits < DKIM_RSA_BITS_MIN) {
-        dkim_final(vs, DKIM_FAIL, "key too small (RFC 8301)");
+    enum dkim_result r;
+    const char *why = dkim_verify_key_refuses(k, s->alg, &r);
+    if (why) {
+        dkim_final(vs, r, why);
         return;
     }
     if (k->strict && !dkim_auid_exact(s)) {
@@ -337,7 +310,37 @@ static void dkim_judge_key(struct dkim_verify *v, struct dkim_vsig *vs, const st
         return;
     }
     vs->keyed = true;
-    vs->sig_ok = dkim_crypto_verify(v, vs, k->pkey);
+    vs->sig_ok = dkim_verify_digest(k->pkey, s->alg, s->sig, s->sig_len, vs->hhash);
+}
+
+int dkim_verify_key_answer(struct dkim_key *k, const struct dnsq_answer *a, struct buf *scratch,
+                           struct buf *tmp, enum dkim_result *r, const char **why)
+{
+    *why = "no key for signature";
+    *r = DKIM_PERMERROR;
+    if (a->status == DNSQ_TEMPFAIL) {
+        *r = DKIM_TEMPERROR;
+        *why = "key lookup failed";
+        return -EAGAIN;
+    }
+    if (a->status != DNSQ_OK)
+        return -ENOENT;
+    /* The first record that is a DKIM key record decides (§3.6.2.2 leaves
+     * several undefined); v= other than DKIM1 is skipped. */
+    int ret = -ENOENT;
+    for (size_t i = 0; i < a->count; i++) {
+        dnsq_txt_join(scratch, &a->rrs[i]);
+        const char *kwhy;
+        int rc = dkim_key_parse(k, scratch->data ? scratch->data : "", scratch->len, tmp, &kwhy);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            *why = kwhy;
+        ret = rc < 0 ? -EINVAL : 0;
+        break;
+    }
+    ERR_clear_error();
+    return ret;
 }
 
 int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer *a)
@@ -347,30 +350,9 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
     v->answered[i] = true;
     v->nanswered++;
     struct dkim_key key = {0};
-    const char *why = "no key for signature";
-    enum dkim_result r = DKIM_PERMERROR;
-    bool have = false;
-    if (a->status == DNSQ_TEMPFAIL) {
-        r = DKIM_TEMPERROR;
-        why = "key lookup failed";
-    } else if (a->status == DNSQ_OK) {
-        /* The first record that is a DKIM key record decides (§3.6.2.2
-         * leaves several undefined); v= other than DKIM1 is skipped. */
-        for (size_t k = 0; k < a->count && !have; k++) {
-            dkim_txt_join(&v->scratch, &a->rrs[k]);
-            const char *kwhy;
-            int rc = dkim_key_parse(&key, v->scratch.data ? v->scratch.data : "",
-                                    v->scratch.len, &v->tmp, &kwhy);
-            if (rc == -ENOENT)
-                continue;
-            if (rc < 0) {
-                why = kwhy;
-                break;
-            }
-            have = true;
-        }
-        ERR_clear_error();
-    }
+    const char *why;
+    enum dkim_result r;
+    bool have = dkim_verify_key_answer(&key, a, &v->m.scratch, &v->tmp, &r, &why) == 0;
     for (size_t k = 0; k < v->nsigs; k++) {
         struct dkim_vsig *vs = &v->sigs[k];
         if (vs->final || vs->q != (int)i)
@@ -388,11 +370,11 @@ int dkim_verify_answer(struct dkim_verify *v, size_t i, const struct dnsq_answer
 static void dkim_judge_body(struct dkim_verify *v, struct dkim_vsig *vs)
 {
     const struct dkim_sig *s = &vs->sig;
-    uint64_t blen = dkim_body_length(v->body, s->bcanon);
+    uint64_t blen = dkim_body_length(v->m.body, s->bcanon);
     vs->res.body_len = blen;
     if (s->l != DKIM_NO_LIMIT && s->l < blen)
         vs->res.flags |= DKIM_SF_LENGTH;
-    if (CRYPTO_memcmp(dkim_body_digest(v->body, vs->slot), s->bh, DKIM_HASH_LEN) != 0) {
+    if (CRYPTO_memcmp(dkim_body_digest(v->m.body, vs->slot), s->bh, DKIM_HASH_LEN) != 0) {
         dkim_final(vs, DKIM_FAIL, "body hash mismatch");
     } else if (!vs->sig_ok) {
         dkim_final(vs, DKIM_FAIL, "signature mismatch");
@@ -422,13 +404,8 @@ void dkim_verify_end(struct dkim_verify *v)
 {
     if (v->ended)
         return;
-    if (!v->hdr.done) {
-        dkim_hdr_end(&v->hdr);
-        dkim_header_done(v);
-    }
+    dkim_msg_end(&v->m, dkim_header_done, v);
     v->ended = true;
-    if (v->body_on)
-        dkim_body_finish(v->body);
 }
 
 enum dkim_step dkim_verify_step(struct dkim_verify *v)

@@ -74,6 +74,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
+#include "base/buf.h"
 #include "base/sizes.h"
 #include "mailauth/dkim_result.h"
 #include "mailauth/dkim_sig.h"
@@ -187,5 +190,33 @@ unsigned dkim_verify_from_count(const struct dkim_verify *v);
 unsigned dkim_verify_subject_count(const struct dkim_verify *v);
 unsigned dkim_verify_sig_fields(const struct dkim_verify *v);
 unsigned dkim_verify_flags(const struct dkim_verify *v);
+
+/* ---- pieces shared with ARC (arc_verify.h), whose signatures are DKIM's ---- */
+
+struct dkim_key;
+
+/* The reason a signature fails before its key is read (rsa-sha1, RFC
+ * 8301 §3.1; x= past or t= ahead of now by more than clock_skew seconds,
+ * §3.5; now 0 leaves the times unchecked), or NULL. */
+const char *dkim_verify_early(const struct dkim_sig *s, long long now, unsigned clock_skew);
+
+/* The key an answer holds (RFC 6376 §3.6.2.2: the first TXT record that
+ * is a DKIM key record) into k (zeroed or cleared; the caller clears it).
+ * 0; or, with *r and *why set: -EAGAIN (temperror: the lookup failed),
+ * -ENOENT (permerror: no key record), -EINVAL (permerror: a malformed or
+ * unusable one). scratch and tmp are the caller's scratch. */
+int dkim_verify_key_answer(struct dkim_key *k, const struct dnsq_answer *a, struct buf *scratch,
+                           struct buf *tmp, enum dkim_result *r, const char **why);
+
+/* Why key k may not verify a signature of algorithm alg (revoked, of the
+ * other type, RSA under 1024 bits), with its result in *r; or NULL. */
+const char *dkim_verify_key_refuses(const struct dkim_key *k, enum dkim_alg alg,
+                                    enum dkim_result *r);
+
+/* Whether sig[0..sig_len) is key pk's signature of the header hash
+ * digest: RSASSA-PKCS1-v1_5 with SHA-256, or PureEdDSA over the digest
+ * for Ed25519 (RFC 8463 §3). */
+bool dkim_verify_digest(EVP_PKEY *pk, enum dkim_alg alg, const unsigned char *sig,
+                        size_t sig_len, const unsigned char digest[DKIM_HASH_LEN]);
 
 #endif

@@ -194,13 +194,6 @@ static void dmarc_slot_nothing(struct dmarc_slot *s, const char *reason)
         dmarc_slot_end(s, DMARC_NONE, reason);
 }
 
-static void dmarc_txt_join(struct buf *out, const struct dnsq_rr *rr)
-{
-    buf_reset(out);
-    for (size_t s = 0; s < rr->u.txt.n; s++)
-        buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
-}
-
 int dmarc_eval_answer(struct dmarc_eval *e, size_t i, const struct dnsq_answer *a)
 {
     if (e->done || i >= e->nq || e->answered[i])
@@ -210,7 +203,7 @@ int dmarc_eval_answer(struct dmarc_eval *e, size_t i, const struct dnsq_answer *
     /* §6.6.3 steps 3-5: the v=DMARC1 records among the TXT RRs. */
     size_t found = 0, which = 0;
     for (size_t k = 0; a->status == DNSQ_OK && k < a->count; k++) {
-        dmarc_txt_join(&e->txt, &a->rrs[k]);
+        dnsq_txt_join(&e->txt, &a->rrs[k]);
         if (dmarc_record_is_dmarc(e->txt.data ? e->txt.data : "", e->txt.len)) {
             found++;
             which = k;
@@ -220,7 +213,7 @@ int dmarc_eval_answer(struct dmarc_eval *e, size_t i, const struct dnsq_answer *
     const char *why = NULL;
     int parsed = -EINVAL;
     if (found == 1) {
-        dmarc_txt_join(&e->txt, &a->rrs[which]);
+        dnsq_txt_join(&e->txt, &a->rrs[which]);
         parsed = dmarc_record_parse(&rec, e->txt.data, e->txt.len, &why);
     }
     for (size_t si = 0; si < e->nslots; si++) {

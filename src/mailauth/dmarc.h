@@ -147,9 +147,9 @@ const struct dmarc_domain *dmarc_eval_verdict(const struct dmarc_eval *e);
 size_t dmarc_eval_ndomains(const struct dmarc_eval *e);
 const struct dmarc_domain *dmarc_eval_domain(const struct dmarc_eval *e, size_t i);
 
-/* "none", "pass", "fail", "temperror", "permerror"; and the DKIM names. */
+/* "none", "pass", "fail", "temperror", "permerror" (dkim_result_name is
+ * in dkim_result.h). */
 const char *dmarc_result_name(enum dmarc_result r);
-const char *dkim_result_name(enum dkim_result r);
 
 /* Whether a and b are aligned in mode m (§3.1): strict, the same name;
  * relaxed, the same Organizational Domain. Case and a final dot do not

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/keycount.h"
+#include "base/siphash.h"
 #include "base/strutil.h"
 #include "base/xmalloc.h"
 #include "mailauth/authres.h"
@@ -56,6 +58,17 @@ static void dmarc_cpy(char *dst, const char *src, size_t size)
     strutil_lcpy(dst, src ? src : "", size);
 }
 
+/* A domain of the message's (MAIL FROM's, HELO's, d=): kept when it
+ * passes dnsq_name_ok (as the line's reader checks), else "" (an empty
+ * label, a name over 253 octets), so that every row filled reads back. Returns whether it was kept. */
+static bool dmarc_cpy_domain(char *dst, const char *src, size_t size)
+{
+    dmarc_cpy(dst, src, size);
+    if (dst[0] && !dnsq_name_ok(dst, strlen(dst)))
+        dst[0] = '\0';
+    return dst[0] != '\0';
+}
+
 int dmarc_report_row_fill(struct dmarc_report_row *row, const struct dmarc_domain *d,
                           const struct dmarc_report_msg *m)
 {
@@ -67,8 +80,8 @@ int dmarc_report_row_fill(struct dmarc_report_row *row, const struct dmarc_domai
     row->time = m->time;
     dmarc_cpy(row->policy_domain, d->policy_domain, sizeof row->policy_domain);
     dmarc_cpy(row->header_from, d->from, sizeof row->header_from);
-    dmarc_cpy(row->envelope_from, m->envelope_from, sizeof row->envelope_from);
-    dmarc_cpy(row->envelope_to, m->envelope_to, sizeof row->envelope_to);
+    dmarc_cpy_domain(row->envelope_from, m->envelope_from, sizeof row->envelope_from);
+    dmarc_cpy_domain(row->envelope_to, m->envelope_to, sizeof row->envelope_to);
     strutil_lower(row->envelope_from);
     strutil_lower(row->envelope_to);
     row->disposition = m->applied;
@@ -89,12 +102,14 @@ int dmarc_report_row_fill(struct dmarc_report_row *row, const struct dmarc_domai
     memcpy(row->rua, d->rec.rua, sizeof row->rua);
     row->spf_helo = m->spf_helo;
     row->spf_result = m->spf_result;
-    dmarc_cpy(row->spf_domain, m->spf_domain, sizeof row->spf_domain);
+    dmarc_cpy_domain(row->spf_domain, m->spf_domain, sizeof row->spf_domain);
     for (size_t i = 0; i < m->ndkim && row->ndkim < DMARC_REPORT_DKIM_MAX; i++) {
-        struct dmarc_report_dkim *k = &row->dkim[row->ndkim++];
+        struct dmarc_report_dkim *k = &row->dkim[row->ndkim];
+        if (!dmarc_cpy_domain(k->domain, m->dkim[i].domain, sizeof k->domain))
+            continue; /* a d= that is no domain: nothing to report it under */
         k->result = m->dkim[i].result;
-        dmarc_cpy(k->domain, m->dkim[i].domain, sizeof k->domain);
         dmarc_cpy(k->selector, m->dkim[i].selector, sizeof k->selector);
+        row->ndkim++;
     }
     return 0;
 }
@@ -129,8 +144,10 @@ static void dmarc_reasons_text(unsigned reasons, struct buf *out)
     }
 }
 
-/* The fields that tell rows apart in a report; `all` adds the time and
- * the published policy (the whole line). */
+/* The row's line without its LF. Without `all`, the time and the
+ * published policy are written as fixed values (0, p=none sp=none pct=0
+ * adkim=r aspf=r fo=0, no rua): what is left tells rows apart in a
+ * report, and still reads back as a row (the aggregation's key). */
 static void dmarc_row_fields(const struct dmarc_report_row *r, struct buf *out, bool all)
 {
     char num[32];
@@ -167,6 +184,8 @@ static void dmarc_row_fields(const struct dmarc_report_row *r, struct buf *out, 
                 buf_printf(&tmp, "!%llu", (unsigned long long)r->rua[i].max_bytes);
         }
         dmarc_field(out, tmp.data ? tmp.data : "", false);
+    } else {
+        buf_puts(out, "\tnone\tnone\t0\tr\tr\t0\t-");
     }
     dmarc_field(out, r->spf_helo ? "helo" : "mfrom", false);
     dmarc_field(out, spf_result_name(r->spf_result), false);
@@ -501,16 +520,261 @@ static void dmarc_xml_record(struct buf *out, const struct dmarc_report_row *r, 
     dmarc_xml_close(out, 2, "record");
 }
 
-struct dmarc_keyed {
-    char *key; /* owned */
-    size_t row;
+
+/* ---- aggregation ---- */
+
+/* One policy domain's report in the making. */
+struct dmarc_agg_domain {
+    struct dmarc_report_row newest; /* policy_published, rua */
+    struct keycount records;        /* row key (dmarc_row_fields) -> messages */
+    uint64_t messages;
 };
 
-static int dmarc_keyed_cmp(const void *a, const void *b)
+struct dmarc_report_agg {
+    struct dmarc_agg_domain **dom; /* owned, in the order first seen */
+    size_t n, cap;
+    size_t *slot;                  /* policy domain hash table: index + 1, 0 = free */
+    size_t nslots;                 /* 0 or a power of two, over 2 n */
+    struct siphash_key seed;       /* the names come from the network */
+    size_t records;                /* distinct records over all domains */
+};
+
+struct dmarc_report_agg *dmarc_report_agg_new(void)
 {
-    const struct dmarc_keyed *x = a, *y = b;
-    int c = strcmp(x->key, y->key);
-    return c ? c : (x->row > y->row) - (x->row < y->row);
+    struct dmarc_report_agg *a = xcalloc(1, sizeof *a);
+    siphash_key_random(&a->seed);
+    return a;
+}
+
+void dmarc_report_agg_free(struct dmarc_report_agg *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        keycount_free(&a->dom[i]->records);
+        free(a->dom[i]);
+    }
+    free(a->dom);
+    free(a->slot);
+    free(a);
+}
+
+/* The table slot of `name`: where it is, or the free slot it would take. */
+static size_t dmarc_agg_find(const struct dmarc_report_agg *a, const char *name)
+{
+    size_t mask = a->nslots - 1;
+    size_t i = (size_t)siphash24(&a->seed, name, strlen(name)) & mask;
+    while (a->slot[i] && strcmp(a->dom[a->slot[i] - 1]->newest.policy_domain, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void dmarc_agg_grow(struct dmarc_report_agg *a)
+{
+    free(a->slot);
+    a->nslots = a->nslots ? a->nslots * 2 : 64;
+    a->slot = xcalloc(a->nslots, sizeof *a->slot);
+    for (size_t i = 0; i < a->n; i++)
+        a->slot[dmarc_agg_find(a, a->dom[i]->newest.policy_domain)] = i + 1;
+}
+
+int dmarc_report_agg_add(struct dmarc_report_agg *a, const struct dmarc_report_row *row)
+{
+    if (a->nslots == 0)
+        dmarc_agg_grow(a);
+    size_t s = dmarc_agg_find(a, row->policy_domain);
+    struct dmarc_agg_domain *d;
+    if (a->slot[s]) {
+        d = a->dom[a->slot[s] - 1];
+    } else {
+        if (a->n == DMARC_REPORT_DOMAINS_MAX || a->records == DMARC_REPORT_RECORDS_MAX)
+            return -ENOSPC;
+        d = xcalloc(1, sizeof *d);
+        keycount_init(&d->records);
+        d->newest = *row;
+        if (a->n == a->cap) {
+            a->cap = a->cap ? a->cap * 2 : 16;
+            a->dom = xrealloc(a->dom, a->cap * sizeof *a->dom);
+        }
+        a->dom[a->n++] = d;
+        a->slot[s] = a->n;
+        if (2 * a->n > a->nslots)
+            dmarc_agg_grow(a);
+    }
+    struct buf key = BUF_INIT;
+    dmarc_row_fields(row, &key, false);
+    int rc = 0;
+    if (keycount_get(&d->records, key.data) == 0 && a->records == DMARC_REPORT_RECORDS_MAX) {
+        rc = -ENOSPC;
+    } else {
+        if (keycount_add(&d->records, key.data) == 1)
+            a->records++;
+        d->messages++;
+        if (row->time >= d->newest.time)
+            d->newest = *row;
+    }
+    buf_free(&key);
+    return rc;
+}
+
+int dmarc_report_agg_add_line(struct dmarc_report_agg *a, const char *line, size_t n,
+                              long long begin, long long end)
+{
+    struct dmarc_report_row *row = xmalloc(sizeof *row);
+    int rc = dmarc_report_row_parse(row, line, n);
+    if (rc == 0 && (row->time < begin || row->time >= end))
+        rc = -ERANGE;
+    if (rc == 0)
+        rc = dmarc_report_agg_add(a, row);
+    free(row);
+    return rc;
+}
+
+void dmarc_report_reader_init(struct dmarc_report_reader *r, struct dmarc_report_agg *a,
+                              long long begin, long long end)
+{
+    memset(r, 0, sizeof *r);
+    r->agg = a;
+    r->begin = begin;
+    r->end = end;
+    buf_init(&r->line);
+}
+
+static void dmarc_reader_line(struct dmarc_report_reader *r)
+{
+    int rc = r->overlong ? -EINVAL
+                         : dmarc_report_agg_add_line(r->agg, r->line.data ? r->line.data : "",
+                                                     r->line.len, r->begin, r->end);
+    if (rc == 0)
+        r->rows++;
+    else if (rc == -ERANGE)
+        r->outside++;
+    else if (rc == -ENOSPC)
+        r->full++;
+    else
+        r->malformed++;
+    buf_reset(&r->line);
+    r->overlong = false;
+}
+
+void dmarc_report_reader_feed(struct dmarc_report_reader *r, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *lf = memchr(p, '\n', n);
+        size_t seg = lf ? (size_t)(lf - p) : n;
+        if (!r->overlong && r->line.len + seg >= DMARC_REPORT_LINE_MAX) {
+            r->overlong = true; /* no row is this long: not kept */
+            buf_reset(&r->line);
+        }
+        if (!r->overlong)
+            buf_append(&r->line, p, seg);
+        if (lf == NULL)
+            return;
+        dmarc_reader_line(r);
+        p += seg + 1;
+        n -= seg + 1;
+    }
+}
+
+void dmarc_report_reader_end(struct dmarc_report_reader *r)
+{
+    if (r->line.len || r->overlong) {
+        r->overlong = true; /* torn: what was written of it is not trusted */
+        dmarc_reader_line(r);
+    }
+}
+
+void dmarc_report_reader_free(struct dmarc_report_reader *r)
+{
+    buf_free(&r->line);
+}
+
+size_t dmarc_report_agg_count(const struct dmarc_report_agg *a)
+{
+    return a->n;
+}
+
+const struct dmarc_report_row *dmarc_report_agg_policy(const struct dmarc_report_agg *a,
+                                                       size_t i)
+{
+    return i < a->n ? &a->dom[i]->newest : NULL;
+}
+
+uint64_t dmarc_report_agg_messages(const struct dmarc_report_agg *a, size_t i)
+{
+    return i < a->n ? a->dom[i]->messages : 0;
+}
+
+size_t dmarc_report_agg_records(const struct dmarc_report_agg *a, size_t i)
+{
+    return i < a->n ? keycount_size(&a->dom[i]->records) : 0;
+}
+
+static int dmarc_key_cmp(const void *a, const void *b)
+{
+    const struct keycount_slot *const *x = a, *const *y = b;
+    return strcmp((*x)->key, (*y)->key);
+}
+
+int dmarc_report_agg_xml(const struct dmarc_report_agg *a, size_t i,
+                         const struct dmarc_report_meta *m, struct buf *out)
+{
+    if (i >= a->n || m->org_name == NULL || m->email == NULL || m->report_id == NULL)
+        return -EINVAL;
+    const struct dmarc_agg_domain *d = a->dom[i];
+    const struct dmarc_report_row *pub = &d->newest;
+    /* The records in the order of their keys: the same report for the
+     * same rows, whatever order they came in. */
+    size_t nk = 0;
+    const struct keycount_slot **keys =
+        xcalloc(keycount_size(&d->records) + 1, sizeof *keys);
+    for (size_t s = 0; s < d->records.cap; s++)
+        if (d->records.slots[s].key)
+            keys[nk++] = &d->records.slots[s];
+    qsort(keys, nk, sizeof *keys, dmarc_key_cmp);
+    struct dmarc_report_row *row = xmalloc(sizeof *row);
+    struct buf x = BUF_INIT;
+    char num[32], fo[8];
+    buf_puts(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n");
+    dmarc_xml_elem(&x, 2, "version", "1.0");
+    dmarc_xml_open(&x, 2, "report_metadata");
+    dmarc_xml_elem(&x, 4, "org_name", m->org_name);
+    dmarc_xml_elem(&x, 4, "email", m->email);
+    if (m->extra_contact_info)
+        dmarc_xml_elem(&x, 4, "extra_contact_info", m->extra_contact_info);
+    dmarc_xml_elem(&x, 4, "report_id", m->report_id);
+    dmarc_xml_open(&x, 4, "date_range");
+    snprintf(num, sizeof num, "%lld", m->begin);
+    dmarc_xml_elem(&x, 6, "begin", num);
+    snprintf(num, sizeof num, "%lld", m->end);
+    dmarc_xml_elem(&x, 6, "end", num);
+    dmarc_xml_close(&x, 4, "date_range");
+    dmarc_xml_close(&x, 2, "report_metadata");
+    dmarc_xml_open(&x, 2, "policy_published");
+    dmarc_xml_elem(&x, 4, "domain", pub->policy_domain);
+    dmarc_xml_elem(&x, 4, "adkim", dmarc_align_name(pub->adkim));
+    dmarc_xml_elem(&x, 4, "aspf", dmarc_align_name(pub->aspf));
+    dmarc_xml_elem(&x, 4, "p", dmarc_policy_name(pub->p));
+    dmarc_xml_elem(&x, 4, "sp", dmarc_policy_name(pub->sp));
+    snprintf(num, sizeof num, "%u", pub->pct);
+    dmarc_xml_elem(&x, 4, "pct", num);
+    dmarc_record_fo_text(pub->fo, fo);
+    dmarc_xml_elem(&x, 4, "fo", fo);
+    dmarc_xml_close(&x, 2, "policy_published");
+    int rc = 0;
+    for (size_t k = 0; k < nk && rc == 0; k++) {
+        /* Cannot fail: the keys are lines this file wrote. */
+        rc = dmarc_report_row_parse(row, keys[k]->key, strlen(keys[k]->key)) < 0 ? -EBADMSG : 0;
+        if (rc == 0)
+            dmarc_xml_record(&x, row, keys[k]->count);
+    }
+    buf_puts(&x, "</feedback>\n");
+    if (rc == 0)
+        buf_append(out, x.data, x.len);
+    buf_free(&x);
+    free(row);
+    free(keys);
+    return rc;
 }
 
 int dmarc_report_xml(const struct dmarc_report_meta *m, const struct dmarc_report_row *rows,
@@ -521,54 +785,12 @@ int dmarc_report_xml(const struct dmarc_report_meta *m, const struct dmarc_repor
     for (size_t i = 1; i < n; i++)
         if (strcmp(rows[i].policy_domain, rows[0].policy_domain) != 0)
             return -EINVAL;
-    const struct dmarc_report_row *pub = &rows[n - 1];
-    char num[32], fo[8];
-    buf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n");
-    dmarc_xml_elem(out, 2, "version", "1.0");
-    dmarc_xml_open(out, 2, "report_metadata");
-    dmarc_xml_elem(out, 4, "org_name", m->org_name);
-    dmarc_xml_elem(out, 4, "email", m->email);
-    if (m->extra_contact_info)
-        dmarc_xml_elem(out, 4, "extra_contact_info", m->extra_contact_info);
-    dmarc_xml_elem(out, 4, "report_id", m->report_id);
-    dmarc_xml_open(out, 4, "date_range");
-    snprintf(num, sizeof num, "%lld", m->begin);
-    dmarc_xml_elem(out, 6, "begin", num);
-    snprintf(num, sizeof num, "%lld", m->end);
-    dmarc_xml_elem(out, 6, "end", num);
-    dmarc_xml_close(out, 4, "date_range");
-    dmarc_xml_close(out, 2, "report_metadata");
-    dmarc_xml_open(out, 2, "policy_published");
-    dmarc_xml_elem(out, 4, "domain", pub->policy_domain);
-    dmarc_xml_elem(out, 4, "adkim", dmarc_align_name(pub->adkim));
-    dmarc_xml_elem(out, 4, "aspf", dmarc_align_name(pub->aspf));
-    dmarc_xml_elem(out, 4, "p", dmarc_policy_name(pub->p));
-    dmarc_xml_elem(out, 4, "sp", dmarc_policy_name(pub->sp));
-    snprintf(num, sizeof num, "%u", pub->pct);
-    dmarc_xml_elem(out, 4, "pct", num);
-    dmarc_record_fo_text(pub->fo, fo);
-    dmarc_xml_elem(out, 4, "fo", fo);
-    dmarc_xml_close(out, 2, "policy_published");
-
-    /* Identical rows next to each other, in the order first seen. */
-    struct dmarc_keyed *k = xcalloc(n, sizeof *k);
-    for (size_t i = 0; i < n; i++) {
-        struct buf key = BUF_INIT;
-        dmarc_row_fields(&rows[i], &key, false);
-        k[i].key = buf_steal(&key);
-        k[i].row = i;
-    }
-    qsort(k, n, sizeof *k, dmarc_keyed_cmp);
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && strcmp(k[j].key, k[i].key) == 0)
-            j++;
-        dmarc_xml_record(out, &rows[k[i].row], j - i);
-        i = j;
-    }
-    for (size_t i = 0; i < n; i++)
-        free(k[i].key);
-    free(k);
-    buf_puts(out, "</feedback>\n");
-    return 0;
+    struct dmarc_report_agg *a = dmarc_report_agg_new();
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = dmarc_report_agg_add(a, &rows[i]);
+    if (rc == 0)
+        rc = dmarc_report_agg_xml(a, 0, m, out);
+    dmarc_report_agg_free(a);
+    return rc;
 }

@@ -10,7 +10,9 @@
  *   field (the file is on disk, so treated as untrusted).
  * - the report: the XML of Appendix C from report metadata and the rows
  *   of one policy domain, identical rows counted together; escaped, and
- *   valid against the RFC's schema (tests/dmarc/: xmllint).
+ *   valid against the RFC's schema (tests/dmarc/: xmllint). The rows of a
+ *   day are aggregated per policy domain (dmarc_report_agg) by
+ *   `tern dmarc report` (cmd/dmarc.c).
  *
  * The line (fields separated by one TAB, ending in LF; in a field every
  * octet below 0x21, 0x7f and '%' is written %HH, and "-" is the empty
@@ -100,8 +102,10 @@ struct dmarc_report_msg {
 /* Fills *row from one From domain's outcome d (which must have a record)
  * and m. sampled_out is added from d; a disposition that differs from
  * d's adds local_policy unless m gave a reason. Strings that do not fit
- * are cut. Returns 0, or -EINVAL when d has no record or the source IP
- * is not an address. */
+ * are cut; an envelope or SPF domain that dnsq_name_ok refuses (an
+ * empty label, an odd HELO) is left empty and a DKIM signature whose d=
+ * it refuses is left out, so the row's line always reads back. Returns 0, or
+ * -EINVAL when d has no record or the source IP is not an address. */
 int dmarc_report_row_fill(struct dmarc_report_row *row, const struct dmarc_domain *d,
                           const struct dmarc_report_msg *m);
 
@@ -122,11 +126,79 @@ struct dmarc_report_meta {
 };
 
 /* Appends the XML report of rows[0..n) to out: all rows must have the
- * same policy domain; policy_published is the last row's (the newest
- * record seen); identical rows (all but the time and the published
- * policy) become one record with their count. Returns 0, or -EINVAL for
- * no rows, mixed policy domains or missing metadata (out unchanged). */
+ * same policy domain; as dmarc_report_agg_xml over them. Returns 0, or
+ * -EINVAL for no rows, mixed policy domains or missing metadata, -ENOSPC
+ * past the aggregation's limits (out unchanged). */
 int dmarc_report_xml(const struct dmarc_report_meta *m, const struct dmarc_report_row *rows,
                      size_t n, struct buf *out);
+
+/* ---- aggregation (§7.2.1): one report per policy domain and period ----
+ *
+ * Rows are counted per policy domain, identical rows (all but the time
+ * and the published policy) as one record with their count. Memory
+ * follows the distinct records, not the rows, and is bounded: a row that
+ * would make more than DMARC_REPORT_DOMAINS_MAX reports or
+ * DMARC_REPORT_RECORDS_MAX records in all is refused (-ENOSPC), so a day
+ * of hostile mail cannot take the reporting command's memory (each
+ * domain keeps one whole row, about 6 KB; a record its key line). */
+#define DMARC_REPORT_DOMAINS_MAX 10000
+#define DMARC_REPORT_RECORDS_MAX 200000
+
+struct dmarc_report_agg;
+
+/* An empty aggregation; dmarc_report_agg_free() releases it. */
+struct dmarc_report_agg *dmarc_report_agg_new(void);
+void dmarc_report_agg_free(struct dmarc_report_agg *a);
+
+/* Counts *row (copied as needed). 0, or -ENOSPC (not counted). */
+int dmarc_report_agg_add(struct dmarc_report_agg *a, const struct dmarc_report_row *row);
+
+/* One line of a rows file (with or without its LF): read by
+ * dmarc_report_row_parse and counted when its time is in [begin, end).
+ * 0, -EINVAL for a line that is no row, -ERANGE for a time outside,
+ * -ENOSPC as above. */
+int dmarc_report_agg_add_line(struct dmarc_report_agg *a, const char *line, size_t n,
+                              long long begin, long long end);
+
+/* A rows file read as it comes, in pieces of any size: each line ending
+ * in LF goes to dmarc_report_agg_add_line and is counted by its outcome;
+ * a line longer than DMARC_REPORT_LINE_MAX is malformed without being
+ * held (memory stays bounded whatever the file holds), and so is a last
+ * line without its LF (torn by a crash while it was written). The file
+ * is written by the queue from what the smtp process sent: untrusted
+ * (fuzzed by tests/fuzz/fuzz_dmarc_rows.c). */
+struct dmarc_report_reader {
+    struct dmarc_report_agg *agg; /* not owned */
+    long long begin, end;         /* the period: rows outside are not counted */
+    struct buf line;              /* owned: the line so far */
+    bool overlong;                /* the line so far went past the limit */
+    uint64_t rows, malformed, outside, full;
+};
+
+void dmarc_report_reader_init(struct dmarc_report_reader *r, struct dmarc_report_agg *a,
+                              long long begin, long long end);
+void dmarc_report_reader_feed(struct dmarc_report_reader *r, const char *p, size_t n);
+/* The end of the file. */
+void dmarc_report_reader_end(struct dmarc_report_reader *r);
+void dmarc_report_reader_free(struct dmarc_report_reader *r);
+
+/* The reports: their number, and for report i (in the order its policy
+ * domain was first seen) the newest row (by time; of equal times the
+ * last counted), whose policy_domain, published policy and rua the
+ * report uses; the messages it counts and its distinct records. NULL
+ * and 0 for an i out of range. */
+size_t dmarc_report_agg_count(const struct dmarc_report_agg *a);
+const struct dmarc_report_row *dmarc_report_agg_policy(const struct dmarc_report_agg *a,
+                                                       size_t i);
+uint64_t dmarc_report_agg_messages(const struct dmarc_report_agg *a, size_t i);
+size_t dmarc_report_agg_records(const struct dmarc_report_agg *a, size_t i);
+
+/* Appends report i's XML (Appendix C) to out: the metadata, the newest
+ * row's policy_published, one <record> per distinct row with its count,
+ * in a fixed order (the same rows in any order give the same report).
+ * Returns 0, or -EINVAL for an i out of range or missing metadata (out
+ * unchanged). */
+int dmarc_report_agg_xml(const struct dmarc_report_agg *a, size_t i,
+                         const struct dmarc_report_meta *m, struct buf *out);
 
 #endif

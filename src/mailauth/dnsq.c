@@ -56,3 +56,10 @@ int dnsq_txt_parse(const unsigned char *rd, size_t n, struct dnsq_str *out, size
     }
     return (int)k;
 }
+
+void dnsq_txt_join(struct buf *out, const struct dnsq_rr *rr)
+{
+    buf_reset(out);
+    for (size_t s = 0; s < rr->u.txt.n; s++)
+        buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
+}

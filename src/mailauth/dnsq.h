@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/sizes.h"
 
 /* The record types asked for, with their RFC 1035/3596 codes. */
@@ -92,6 +93,11 @@ struct dnsq_answer {
  * Returns the number of strings, or -EINVAL when a string runs past n or
  * there are more than max. */
 int dnsq_txt_parse(const unsigned char *rd, size_t n, struct dnsq_str *out, size_t max);
+
+/* Replaces out's contents with the TXT RR's strings joined without a
+ * separator: one record, as SPF (RFC 7208 §3.3), DKIM (RFC 6376 §3.6.2.2)
+ * and DMARC read it. */
+void dnsq_txt_join(struct buf *out, const struct dnsq_rr *rr);
 
 /* "TXT", "A", ...: for logs. */
 const char *dnsq_type_name(enum dnsq_type t);

@@ -333,14 +333,6 @@ static bool spf_txt_is_spf(const struct dnsq_rr *rr)
     return spf_record_is_spf(head, n);
 }
 
-/* §3.3: the strings of one TXT RR are joined without separator. */
-static void spf_txt_join(struct buf *out, const struct dnsq_rr *rr)
-{
-    buf_reset(out);
-    for (size_t s = 0; s < rr->u.txt.n; s++)
-        buf_append(out, rr->u.txt.strs[s].p, rr->u.txt.strs[s].len);
-}
-
 /* §4.4, §4.5: the records of the frame's domain. */
 static void spf_take_record(struct spf_check *c, const struct dnsq_answer *a)
 {
@@ -359,7 +351,7 @@ static void spf_take_record(struct spf_check *c, const struct dnsq_answer *a)
         c->rec = found ? SPF_REC_MULTIPLE : SPF_REC_NONE;
         return;
     }
-    spf_txt_join(&c->scratch, &a->rrs[which]);
+    dnsq_txt_join(&c->scratch, &a->rrs[which]);
     struct spf_frame *f = &c->frames[c->depth];
     c->rec = spf_record_parse(&f->rec, c->scratch.data, c->scratch.len, &c->rec_err) == 0
                  ? SPF_REC_OK
@@ -441,7 +433,7 @@ int spf_check_answer(struct spf_check *c, size_t i, const struct dnsq_answer *a)
         /* §6.2: anything but exactly one record means no explanation. */
         c->have_txt = st == DNSQ_OK && count == 1;
         if (c->have_txt)
-            spf_txt_join(&c->txt, &a->rrs[0]);
+            dnsq_txt_join(&c->txt, &a->rrs[0]);
         break;
     }
     return 0;

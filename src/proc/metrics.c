@@ -172,6 +172,19 @@ static void metrics_render_queue(struct buf *out, const struct qmetrics *qm)
     if (qm->other_bounced)
         buf_printf(out, "tern_delivery_errors_total{domain=\"other\",result=\"bounced\"} %" PRIu64
                         "\n", qm->other_bounced);
+    metrics_family(out, "tern_dmarc_rows_total", "counter",
+                   "DMARC aggregate-report rows (one per evaluated message and policy domain), "
+                   "by what became of them: recorded in the day's file, dropped by the smtp "
+                   "process (the queue's channel was backed up), refused as malformed, or "
+                   "failed (an I/O error, or the day's file at its size limit).");
+    buf_printf(out, "tern_dmarc_rows_total{result=\"recorded\"} %" PRIu64 "\n",
+               qm->dmarc_rows_recorded);
+    buf_printf(out, "tern_dmarc_rows_total{result=\"dropped\"} %" PRIu64 "\n",
+               metrics_get(&metrics_shm->dmarc_rows_dropped));
+    buf_printf(out, "tern_dmarc_rows_total{result=\"refused\"} %" PRIu64 "\n",
+               qm->dmarc_rows_refused);
+    buf_printf(out, "tern_dmarc_rows_total{result=\"failed\"} %" PRIu64 "\n",
+               qm->dmarc_rows_failed);
 }
 
 void metrics_render(struct buf *out, const struct queue *q, const struct qmetrics *qm,

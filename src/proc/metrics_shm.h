@@ -58,6 +58,9 @@ struct metrics_shm {
     _Atomic uint64_t auth[METRICS_ROLES][METRICS_AUTH_RESULTS];
     _Atomic uint64_t relay[RELAY_EVENTS]; /* enum relay_event (deliver/relay.h) */
     _Atomic uint64_t timeouts[METRICS_TIMEOUTS];
+    /* DMARC report rows not sent to the queue: its channel was backed up
+     * (proc/net_dmarc). */
+    _Atomic uint64_t dmarc_rows_dropped;
 };
 
 /* The counters. Before metrics_shm_create() (unit tests, check-config)

@@ -31,6 +31,7 @@
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "mailauth/psl.h"
+#include "proc/net_dmarc.h"
 #include "proc/net_mailauth.h"
 #include "proc/net_relay_ipc.h"
 #include "proc/privsep.h"
@@ -900,6 +901,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
     keycount_init(&n.per_ip);
     n.spool_room = UINT64_MAX; /* not known until the queue says */
     n.ipc = ipc_chan_new(n.loop, ipc_fd, net_on_ipc, net_on_ipc_close, &n);
+    net_dmarc_set_channel(n.ipc);
     n.ctl = ipc_chan_new(n.loop, ctl_fd, net_on_ctl, net_on_ctl_close, &n);
     n.relay = net_relay_ipc_new(n.loop, cfg, n.ipc, n.dns);
     for (size_t i = 0; i < nls; i++)
@@ -919,6 +921,7 @@ int net_main(const struct config *cfg, const struct net_listener *ls, size_t nls
         net_free_client(&n, n.all);
     relay_free(n.relay);
     dns_free(n.dns);
+    net_dmarc_set_channel(NULL);
     ipc_chan_free(n.ipc);
     ipc_chan_free(n.ctl);
     for (size_t i = 0; i < nls; i++)

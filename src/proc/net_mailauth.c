@@ -15,11 +15,13 @@
 #include "base/xmalloc.h"
 #include "mail/hdrfield.h"
 #include "mail/mailaddr.h"
+#include "mailauth/arc_verify.h"
 #include "mailauth/authres.h"
 #include "mailauth/dkim_verify.h"
 #include "mailauth/dmarc.h"
 #include "mailauth/dmarc_from.h"
 #include "mailauth/spf.h"
+#include "proc/net_dmarc.h"
 #include "proc/net_dnsq.h"
 
 /* An evaluator as the driver below steps it: the pure evaluators of
@@ -31,10 +33,11 @@ struct ma_ops {
     void (*timeout)(void *e);
 };
 
-/* DKIM's keys are asked for while the body streams (the header section
- * ended), so its stage may run before the verdict; the verdict then waits
- * for it. */
-enum ma_stage { MA_IDLE, MA_SPF_HELO, MA_SPF_MAILFROM, MA_DKIM, MA_DMARC };
+/* DKIM's and ARC's keys are asked for while the body streams (the header
+ * section ended), DKIM's first, ARC's when DKIM's are in (one batch at a
+ * time on the session's net_dnsq), so their stages may run before the
+ * verdict; the verdict then waits for them. */
+enum ma_stage { MA_IDLE, MA_SPF_HELO, MA_SPF_MAILFROM, MA_DKIM, MA_ARC, MA_DMARC };
 
 struct net_mailauth {
     struct ev_loop *loop;
@@ -66,7 +69,9 @@ struct net_mailauth {
     struct dmarc_from fromdom;
     struct dkim_verify *dkim; /* owned, reused */
     bool dkim_asked;          /* its one batch of key questions went out */
-    bool at_verdict;          /* the content ended: DMARC follows DKIM */
+    struct arc_verify *arc;   /* owned, reused */
+    bool arc_asked;           /* its first batch went out (the rest follow it) */
+    bool at_verdict;          /* the content ended: DMARC follows DKIM and ARC */
 
     /* DMARC (at the end). */
     struct dmarc_eval *dmarc; /* owned, reused */
@@ -194,6 +199,29 @@ static void ma_dkim_timeout(void *e)
 static const struct ma_ops ma_dkim_ops = {ma_dkim_step, ma_dkim_questions, ma_dkim_answer,
                                           ma_dkim_timeout};
 
+static bool ma_arc_step(void *e)
+{
+    return arc_verify_step(e) == ARC_STEP_DNS;
+}
+
+static size_t ma_arc_questions(const void *e, const struct dnsq_question **q)
+{
+    return arc_verify_questions(e, q);
+}
+
+static int ma_arc_answer(void *e, size_t i, const struct dnsq_answer *a)
+{
+    return arc_verify_answer(e, i, a);
+}
+
+static void ma_arc_timeout(void *e)
+{
+    arc_verify_timeout(e);
+}
+
+static const struct ma_ops ma_arc_ops = {ma_arc_step, ma_arc_questions, ma_arc_answer,
+                                         ma_arc_timeout};
+
 static const struct ma_ops ma_dmarc_ops = {ma_dmarc_step, ma_dmarc_questions, ma_dmarc_answer,
                                            ma_dmarc_timeout};
 
@@ -302,10 +330,28 @@ static void ma_dkim_ask(struct net_mailauth *m)
     ma_run(m);
 }
 
+/* ARC's keys likewise (RFC 8617 §5.2), once DKIM's stage is over; the
+ * later batches of a long chain follow through ma_run. At the verdict the
+ * time limit runs from the start of this stage. */
+static void ma_arc_ask(struct net_mailauth *m)
+{
+    if (m->arc_asked || m->stage != MA_IDLE || !ma_arc_step(m->arc))
+        return;
+    m->arc_asked = true;
+    m->stage = MA_ARC;
+    m->ops = &ma_arc_ops;
+    m->ev = m->arc;
+    if (m->at_verdict)
+        ma_timer_start(m);
+    ma_run(m);
+}
+
 void net_mailauth_content(struct net_mailauth *m, const char *p, size_t n)
 {
     dkim_verify_feed(m->dkim, p, n);
+    arc_verify_feed(m->arc, p, n);
     ma_dkim_ask(m);
+    ma_arc_ask(m);
     if (m->hf.done)
         return;
     hdrfield_feed(&m->hf, p, n, &m->hf_out);
@@ -379,6 +425,15 @@ static void ma_verdict_done(struct net_mailauth *m)
     }
     if (ndkim == 0) /* RFC 8601 §2.7.1: none, no signature */
         dkim[ndkim++] = (struct authres_dkim){.result = DKIM_NONE};
+    /* RFC 8617 §6: arc= with the client's address and, for a pass, how
+     * far back the chain's signatures hold (§5.2 step 5). */
+    const struct arc_verify_result *av = arc_verify_result(m->arc);
+    struct authres_arc arc = {
+        .result = av->result,
+        .remote_ip = av->result != ARC_NONE ? m->ip_text : NULL,
+        .oldest_pass = av->result == ARC_PASS ? av->oldest_pass : -1,
+        .reason = av->reason[0] ? av->reason : NULL,
+    };
     struct authres_results ar = {
         .authserv_id = config_authserv_id(m->cfg),
         .spf = spf,
@@ -386,6 +441,7 @@ static void ma_verdict_done(struct net_mailauth *m)
         .dkim = dkim,
         .ndkim = ndkim,
         .dmarc = &dm,
+        .arc = &arc,
     };
     struct buf field = BUF_INIT;
     if (authres_build(&ar, &field) < 0)
@@ -405,16 +461,23 @@ static void ma_verdict_done(struct net_mailauth *m)
     } else if (enforce && disp == DMARC_POLICY_QUARANTINE) {
         junk = 1;
     }
+    net_dmarc_record(m->dmarc, m->dkim,
+                     &(struct net_dmarc_msg){m->ip_text, m->from, m->spf_domain, m->mfrom_res,
+                                             enforce ? disp : DMARC_POLICY_NONE});
     /* Peer text, each word escaped into its own buffer. */
     struct buf f = BUF_INIT, h = BUF_INIT;
     strutil_escape_word(&f, m->from, strlen(m->from));
     strutil_escape_word(&h, v->from[0] ? v->from : "-", v->from[0] ? strlen(v->from) : 1);
     struct buf d = BUF_INIT;
     ma_dkim_log(m, &d);
-    log_info("%s: authentication: spf=%s smtp.mailfrom=<%s> helo-spf=%s dkim=%s dmarc=%s "
-             "header.from=%s policy=%s disposition=%s%s",
+    /* arc=pass:<the newest seal's d=> (a checked domain, arc_verify.h). */
+    char arcw[DNS_NAME_MAX + 8];
+    snprintf(arcw, sizeof arcw, "%s%s%s", arc_result_name(av->result), av->as_d[0] ? ":" : "",
+             av->as_d);
+    log_info("%s: authentication: spf=%s smtp.mailfrom=<%s> helo-spf=%s dkim=%s arc=%s "
+             "dmarc=%s header.from=%s policy=%s disposition=%s%s",
              smtp_session_qid(m->s), spf_result_name(m->mfrom_res), f.data ? f.data : "",
-             m->helo_checked ? spf_result_name(m->helo_res) : "none", d.data,
+             m->helo_checked ? spf_result_name(m->helo_res) : "none", d.data, arcw,
              dmarc_result_name(v->result), h.data, dmarc_policy_name(v->policy),
              dmarc_policy_name(disp), enforce ? "" : " (dmarc_policy report)");
     buf_free(&f);
@@ -454,10 +517,16 @@ void net_mailauth_verdict(struct net_mailauth *m, uint32_t txn)
     hdrfield_end(&m->hf, &m->hf_out);
     buf_reset(&m->hf_out);
     dkim_verify_end(m->dkim);
+    arc_verify_end(m->arc);
     m->at_verdict = true;
+    /* Each verifier draws its verdict in its step once the content ended:
+     * one whose keys all came while the content streamed has not yet. */
+    (void)dkim_verify_step(m->dkim);
+    (void)arc_verify_step(m->arc);
     ma_dkim_ask(m); /* a header section that ended only now */
-    if (m->stage == MA_DKIM) {
-        ma_timer_start(m); /* the keys still owed are temperror by then */
+    ma_arc_ask(m);
+    if (m->stage == MA_DKIM || m->stage == MA_ARC) {
+        ma_timer_start(m); /* the keys still owed are temperror (ARC: fail) by then */
         return;
     }
     ma_dmarc_begin(m);
@@ -471,8 +540,14 @@ static void ma_stage_done(struct net_mailauth *m)
         ma_spf_stage_done(m);
         break;
     case MA_DKIM:
+    case MA_ARC:
+        if (!m->at_verdict)
+            log_debug("%s: mailauth: %s keys answered while the content streams",
+                      smtp_session_qid(m->s), m->stage == MA_DKIM ? "dkim" : "arc");
         m->stage = MA_IDLE;
-        if (m->at_verdict)
+        ma_dkim_ask(m);
+        ma_arc_ask(m);
+        if (m->stage == MA_IDLE && m->at_verdict)
             ma_dmarc_begin(m);
         break;
     case MA_DMARC:
@@ -504,7 +579,9 @@ void net_mailauth_start(struct net_mailauth *m, uint32_t txn, const char *helo, 
     dmarc_from_init(&m->fromdom);
     struct dkim_verify_params dp = {.now = (long long)clock_wall()};
     dkim_verify_start(m->dkim, &dp);
-    m->dkim_asked = m->at_verdict = false;
+    struct arc_verify_params ap = {.now = dp.now};
+    arc_verify_start(m->arc, &ap);
+    m->dkim_asked = m->arc_asked = m->at_verdict = false;
     if (!m->ip_ok) {
         /* No address to judge (cannot happen on TCP): nothing to say. */
         m->stage = MA_IDLE;
@@ -533,6 +610,7 @@ struct net_mailauth *net_mailauth_new(struct ev_loop *loop, const struct config 
     m->spf = spf_check_new();
     m->dmarc = dmarc_eval_new();
     m->dkim = dkim_verify_new();
+    m->arc = arc_verify_new();
     hdrfield_init(&m->hf, ma_on_field, m);
     buf_init(&m->hf_out);
     dmarc_from_init(&m->fromdom);
@@ -548,6 +626,7 @@ void net_mailauth_free(struct net_mailauth *m)
     spf_check_free(m->spf);
     dmarc_eval_free(m->dmarc);
     dkim_verify_free(m->dkim);
+    arc_verify_free(m->arc);
     hdrfield_free(&m->hf);
     buf_free(&m->hf_out);
     free(m);

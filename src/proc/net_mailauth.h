@@ -9,16 +9,20 @@
  *   the content  the From fields (RFC 5322.From, for DMARC) as they pass;
  *                DKIM (RFC 6376): the signatures' keys are asked for as
  *                soon as the header section is in, the body hashed as it
- *                streams
- *   at the end   DKIM's last answers, then DMARC (RFC 7489) with
+ *                streams; ARC (RFC 8617): the chain's keys likewise, once
+ *                DKIM's are in
+ *   at the end   DKIM's and ARC's last answers, then DMARC (RFC 7489) with
  *                dmarc_policy: enforce refuses a
  *                p=reject failure (550 5.7.1) and files a p=quarantine
  *                one as junk; then one Authentication-Results field
- *                (RFC 8601) with the authserv-id, above the message
+ *                (RFC 8601) with the authserv-id, above the message: spf,
+ *                dkim, dmarc, arc (smtp.remote-ip, header.oldest-pass)
  *
- * Each stage is bounded by mail_auth_time_limit (DKIM's from the end of
- * the content): what has no answer by then is temperror. Only transactions the session judges come here
- * (neither authenticated nor relay_networks nor local). */
+ * Each stage is bounded by mail_auth_time_limit (DKIM's and ARC's from the
+ * end of the content, ARC's from its start when it begins after that):
+ * what has no answer by then is temperror (ARC: fail). Only transactions
+ * the session judges come here (neither authenticated nor relay_networks
+ * nor local). */
 #ifndef TERN_PROC_NET_MAILAUTH_H
 #define TERN_PROC_NET_MAILAUTH_H
 

@@ -23,6 +23,7 @@
 #include "ipc/ipc.h"
 #include "ipc/ipc_types.h"
 #include "proc/deliver_proc.h"
+#include "proc/dkim_keys.h"
 #include "proc/metrics_http.h"
 #include "proc/net.h"
 #include "proc/privsep.h"
@@ -148,13 +149,9 @@ static void parent_close_all(int *fds, size_t n)
             close(fds[i]);
 }
 
-/* Private keys are wiped before their memory goes: by the parent when it
- * replaces them, by a child that has no use for them in its copy. */
-static void parent_wipe_keys(struct buf *tls)
-{
-    if (tls->data != NULL)
-        memset(tls->data, 0, tls->cap);
-}
+/* Private keys (TLS, DKIM) are wiped before their memory goes (buf_wipe):
+ * by the parent when it replaces them, by a child that has no use for
+ * them in its copy. */
 
 /* Starts the delivery process (as root: it becomes mail_user itself) with
  * the ends dd[0..n) of its channels; the queue gets dq[0..n). Returns 0
@@ -187,7 +184,7 @@ static int parent_spawn_deliver(const struct config *cfg, const struct net_liste
     if (k->deliver == 0) {
         parent_close_all(dq, n);
         parent_child_setup(self, "tern-local");
-        parent_wipe_keys(tls);
+        buf_wipe(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
         parent_child_exit(deliver_proc_main(cfg, dd, n));
@@ -209,16 +206,33 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     int rc = parent_spawn_deliver(cfg, ls, nls, tls, dq, dd, nd, k);
     if (rc < 0)
         return rc;
+    /* Read after the delivery process is started and wiped before the
+     * smtp process is: only the queue process, which signs, has them. */
+    struct buf dkim = BUF_INIT, derr = BUF_INIT;
+    rc = dkim_keys_read_checked(cfg, &dkim, &derr);
+    if (rc < 0) {
+        log_err("cannot read the DKIM keys: %s", derr.data);
+        buf_wipe(&dkim);
+        buf_free(&dkim);
+        buf_free(&derr);
+        parent_close_all(dq, nd);
+        return rc;
+    }
+    buf_free(&derr);
     int sp[2], qc[2];
     rc = ipc_pair(sp);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
+        buf_wipe(&dkim);
+        buf_free(&dkim);
         parent_close_all(dq, nd);
         return rc;
     }
     rc = ipc_pair(qc);
     if (rc < 0) {
         log_err("socketpair: %s", strerror(-rc));
+        buf_wipe(&dkim);
+        buf_free(&dkim);
         close(sp[0]);
         close(sp[1]);
         parent_close_all(dq, nd);
@@ -228,6 +242,8 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
     if (k->queue < 0) {
         rc = -errno;
         log_err("fork: %s", strerror(-rc));
+        buf_wipe(&dkim);
+        buf_free(&dkim);
         close(sp[0]);
         close(sp[1]);
         close(qc[0]);
@@ -239,11 +255,13 @@ static int parent_spawn(const struct config *cfg, const struct net_listener *ls,
         close(sp[0]);
         close(qc[0]);
         parent_child_setup(self, "tern-qmgr");
-        parent_wipe_keys(tls);
+        buf_wipe(tls);
         for (size_t i = 0; i < nls; i++)
             close(ls[i].fd);
-        parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver));
+        parent_child_exit(queue_proc_main(cfg, sp[1], qc[1], dq, nd, k->deliver, &dkim));
     }
+    buf_wipe(&dkim);
+    buf_free(&dkim);
     /* The delivery channels are the queue's alone. */
     parent_close_all(dq, nd);
     close(qc[1]);
@@ -355,7 +373,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     struct config nc;
     memset(&nc, 0, sizeof nc);
     config_default(&nc);
-    struct buf err = BUF_INIT, changed = BUF_INIT, fresh = BUF_INIT;
+    struct buf err = BUF_INIT, changed = BUF_INIT, fresh = BUF_INIT, dkim = BUF_INIT;
     int rc = cfg->path ? config_load(&nc, cfg->path, &err) : config_load_default_tables(&nc, &err);
     if (rc < 0) {
         log_err("reload: configuration errors, nothing changed: %s", err.data ? err.data : "");
@@ -368,6 +386,10 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     buf_reset(&err);
     if (tls_material_read_checked(&nc, &fresh, &err) < 0) {
         log_err("reload: certificates unreadable, nothing changed: %s", err.data ? err.data : "");
+        goto out;
+    }
+    if (dkim_keys_read_checked(&nc, &dkim, &err) < 0) {
+        log_err("reload: DKIM keys unreadable, nothing changed: %s", err.data ? err.data : "");
         goto out;
     }
     pid_t slot = -1;
@@ -386,7 +408,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     }
     /* The queue first: the new smtp process must not accept mail for a
      * domain the queue does not know yet. Then the channel to it. */
-    rc = ipc_send_sync(k->qctl, IPC_RELOAD, NULL);
+    rc = ipc_send_sync(k->qctl, IPC_RELOAD, &dkim); /* the new keys */
     if (rc == 0)
         rc = ipc_send_sync_fd(k->qctl, IPC_NET_CHANNEL, NULL, sp[1]);
     if (rc < 0) {
@@ -398,7 +420,7 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
     config_free(cfg);
     *cfg = nc;
     memset(&nc, 0, sizeof nc);
-    parent_wipe_keys(tls);
+    buf_wipe(tls);
     buf_free(tls);
     *tls = fresh;
     fresh = (struct buf)BUF_INIT;
@@ -427,8 +449,10 @@ static void parent_reload_all(struct config *cfg, const struct net_listener *ls,
 out:
     if (nc.hostname)
         config_free(&nc);
-    parent_wipe_keys(&fresh);
+    buf_wipe(&fresh);
     buf_free(&fresh);
+    buf_wipe(&dkim);
+    buf_free(&dkim);
     buf_free(&err);
     buf_free(&changed);
 }
@@ -569,11 +593,11 @@ int parent_serve(struct config *cfg)
         /* A restarted net process starts with the latest certificates. */
         struct buf fresh = BUF_INIT, ferr = BUF_INIT;
         if (tls_material_read_checked(cfg, &fresh, &ferr) == 0) {
-            parent_wipe_keys(&tls);
+            buf_wipe(&tls);
             buf_free(&tls);
             tls = fresh;
         } else {
-            parent_wipe_keys(&fresh);
+            buf_wipe(&fresh);
             buf_free(&fresh);
         }
         buf_free(&ferr);
@@ -583,7 +607,7 @@ int parent_serve(struct config *cfg)
         }
     }
     parent_stop_kids(cfg, &k);
-    parent_wipe_keys(&tls);
+    buf_wipe(&tls);
     buf_free(&tls);
     for (size_t i = 0; i < nls; i++)
         close(ls[i].fd);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/idmap.h"
 #include "base/log.h"
 #include "base/sizes.h"
@@ -18,11 +19,15 @@
 #include "ipc/ipc_types.h"
 #include "mail/envelope.h"
 #include "mail/hdrfield.h"
+#include "mailauth/dmarc_report.h"
 #include "proc/control.h"
 #include "proc/deliver_client.h"
+#include "proc/dkim_keys.h"
 #include "proc/metrics_http.h"
 #include "proc/privsep.h"
 #include "proc/queue_auth.h"
+#include "proc/queue_dkim.h"
+#include "proc/queue_dmarc.h"
 #include "queue/pickup.h"
 #include "queue/queue.h"
 
@@ -42,6 +47,7 @@ struct qproc {
     struct ev_loop *loop;
     struct idmap chans;          /* id -> struct qchan (owned) */
     struct qchan *cur;           /* the newest smtp process: relays go there */
+    struct queue_dkim *dkim;     /* the signing keys (owned) */
     struct qchan *dead;          /* closed, freed before the loop sleeps */
     uint64_t next_chan;
     struct idmap relay_chan;     /* relay request id -> channel id (as a pointer) */
@@ -53,6 +59,7 @@ struct qproc {
     struct control *control;
     struct pickup *pickup;
     struct deliver_client *deliver; /* the delivery process's channels */
+    struct queue_dmarc *dmarc;   /* DMARC report rows; NULL: not kept */
     uint64_t room;               /* the spool room last told the smtp processes */
 };
 
@@ -299,6 +306,14 @@ static void qproc_on_ipc(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
         if (qproc_relay_done(qp, ch, &r) < 0)
             break;
         return;
+    case IPC_DMARC_ROW: {
+        size_t n;
+        const char *row = ipc_get_bytes(&r, &n, DMARC_REPORT_LINE_MAX);
+        if (ipc_rd_end(&r) < 0)
+            break;
+        queue_dmarc_row(qp->dmarc, row, n, (long long)clock_wall());
+        return;
+    }
     case IPC_ABORT:
         ipc_get_str(&r, qid, sizeof qid);
         if (ipc_rd_end(&r) < 0)
@@ -382,7 +397,7 @@ static void qproc_config_release(void *arg, const struct config *old)
 
 /* Reads the configuration file again. What only a restart can change
  * (the spool, the control socket, the users) keeps its old value. */
-static void qproc_reload(struct qproc *qp)
+static void qproc_reload(struct qproc *qp, const char *keys, size_t keys_len)
 {
     const struct config *old = qp->cfg;
     if (old->path == NULL && old->spool_dir == NULL)
@@ -398,6 +413,14 @@ static void qproc_reload(struct qproc *qp)
         free(nc);
         return;
     }
+    struct dkim_keyring ring;
+    if (dkim_keys_build(nc, keys, keys_len, &ring, &err) < 0) {
+        log_err("reload: configuration not reloaded: DKIM keys: %s", err.data);
+        buf_free(&err);
+        config_free(nc);
+        free(nc);
+        return;
+    }
     buf_free(&err);
     free(nc->spool_dir);
     nc->spool_dir = xstrdup(old->spool_dir);
@@ -407,6 +430,7 @@ static void qproc_reload(struct qproc *qp)
     queue_auth_set_config(qp->auth, nc);
     if (qp->pickup)
         pickup_set_config(qp->pickup, nc);
+    queue_dkim_set(qp->dkim, nc, &ring);
     queue_set_config(qp->queue, nc, qproc_config_release, qp);
     log_info("reload: configuration, aliases and users read again");
 }
@@ -415,7 +439,9 @@ static void qproc_on_parent(struct ipc_chan *ipc, struct ipc_msg *m, void *arg)
 {
     struct qproc *qp = arg;
     if (m->type == IPC_RELOAD && m->fd < 0) {
-        qproc_reload(qp);
+        /* The payload is the DKIM keys of the new configuration. */
+        qproc_reload(qp, m->payload, m->len);
+        memset((void *)m->payload, 0, m->len); /* ours: the channel's buffer */
         return;
     }
     if (m->type == IPC_NET_CHANNEL && m->fd >= 0) {
@@ -441,7 +467,7 @@ static void qproc_on_signal(struct ev_loop *loop, int signo, void *arg)
 }
 
 int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const int *dfds,
-                    size_t nd, pid_t deliver_pid)
+                    size_t nd, pid_t deliver_pid, struct buf *dkim_keys)
 {
     log_set_ident("tern/qmgr");
     signal(SIGPIPE, SIG_IGN);
@@ -453,6 +479,18 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     }
     struct qproc qp = {0};
     qp.cfg = qp.boot = cfg;
+    struct dkim_keyring ring;
+    struct buf kerr = BUF_INIT;
+    int krc = dkim_keys_build(cfg, dkim_keys->data, dkim_keys->len, &ring, &kerr);
+    buf_wipe(dkim_keys);
+    if (krc < 0) {
+        log_err("DKIM keys: %s", kerr.data);
+        buf_free(&kerr);
+        return 1;
+    }
+    buf_free(&kerr);
+    qp.dkim = queue_dkim_new();
+    queue_dkim_set(qp.dkim, cfg, &ring);
     qp.loop = ev_loop_new();
     idmap_init(&qp.chans);
     idmap_init(&qp.relay_chan);
@@ -480,11 +518,13 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     qp.parent = ipc_chan_new(qp.loop, parent_fd, qproc_on_parent, qproc_on_parent_close, &qp);
     ev_hook_add(qp.loop, qproc_reap, &qp);
     queue_set_relay(qp.queue, qproc_relay, &qp);
+    queue_set_signer(qp.queue, queue_dkim_sign, qp.dkim);
     /* Prometheus (metrics_listen): counters and the endpoint, if set. */
     struct metrics_http *metrics = metrics_http_start(qp.loop, qp.queue);
     /* What `tern sendmail` left while we were down, then what comes; without
      * it (logged) the daemon still serves SMTP. */
     qp.pickup = pickup_new(qp.loop, qp.queue, cfg);
+    qp.dmarc = queue_dmarc_new(cfg);
     qp.auth = queue_auth_new(qp.loop, cfg, qproc_auth_done, &qp);
     if (qp.auth == NULL)
         return 1;
@@ -494,8 +534,10 @@ int queue_proc_main(const struct config *cfg, int ipc_fd, int parent_fd, const i
     queue_auth_free(qp.auth);
     control_free(qp.control);
     pickup_free(qp.pickup);
+    queue_dmarc_free(qp.dmarc);
     metrics_http_free(metrics);
     queue_free(qp.queue); /* hands back every old config */
+    queue_dkim_free(qp.dkim);
     deliver_client_free(qp.deliver);
     qproc_config_release(&qp, qp.cfg);
     for (size_t i = 0; i < qp.chans.cap; i++) {

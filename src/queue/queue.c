@@ -352,7 +352,7 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, con
         return -ENOENT;
     }
     uint64_t key = queue_qid_key(qid);
-    struct buf ser = BUF_INIT;
+    struct buf ser = BUF_INIT, signed_prefix = BUF_INIT;
     int rc;
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
@@ -393,6 +393,19 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, con
         rc = -EINVAL;
         result_set(&why, RESULT_PERMFAIL, 550, "5.1.1", "Error: no deliverable recipient");
         goto out;
+    }
+    if (q->sign) {
+        /* Signatures go above everything, the receiving side's fields
+         * (Authentication-Results) included. */
+        q->sign(q->sign_arg, env, prefix, prefix_len, fd, env->size, &signed_prefix);
+        if (signed_prefix.len && signed_prefix.len + prefix_len <= STORE_PREFIX_MAX) {
+            buf_append(&signed_prefix, prefix, prefix_len);
+            prefix = signed_prefix.data;
+            prefix_len = signed_prefix.len;
+        } else if (signed_prefix.len) {
+            log_warn("%s: not signed: %zu octets of header fields to add", qid,
+                     signed_prefix.len + prefix_len);
+        }
     }
     envelope_serialize(env, &ser);
     if (ser.len > STORE_ENV_MAX) {
@@ -446,10 +459,17 @@ int queue_commit_msg(struct queue *q, const char *qid, struct envelope *env, con
 out:
     close(fd);
     buf_free(&ser);
+    buf_free(&signed_prefix);
     envelope_clear(env);
     if (rc < 0 && fail)
         *fail = why;
     return rc;
+}
+
+void queue_set_signer(struct queue *q, queue_sign_fn fn, void *arg)
+{
+    q->sign = fn;
+    q->sign_arg = arg;
 }
 
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, const char *prefix,

@@ -52,6 +52,17 @@ typedef void (*queue_commit_cb)(void *arg, const char *qid, const struct result 
 int queue_commit(struct queue *q, const char *qid, struct envelope *env, const char *prefix,
                  size_t prefix_len, queue_commit_cb cb, void *arg, struct result *fail);
 
+/* Header fields to put above a message as it is committed (DKIM-Signature,
+ * ARC sets: proc/queue_dkim): fn reads the content, size octets of fd
+ * from offset 0 with pread (the file position is not its to move), and
+ * appends complete CRLF field lines to out, or nothing; they go above the
+ * receiving side's fields prefix[0..plen). Called in the loop thread for
+ * every message before it is stored; env is the envelope as it will be
+ * stored. Unset: nothing is added. */
+typedef void (*queue_sign_fn)(void *arg, const struct envelope *env, const char *prefix,
+                              size_t plen, int fd, uint64_t size, struct buf *out);
+void queue_set_signer(struct queue *q, queue_sign_fn fn, void *arg);
+
 /* Header fields the receiving side adds above the content it wrote
  * (Authentication-Results), passed to queue_commit as the prefix: at most
  * this many octets, complete lines ending in CRLF. */

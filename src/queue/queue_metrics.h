@@ -40,6 +40,10 @@ struct qmetrics {
     uint64_t latency_sum_us, latency_count;
     size_t ndomains;
     uint64_t other_deferred, other_bounced;
+    /* DMARC aggregate-report rows from the smtp process (proc/queue_dmarc):
+     * appended to the day's file, refused as malformed, not written (an
+     * I/O error, or the day's file at its size limit). */
+    uint64_t dmarc_rows_recorded, dmarc_rows_refused, dmarc_rows_failed;
     struct qmetrics_domain domains[QMETRICS_SLOTS];
 };
 

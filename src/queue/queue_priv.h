@@ -77,6 +77,8 @@ struct queue {
     int closing;
     struct queue_stats stats;
     struct qmetrics *metrics; /* not owned, may be NULL (queue_set_metrics) */
+    queue_sign_fn sign;     /* may be NULL: nothing is signed */
+    void *sign_arg;
     queue_relay_fn relay;   /* may be NULL: remote recipients wait */
     void *relay_arg;
     struct idmap relays;    /* request id -> struct qrelay (owned) */

@@ -231,7 +231,7 @@ int store_append_prefixed(struct store *st, const char *qid, const void *env, ui
                           uint64_t content_len, uint64_t arrival_us, struct store_rec *out)
 {
     if (!store_valid_qid(qid, strlen(qid)) || env_len > STORE_ENV_MAX || nrcpt == 0 ||
-        nrcpt > STORE_RCPT_MAX || prefix_len > STORE_WBUF)
+        nrcpt > STORE_RCPT_MAX || prefix_len > STORE_PREFIX_MAX)
         return -EINVAL;
     struct store_rec rec = {0};
     memcpy(rec.qid, qid, STORE_QID_LEN + 1);

@@ -102,7 +102,9 @@ int store_append(struct store *st, const char *qid, const void *env, uint32_t en
                  struct store_rec *out);
 /* The same with prefix[0..prefix_len) stored before the content read from
  * content_fd (header fields tern adds above the message it received:
- * Authentication-Results); the record's content is both. */
+ * Authentication-Results, DKIM-Signature); the record's content is both.
+ * At most STORE_PREFIX_MAX octets of prefix. */
+#define STORE_PREFIX_MAX 262144
 int store_append_prefixed(struct store *st, const char *qid, const void *env, uint32_t env_len,
                           uint32_t nrcpt, const void *prefix, size_t prefix_len, int content_fd,
                           uint64_t content_len, uint64_t arrival_us, struct store_rec *out);

@@ -42,6 +42,7 @@ _Static_assert(S_ERR + STORE_ERR_MAX <= STORE_SLOT_SIZE, "slot fields fit the sl
 /* Records up to this size are assembled in memory and written at once;
  * larger content is streamed in chunks of the same size. */
 #define STORE_WBUF 262144
+_Static_assert(STORE_PREFIX_MAX <= STORE_WBUF, "a prefix goes into one write buffer");
 
 struct store_seg {
     uint64_t seq;

@@ -12,6 +12,18 @@
  *   dkim_tool sign [--t T] [--x X] [--i AUID] [--headers a:b:c] [--chunk N]
  *                  KEY.pem DOMAIN SELECTOR [KEY.pem DOMAIN SELECTOR ...]
  *       < message > signed message (the fields on top).
+ *   dkim_tool arc-verify [--now T] [--chunk N] KEYS < message
+ *       mailauth/arc_verify with keys as for verify. Prints
+ *       "<result> sets=N oldest-pass=K temporary=0|1 as-d=.. aar-id=..
+ *       reason=..", then "aar=<the newest AAR's payload, unfolded>".
+ *   dkim_tool arc-seal [--t T] [--cv none|pass|fail] [--chunk N]
+ *                      [--dkim KEY.pem DOMAIN SELECTOR]
+ *                      KEY.pem DOMAIN SELECTOR AUTHRES < message > sealed
+ *       mailauth/arc_seal: the next ARC set on top, AUTHRES its AAR
+ *       payload. With --dkim the message is DKIM-signed first and sealed
+ *       with the signer's header and body hash (arc_seal_header), the
+ *       signature below the set. Exit 3 when the sealer refuses (-EPERM,
+ *       -E2BIG), printing the message unchanged.
  *   dkim_tool keygen (--rsa BITS | --ed25519) KEY.pem
  *       writes the key (0600), prints its TXT record.
  *   dkim_tool record KEY.pem     prints the TXT record of a key.
@@ -29,6 +41,8 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "mailauth/arc_seal.h"
+#include "mailauth/arc_verify.h"
 #include "mailauth/dkim_key.h"
 #include "mailauth/dkim_sign.h"
 #include "mailauth/dkim_verify.h"
@@ -149,7 +163,9 @@ static void sfeed(void *ctx, const char *p, size_t n)
     dkim_sign_feed(ctx, p, n);
 }
 
-static int cmd_verify(int argc, char **argv)
+/* The options of verify and arc-verify ([--now T] [--chunk N] KEYS),
+ * the keys loaded and the message read into m; returns now. */
+static long long verify_setup(int argc, char **argv, const char *cmd, struct buf *m)
 {
     long long now = (long long)time(NULL);
     int i = 0;
@@ -163,11 +179,19 @@ static int cmd_verify(int argc, char **argv)
         else
             die("usage");
     }
-    if (i + 1 != argc || chunk == 0)
-        die("usage: dkim_tool verify [--now T] [--chunk N] KEYS < message");
+    if (i + 1 != argc || chunk == 0) {
+        fprintf(stderr, "usage: dkim_tool %s [--now T] [--chunk N] KEYS < message\n", cmd);
+        exit(2);
+    }
     zone_load(argv[i]);
+    read_all(stdin, m);
+    return now;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
     struct buf m = BUF_INIT;
-    read_all(stdin, &m);
+    long long now = verify_setup(argc, argv, "verify", &m);
     struct dkim_verify *v = dkim_verify_new();
     struct dkim_verify_params p = {.now = now};
     dkim_verify_start(v, &p);
@@ -270,6 +294,136 @@ static int cmd_sign(int argc, char **argv)
     return 0;
 }
 
+static void avfeed(void *ctx, const char *p, size_t n)
+{
+    arc_verify_feed(ctx, p, n);
+}
+
+static void asfeed(void *ctx, const char *p, size_t n)
+{
+    arc_seal_feed(ctx, p, n);
+}
+
+/* Folds removed, for one line of output. */
+static void print_unfolded(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != '\r' && p[i] != '\n')
+            putchar(p[i]);
+}
+
+static int cmd_arc_verify(int argc, char **argv)
+{
+    struct buf m = BUF_INIT;
+    long long now = verify_setup(argc, argv, "arc-verify", &m);
+    struct arc_verify *v = arc_verify_new();
+    struct arc_verify_params p = {.now = now};
+    arc_verify_start(v, &p);
+    feed_chunks(avfeed, v, &m);
+    arc_verify_end(v);
+    static struct dnsq_rr rrs[64];
+    static struct dnsq_str strs[1024];
+    while (arc_verify_step(v) == ARC_STEP_DNS) {
+        const struct dnsq_question *q;
+        size_t n = arc_verify_questions(v, &q);
+        for (size_t k = n; k-- > 0;) {
+            struct dnsq_answer a;
+            answer(&q[k], &a, rrs, strs, sizeof strs / sizeof strs[0]);
+            arc_verify_answer(v, k, &a);
+        }
+    }
+    const struct arc_verify_result *r = arc_verify_result(v);
+    printf("%s sets=%u oldest-pass=%d temporary=%d as-d=%s aar-id=%s reason=%s\naar=",
+           arc_result_name(r->result), r->sets, r->oldest_pass, r->temporary ? 1 : 0, r->as_d,
+           r->aar_id, r->reason);
+    if (r->aar_text)
+        print_unfolded(r->aar_text, r->aar_len);
+    putchar('\n');
+    arc_verify_free(v);
+    buf_free(&m);
+    return 0;
+}
+
+static int cmd_arc_seal(int argc, char **argv)
+{
+    struct arc_seal_params p = {.cv = ARC_NONE};
+    struct dkim_sign_key dk = {0};
+    int i = 0;
+    while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+        if (strcmp(argv[i], "--dkim") == 0 && i + 3 < argc) {
+            dk.key = load_key(argv[i + 1]);
+            dk.domain = argv[i + 2];
+            dk.selector = argv[i + 3];
+            i += 4;
+            continue;
+        }
+        if (i + 1 >= argc)
+            die("usage");
+        if (strcmp(argv[i], "--t") == 0)
+            p.t = atoll(argv[i + 1]);
+        else if (strcmp(argv[i], "--chunk") == 0)
+            chunk = (size_t)atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--cv") == 0)
+            p.cv = strcmp(argv[i + 1], "pass") == 0   ? ARC_PASS
+                   : strcmp(argv[i + 1], "fail") == 0 ? ARC_FAIL
+                                                      : ARC_NONE;
+        else
+            die("usage");
+        i += 2;
+    }
+    if (argc - i != 4 || chunk == 0)
+        die("usage: dkim_tool arc-seal [--t T] [--cv CV] [--dkim KEY DOMAIN SEL] KEY DOMAIN "
+            "SELECTOR AUTHRES");
+    p.key = load_key(argv[i]);
+    p.domain = argv[i + 1];
+    p.selector = argv[i + 2];
+    p.authres = argv[i + 3];
+    struct buf m = BUF_INIT, out = BUF_INIT, sigs = BUF_INIT;
+    read_all(stdin, &m);
+    struct arc_sealer *s = arc_seal_new();
+    int rc;
+    if (dk.key) {
+        struct dkim_signer *ds = dkim_sign_new();
+        struct dkim_sign_params sp = {.keys = &dk, .nkeys = 1, .t = p.t};
+        if (dkim_sign_start(ds, &sp) < 0)
+            die("bad signing parameters");
+        feed_chunks(sfeed, ds, &m);
+        if (dkim_sign_finish(ds, &sigs) < 0)
+            die("signing failed");
+        size_t hn;
+        const char *h = dkim_sign_header(ds, &hn);
+        rc = arc_seal_header(s, &p, sigs.data, sigs.len, h, hn, dkim_sign_body_hash(ds), &out);
+        dkim_sign_free(ds);
+        EVP_PKEY_free(dk.key);
+    } else {
+        if (arc_seal_start(s, &p) < 0)
+            die("bad sealing parameters");
+        feed_chunks(asfeed, s, &m);
+        rc = arc_seal_finish(s, NULL, 0, &out);
+    }
+    int status = 0;
+    if (rc == -EPERM || rc == -E2BIG) {
+        status = 3; /* refused: the message as it was */
+        buf_reset(&out);
+        buf_reset(&sigs);
+    } else if (rc < 0) {
+        fprintf(stderr, "dkim_tool: arc-seal: %s\n", strerror(-rc));
+        status = 2;
+    }
+    if (status != 2) {
+        const struct buf *parts[] = {&out, &sigs, &m};
+        for (size_t k = 0; k < 3; k++)
+            if (parts[k]->len)
+                fwrite(parts[k]->data, 1, parts[k]->len, stdout);
+    }
+    EVP_PKEY_free(p.key);
+    arc_seal_free(s);
+    buf_free(&m);
+    buf_free(&out);
+    buf_free(&sigs);
+    return status;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
     unsigned bits;
@@ -315,11 +469,15 @@ static int cmd_record(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        die("usage: dkim_tool verify|sign|keygen|record ...");
+        die("usage: dkim_tool verify|sign|arc-verify|arc-seal|keygen|record ...");
     if (strcmp(argv[1], "verify") == 0)
         return cmd_verify(argc - 2, argv + 2);
     if (strcmp(argv[1], "sign") == 0)
         return cmd_sign(argc - 2, argv + 2);
+    if (strcmp(argv[1], "arc-verify") == 0)
+        return cmd_arc_verify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "arc-seal") == 0)
+        return cmd_arc_seal(argc - 2, argv + 2);
     if (strcmp(argv[1], "keygen") == 0)
         return cmd_keygen(argc - 2, argv + 2);
     if (strcmp(argv[1], "record") == 0)

@@ -289,7 +289,7 @@ static int runner_ar(struct runner *r, char **f, int n)
         r->have_dmarc = true;
     } else if (strcmp(f[0], "arc") == 0 && n == 5 &&
                (res = runner_name(f[1], arc_names, 3)) >= 0) {
-        r->arc = (struct authres_arc){(enum authres_arc_result)res, runner_keep(r, opt(f[2])),
+        r->arc = (struct authres_arc){(enum arc_result)res, runner_keep(r, opt(f[2])),
                                       opt(f[3]) ? atoi(f[3]) : -1, runner_keep(r, opt(f[4]))};
         r->have_arc = true;
     } else if (strcmp(f[0], "build") == 0 && n == 2) {

@@ -9,7 +9,10 @@
  *         the following octets; the field is built and must be one
  *         well-formed header field (CRLF line ends, folded lines start
  *         with a TAB, no NUL, bare CR or LF, lines within 998), and the
- *         builder's id must read back the same from it and be claimed. */
+ *         builder's id must read back the same from it and be claimed;
+ *         authres_parse_result() must read back the arc and dmarc results
+ *         built, and no arc result when none was built (a value a peer
+ *         chose must not pose as one). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +38,12 @@ static void check_parse(const char *v, size_t n)
     }
     rc = authres_parse_arc_id(v, n, &inst, arc_id);
     if (rc == 0 && (inst < 1 || inst > 50 || authres_claims_id(v, n, true, arc_id) != 1))
+        abort();
+    char res[16];
+    rc = authres_parse_result(v, n, "arc", res, sizeof res);
+    if (rc != 0 && rc != -ENOENT && rc != -EINVAL)
+        abort();
+    if (rc == 0 && (res[0] == '\0' || strnlen(res, sizeof res) == sizeof res))
         abort();
     int c = authres_claims_id(v, n, false, "mx.tern.example");
     if (c != 0 && c != 1)
@@ -91,7 +100,7 @@ static void check_build(const uint8_t *data, size_t size)
     };
     struct authres_dmarc dmarc = {(enum dmarc_result)(r % 5), s[10], r & 16,
                                   (enum dmarc_policy)(r % 3), s[11]};
-    struct authres_arc arc = {(enum authres_arc_result)(r % 3), s[2], (int)(r % 60) - 10, s[7]};
+    struct authres_arc arc = {(enum arc_result)(r % 3), s[2], (int)(r % 60) - 10, s[7]};
     struct authres_results res = {s[0], &spf, 1, dkim, 2, &dmarc, r & 32 ? &arc : NULL};
     struct buf b = BUF_INIT;
     int rc = authres_build(&res, &b);
@@ -106,6 +115,13 @@ static void check_build(const uint8_t *data, size_t size)
         if (authres_parse_id(body, n, id) != 0 || strcmp(id, s[0]) != 0)
             abort();
         if (authres_claims_id(body, n, false, s[0]) != 1)
+            abort();
+        char res[16];
+        rc = authres_parse_result(body, n, "arc", res, sizeof res);
+        if (r & 32 ? rc != 0 || strcmp(res, arc_result_name(arc.result)) != 0 : rc != -ENOENT)
+            abort();
+        if (authres_parse_result(body, n, "dmarc", res, sizeof res) != 0 ||
+            strcmp(res, dmarc_result_name(dmarc.result)) != 0)
             abort();
     } else if (rc != -EINVAL || b.len != 0) {
         abort();

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "base/strutil.h"
+#include "fuzz_xml_text.h"
 #include "mailauth/dmarc_report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,19 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strstr(x.data, "<feedback>") == NULL || strstr(x.data, "</feedback>\n") == NULL ||
         strstr(x.data, "<count>2</count>") == NULL)
         abort();
-    for (size_t i = 0; i < x.len;) {
-        unsigned char c = (unsigned char)x.data[i];
-        if (c >= 0x80) {
-            size_t k = strutil_utf8_len((const unsigned char *)x.data + i, x.len - i);
-            if (k == 0)
-                abort();
-            i += k;
-            continue;
-        }
-        if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7f)
-            abort();
-        i++;
-    }
+    fuzz_xml_text_check(x.data, x.len);
     buf_free(&line);
     buf_free(&again);
     buf_free(&x);

@@ -231,7 +231,7 @@ def test_dkim_pass_carries_dmarc(judged, sel):
     assert msg["DKIM-Signature"].replace("\r\n", "").replace(" ", "").find(
         "b=" + props["b"]) >= 0, props
     assert result(ar, "dmarc").result == "pass", ar
-    s.wait_log(r"authentication: .* dkim=pass:dkim.test dmarc=pass")
+    s.wait_log(r"authentication: .* dkim=pass:dkim.test arc=none dmarc=pass")
 
 
 def test_dkim_body_changed_fails_and_dmarc_rejects(judged):
@@ -241,7 +241,7 @@ def test_dkim_body_changed_fails_and_dmarc_rejects(judged):
     assert tampered != signed
     r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-tampered", msg=tampered)
     assert r.code == 550 and r.enh == "5.7.1", r
-    s.wait_log(r"authentication: .* dkim=fail:dkim.test dmarc=fail")
+    s.wait_log(r"authentication: .* dkim=fail:dkim.test arc=none dmarc=fail")
 
 
 def test_dkim_report_mode_records_the_failure(judged):
@@ -276,7 +276,7 @@ def test_dkim_from_added_above_signed_is_not_a_pass(judged):
     forged = b"From: <ceo@dkim.test>\r\n" + signed
     r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-dkim-addfrom", msg=forged)
     assert r.code == 550 and r.enh == "5.7.1", r
-    s.wait_log(r"authentication: .* dkim=policy:dkim.test dmarc=")
+    s.wait_log(r"authentication: .* dkim=policy:dkim.test arc=none dmarc=")
 
 
 def test_dkim_signature_over_a_message_with_bdat(judged):
@@ -297,3 +297,91 @@ def test_dkim_signature_over_a_message_with_bdat(judged):
     ar = results_of(the_message(s, "auth-dkim-bdat"))[0]
     assert result(ar, "dkim").result == "pass", ar
     assert result(ar, "dmarc").result == "pass", ar
+
+
+def test_dkim_keys_in_before_the_end_of_the_content(judged):
+    """The keys' answers come while the body is still on its way (a message over 64 KB, a slow
+    client): the verdict at the end of DATA still judges every signature (it used to read the
+    results before the verifier had drawn them, and the smtp process died on them)."""
+    s = judged(debug="yes")
+    # The session hands the content on in blocks of 64 KB: the first holds the header section.
+    body = b"auth-dkim-early\r\n" + b"a line of the body, one of many of the same\r\n" * 3000
+    msg = dkim_signed("auth-dkim-early", body=body)
+    payload = data_payload(msg)
+    cut = 80 * 1024
+    with s.connect() as c:
+        c.ehlo("client.test")
+        assert c.cmd("MAIL FROM:<news@dkim.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(payload[:cut])
+        s.wait_log(r"mailauth: dkim keys answered while the content streams")
+        c.send(payload[cut:])
+        r = c.read_reply()
+        assert r.code == 250, r
+        c.cmd("QUIT")
+    ar = results_of(the_message(s, "auth-dkim-early"))[0]
+    assert result(ar, "dkim").result == "pass", ar
+    assert result(ar, "dmarc").result == "pass", ar
+
+
+# ARC (RFC 8617): a message signed by dkim.test goes through the mailing list lists.test, which
+# changes its subject (so the DKIM signature breaks), records what it found and seals it with
+# dkimpy (tests/dns/dkim/arc.key, published at arc._domainkey.lists.test).
+def arc_forwarded(marker, arc_in="none"):
+    signed = dkim_signed(marker)
+    listed = signed.replace(b"Subject: %s" % marker.encode(), b"Subject: [list] %s" % marker.encode())
+    assert listed != signed
+    listed = (b"Authentication-Results: lists.test; dkim=pass header.d=dkim.test; arc=%s\r\n"
+              % arc_in.encode()) + listed
+    with open(os.path.join(KEYS, "arc.key"), "rb") as f:
+        key = f.read()
+    sets = dkim.arc_sign(listed, b"arc", b"lists.test", key, b"lists.test")
+    assert len(sets) == 3
+    return b"".join(sets) + listed
+
+
+def test_arc_sealed_forward_passes(judged):
+    """DKIM fails (the list changed the subject), the list's seal passes: arc=pass with the
+    client's address and oldest-pass (RFC 8617 §6), in the A-R and the log."""
+    s = judged(dmarc_policy="report")
+    r, _, _ = send(s, "list@lists.test", "news@dkim.test", "auth-arc-pass",
+                   msg=arc_forwarded("auth-arc-pass"))
+    assert r.code == 250, r
+    msg = the_message(s, "auth-arc-pass")
+    ar = results_of(msg)[0]
+    assert result(ar, "dkim").result == "fail", ar
+    a = result(ar, "arc")
+    assert a is not None and a.result == "pass", ar
+    props = {(p.type, p.name): p.value for p in a.properties}
+    assert props == {("smtp", "remote-ip"): "127.0.0.1", ("header", "oldest-pass"): "0"}, props
+    # The arriving ARC set is kept as it came, our field on top of it.
+    assert msg.get_all("ARC-Seal") and msg.get_all("ARC-Authentication-Results")
+    s.wait_log(r"authentication: .* dkim=fail:dkim.test arc=pass:lists.test dmarc=fail")
+
+
+def test_arc_tampered_after_sealing_fails(judged):
+    s = judged(dmarc_policy="report")
+    sealed = arc_forwarded("auth-arc-tampered")
+    tampered = sealed.replace(b"Some text.", b"Some test.")
+    assert tampered != sealed
+    r, _, _ = send(s, "list@lists.test", "news@dkim.test", "auth-arc-tampered", msg=tampered)
+    assert r.code == 250, r
+    msg = the_message(s, "auth-arc-tampered")
+    ar = results_of(msg)[0]
+    a = result(ar, "arc")
+    assert a is not None and a.result == "fail", ar
+    assert [(p.type, p.name) for p in a.properties] == [("smtp", "remote-ip")], a
+    field = " ".join(msg["Authentication-Results"].split())
+    assert "arc=fail (i=1 ARC-Message-Signature: body hash mismatch)" in field, field
+    s.wait_log(r"authentication: .* arc=fail:lists.test dmarc=fail")
+
+
+def test_arc_none_without_a_chain(judged):
+    s = judged()
+    r, _, _ = send(s, "news@dkim.test", "news@dkim.test", "auth-arc-none",
+                   msg=dkim_signed("auth-arc-none"))
+    assert r.code == 250, r
+    ar = results_of(the_message(s, "auth-arc-none"))[0]
+    a = result(ar, "arc")
+    assert a is not None and a.result == "none" and not a.properties, ar

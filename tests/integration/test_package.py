@@ -37,12 +37,15 @@ INSTALLED = {
     "share/man/man8/tern.8": None,
     "share/man/man5/tern.conf.5": None,
     "lib/systemd/system/tern.service": None,
+    "lib/systemd/system/tern-dmarc-report.service": None,
+    "lib/systemd/system/tern-dmarc-report.timer": None,
     "share/doc/tern/tern.conf.example": None,
 }
 
 # Every file and link of the .deb (directories aside).
 DEB_FILES = {
     "etc/tern/tern.conf", "etc/tern/aliases", "lib/systemd/system/tern.service", "usr/sbin/tern",
+    "lib/systemd/system/tern-dmarc-report.service", "lib/systemd/system/tern-dmarc-report.timer",
     "usr/share/man/man8/tern.8.gz", "usr/share/man/man5/tern.conf.5.gz",
     "usr/share/doc/tern/copyright", "usr/share/doc/tern/changelog.Debian.gz",
     "usr/share/doc/tern/tern.conf.example",
@@ -105,6 +108,7 @@ def test_install_puts_every_file_and_link_under_destdir_prefix(usr_tree):
             assert p.resolve() == (root / "sbin/tern").resolve(), rel
     assert mode(root / "sbin/tern") == 0o755
     for rel in ("share/man/man8/tern.8", "share/man/man5/tern.conf.5", "lib/systemd/system/tern.service",
+                "lib/systemd/system/tern-dmarc-report.service", "lib/systemd/system/tern-dmarc-report.timer",
                 "share/doc/tern/tern.conf.example"):
         assert mode(root / rel) == 0o644, rel
     # Nothing outside the prefix, and nothing the list does not name.
@@ -136,6 +140,9 @@ def test_unit_names_the_binary_under_the_prefix(tmp_path):
     assert "ExecStart=/opt/tern/sbin/tern serve -c /etc/tern/tern.conf\n" in unit
     assert "ExecStartPre=/opt/tern/sbin/tern check-config -c /etc/tern/tern.conf\n" in unit
     assert "/usr/sbin/tern" not in unit
+    report = (tmp_path / "opt/tern/lib/systemd/system/tern-dmarc-report.service").read_text()
+    assert "ExecStart=/opt/tern/sbin/tern dmarc report -c /etc/tern/tern.conf\n" in report
+    assert "/usr/sbin/tern" not in report
     assert os.readlink(tmp_path / "opt/tern/bin/mailq") == "../sbin/tern"
 
 
@@ -179,6 +186,31 @@ def test_unit_settings():
     assert "User" not in settings  # tern starts as root and drops privileges itself
     for rw in ("/var/spool/tern", "/var/mail/vhosts"):
         assert rw in settings["ReadWritePaths"][0]
+
+
+def unit_settings(name):
+    settings = {}
+    for line in (SRC / "packaging" / name).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            settings.setdefault(k, []).append(v)
+    return settings
+
+
+def test_dmarc_report_units():
+    """The daily DMARC aggregate reports: a oneshot as the daemon's user (it only reads the
+    spool's rows and writes into pickup/), started after the UTC day it reports on."""
+    svc = unit_settings("tern-dmarc-report.service")
+    assert svc["ExecStart"] == ["/usr/sbin/tern dmarc report -c /etc/tern/tern.conf"]
+    assert svc["Type"] == ["oneshot"]
+    assert svc["User"] == ["tern"] and svc["Group"] == ["tern"]
+    assert svc["CapabilityBoundingSet"] == [""]
+    assert svc["ReadWritePaths"] == ["/var/spool/tern"]
+    assert "[Install]" not in (SRC / "packaging/tern-dmarc-report.service").read_text()
+    timer = unit_settings("tern-dmarc-report.timer")
+    assert timer["OnCalendar"] == ["*-*-* 01:00:00 UTC"]
+    assert timer["Persistent"] == ["true"]
+    assert timer["WantedBy"] == ["timers.target"]
 
 
 # --------------------------------------------------------------------------- make deb
@@ -411,6 +443,8 @@ def test_postinst_enables_the_unit_without_a_running_systemd(installed_root):
     if shutil.which("deb-systemd-helper") is None:
         pytest.fail("deb-systemd-helper (init-system-helpers) is missing on this machine")
     assert os.readlink(wants) == "/lib/systemd/system/tern.service"
+    # The DMARC reports go to other organisations: enabling them is the administrator's call.
+    assert not os.path.lexists(r.root / "etc/systemd/system/timers.target.wants/tern-dmarc-report.timer")
 
 
 def test_packaged_config_passes_check_config_in_the_root(installed_root, tmp_path):
@@ -437,8 +471,9 @@ def test_unit_verifies_in_the_root(installed_root):
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze is missing (package systemd, scripts/deps.sh)")
     r = installed_root
-    rc, out = r.run("systemd-analyze", "verify", "--man=no", "--root=%s" % r.root, "/lib/systemd/system/tern.service")
-    assert rc == 0 and out.strip() == "", out
+    for unit in ("tern.service", "tern-dmarc-report.service", "tern-dmarc-report.timer"):
+        rc, out = r.run("systemd-analyze", "verify", "--man=no", "--root=%s" % r.root, "/lib/systemd/system/" + unit)
+        assert rc == 0 and out.strip() == "", (unit, out)
 
 
 def test_reinstall_remove_and_purge(deb, can_use_throwaway_root, tmp_path):

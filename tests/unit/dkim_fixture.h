@@ -142,26 +142,44 @@ static inline EVP_PKEY *fx_ed(void)
     return k;
 }
 
-/* Signs msg: returns (malloc'd) "DKIM-Signature: <tags> bh=<bh>; b=<b>"
- * CRLF msg. tags is a tag list ending in ';' that holds h= (and a=, d=,
- * s= ... as the test wants: nothing is checked); the body hash is in
- * canonicalisation bc cut to l, the header hash in hc. */
-static inline char *fx_forge(const char *msg, EVP_PKEY *key, const char *tags,
-                             enum dkim_canon hc, enum dkim_canon bc, uint64_t l)
+/* Reads msg's header into h (initialised here; dkim_hdr_free it) and puts
+ * the base64 of its body's SHA-256 in canonicalisation bc, cut to l, into
+ * bh. */
+static inline void fx_body_hash(const char *msg, struct dkim_hdr *h, enum dkim_canon bc,
+                                uint64_t l, char bh[64])
 {
-    struct dkim_hdr h;
-    dkim_hdr_init(&h);
-    dkim_hdr_reset(&h, 0);
-    size_t n = strlen(msg), used = dkim_hdr_feed(&h, msg, n);
-    dkim_hdr_end(&h);
+    dkim_hdr_init(h);
+    dkim_hdr_reset(h, 0);
+    size_t n = strlen(msg), used = dkim_hdr_feed(h, msg, n);
+    dkim_hdr_end(h);
     struct dkim_body *b = dkim_body_new();
     int slot = dkim_body_want(b, bc, l);
     dkim_body_feed(b, msg + used, n - used);
     dkim_body_finish(b);
-    char bh[64];
-    base64_encode(dkim_body_digest(b, slot), DKIM_HASH_LEN, bh, sizeof bh);
-    struct buf f = BUF_INIT, scratch = BUF_INIT, sig = BUF_INIT;
-    buf_printf(&f, "DKIM-Signature: %s bh=%s; b=", tags, bh);
+    base64_encode(dkim_body_digest(b, slot), DKIM_HASH_LEN, bh, 64);
+    dkim_body_free(b);
+}
+
+/* Appends key's signature of the header hash hh to f, in base64. */
+static inline void fx_append_sig(EVP_PKEY *key, const unsigned char hh[DKIM_HASH_LEN],
+                                 struct buf *f)
+{
+    struct buf sig = BUF_INIT;
+    if (dkim_sign_digest(key, hh, &sig) != 0)
+        abort();
+    char *enc = malloc(BASE64_ENCODED_SIZE(sig.len));
+    base64_encode(sig.data, sig.len, enc, BASE64_ENCODED_SIZE(sig.len));
+    buf_puts(f, enc);
+    free(enc);
+    buf_free(&sig);
+}
+
+/* Signs the field f holds (its text up to and with "b="): the header hash
+ * over the fields of h that the h= tag of the tag list `tags` names, in
+ * canonicalisation hc, then f itself; appends b='s value to f. */
+static inline void fx_sign_field(const struct dkim_hdr *h, EVP_PKEY *key, const char *tags,
+                                 enum dkim_canon hc, struct buf *f)
+{
     struct dkim_tags t;
     if (dkim_tags_parse(&t, tags, strlen(tags)) != 0 || dkim_tags_find(&t, "h") == NULL)
         abort();
@@ -171,25 +189,35 @@ static inline char *fx_forge(const char *msg, EVP_PKEY *key, const char *tags,
     const char *name;
     while (dkim_list_next(ht->value, ht->value_len, &pos, &name, &len) == 1)
         dkim_hdr_index_add(&x, name, len);
-    dkim_hdr_index_build(&x, &h);
+    dkim_hdr_index_build(&x, h);
     uint32_t *cursor = calloc(x.nnames + 1, sizeof *cursor);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct buf scratch = BUF_INIT;
     unsigned char hh[DKIM_HASH_LEN];
-    dkim_hdr_hash(&h, &x, cursor, hc, ht->value, ht->value_len, f.data, f.len, md, &scratch,
+    dkim_hdr_hash(h, &x, cursor, hc, ht->value, ht->value_len, f->data, f->len, md, &scratch,
                   hh);
-    if (dkim_sign_digest(key, hh, &sig) != 0)
-        abort();
-    char *enc = malloc(BASE64_ENCODED_SIZE(sig.len));
-    base64_encode(sig.data, sig.len, enc, BASE64_ENCODED_SIZE(sig.len));
-    buf_printf(&f, "%s\r\n%s", enc, msg);
-    free(enc);
+    fx_append_sig(key, hh, f);
     free(cursor);
     EVP_MD_CTX_free(md);
     dkim_hdr_index_free(&x);
-    dkim_hdr_free(&h);
-    dkim_body_free(b);
     buf_free(&scratch);
-    buf_free(&sig);
+}
+
+/* Signs msg: returns (malloc'd) "DKIM-Signature: <tags> bh=<bh>; b=<b>"
+ * CRLF msg. tags is a tag list ending in ';' that holds h= (and a=, d=,
+ * s= ... as the test wants: nothing is checked); the body hash is in
+ * canonicalisation bc cut to l, the header hash in hc. */
+static inline char *fx_forge(const char *msg, EVP_PKEY *key, const char *tags,
+                             enum dkim_canon hc, enum dkim_canon bc, uint64_t l)
+{
+    struct dkim_hdr h;
+    char bh[64];
+    fx_body_hash(msg, &h, bc, l, bh);
+    struct buf f = BUF_INIT;
+    buf_printf(&f, "DKIM-Signature: %s bh=%s; b=", tags, bh);
+    fx_sign_field(&h, key, tags, hc, &f);
+    buf_printf(&f, "\r\n%s", msg);
+    dkim_hdr_free(&h);
     return buf_steal(&f);
 }
 

@@ -47,7 +47,7 @@ static void test_build(void)
     };
     struct authres_dmarc dmarc = {DMARC_PASS, "example.com", true, DMARC_POLICY_NONE,
                                   "p=reject"};
-    struct authres_arc arc = {AUTHRES_ARC_PASS, "192.0.2.1", 1, NULL};
+    struct authres_arc arc = {ARC_PASS, "192.0.2.1", 1, NULL};
     struct authres_results r = {"mx.tern.example", spf, 2, dkim, 2, &dmarc, &arc};
     struct buf b = BUF_INIT;
     CHECK_EQ_INT(authres_build(&r, &b), 0);
@@ -270,6 +270,41 @@ static void test_round_trip(void)
     }
 }
 
+static void expect_result(const char *v, const char *method, int want_rc, const char *want)
+{
+    char res[16] = "";
+    int rc = authres_parse_result(v, strlen(v), method, res, sizeof res);
+    if (rc != want_rc)
+        fprintf(stderr, "  rc %d for %s in: %s\n", rc, method, v);
+    CHECK_EQ_INT(rc, want_rc);
+    if (rc == 0 && want_rc == 0)
+        CHECK_EQ_STR(res, want);
+}
+
+static void test_parse_result(void)
+{
+    const char *ar = " mx.tern.example;\r\n\tspf=pass smtp.mailfrom=a@x.example;\r\n"
+                     "\tdkim=fail (bad signature) header.d=x.example;\r\n"
+                     "\tarc=pass smtp.remote-ip=192.0.2.1 header.oldest-pass=0";
+    expect_result(ar, "arc", 0, "pass");
+    expect_result(ar, "ARC", 0, "pass");
+    expect_result(ar, "dkim", 0, "fail");
+    expect_result(ar, "dmarc", -ENOENT, "");
+    expect_result(" mx 1; Arc/1 = (c) FAIL (r)", "arc", 0, "fail");
+    expect_result(" mx; none", "arc", -ENOENT, "");
+    /* What a peer chose (quoted values, comments) is no resinfo. */
+    expect_result(" mx; spf=pass smtp.mailfrom=\"x;arc=pass\"@y", "arc", -ENOENT, "");
+    expect_result(" mx; dkim=fail (x; arc=pass) header.d=y", "arc", -ENOENT, "");
+    expect_result(" mx; spf=pass smtp.mailfrom=\"x\\\";arc=pass\"@y; arc=fail", "arc", 0, "fail");
+    /* Bodies that do not read. */
+    expect_result("", "arc", -EINVAL, "");
+    expect_result(" mx; arc=", "arc", -EINVAL, "");
+    expect_result(" mx; spf=pass (open", "arc", -EINVAL, "");
+    expect_result(" mx; spf=pass smtp.mailfrom=\"open", "arc", -EINVAL, "");
+    expect_result(" mx x; arc=pass", "arc", -EINVAL, "");
+    expect_result(" mx; arc=passpasspasspasspass", "arc", -EINVAL, "");
+}
+
 int main(void)
 {
     test_build();
@@ -278,5 +313,6 @@ int main(void)
     test_parse();
     test_claims();
     test_round_trip();
+    test_parse_result();
     return check_result("test_authres");
 }

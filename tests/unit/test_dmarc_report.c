@@ -4,6 +4,7 @@
  * the schema's form). tests/dmarc/report_xsd.py validates the XML
  * against the RFC's schema. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -40,6 +41,14 @@ static struct dmarc_report_msg msg(void)
                                  SPF_SOFTFAIL, "bounce.example.com", false, dkims, 2,
                                  DMARC_POLICY_NONE, 0};
     return m;
+}
+
+/* The row of dom() and msg(). */
+static void row_default(struct dmarc_report_row *row)
+{
+    struct dmarc_domain d = dom();
+    struct dmarc_report_msg m = msg();
+    CHECK_EQ_INT(dmarc_report_row_fill(row, &d, &m), 0);
 }
 
 static void test_fill_and_line(void)
@@ -99,10 +108,8 @@ static void test_fill_and_line(void)
 
 static void test_bad_lines(void)
 {
-    struct dmarc_domain d = dom();
-    struct dmarc_report_msg m = msg();
     struct dmarc_report_row row;
-    dmarc_report_row_fill(&row, &d, &m);
+    row_default(&row);
     struct buf b = BUF_INIT;
     dmarc_report_row_format(&row, &b);
     /* Each field in turn replaced with something invalid. */
@@ -208,10 +215,187 @@ static void test_xml(void)
     buf_free(&x);
 }
 
+/* What a message cannot make into a row field is left out, so every
+ * row filled reads back. */
+static void test_fill_sanitizes(void)
+{
+    struct dmarc_domain d = dom();
+    struct dmarc_report_msg m = msg();
+    static const struct dmarc_dkim odd[] = {
+        {DKIM_PASS, "", "s"},
+        {DKIM_FAIL, "a..b", "s"},
+        {DKIM_PASS, "ok.example", "s2"},
+    };
+    m.envelope_from = "x..example";
+    m.spf_domain = "not..a.name";
+    m.dkim = odd;
+    m.ndkim = 3;
+    struct dmarc_report_row row, back;
+    CHECK_EQ_INT(dmarc_report_row_fill(&row, &d, &m), 0);
+    CHECK_EQ_STR(row.envelope_from, "");
+    CHECK_EQ_STR(row.spf_domain, "");
+    CHECK_EQ_INT(row.ndkim, 1);
+    CHECK_EQ_STR(row.dkim[0].domain, "ok.example");
+    struct buf b = BUF_INIT;
+    dmarc_report_row_format(&row, &b);
+    CHECK_EQ_INT(dmarc_report_row_parse(&back, b.data, b.len), 0);
+    buf_free(&b);
+}
+
+static struct dmarc_report_meta meta1 = {"org", "r@mx.example", NULL, "id1", 1699920000,
+                                         1700006399};
+
+/* Rows of several domains: one report each, identical rows counted
+ * once with their count, the newest record's policy published, and the
+ * same report whatever the order of the rows. */
+static void test_agg(void)
+{
+    struct dmarc_domain d = dom();
+    struct dmarc_report_msg m = msg();
+    struct dmarc_report_row rows[5];
+    dmarc_report_row_fill(&rows[0], &d, &m);
+    m.time += 10;
+    dmarc_report_row_fill(&rows[1], &d, &m);
+    m.source_ip = "192.0.2.99";
+    dmarc_report_row_fill(&rows[2], &d, &m);
+    strcpy(d.policy_domain, "other.example");
+    strcpy(d.from, "other.example");
+    m.time += 10;
+    dmarc_report_row_fill(&rows[3], &d, &m);
+    /* A later record of example.com with another policy. */
+    strcpy(d.policy_domain, "example.com");
+    strcpy(d.from, "example.com");
+    const char *rec = "v=DMARC1; p=quarantine; rua=mailto:new@example.com";
+    CHECK_EQ_INT(dmarc_record_parse(&d.rec, rec, strlen(rec), NULL), 0);
+    m.time += 10;
+    m.source_ip = "192.0.2.7";
+    dmarc_report_row_fill(&rows[4], &d, &m);
+
+    struct dmarc_report_agg *a = dmarc_report_agg_new();
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(dmarc_report_agg_add(a, &rows[i]), 0);
+    CHECK_EQ_INT(dmarc_report_agg_count(a), 2);
+    CHECK_EQ_STR(dmarc_report_agg_policy(a, 0)->policy_domain, "example.com");
+    CHECK_EQ_STR(dmarc_report_agg_policy(a, 1)->policy_domain, "other.example");
+    CHECK(dmarc_report_agg_policy(a, 2) == NULL);
+    CHECK_EQ_INT(dmarc_report_agg_messages(a, 0), 4);
+    CHECK_EQ_INT(dmarc_report_agg_records(a, 0), 3); /* rows 0 and 1 are one record */
+    CHECK_EQ_INT(dmarc_report_agg_messages(a, 1), 1);
+    const struct dmarc_report_row *pol = dmarc_report_agg_policy(a, 0);
+    CHECK_EQ_INT(pol->p, DMARC_POLICY_QUARANTINE);
+    CHECK_EQ_INT(pol->nrua, 1);
+    CHECK_EQ_STR(pol->rua[0].uri, "mailto:new@example.com");
+    struct buf x = BUF_INIT, y = BUF_INIT;
+    CHECK_EQ_INT(dmarc_report_agg_xml(a, 0, &meta1, &x), 0);
+    CHECK_EQ_INT(count(x.data, "<record>"), 3);
+    CHECK_EQ_INT(count(x.data, "<count>2</count>"), 1);
+    CHECK(strstr(x.data, "<p>quarantine</p>") != NULL);
+    CHECK(strstr(x.data, "other.example") == NULL);
+    CHECK_EQ_INT(dmarc_report_agg_xml(a, 2, &meta1, &y), -EINVAL);
+    CHECK_EQ_INT(y.len, 0);
+    dmarc_report_agg_free(a);
+
+    /* The other order: the same report. */
+    a = dmarc_report_agg_new();
+    for (int i = 4; i >= 0; i--)
+        CHECK_EQ_INT(dmarc_report_agg_add(a, &rows[i]), 0);
+    CHECK_EQ_INT(dmarc_report_agg_xml(a, 0, &meta1, &y), 0);
+    CHECK_EQ_STR(y.data, x.data);
+    dmarc_report_agg_free(a);
+    buf_free(&x);
+    buf_free(&y);
+}
+
+/* Past DMARC_REPORT_DOMAINS_MAX reports a new domain is refused; rows
+ * of the domains already there still count. */
+static void test_agg_limits(void)
+{
+    struct dmarc_report_row row;
+    row_default(&row);
+    struct dmarc_report_agg *a = dmarc_report_agg_new();
+    int rc = 0;
+    for (int i = 0; i < DMARC_REPORT_DOMAINS_MAX && rc == 0; i++) {
+        snprintf(row.policy_domain, sizeof row.policy_domain, "d%d.example", i);
+        rc = dmarc_report_agg_add(a, &row);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(dmarc_report_agg_count(a), DMARC_REPORT_DOMAINS_MAX);
+    strcpy(row.policy_domain, "one.more.example");
+    CHECK_EQ_INT(dmarc_report_agg_add(a, &row), -ENOSPC);
+    strcpy(row.policy_domain, "d7.example");
+    CHECK_EQ_INT(dmarc_report_agg_add(a, &row), 0);
+    /* Found again through the table after it grew. */
+    for (size_t i = 0; i < dmarc_report_agg_count(a); i++)
+        if (strcmp(dmarc_report_agg_policy(a, i)->policy_domain, "d7.example") == 0)
+            CHECK_EQ_INT(dmarc_report_agg_messages(a, i), 2);
+    dmarc_report_agg_free(a);
+}
+
+/* A file's text in pieces of every size: the same counts; torn, long,
+ * malformed and out-of-period lines counted apart. */
+static void test_reader(void)
+{
+    struct dmarc_report_row row;
+    row_default(&row);
+    struct buf file = BUF_INIT;
+    dmarc_report_row_format(&row, &file);
+    dmarc_report_row_format(&row, &file);
+    buf_puts(&file, "garbage\n\n");
+    for (int i = 0; i < DMARC_REPORT_LINE_MAX + 10; i++)
+        buf_putc(&file, 'x');
+    buf_putc(&file, '\n');
+    row.time = 1600000000; /* another day */
+    dmarc_report_row_format(&row, &file);
+    row.time = 1700000001;
+    dmarc_report_row_format(&row, &file);
+    size_t whole = file.len;
+    buf_puts(&file, "dmarc1\t1700000002\t192.0"); /* torn */
+    static const size_t pieces[] = {1, 2, 7, 100, 4096, 1 << 20};
+    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+        struct dmarc_report_agg *a = dmarc_report_agg_new();
+        struct dmarc_report_reader r;
+        dmarc_report_reader_init(&r, a, 1699920000, 1700006400);
+        for (size_t i = 0; i < file.len; i += pieces[p])
+            dmarc_report_reader_feed(&r, file.data + i,
+                                     file.len - i < pieces[p] ? file.len - i : pieces[p]);
+        dmarc_report_reader_end(&r);
+        CHECK_EQ_INT(r.rows, 3);
+        CHECK_EQ_INT(r.malformed, 4); /* garbage, empty, too long, torn */
+        CHECK_EQ_INT(r.outside, 1);
+        CHECK_EQ_INT(r.full, 0);
+        CHECK_EQ_INT(dmarc_report_agg_messages(a, 0), 3);
+        CHECK_EQ_INT(dmarc_report_agg_records(a, 0), 1);
+        dmarc_report_reader_free(&r);
+        dmarc_report_agg_free(a);
+    }
+    /* The file without its torn end: nothing malformed at the end. */
+    struct dmarc_report_agg *a = dmarc_report_agg_new();
+    struct dmarc_report_reader r;
+    dmarc_report_reader_init(&r, a, 1699920000, 1700006400);
+    dmarc_report_reader_feed(&r, file.data, whole);
+    dmarc_report_reader_end(&r);
+    CHECK_EQ_INT(r.malformed, 3);
+    dmarc_report_reader_free(&r);
+    dmarc_report_agg_free(a);
+    /* add_line's own outcomes. */
+    a = dmarc_report_agg_new();
+    buf_reset(&file);
+    dmarc_report_row_format(&row, &file);
+    CHECK_EQ_INT(dmarc_report_agg_add_line(a, file.data, file.len, 0, 1700000001), -ERANGE);
+    CHECK_EQ_INT(dmarc_report_agg_add_line(a, file.data, file.len, 1700000001, 1700000002), 0);
+    CHECK_EQ_INT(dmarc_report_agg_add_line(a, "dmarc1", 6, 0, 1), -EINVAL);
+    dmarc_report_agg_free(a);
+    buf_free(&file);
+}
+
 int main(void)
 {
     test_fill_and_line();
     test_bad_lines();
     test_xml();
+    test_fill_sanitizes();
+    test_agg();
+    test_agg_limits();
+    test_reader();
     return check_result("test_dmarc_report");
 }

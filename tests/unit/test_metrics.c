@@ -130,10 +130,33 @@ static void test_net_and_format(void)
     buf_free(&l);
 }
 
+/* DMARC report rows: the queue's outcomes and the smtp process's drops
+ * in one family. */
+static void test_dmarc_rows(void)
+{
+    struct qmetrics *m = calloc(1, sizeof *m);
+    m->dmarc_rows_recorded = 7;
+    m->dmarc_rows_refused = 2;
+    m->dmarc_rows_failed = 1;
+    uint64_t dropped = metrics_get(&metrics_shm->dmarc_rows_dropped);
+    metrics_inc(&metrics_shm->dmarc_rows_dropped);
+    struct buf b = BUF_INIT;
+    metrics_render(&b, NULL, m, 0);
+    buf_putc(&b, '\0');
+    CHECK(sample(b.data, "tern_dmarc_rows_total{result=\"recorded\"}") == 7);
+    CHECK(sample(b.data, "tern_dmarc_rows_total{result=\"refused\"}") == 2);
+    CHECK(sample(b.data, "tern_dmarc_rows_total{result=\"failed\"}") == 1);
+    CHECK(sample(b.data, "tern_dmarc_rows_total{result=\"dropped\"}") == (double)dropped + 1);
+    CHECK_EQ_INT(count_lines(b.data, "# TYPE tern_dmarc_rows_total counter"), 1);
+    buf_free(&b);
+    free(m);
+}
+
 int main(void)
 {
     test_histogram();
     test_domains();
     test_net_and_format();
+    test_dmarc_rows();
     return check_result("test_metrics");
 }
