@@ -263,8 +263,15 @@ Syslog no
 def opendmarc(base, port, resolv_conf):
     """OpenDMARC with the SPF verdict of policyd-spf (Received-SPF) and the
     DKIM verdict of OpenDKIM (Authentication-Results of our authserv-id);
-    it refuses failures under p=reject, like tern's dmarc_policy = enforce.
-    Its DNS is libresolv's: /etc/resolv.conf, so a mount namespace."""
+    it refuses failures under p=reject, like tern's dmarc_policy = enforce,
+    and records every message in its HistoryFile (what its aggregate
+    reports are made from, as tern records a row per judged message). Its
+    DNS is libresolv's: /etc/resolv.conf, so a mount namespace."""
+    history = os.path.join(base, "opendmarc-history")
+    with open(history, "w"):
+        pass
+    pw = pwd.getpwnam("opendmarc")
+    os.chown(history, pw.pw_uid, pw.pw_gid)
     hosts = os.path.join(base, "opendmarc-ignore-hosts")
     write_list(hosts, "# no client: mail from 127.0.0.1 is judged too", NO_CLIENT)
     return Milter(base, "opendmarc", port, "/usr/sbin/opendmarc", "-c", f"""Socket inet:{port}@127.0.0.1
@@ -275,6 +282,7 @@ PublicSuffixList {PSL}
 SPFSelfValidate false
 SPFIgnoreResults false
 RejectFailures true
+HistoryFile {history}
 UserID opendmarc:opendmarc
 Syslog false
 """, resolv_conf)
@@ -608,6 +616,36 @@ def signed_message(path, body_size):
     return path
 
 
+def count_lines(paths, prefix=b""):
+    """Lines (that start with prefix) of the files."""
+    n = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            n += sum(1 for line in f if line.startswith(prefix))
+    return n
+
+
+def report_records(inbound):
+    """What each checking side recorded for DMARC aggregate reports over
+    the inbound runs (warm-up included), against the messages it accepted:
+    OpenDMARC's HistoryFile (a record of several lines per message, each
+    starting with a `job` line), tern's rows (<spool>/dmarc/*.rows, a line
+    per message and policy domain)."""
+    out = {}
+    for s in inbound:
+        if isinstance(s, CheckingPostfix):
+            recs = count_lines([os.path.join(m.base, "opendmarc-history") for m in s.milters
+                                if m.name == "opendmarc"], b"job ")
+        elif s.checks:
+            rows = os.path.join(s.spool, "dmarc")
+            recs = (count_lines(os.path.join(rows, n) for n in os.listdir(rows)
+                                if n.endswith(".rows")) if os.path.isdir(rows) else 0)
+        else:
+            continue
+        out[s.name] = {"records": recs, "accepted": s.accepted}
+    return out
+
+
 def package_version(pkg):
     p = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL, text=True, timeout=10)
@@ -711,8 +749,10 @@ def main(argv):
     parts = {}
 
     def run_inbound(server, size, sessions, count, limit):
-        return bench.run_one(server, size, sessions, count, limit, lambda s, r: s.check_sample(r),
-                             sender=SENDER, helo=HELO, msg_file=files[size])
+        r = bench.run_one(server, size, sessions, count, limit, lambda s, r: s.check_sample(r),
+                          sender=SENDER, helo=HELO, msg_file=files[size])
+        server.accepted += r["accepted"]
+        return r
 
     def run_signing(server, size, sessions, count, limit):
         r = relay_bench.run_relay(server, size, sessions, count, limit, sender=SENDER)
@@ -743,9 +783,11 @@ def main(argv):
         meta["signing_pending"] = pending
         for s in mtas:
             s.sample = None
+            s.accepted = 0
         if inbound:
             log("inbound: " + ", ".join(s.name for s in inbound))
             parts["inbound"] = bench.run_grid(args, inbound, run_inbound, "deliver", "delivered")
+            meta["report_records"] = report_records(inbound)
         if signing:
             log("signing: " + ", ".join(s.name for s in signing))
             parts["sign"] = bench.run_grid(args, signing, run_signing, "relay", "relayed")
@@ -782,6 +824,12 @@ def report(args, command, meta, parts, inbound, signing, pending):
         print()
         print("inbound, checking (DKIM-signed mail, SPF pass, DMARC p=reject):")
         print(f"load:    {meta['smtp_source_inbound']}")
+        rec = meta.get("report_records", {})
+        if rec:
+            what = {"postfix": "OpenDMARC HistoryFile records"}
+            print("reports: DMARC report data recorded, warm-up included: " + "; ".join(
+                f"{name} {c['records']} {what.get(name, 'rows')} for {c['accepted']} messages"
+                for name, c in rec.items()))
         print("checked: a delivered message of every run; the last ones:")
         for line in sample_note(inbound):
             print(line)
