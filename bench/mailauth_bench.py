@@ -730,20 +730,29 @@ def sample_note(servers):
     return notes
 
 
-def print_cpu(args, runs, names):
-    """Per (size, sessions): each server's median CPU time per message."""
+def print_cpu(args, runs, names, ratios, key):
+    """Per (size, sessions): each server's median CPU time per message, and
+    each ratio of the table round by round (the two runs of one round, back
+    to back, for KEY: the rate of acceptance or the second figure), which
+    shows how much the medians' ratio swung."""
     print()
     print("CPU per message, ms (median; the server's processes with their milters and "
-          "policy service, not the DNS, sinks or load):")
+          "policy service, not the DNS, sinks or load), and the ratios round by round:")
     for z in args.size_list:
         for n in args.session_list:
+            sel = [r for r in runs if r["size_label"] == z and r["sessions"] == n]
             cells = []
             for name in names:
-                v = bench.median_rate([r for r in runs if r["server"] == name
-                                       and r["size_label"] == z and r["sessions"] == n],
+                v = bench.median_rate([r for r in sel if r["server"] == name],
                                       "cpu_ms_per_message")
                 cells.append(f"{name} {v:.2f}" if v is not None else f"{name} n/a")
             print(f"{z:>5} {n:>4} | " + ", ".join(cells))
+            for title, (num, den) in ratios.items():
+                for metric in ("accept", key):
+                    by = {(r["server"], r["round"]): r[f"{metric}_rate"] for r in sel if r["ok"]}
+                    per = [bench.fmt_ratio(by.get((num, k)), by.get((den, k))).strip()
+                           for k in range(1, args.rounds + 1)]
+                    print(f"{'':>10} | {title} ({metric}) per round: {' '.join(per)}")
 
 
 def main(argv):
@@ -899,7 +908,7 @@ def report(args, command, meta, parts, inbound, signing):
         print()
         bench.print_grid_table(summary["inbound"], "deliver", "delivered", INBOUND_NAMES,
                                INBOUND_RATIOS)
-        print_cpu(args, parts["inbound"], INBOUND_NAMES)
+        print_cpu(args, parts["inbound"], INBOUND_NAMES, INBOUND_RATIOS, "deliver")
         goals.append(bench.check_goal(summary["inbound"], at, "accept", GOAL_INBOUND,
                                       f"tern checking accepts >= {GOAL_INBOUND:.0f}x Postfix + "
                                       f"OpenDKIM + OpenDMARC + policyd-spf at {GOAL_AT[1]} "
@@ -925,7 +934,7 @@ def report(args, command, meta, parts, inbound, signing):
         print()
         bench.print_grid_table(summary["sign"], "relay", "relayed to sink", SIGN_NAMES,
                                SIGN_RATIOS)
-        print_cpu(args, parts["sign"], SIGN_NAMES)
+        print_cpu(args, parts["sign"], SIGN_NAMES, SIGN_RATIOS, "relay")
         goals.append(bench.check_goal(summary["sign"], at, "relay", GOAL_SIGN,
                                       f"tern signing relays >= {GOAL_SIGN:.0f}x Postfix + "
                                       f"OpenDKIM at {GOAL_AT[1]} sessions, {GOAL_AT[0]}"))
