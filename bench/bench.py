@@ -144,6 +144,21 @@ def tail(path, nlines=30):
     return "\n".join(data.splitlines()[-nlines:])
 
 
+def spawn_daemon(name, argv, port, cwd, log_path, err_path=None):
+    """Starts a daemon in a session of its own (stop it with stop_group),
+    its output appended to log_path (stderr to err_path, if given), and
+    waits until 127.0.0.1:port accepts. Returns its Popen; raises
+    BenchError with the end of its output when it exits or never listens."""
+    with open(log_path, "ab") as out, open(err_path or log_path, "ab") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True, cwd=cwd)
+    if not wait_port(port, START_TIMEOUT_S, lambda: proc.poll() is None):
+        stop_group(proc, name)
+        raise BenchError(f"{name}: port {port} not accepting (exit status {proc.poll()})\n"
+                         f"{tail(err_path or log_path)}")
+    return proc
+
+
 def stop_group(proc, what):
     """Stops a process started with start_new_session=True: SIGTERM to its
     process group (if it still runs), SIGKILL after STOP_TIMEOUT_S, and
@@ -311,8 +326,13 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
+    def start_argv(self):
+        """The command that starts the instance; bench/mailauth_bench.py
+        runs it in a mount namespace of its own (a private resolv.conf)."""
+        return ["postfix", "-c", self.etc, "start"]
+
     def start(self):
-        self._postfix("start")
+        run_checked(self.start_argv(), 60, "postfix start")
         self.started = True
         if not wait_port(self.port, START_TIMEOUT_S):
             raise BenchError(f"postfix: port {self.port} not accepting after "
@@ -386,7 +406,6 @@ class Tern:
         self.logfile = os.path.join(base, "tern.log")
         self.maildir = os.path.join(self.mail, MAILBOX_USER, "Maildir")
         self.proc = None
-        self.logf = None
 
     def setup(self):
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
@@ -415,25 +434,16 @@ sessions_per_ip = 1000
         return self.proc is not None and self.proc.poll() is None
 
     def start(self):
-        self.logf = open(self.logfile, "ab")
         # Its own session: SIGTERM/SIGKILL at the end reach the daemon's
         # whole process group, which is ours, by its id.
-        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=self.logf, start_new_session=True,
-                                     cwd=self.base)
-        if not wait_port(self.port, START_TIMEOUT_S, self.alive):
-            raise BenchError(f"tern: port {self.port} not accepting "
-                             f"(exit status {self.proc.poll()})\n{tail(self.logfile)}")
+        self.proc = spawn_daemon(self.name, [self.binary, "serve", "-c", self.conf], self.port,
+                                 self.base, self.logfile)
 
     def stop(self):
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        stop_group(proc, "tern")
-        if self.logf is not None:
-            self.logf.close()
-            self.logf = None
+        stop_group(proc, self.name)
 
     def queued(self):
         return count_files(self.spool)
@@ -469,11 +479,15 @@ sessions_per_ip = 1000
         return "unknown"
 
 
-def smtp_source_argv(port, sessions, count, size, rcpt=RECIPIENT, reuse=False):
+def smtp_source_argv(port, sessions, count, size, rcpt=RECIPIENT, reuse=False,
+                     sender=SENDER, helo=HELO_NAME, msg_file=None):
     """One message per session, or with reuse (-d) all of a session's
-    messages over one connection."""
+    messages over one connection. The message is smtp-source's own (a few
+    headers and `size` bytes of body), or with msg_file (-F) that file as it
+    is, header and body (bench/mailauth_bench.py: DKIM-signed mail)."""
+    content = ["-F", msg_file] if msg_file is not None else ["-l", str(size)]
     return ["smtp-source", "-c", *(["-d"] if reuse else []), "-s", str(sessions),
-            "-m", str(count), "-l", str(size), "-M", HELO_NAME, "-f", SENDER, "-t", rcpt,
+            "-m", str(count), *content, "-M", helo, "-f", sender, "-t", rcpt,
             f"127.0.0.1:{port}"]
 
 
@@ -542,17 +556,18 @@ def wait_delivered(server, count, t0, deadline):
                       "delivery", "in new/")
 
 
-def run_accept(server, size, sessions, count, limit, rcpt=RECIPIENT, reuse=False):
+def run_accept(server, size, sessions, count, limit, rcpt=RECIPIENT, reuse=False, **load):
     """The acceptance half of a run: smtp-source sends count messages to
     rcpt through the server. Returns (the run's dict, smtp-source's start
     on the monotonic clock); the dict has accept_s and accept_rate (count /
     wall time of smtp-source), or its error, and `accepted`, the messages
     the server took responsibility for (all, unless smtp-source failed).
-    reuse: smtp-source sends a session's messages over one connection."""
+    reuse: smtp-source sends a session's messages over one connection;
+    load: smtp_source_argv's sender, helo and msg_file."""
     res = {"server": server.name, "size": size, "sessions": sessions, "count": count,
            "ok": False, "accepted": 0, "accept_s": None, "accept_rate": None, "error": None}
     rc, out, err, t0, t_accept = run_load(
-        smtp_source_argv(server.port, sessions, count, size, rcpt, reuse), limit)
+        smtp_source_argv(server.port, sessions, count, size, rcpt, reuse, **load), limit)
     if rc is None:
         res["accepted"] = last_counter(out)
         res["error"] = f"smtp-source timed out after {limit}s ({res['accepted']}/{count} accepted)"
@@ -575,15 +590,20 @@ def complete_run(res, key, seconds, error):
     return res
 
 
-def run_one(server, size, sessions, count, limit):
+def run_one(server, size, sessions, count, limit, check=None, **load):
     """One measured run. Acceptance: count / wall time of smtp-source.
     Delivery: count / time from smtp-source's start until the Maildir's new/
-    holds count messages."""
+    holds count messages. check(server, run), if given, then looks at what
+    was delivered and returns an error or None; load: smtp_source_argv's
+    sender, helo and msg_file."""
     clear_maildir(server)
-    res, t0 = run_accept(server, size, sessions, count, limit)
+    res, t0 = run_accept(server, size, sessions, count, limit, **load)
     if res["error"] is not None:
         return complete_run(res, "deliver", None, res["error"])
-    return complete_run(res, "deliver", *wait_delivered(server, count, t0, t0 + limit))
+    t, err = wait_delivered(server, count, t0, t0 + limit)
+    if err is None and check is not None:
+        err = check(server, res)
+    return complete_run(res, "deliver", t, err)
 
 
 def median_rate(runs, key):
@@ -628,19 +648,24 @@ def check_common_args(ap, args):
     args.tern = os.path.abspath(args.tern)
 
 
-def parse_grid_args(argv, prog, description):
-    """The options of the smtp-source benchmarks (this one and
-    relay_bench.py): the common ones and the grid of sizes and sessions."""
+def parse_grid_args(argv, prog, description, sessions="1,16,64", sizes="4K,100K",
+                    more_args=None):
+    """The options of the smtp-source benchmarks (this one, relay_bench.py,
+    mailauth_bench.py): the common ones and the grid of sizes and sessions
+    (defaults: `sessions`, `sizes`); more_args(parser) adds a benchmark's
+    own."""
     ap = argparse.ArgumentParser(prog=os.environ.get("BENCH_ENTRY", prog),
                                  description=description)
     add_common_args(ap, rounds=3, time_limit=300.0)
+    if more_args is not None:
+        more_args(ap)
     ap.add_argument("--count-4k", type=int, default=2000, metavar="N",
                     help="messages per run at 4 KB (default: %(default)s)")
     ap.add_argument("--count-100k", type=int, default=300, metavar="N",
                     help="messages per run at 100 KB (default: %(default)s)")
-    ap.add_argument("--sessions", default="1,16,64",
+    ap.add_argument("--sessions", default=sessions,
                     help="comma-separated concurrent session counts (default: %(default)s)")
-    ap.add_argument("--sizes", default="4K,100K",
+    ap.add_argument("--sizes", default=sizes,
                     help="comma-separated message sizes among 4K,100K (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=200, metavar="N",
                     help="unmeasured 4 KB messages sent to each server first (default: %(default)s)")
@@ -741,52 +766,73 @@ def run_rounds(servers, rounds, cases, run_case, label, describe):
                 r["round"] = rnd + 1
                 runs.append(r)
                 text = describe(r) if r["ok"] else f"FAILED: {r['error']}"
-                log(f"[round {rnd + 1}] {s.name:<7} {label(case)} {text}")
+                log(f"[round {rnd + 1}] {s.name:<12} {label(case)} {text}")
                 s.drain(DRAIN_TIMEOUT_S)
     return runs
 
 
-def summary_row(row, runs, select, metrics):
-    """Fills row with, for each server, the median of each metric (name ->
-    run key) over its successful runs that select(run) picks, its failed
-    runs, and each metric's ratio tern / Postfix."""
-    for name in ("postfix", "tern"):
+# The servers of a table and its ratios (column title -> (numerator,
+# denominator)); a metric's first ratio is its `METRIC_ratio`, the others
+# `METRIC_TITLE` (bench/mailauth_bench.py has three servers).
+NAMES = ("postfix", "tern")
+RATIOS = {"ratio": ("tern", "postfix")}
+
+
+def ratio_key(metric, title, ratios):
+    return f"{metric}_ratio" if title == next(iter(ratios)) else f"{metric}_{title}"
+
+
+def summary_row(row, runs, select, metrics, names=NAMES, ratios=RATIOS):
+    """Fills row with, for each server of `names`, the median of each metric
+    (name -> run key) over its successful runs that select(run) picks, its
+    failed runs, and each metric's ratios (by default tern / Postfix)."""
+    for name in names:
         sel = [r for r in runs if r["server"] == name and select(r)]
         for metric, key in metrics.items():
             row[f"{name}_{metric}"] = median_rate(sel, key)
         row[f"{name}_failed"] = sum(1 for r in sel if not r["ok"])
     for metric in metrics:
-        row[f"{metric}_ratio"] = ratio(row[f"tern_{metric}"], row[f"postfix_{metric}"])
+        for title, (num, den) in ratios.items():
+            row[ratio_key(metric, title, ratios)] = ratio(row[f"{num}_{metric}"],
+                                                          row[f"{den}_{metric}"])
     return row
 
 
-def print_table(label_header, label, rows, metrics):
+def print_table(label_header, label, rows, metrics, names=NAMES, ratios=RATIOS):
     """One line per row: label(row) (as wide as label_header), then for
-    each (title, metric) Postfix, tern and the ratio, then failed runs."""
+    each (title, metric) every server's figure and the ratios, then failed
+    runs."""
     pad = " " * len(label_header)
-    print(f"{label_header} | " + "".join(f"{title:^28} | " for title, _ in metrics).rstrip())
-    print(f"{pad} | " + "".join(f"{'postfix':>9} {'tern':>9} {'ratio':>6}   | "
+    widths = [max(9, len(n)) for n in names]
+    rwidths = [max(6, len(t)) for t in ratios]
+    span = sum(w + 1 for w in widths) + sum(w + 1 for w in rwidths) + 1
+    print(f"{label_header} | " + "".join(f"{title:^{span}} | " for title, _ in metrics).rstrip())
+    print(f"{pad} | " + "".join(" ".join(f"{n:>{w}}" for n, w in zip(names, widths)) + " " +
+                                 " ".join(f"{t:>{w}}" for t, w in zip(ratios, rwidths)) + "   | "
                                  for _ in metrics) + "failed runs")
     for row in rows:
         failed = ""
-        if row["postfix_failed"] or row["tern_failed"]:
-            failed = f"postfix {row['postfix_failed']}, tern {row['tern_failed']}"
-        cols = "".join(f"{fmt_rate(row[f'postfix_{m}'])} {fmt_rate(row[f'tern_{m}'])} "
-                       f"{fmt_ratio(row[f'tern_{m}'], row[f'postfix_{m}'])}   | "
+        if any(row[f"{n}_failed"] for n in names):
+            failed = ", ".join(f"{n} {row[f'{n}_failed']}" for n in names)
+        cols = "".join(" ".join(f"{fmt_rate(row[f'{n}_{m}']):>{w}}"
+                                for n, w in zip(names, widths)) + " " +
+                       " ".join(f"{fmt_ratio(row[f'{a}_{m}'], row[f'{b}_{m}']):>{w}}"
+                                for (a, b), w in zip(ratios.values(), rwidths)) + "   | "
                        for _, m in metrics)
         print(f"{label(row)} | {cols}{failed}".rstrip())
 
 
-def check_goal(summary, where, metric, target, text):
+def check_goal(summary, where, metric, target, text, key=None):
     """The goal on the summary row whose fields match `where`: prints
     `goal: TEXT: ratio R, met` and returns its JSON (None when that row
-    has no ratio)."""
+    has no ratio). key: the row's ratio to check [METRIC_ratio]."""
+    key = key or f"{metric}_ratio"
     for row in summary:
-        r = row[f"{metric}_ratio"]
+        r = row.get(key)
         if all(row[k] == v for k, v in where.items()) and r is not None:
             print()
             print(f"goal: {text}: ratio {r:.2f}, " + ("met" if r >= target else "NOT met"))
-            return {**where, "target_ratio": target, f"{metric}_ratio": r, "met": r >= target}
+            return {**where, "target_ratio": target, key: r, "met": r >= target}
     return None
 
 
@@ -831,12 +877,12 @@ def run_grid(args, servers, run_one_fn, key, word):
     return run_rounds(servers, args.rounds, cases, run_case, label, describe)
 
 
-def grid_summary(args, runs, key):
+def grid_summary(args, runs, key, names=NAMES, ratios=RATIOS):
     """One row per (size, sessions): medians and ratios of accept and KEY."""
     metrics = {"accept": "accept_rate", key: f"{key}_rate"}
     return [summary_row({"size": z, "sessions": n}, runs,
                         lambda r, z=z, n=n: r["size_label"] == z and r["sessions"] == n,
-                        metrics)
+                        metrics, names, ratios)
             for z in args.size_list for n in args.session_list]
 
 
@@ -851,8 +897,13 @@ def print_grid(command, meta, args, summary, key, title, notes=()):
     print(f"median of {args.rounds} round(s), messages/s; "
           f"Postfix in_flow_delay = {args.postfix_in_flow_delay}")
     print()
+    print_grid_table(summary, key, title)
+
+
+def print_grid_table(summary, key, title, names=NAMES, ratios=RATIOS):
+    """The table of accept and KEY (headed TITLE) by size and sessions."""
     print_table(f"{'size':>5} {'sess':>4}", lambda row: f"{row['size']:>5} {row['sessions']:>4}",
-                summary, [("accept", "accept"), (title, key)])
+                summary, [("accept", "accept"), (title, key)], names, ratios)
 
 
 def grid_meta(command, base, servers, args, rcpt=RECIPIENT):

@@ -19,7 +19,6 @@ import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import time
 
 import bench
@@ -72,13 +71,8 @@ class Sink:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self):
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            # Its own session, stopped through its process group.
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, start_new_session=True, cwd=self.base)
-        if not bench.wait_port(self.port, bench.START_TIMEOUT_S, self.alive):
-            raise BenchError(f"{self.name}: port {self.port} not accepting "
-                             f"(exit status {self.proc.poll()})\n{bench.tail(self.err)}")
+        self.proc = bench.spawn_daemon(self.name, self.argv(), self.port, self.base, self.out,
+                                       self.err)
 
     def stop(self):
         if self.proc is not None:
@@ -164,10 +158,11 @@ route = * 127.0.0.1:{self.sink.port}
 """
 
 
-def run_relay(server, size, sessions, count, limit):
+def run_relay(server, size, sessions, count, limit, **load):
     """One measured run. Acceptance: count / wall time of smtp-source.
     Relaying: count / time from smtp-source's start until the server's sink
-    has received count more messages."""
+    has received count more messages. load: bench.smtp_source_argv's
+    sender, helo and msg_file."""
     os.sync()  # the last run's dirty pages written back now
     sink = server.sink
     mesg0, cpu0 = sink.messages(), sink.cpu()
@@ -180,7 +175,7 @@ def run_relay(server, size, sessions, count, limit):
     elif outstanding < 0:
         log(f"warning: {server.name}: its sink has {-outstanding} messages more than it "
             "accepted")
-    res, t0 = bench.run_accept(server, size, sessions, count, limit, RELAY_RCPT)
+    res, t0 = bench.run_accept(server, size, sessions, count, limit, RELAY_RCPT, **load)
     server.expected += res["accepted"]
     t, err = None, res["error"]
     if err is None:
