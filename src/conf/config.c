@@ -50,8 +50,6 @@ void config_default(struct config *cfg)
     cfg->spool_dir = xstrdup("var/spool");
     cfg->run_user = xstrdup("tern");
     cfg->mail_user = xstrdup("vmail");
-    cfg->mbox_lock_wait = 30;
-    cfg->pipe_time_limit = 120;
     cfg->shutdown_timeout = 30;
     cfg->log = CONF_LOG_STDERR;
     cfg->log_format = CONF_LOG_LINE;
@@ -292,8 +290,6 @@ void config_free(struct config *cfg)
     free(cfg->users_file);
     free(cfg->aliases_file);
     free(cfg->maildir);
-    free(cfg->mbox);
-    free(cfg->recipient_delimiter);
     free(cfg->spool_dir);
     free(cfg->control_socket);
     free(cfg->run_user);
@@ -404,7 +400,6 @@ void config_keep_restart_settings(struct config *nc, const struct config *old,
     config_keep_str(&nc->mail_user, old->mail_user, "mail_user", changed);
     /* The delivery process checks paths against the maildir it started with. */
     config_keep_str(&nc->maildir, old->maildir, "maildir", changed);
-    config_keep_str(&nc->mbox, old->mbox, "mbox", changed);
     if (nc->delivery_threads != old->delivery_threads)
         config_note(changed, "delivery_threads");
     nc->delivery_threads = old->delivery_threads;

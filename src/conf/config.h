@@ -98,10 +98,6 @@ struct config {
     char *aliases_file; /* owned, may be NULL */
     int accept_any_user; /* embedded default: every safe local part exists */
     char *maildir;   /* owned template: %u local part, %d domain; relative to cwd allowed */
-    char *mbox;      /* owned template like maildir, NULL: mailboxes are Maildirs */
-    unsigned mbox_lock_wait;  /* 30 s: how long a delivery waits for an mbox's locks */
-    unsigned pipe_time_limit; /* 120 s: an alias's command is killed after this long */
-    char *recipient_delimiter; /* owned: the characters that start an extension, NULL none */
     char *spool_dir; /* owned */
     char *control_socket; /* owned, NULL = <spool_dir>/control (config_control_socket) */
     char *run_user;  /* owned: the unprivileged user of the daemon when started as root */
@@ -231,7 +227,7 @@ int config_check(const struct config *cfg, struct buf *err);
 void config_free(struct config *cfg);
 
 /* A reload: the settings only a restart can change (listen, spool_dir,
- * control_socket, user, mail_user, maildir, mbox, delivery_threads,
+ * control_socket, user, mail_user, maildir, delivery_threads,
  * metrics_listen, log) are copied from
  * old into nc; the names of those that differed are appended to *changed
  * (", "-separated). */
@@ -269,48 +265,19 @@ enum conf_rcpt {
  * postmaster@<any local domain> are always local (RFC 5321 §4.5.1). */
 enum conf_rcpt config_rcpt_check(const struct config *cfg, const struct mailaddr *rcpt);
 
-/* One final local mailbox after alias expansion: a user's mailbox, or
- * the command of an alias (pipe != NULL). */
+/* One final local mailbox after alias expansion. */
 struct conf_mailbox {
-    /* The lowercased local part, safe as a path element; for a command,
-     * '|' and the local part of the address whose alias holds it (so it
-     * is never a user's name, nor a safe path element). */
-    char user[MAILADDR_LOCAL_MAX + 2];
+    char user[MAILADDR_LOCAL_MAX + 1]; /* lowercased local part, safe as a path element */
     char domain[MAILADDR_DOMAIN_MAX + 1];
-    /* The recipient's extension with the delimiter that started it
-     * ("+lists" of alice+lists, recipient_delimiter), or "". */
-    char ext[MAILADDR_LOCAL_MAX + 1];
-    const char *pipe; /* NULL, or the alias's "|command" (the config's memory) */
 };
 
 /* Expands a local recipient ("user@domain" or "postmaster") through the
  * aliases (recursively, at most 16 deep, each mailbox once) into final
  * mailboxes, appended to *out (an owned array the caller frees) with
- * *n updated. A local part that is neither an alias nor a user loses
- * its extension (recipient_delimiter) and is tried again; one that is
- * still nothing goes to its domain's catch-all alias ("@domain") if
- * there is one. Returns 0, or -ENOENT if nothing deliverable results
- * (an alias loop, an unknown user, a domain that is not local). */
+ * *n updated. Returns 0, or -ENOENT if nothing deliverable results (an
+ * alias loop, an unknown user, a domain that is not local). */
 int config_expand(const struct config *cfg, const char *addr, struct conf_mailbox **out,
                   size_t *n);
-
-/* Where an extension starts in local: the index of the first character
- * of delims after the first character of local, or 0 for none (an
- * empty delims, no such character, or an empty base). */
-size_t config_extension_at(const char *local, const char *delims);
-
-/* The mailbox a stored final recipient names (what queue_expand_rcpts
- * wrote: "user@domain", "user+ext@domain", or "|alias@domain" for a
- * command), from the tables of now, without alias expansion: *mb gets
- * the user, the extension, the domain and, for a command, the alias's
- * command. Returns 0, -EINVAL for a malformed address, or -ENOENT for a
- * command no alias holds any more. */
-int config_mailbox_of(const struct config *cfg, const char *addr, struct conf_mailbox *mb);
-
-/* The "|command" target of the alias a command recipient names: local
- * (the alias, without '|' or extension) at domain (a local domain), else
- * the domain's catch-all. NULL when there is none. */
-const char *config_pipe_find(const struct config *cfg, const char *local, const char *domain);
 
 /* Writes the Maildir path of a mailbox (the template with %u and %d
  * filled in) to out. Returns 0, -EINVAL for a user or domain that is no
@@ -318,8 +285,5 @@ const char *config_pipe_find(const struct config *cfg, const char *local, const 
  * fit. */
 int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
                         size_t outsize);
-/* The same with the mbox template (-EINVAL when mbox is not set). */
-int config_mbox_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
-                     size_t outsize);
 
 #endif

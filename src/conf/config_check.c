@@ -1,7 +1,6 @@
 /* config_check.c: semantic checks of a loaded configuration, for
  * `tern check-config` and start-up: what parses can still be wrong. */
 #include <arpa/inet.h>
-#include <limits.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -212,23 +211,6 @@ static void conf_check_aliases(struct conf_checker *c)
     while ((e = conf_table_next(cfg->aliases, &it)) != NULL) {
         for (size_t i = 0; i < e->nvals; i++) {
             const char *t = e->vals[i];
-            if (t[0] == '|') {
-                /* A command: its program should be there to run. */
-                char prog[PATH_MAX];
-                size_t pl = strcspn(t + 1, " \t");
-                if (pl < sizeof prog) {
-                    memcpy(prog, t + 1, pl);
-                    prog[pl] = '\0';
-                    if (access(prog, X_OK) < 0) {
-                        struct buf where = BUF_INIT;
-                        buf_printf(&where, "%s:%u", cfg->aliases->file, e->line);
-                        conf_check_warn(c, where.data, "command %s is not executable: %s", prog,
-                                        strerror(errno));
-                        buf_free(&where);
-                    }
-                }
-                continue;
-            }
             char local[MAILADDR_LOCAL_MAX + 1];
             const char *at = strchr(t, '@');
             size_t ll = at ? (size_t)(at - t) : strlen(t);

@@ -356,7 +356,6 @@ static int conf_set_path(struct conf_load *ld, const struct conf_key *k, char *v
     return 0;
 }
 
-/* A mailbox template (maildir, mbox): %u, %d and %% only, %u required. */
 static int conf_set_maildir(struct conf_load *ld, const struct conf_key *k, char *val,
                             unsigned line)
 {
@@ -368,33 +367,17 @@ static int conf_set_maildir(struct conf_load *ld, const struct conf_key *k, char
         if (*p == 'u')
             has_u = 1;
         else if (*p != 'd' && *p != '%') {
-            CONF_ERR(ld, line, "%s: unknown '%%%c' (use %%u, %%d or %%%%)", k->name,
+            CONF_ERR(ld, line, "maildir: unknown '%%%c' (use %%u, %%d or %%%%)",
                      *p ? *p : ' ');
             return -EINVAL;
         }
     }
     /* Without %u every user would share one mailbox. */
     if (!has_u) {
-        CONF_ERR(ld, line, "%s: the template must contain %%u", k->name);
+        CONF_ERR(ld, line, "maildir: the template must contain %%u");
         return -EINVAL;
     }
     return conf_set_path(ld, k, val, line);
-}
-
-/* recipient_delimiter = CHARS: each of them starts an extension
- * (alice+lists). Only characters a safe local part may hold, so that an
- * address with an extension is still a safe name. */
-static int conf_set_delimiter(struct conf_load *ld, const struct conf_key *k, char *val,
-                              unsigned line)
-{
-    if (strlen(val) > 8 || val[strspn(val, "+-._")] != '\0') {
-        CONF_ERR(ld, line, "recipient_delimiter: '%s': at most 8 of the characters + - . _",
-                 strutil_esc(val));
-        return -EINVAL;
-    }
-    free(ld->cfg->recipient_delimiter);
-    ld->cfg->recipient_delimiter = xstrdup(val);
-    return 0;
 }
 
 /* A setting that is one of a few words, k->why listing them ("a|b|c"):
@@ -734,11 +717,6 @@ static const struct conf_key conf_keys[] = {
     {"aliases_file", conf_set_path, F(aliases_file), 0, 0, 0, NULL},
     {"accept_any_user", conf_set_bool, F(accept_any_user), 0, 0, 0, NULL},
     {"maildir", conf_set_maildir, F(maildir), 0, 0, 0, NULL},
-    {"mbox", conf_set_maildir, F(mbox), 0, 0, 0, NULL},
-    /* Both bounded well below the delivery process's 300 s watchdog. */
-    {"mbox_lock_wait", conf_set_duration, F(mbox_lock_wait), 1, 120, 0, NULL},
-    {"pipe_time_limit", conf_set_duration, F(pipe_time_limit), 1, 240, 0, NULL},
-    {"recipient_delimiter", conf_set_delimiter, 0, 0, 0, 0, 0, NULL},
     {"spool_dir", conf_set_path, F(spool_dir), 0, 0, 0, NULL},
     {"control_socket", conf_set_path, F(control_socket), 0, 0, 0, NULL},
     {"user", conf_set_string, F(run_user), 0, 0, 0, NULL},

@@ -19,58 +19,11 @@ int conf_is_user(const struct config *cfg, const char *local, const char *domain
     return conf_table_find(cfg->users, local, domain) != NULL;
 }
 
-size_t config_extension_at(const char *local, const char *delims)
-{
-    if (delims == NULL || delims[0] == '\0' || local[0] == '\0')
-        return 0;
-    /* Postfix's rule: the first delimiter splits; one in first place
-     * would leave no user, so it does not count. */
-    size_t at = 1 + strcspn(local + 1, delims);
-    return local[at] ? at : 0;
-}
-
 /* One address on the way down an alias chain. */
 struct conf_frame {
-    char local[MAILADDR_LOCAL_MAX + 1]; /* lowercased, without its extension */
-    char ext[MAILADDR_LOCAL_MAX + 1];   /* the extension cut from it, with its delimiter */
-    const char *domain;                 /* one of cfg->local_domains */
+    char local[MAILADDR_LOCAL_MAX + 1];
+    const char *domain; /* one of cfg->local_domains */
 };
-
-/* Cuts the extension off f->local when the whole local part is neither
- * an alias nor a listed user: alice+lists is alice unless the tables
- * name alice+lists itself (Postfix's order). */
-static void conf_frame_split(const struct config *cfg, struct conf_frame *f)
-{
-    f->ext[0] = '\0';
-    size_t at = config_extension_at(f->local, cfg->recipient_delimiter);
-    if (at == 0 || conf_table_find(cfg->aliases, f->local, f->domain) ||
-        conf_table_find(cfg->users, f->local, f->domain))
-        return;
-    strutil_lcpy(f->ext, f->local + at, sizeof f->ext);
-    f->local[at] = '\0';
-}
-
-/* The catch-all alias of a domain ("@domain" in the aliases file). */
-static const struct conf_entry *conf_catchall(const struct config *cfg, const char *domain)
-{
-    char key[1 + MAILADDR_DOMAIN_MAX + 1];
-    if (cfg->aliases == NULL || strlen(domain) > MAILADDR_DOMAIN_MAX)
-        return NULL;
-    key[0] = '@';
-    strutil_lcpy(key + 1, domain, sizeof key - 1);
-    return conf_table_get(cfg->aliases, key);
-}
-
-const char *config_pipe_find(const struct config *cfg, const char *local, const char *domain)
-{
-    const struct conf_entry *e = conf_table_find(cfg->aliases, local, domain);
-    if (e == NULL)
-        e = conf_catchall(cfg, domain);
-    for (size_t i = 0; e && i < e->nvals; i++)
-        if (e->vals[i][0] == '|')
-            return e->vals[i];
-    return NULL;
-}
 
 /* An alias already expanded in this call, and how deep. */
 struct conf_seen {
@@ -111,66 +64,15 @@ static int conf_expand_seen(struct conf_expand *x, const struct conf_entry *alia
     return 0;
 }
 
-/* Adds a mailbox (pipe NULL) or an alias's command; `user` already has
- * the '|' of a command. Each one once per call, whatever its extension. */
-static void conf_expand_add(struct conf_expand *x, const char *user, const char *domain,
-                            const char *ext, const char *pipe)
+static void conf_expand_add(struct conf_expand *x, const char *local, const char *domain)
 {
     for (size_t i = x->n0; i < *x->n; i++)
-        if (!strcmp((*x->out)[i].user, user) && !strcmp((*x->out)[i].domain, domain))
+        if (!strcmp((*x->out)[i].user, local) && !strcmp((*x->out)[i].domain, domain))
             return;
     *x->out = xrealloc(*x->out, (*x->n + 1) * sizeof **x->out);
     struct conf_mailbox *mb = &(*x->out)[(*x->n)++];
-    strutil_lcpy(mb->user, user, sizeof mb->user);
+    strutil_lcpy(mb->user, local, sizeof mb->user);
     strutil_lcpy(mb->domain, domain, sizeof mb->domain);
-    strutil_lcpy(mb->ext, ext, sizeof mb->ext);
-    mb->pipe = pipe;
-}
-
-static void conf_expand_one(struct conf_expand *x, size_t depth);
-
-/* Replaces x->chain[depth] by the targets of `alias` (its own entry, or
- * its domain's catch-all). Targets do not inherit the extension: only
- * the alias's own command sees it (${extension}). */
-static void conf_expand_alias(struct conf_expand *x, size_t depth,
-                              const struct conf_entry *alias)
-{
-    const struct config *cfg = x->cfg;
-    const struct conf_frame *f = &x->chain[depth];
-    if (depth >= CONF_EXPAND_DEPTH_MAX)
-        return; /* too deep: this branch delivers nothing */
-    if (conf_expand_seen(x, alias, f->domain, depth))
-        return;
-    for (size_t i = 0; i < alias->nvals; i++) {
-        const char *t = alias->vals[i];
-        if (t[0] == '|') {
-            char user[MAILADDR_LOCAL_MAX + 2];
-            user[0] = '|';
-            strutil_lcpy(user + 1, f->local, sizeof user - 1);
-            conf_expand_add(x, user, f->domain, f->ext, t);
-            continue;
-        }
-        const char *at = strchr(t, '@');
-        struct conf_frame *next = &x->chain[depth + 1];
-        size_t ll = at ? (size_t)(at - t) : strlen(t);
-        if (ll > MAILADDR_LOCAL_MAX)
-            continue;
-        memcpy(next->local, t, ll);
-        next->local[ll] = '\0';
-        next->ext[0] = '\0';
-        /* A bare target stays in the domain of the address expanded. */
-        next->domain = f->domain;
-        if (at) {
-            int d = conf_local_domain_index(cfg, at + 1);
-            if (d < 0) {
-                /* Another domain: the relay delivers it. */
-                conf_expand_add(x, next->local, at + 1, "", NULL);
-                continue;
-            }
-            next->domain = cfg->local_domains[d];
-        }
-        conf_expand_one(x, depth + 1);
-    }
 }
 
 /* Expands the address x->chain[depth] (lowercased local part, a local
@@ -181,35 +83,53 @@ static void conf_expand_alias(struct conf_expand *x, size_t depth,
 static void conf_expand_one(struct conf_expand *x, size_t depth)
 {
     const struct config *cfg = x->cfg;
-    struct conf_frame *f = &x->chain[depth];
-    conf_frame_split(cfg, f);
+    const struct conf_frame *f = &x->chain[depth];
     for (size_t i = 0; i < depth; i++) {
         if (!strcmp(x->chain[i].local, f->local) && x->chain[i].domain == f->domain) {
             if (conf_is_user(cfg, f->local, f->domain))
-                conf_expand_add(x, f->local, f->domain, f->ext, NULL);
+                conf_expand_add(x, f->local, f->domain);
             return;
         }
     }
     const struct conf_entry *alias = conf_table_find(cfg->aliases, f->local, f->domain);
     if (alias) {
-        conf_expand_alias(x, depth, alias);
+        if (depth >= CONF_EXPAND_DEPTH_MAX)
+            return; /* too deep: this branch delivers nothing */
+        if (conf_expand_seen(x, alias, f->domain, depth))
+            return;
+        for (size_t i = 0; i < alias->nvals; i++) {
+            const char *t = alias->vals[i];
+            const char *at = strchr(t, '@');
+            struct conf_frame *next = &x->chain[depth + 1];
+            size_t ll = at ? (size_t)(at - t) : strlen(t);
+            if (ll > MAILADDR_LOCAL_MAX)
+                continue;
+            memcpy(next->local, t, ll);
+            next->local[ll] = '\0';
+            /* A bare target stays in the domain of the address expanded. */
+            next->domain = f->domain;
+            if (at) {
+                int d = conf_local_domain_index(cfg, at + 1);
+                if (d < 0) {
+                    /* Another domain: the relay delivers it. */
+                    conf_expand_add(x, next->local, at + 1);
+                    continue;
+                }
+                next->domain = cfg->local_domains[d];
+            }
+            conf_expand_one(x, depth + 1);
+        }
         return;
     }
     if (conf_is_user(cfg, f->local, f->domain)) {
-        conf_expand_add(x, f->local, f->domain, f->ext, NULL);
-        return;
-    }
-    /* Neither an alias nor a user: the domain's catch-all, if any. */
-    alias = conf_catchall(cfg, f->domain);
-    if (alias) {
-        conf_expand_alias(x, depth, alias);
+        conf_expand_add(x, f->local, f->domain);
         return;
     }
     /* RFC 5321 §4.5.1: postmaster must always be deliverable. Without an
      * alias or a user of that name it is one mailbox, in the first local
      * domain. */
     if (!strcmp(f->local, "postmaster") && cfg->nlocal_domains)
-        conf_expand_add(x, "postmaster", cfg->local_domains[0], "", NULL);
+        conf_expand_add(x, "postmaster", cfg->local_domains[0]);
 }
 
 int config_expand(const struct config *cfg, const char *addr, struct conf_mailbox **out,
@@ -239,39 +159,6 @@ int config_expand(const struct config *cfg, const char *addr, struct conf_mailbo
     conf_expand_one(&x, 0);
     free(x.seen);
     return *n > x.n0 ? 0 : -ENOENT;
-}
-
-int config_mailbox_of(const struct config *cfg, const char *addr, struct conf_mailbox *mb)
-{
-    memset(mb, 0, sizeof *mb);
-    const char *at = strrchr(addr, '@');
-    if (at == NULL)
-        return -EINVAL;
-    int pipe = addr[0] == '|';
-    const char *local = addr + pipe;
-    size_t ll = (size_t)(at - local);
-    int d = conf_local_domain_index(cfg, at + 1);
-    if (ll == 0 || ll > MAILADDR_LOCAL_MAX || d < 0)
-        return -EINVAL;
-    struct conf_frame f;
-    memcpy(f.local, local, ll);
-    f.local[ll] = '\0';
-    strutil_lower(f.local);
-    f.domain = cfg->local_domains[d];
-    /* The same split as when the recipient was expanded. */
-    conf_frame_split(cfg, &f);
-    if (pipe) {
-        mb->pipe = config_pipe_find(cfg, f.local, f.domain);
-        if (mb->pipe == NULL)
-            return -ENOENT;
-        mb->user[0] = '|';
-        strutil_lcpy(mb->user + 1, f.local, sizeof mb->user - 1);
-    } else {
-        strutil_lcpy(mb->user, f.local, sizeof mb->user);
-    }
-    strutil_lcpy(mb->ext, f.ext, sizeof mb->ext);
-    strutil_lcpy(mb->domain, f.domain, sizeof mb->domain);
-    return 0;
 }
 
 enum conf_rcpt config_rcpt_check(const struct config *cfg, const struct mailaddr *rcpt)
@@ -309,9 +196,8 @@ static int conf_domain_path_safe(const char *d)
     return d[0] != '\0' && d[0] != '.' && strchr(d, '/') == NULL;
 }
 
-/* A mailbox template (maildir, mbox) filled in for mb. */
-static int conf_mailbox_path(const char *tmpl, const struct conf_mailbox *mb, char *out,
-                             size_t outsize)
+int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
+                        size_t outsize)
 {
     /* The checks are repeated here, where the path is made, so no caller
      * can hand us "../x" by mistake. */
@@ -320,9 +206,7 @@ static int conf_mailbox_path(const char *tmpl, const struct conf_mailbox *mb, ch
     if (outsize == 0)
         return -ENAMETOOLONG;
     size_t len = 0;
-    if (tmpl == NULL)
-        return -EINVAL;
-    for (const char *p = tmpl; *p; p++) {
+    for (const char *p = cfg->maildir; *p; p++) {
         const char *piece = p;
         size_t plen = 1;
         int lower = 0;
@@ -348,16 +232,4 @@ static int conf_mailbox_path(const char *tmpl, const struct conf_mailbox *mb, ch
     }
     out[len] = '\0';
     return 0;
-}
-
-int config_maildir_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
-                        size_t outsize)
-{
-    return conf_mailbox_path(cfg->maildir, mb, out, outsize);
-}
-
-int config_mbox_path(const struct config *cfg, const struct conf_mailbox *mb, char *out,
-                     size_t outsize)
-{
-    return conf_mailbox_path(cfg->mbox, mb, out, outsize);
 }

@@ -3,9 +3,7 @@
  * users:   "name" or "name@domain", optionally ":hash" (kept for AUTH).
  *          A name without a domain is a user in every local domain.
  * aliases: "alias: target, target2 ..." where the alias and each target
- *          are a local part or local@<local domain>; "@domain: ..." is the
- *          domain's catch-all; a target "|command args" (to the end of the
- *          line, one per alias) is a command (mail/pipe_cmd.h). */
+ *          are a local part or local@<local domain>. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +13,6 @@
 #include "conf/config_priv.h"
 #include "conf/table.h"
 #include "mail/mailaddr.h"
-#include "mail/pipe_cmd.h"
 
 struct conf_table_load {
     struct config *cfg;
@@ -102,15 +99,7 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
         conf_error(tl->err, tl->file, lineno, "expected 'alias: target, ...'");
         return -EINVAL;
     }
-    int rc;
-    if (name[0] == '@') {
-        /* A catch-all: mail for a local domain that no alias or user
-         * takes. */
-        strutil_lower(name);
-        rc = conf_local_domain_index(tl->cfg, name + 1) >= 0 ? 0 : 1;
-    } else {
-        rc = conf_check_name(tl, name, lineno, "alias");
-    }
+    int rc = conf_check_name(tl, name, lineno, "alias");
     if (rc < 0)
         return rc;
     if (rc > 0) {
@@ -130,23 +119,6 @@ static int conf_aliases_line(void *arg, char *line, unsigned lineno)
         if (*p == '\0')
             break;
         char *t = p;
-        if (*t == '|') {
-            /* A command takes the rest of the line: its arguments are
-             * separated by spaces, and a comma is theirs too. So an alias
-             * has at most one, which its recipient slot in the spool
-             * ("|alias@domain") names. */
-            const char *why = NULL;
-            p += strlen(p);
-            if (pipe_cmd_check(t + 1, &why) < 0) {
-                conf_error(tl->err, tl->file, lineno, "alias '%s': command: %s",
-                           strutil_esc(name), why);
-                bad = 1;
-                break;
-            }
-            targets = xrealloc(targets, (nt + 1) * sizeof *targets);
-            targets[nt++] = t;
-            break;
-        }
         while (*p && *p != ' ' && *p != '\t' && *p != ',')
             p++;
         if (*p)

@@ -1,6 +1,6 @@
 /* local: the local transport's work on one recipient: look whether a
- * crash interrupted a delivery that reached the mailbox after all, then
- * deliver (to a Maildir, an mbox file, or an alias's command). The queue runs it itself (unit tests, no delivery process) or
+ * crash interrupted a delivery that reached the Maildir after all, then
+ * deliver. The queue runs it itself (unit tests, no delivery process) or
  * hands it to the delivery process, which runs as the virtual-mail user
  * (proc/deliver_proc). Blocking; delivery threads only. */
 #ifndef TERN_DELIVER_LOCAL_H
@@ -11,18 +11,10 @@
 
 #include "mail/result.h"
 
-/* Where a recipient's mail goes. */
-enum local_kind {
-    LOCAL_MAILDIR = 0, /* a Maildir (deliver/maildir) */
-    LOCAL_MBOX = 1,    /* an mbox file (deliver/mbox) */
-    LOCAL_PIPE = 2,    /* an alias's command (deliver/pipe) */
-};
-
 struct local_req {
-    enum local_kind kind;
-    const char *path;         /* the Maildir or the mbox file; "" for a command */
+    const char *path;         /* the Maildir */
     const char *return_path;  /* "" for the null sender */
-    const char *delivered_to; /* the recipient (a command's: without the '|') */
+    const char *delivered_to; /* the recipient */
     int fd;                   /* the content: fd at off, len octets (CRLF) */
     off_t off;
     uint64_t len;
@@ -30,21 +22,9 @@ struct local_req {
     const char *qid;          /* for the look: the queue id, */
     int64_t since;            /* when that attempt started, */
     uint32_t pid;             /* and the pid its Maildir file is named by */
-    unsigned lock_wait;       /* mbox: seconds to wait for the locks */
-    /* A command (LOCAL_PIPE): the alias's "|command", the alias's local
-     * part, the extension (without its delimiter), the domain, the time
-     * limit in seconds, and HOME for it. */
-    const char *pipe;
-    const char *user;
-    const char *extension;
-    const char *domain;
-    unsigned time_limit;
-    const char *home;
 };
 
-/* Fills *res: OK (delivered now or found delivered), TEMPFAIL, or (a
- * command's exit status) PERMFAIL. A command cannot be looked for: after
- * a crash it runs again (at least once). */
+/* Fills *res: OK (delivered now or found delivered), or TEMPFAIL. */
 void local_deliver(const struct local_req *req, struct result *res);
 
 /* What a transport knows of a TEMPFAIL it reports: whether the delivery

@@ -22,7 +22,6 @@
 #include "base/fsio.h"
 #include "base/sizes.h"
 #include "base/xmalloc.h"
-#include "deliver/local_write.h"
 
 /* Makes names unique within one process within one microsecond. */
 static atomic_ulong maildir_counter;
@@ -54,6 +53,24 @@ void maildir_unique_name(char *out, size_t outsize, const char *host)
     out[len] = '\0';
 }
 
+/* Maps a failure to a result (RFC 3463): a full file system is the mail
+ * system's (452 4.3.1: every mailbox on it is refused), a quota the
+ * mailbox's (452 4.2.2), anything else a local error (4.3.0). All
+ * temporary: each may heal, and the queue retries. */
+static void maildir_fail(struct result *res, const char *what, int err)
+{
+    char ebuf[128];
+    const char *es = strerror_r(err, ebuf, sizeof ebuf);
+    if (err == ENOSPC)
+        result_set(res, RESULT_TEMPFAIL, 452, "4.3.1", "mail system full: %s: %s", what, es);
+    else if (err == EDQUOT)
+        result_set(res, RESULT_TEMPFAIL, 452, "4.2.2", "mailbox full: %s: %s", what, es);
+    else if (err == EACCES || err == EPERM)
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "permission denied: %s: %s", what, es);
+    else
+        result_set(res, RESULT_TEMPFAIL, 451, "4.3.0", "maildir I/O error: %s: %s", what, es);
+}
+
 /* Creates the Maildir and its parents (0700), then the parent's entry is
  * made durable so the new directories survive a crash with the mail. */
 static int maildir_create(const char *path)
@@ -81,12 +98,48 @@ static int maildir_create(const char *path)
     return rc;
 }
 
+/* Header text from an envelope address: no line break may slip in. The
+ * addresses were parsed already; this is a second line of defence. */
+static void maildir_put_addr(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        buf_putc(b, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+    }
+}
+
+/* Converts CRLF to LF from in[0..n) into out (room for n + 1 bytes).
+ * *cr carries a CR that ended the previous chunk: it is dropped if this
+ * chunk starts with LF, and written out otherwise. Returns bytes out. */
+static size_t maildir_crlf(const char *in, size_t n, char *out, int *cr)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (*cr) {
+            *cr = 0;
+            if (c != '\n')
+                out[o++] = '\r';
+        }
+        if (c == '\r') {
+            *cr = 1;
+            continue;
+        }
+        out[o++] = c;
+    }
+    return o;
+}
+
 /* Writes the headers and the body to fd. Returns 0 or -errno, with *what
  * naming the step that failed. */
 static int maildir_write(int fd, const struct maildir_msg *msg, const char **what)
 {
     struct buf head = BUF_INIT;
-    local_write_head(&head, msg->return_path, msg->delivered_to);
+    buf_puts(&head, "Return-Path: <");
+    maildir_put_addr(&head, msg->return_path ? msg->return_path : "");
+    buf_puts(&head, ">\nDelivered-To: ");
+    maildir_put_addr(&head, msg->delivered_to ? msg->delivered_to : "");
+    buf_putc(&head, '\n');
 
     char *in = xmalloc(MAILDIR_READ_CHUNK);
     /* The headers go out with the first chunk of the body: one write. */
@@ -106,7 +159,7 @@ static int maildir_write(int fd, const struct maildir_msg *msg, const char **wha
             *what = "reading the message";
             goto out;
         }
-        olen += local_write_lf(in, n, out + olen, &cr);
+        olen += maildir_crlf(in, n, out + olen, &cr);
         rc = fsio_write_all(fd, out, olen);
         if (rc < 0) {
             *what = "writing";
@@ -211,7 +264,7 @@ int maildir_deliver(const char *path, const struct maildir_msg *msg, struct resu
 fail:
     unlink(tmp.data);
 fail_noname:
-    local_write_fail(res, what, -rc);
+    maildir_fail(res, what, -rc);
     buf_free(&tmp);
     buf_free(&dst);
     buf_free(&newdir);

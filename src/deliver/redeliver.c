@@ -13,22 +13,13 @@
 
 #include "base/buf.h"
 #include "base/strutil.h"
-#include "base/fsio.h"
 #include "base/xmalloc.h"
-#include "mail/mboxrd.h"
 
 /* How much of a candidate is read: the header block of a message that
  * fits; a longer one cannot be told apart and answers "not found". */
 #define REDELIVER_READ_MAX 65536
 /* A delivery that started at `since` names its file within this long. */
 #define REDELIVER_WINDOW 3600
-/* How far back from its end an mbox is searched, and the age (before
- * `since`) of an entry that ends the search: other writers' separator
- * lines may be in local time, up to 14 hours off. */
-#define REDELIVER_MBOX_SCAN (64u << 20)
-#define REDELIVER_MBOX_AGE 86400
-/* The longest separator line read. */
-#define REDELIVER_FROM_MAX 1024
 
 /* Decimal digits at *p, which it moves past. Returns 0 or -EINVAL. */
 static int redeliver_digits(const char **p, uint64_t *out)
@@ -148,79 +139,4 @@ int redeliver_find(const char *maildir, const char *qid, const char *addr, int64
     buf_free(&dir);
     buf_free(&path);
     return hit;
-}
-
-/* The mbox entry [start, end): -1 if it is older than the search goes
- * (stop), 1 if it is the delivery, 2 if it is the delivery cut short at
- * the end of the file, else 0. */
-static int redeliver_mbox_entry(int fd, uint64_t start, uint64_t end, uint64_t size,
-                                const char *qid, const char *addr, int64_t since, uint64_t want)
-{
-    uint64_t n = end - start < REDELIVER_READ_MAX ? end - start : REDELIVER_READ_MAX;
-    char *b = xmalloc(n ? n : 1);
-    int verdict = 0;
-    if (fsio_pread_all(fd, b, n, (off_t)start) < 0)
-        goto out;
-    const char *nl = memchr(b, '\n', n < REDELIVER_FROM_MAX ? n : REDELIVER_FROM_MAX);
-    int64_t t;
-    if (nl == NULL || mboxrd_from_time(b, (size_t)(nl - b), &t) < 0)
-        goto out; /* not a separator tern wrote */
-    if (t + REDELIVER_MBOX_AGE < since) {
-        verdict = -1;
-        goto out;
-    }
-    if (t + 1 < since || t > since + REDELIVER_WINDOW)
-        goto out;
-    size_t h = (size_t)(nl + 1 - b);
-    if (!redeliver_headers_match(b + h, n - h, qid, addr))
-        goto out;
-    if (end - start == want)
-        verdict = 1;
-    else if (end == size && end - start < want)
-        verdict = 2;
-out:
-    free(b);
-    return verdict;
-}
-
-int redeliver_find_mbox(int fd, uint64_t size, const char *qid, const char *addr, int64_t since,
-                        uint64_t want, uint64_t *cut)
-{
-    *cut = UINT64_MAX;
-    enum { CHUNK = 65536, PAT = 6 }; /* "\nFrom " */
-    char *b = xmalloc(CHUNK + PAT);
-    uint64_t next = size; /* where the entry after the one found ends */
-    uint64_t pos = size;  /* positions below this are yet to be searched */
-    int found = 0, stop = 0;
-    while (pos > 0 && !found && !stop && size - pos < REDELIVER_MBOX_SCAN) {
-        uint64_t lo = pos > CHUNK ? pos - CHUNK : 0;
-        uint64_t hi = pos + PAT - 1 < size ? pos + PAT - 1 : size;
-        if (fsio_pread_all(fd, b, hi - lo, (off_t)lo) < 0)
-            break;
-        /* Separators start a line: after an LF, or at offset 0. Search
-         * from the end, each position once (the overlap of PAT - 1
-         * octets catches a "\nFrom " across two reads). */
-        for (uint64_t i = pos; i-- > lo && !found && !stop;) {
-            uint64_t s;
-            if (i == 0 && hi - lo >= PAT - 1 && memcmp(b, "From ", PAT - 1) == 0)
-                s = 0;
-            else if (i + PAT <= hi && b[i - lo] == '\n' && memcmp(b + (i - lo) + 1, "From ", PAT - 1) == 0)
-                s = i + 1;
-            else
-                continue;
-            int v = redeliver_mbox_entry(fd, s, next, size, qid, addr, since, want);
-            if (v == 1)
-                found = 1;
-            else if (v == 2)
-                *cut = s;
-            else if (v < 0)
-                stop = 1;
-            next = s;
-        }
-        pos = lo;
-    }
-    free(b);
-    if (found)
-        *cut = UINT64_MAX;
-    return found;
 }

@@ -4,7 +4,7 @@
 #ifndef TERN_IPC_IPC_TYPES_H
 #define TERN_IPC_IPC_TYPES_H
 
-#define IPC_VERSION 9
+#define IPC_VERSION 8
 #define IPC_MAX_PAYLOAD (1024 * 1024)
 
 enum ipc_type {
@@ -40,14 +40,11 @@ enum ipc_type {
     IPC_RELOAD = 12,
     /* parent -> queue: a new smtp process (a reload); fd: its channel. No payload */
     IPC_NET_CHANNEL = 13,
-    /* queue -> deliver: u32 kind (enum local_kind), str path (Maildir,
-     * mbox, "" for a command), str return path, str delivered-to, u64
-     * offset, u64 length, u32 check, str qid, u64 since, u32 pid, u32
-     * lock wait, str command ("|..." or ""), str user, str extension,
-     * str domain, u32 time limit; fd: the content (read-only) */
+    /* queue -> deliver: str maildir, str return path, str delivered-to,
+     * u64 offset, u64 length, u32 check, str qid, u64 since, u32 pid;
+     * fd: the content (read-only) */
     IPC_DELIVER = 14,
-    /* deliver -> queue: u32 kind, i32 code, str enh, str text (PERMFAIL
-     * only for a command) */
+    /* deliver -> queue: u32 kind, i32 code, str enh, str text */
     IPC_DELIVERED = 15,
     /* net -> parent (control channel): about to accept; a reload lets the
      * old smtp process stop accepting only then. No payload */

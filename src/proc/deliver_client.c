@@ -82,18 +82,16 @@ static void deliver_client_give(struct deliver_client *dc, int fd, int broken)
     pthread_mutex_unlock(&dc->mu);
 }
 
-/* Reads the answer: 0 with *res filled, -EBADMSG on a malformed one. Only
- * a command's exit status bounces; a mailbox delivery succeeds or fails
- * for now, and a delivery process that says more is not believed
- * (ipc_get_result checks that the codes agree with the kind). */
-static int deliver_client_answer(const struct ipc_msg *m, const struct local_req *req,
-                                 struct result *res)
+/* Reads the answer: 0 with *res filled, -EBADMSG on a malformed one. Local
+ * delivery only succeeds or fails for now (never bounces), and its code
+ * and enhanced code agree with that: a delivery process that says more
+ * is not believed (ipc_get_result checks the rest). */
+static int deliver_client_answer(const struct ipc_msg *m, struct result *res)
 {
     struct ipc_rd r;
     ipc_rd_init(&r, m);
     ipc_get_result(&r, res);
-    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED ||
-        (res->kind > RESULT_TEMPFAIL && req->kind != LOCAL_PIPE))
+    if (ipc_rd_end(&r) < 0 || m->type != IPC_DELIVERED || res->kind > RESULT_TEMPFAIL)
         return -EBADMSG;
     return 0;
 }
@@ -107,7 +105,6 @@ int deliver_client_run(void *arg, const struct local_req *req, struct result *re
         return LOCAL_KNOWN;
     }
     struct buf b = BUF_INIT;
-    ipc_put_u32(&b, (uint32_t)req->kind);
     ipc_put_str(&b, req->path);
     ipc_put_str(&b, req->return_path);
     ipc_put_str(&b, req->delivered_to);
@@ -117,12 +114,6 @@ int deliver_client_run(void *arg, const struct local_req *req, struct result *re
     ipc_put_str(&b, req->qid ? req->qid : "");
     ipc_put_u64(&b, (uint64_t)req->since);
     ipc_put_u32(&b, req->pid);
-    ipc_put_u32(&b, req->lock_wait);
-    ipc_put_str(&b, req->pipe ? req->pipe : "");
-    ipc_put_str(&b, req->user ? req->user : "");
-    ipc_put_str(&b, req->extension ? req->extension : "");
-    ipc_put_str(&b, req->domain ? req->domain : "");
-    ipc_put_u32(&b, req->time_limit);
     int rc = ipc_send_sync_fd(fd, IPC_DELIVER, &b, req->fd);
     buf_free(&b);
     char rbuf[2048];
@@ -131,7 +122,7 @@ int deliver_client_run(void *arg, const struct local_req *req, struct result *re
         rc = ipc_recv_sync(fd, rbuf, sizeof rbuf, &m);
     if (m.fd >= 0)
         close(m.fd);
-    if (rc == 1 && deliver_client_answer(&m, req, res) == 0) {
+    if (rc == 1 && deliver_client_answer(&m, res) == 0) {
         deliver_client_give(dc, fd, 0);
         return LOCAL_KNOWN;
     }

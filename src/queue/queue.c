@@ -238,12 +238,10 @@ static size_t queue_expand_rcpts(struct queue *q, const char *qid, struct envelo
         }
         for (size_t j = 0; j < nmb; j++) {
             buf_reset(&addr);
-            /* The extension stays on the address (Delivered-To, a
-             * command's ${extension}); "|alias@domain" is a command. */
             if (mbs[j].domain[0])
-                buf_printf(&addr, "%s%s@%s", mbs[j].user, mbs[j].ext, mbs[j].domain);
+                buf_printf(&addr, "%s@%s", mbs[j].user, mbs[j].domain);
             else
-                buf_printf(&addr, "%s%s", mbs[j].user, mbs[j].ext);
+                buf_puts(&addr, mbs[j].user);
             int dup = 0;
             for (size_t k = 0; k < env->nrcpts && !dup; k++)
                 dup = strutil_casecmp(env->rcpts[k].addr, addr.data) == 0;

@@ -23,40 +23,35 @@
 
 /* ---- in a delivery thread ---- */
 
-/* Where recipient i's mail goes, from the settings of now: its mailbox
- * (*mb), and for a Maildir or an mbox its path. Returns 0, or -EINVAL /
- * a path builder's code with *res saying why not. */
-static int qjob_mailbox(const struct qjob *j, uint32_t i, struct conf_mailbox *mb,
-                        enum local_kind *kind, char *path, size_t pathsize, struct result *res)
+/* The Maildir of recipient i, from the settings of now. Returns 0, or
+ * -EINVAL / config_maildir_path's code with *res saying why not. */
+static int qjob_maildir_path(const struct qjob *j, uint32_t i, char *path, size_t pathsize,
+                             struct result *res)
 {
-    /* alice+lists@... is alice's mailbox (recipient_delimiter);
-     * "|alias@domain" the alias's command. */
-    if (config_mailbox_of(j->cfg, j->env.rcpts[i].addr, mb) < 0) {
+    const char *addr = j->env.rcpts[i].addr;
+    struct conf_mailbox mb;
+    memset(&mb, 0, sizeof mb);
+    const char *at = strrchr(addr, '@');
+    size_t ulen = at ? (size_t)(at - addr) : strlen(addr);
+    const char *dom = at ? at + 1 : "";
+    if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || strlen(dom) > MAILADDR_DOMAIN_MAX) {
         result_set(res, RESULT_PERMFAIL, 550, "5.1.3", "bad recipient address in the spool");
         return -EINVAL;
     }
-    path[0] = '\0';
-    if (mb->pipe) {
-        *kind = LOCAL_PIPE;
-        return 0;
-    }
-    *kind = j->cfg->mbox ? LOCAL_MBOX : LOCAL_MAILDIR;
-    int rc = j->cfg->mbox ? config_mbox_path(j->cfg, mb, path, pathsize)
-                          : config_maildir_path(j->cfg, mb, path, pathsize);
+    memcpy(mb.user, addr, ulen);
+    memcpy(mb.domain, dom, strlen(dom));
+    int rc = config_maildir_path(j->cfg, &mb, path, pathsize);
     if (rc < 0) {
         /* A setting can be fixed: keep the message meanwhile. */
         result_set(res, RESULT_TEMPFAIL, 451, "4.3.5",
-                   "cannot build the mailbox path (check the %s setting)",
-                   j->cfg->mbox ? "mbox" : "maildir");
+                   "cannot build the maildir path (check the maildir setting)");
         return rc;
     }
     /* DMARC quarantine: the Junk folder of Maildir++ (Dovecot's and
-     * Courier's layout), which mail readers show as "Junk". An mbox has
-     * no folders: quarantined mail goes into it with its
-     * Authentication-Results for a filter to see. */
+     * Courier's layout), which mail readers show as "Junk". */
     static const char junk[] = "/.Junk";
     size_t n = strlen(path);
-    if (j->env.junk && *kind == LOCAL_MAILDIR) {
+    if (j->env.junk) {
         if (n + sizeof junk > pathsize) {
             result_set(res, RESULT_TEMPFAIL, 451, "4.3.5", "maildir path too long");
             return -ENAMETOOLONG;
@@ -78,9 +73,7 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
     const char *addr = j->env.rcpts[i].addr;
     struct store_slot *s = &j->slots[i];
     char path[PATH_MAX];
-    struct conf_mailbox mb;
-    enum local_kind kind = LOCAL_MAILDIR;
-    if (qjob_mailbox(j, i, &mb, &kind, path, sizeof path, res) < 0)
+    if (qjob_maildir_path(j, i, path, sizeof path, res) < 0)
         return LOCAL_KNOWN;
     if (j->q->local && j->local_fd < 0) {
         j->local_fd = qjob_content_copy(j, fd);
@@ -91,10 +84,9 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
         }
     }
     struct local_req req = {
-        .kind = kind,
         .path = path,
         .return_path = j->env.from ? j->env.from : "",
-        .delivered_to = addr + (kind == LOCAL_PIPE), /* a command's without its '|' */
+        .delivered_to = addr,
         .fd = j->q->local ? j->local_fd : fd,
         .off = j->q->local ? 0 : (off_t)store_content_off(&j->rec),
         .len = j->rec.content_len,
@@ -102,12 +94,6 @@ static int qjob_deliver_one(struct qjob *j, uint32_t i, int fd, struct result *r
         .qid = j->rec.qid,
         .since = s->last_attempt,
         .pid = s->attempt_pid,
-        .lock_wait = j->cfg->mbox_lock_wait,
-        .pipe = mb.pipe,
-        .user = mb.user + (kind == LOCAL_PIPE),
-        .extension = mb.ext[0] ? mb.ext + 1 : "",
-        .domain = mb.domain,
-        .time_limit = j->cfg->pipe_time_limit,
     };
     s->flags |= STORE_SLOT_INFLIGHT;
     s->attempt_pid = j->q->local_pid ? j->q->local_pid : (uint32_t)getpid();
@@ -138,17 +124,9 @@ static void qjob_record_done(struct qjob *j, uint32_t i, int fd)
  * queue keeps recipients nobody has (queue_expand_rcpts) so they bounce. */
 static int qjob_local_known(const struct qjob *j, uint32_t i)
 {
-    const char *addr = j->env.rcpts[i].addr;
-    if (addr[0] == '|') {
-        /* A command: its alias must still hold one. A local user's
-         * sendmail to "|alias@domain" gets that same command, the one the
-         * aliases file names: nothing of the address reaches it but data. */
-        struct conf_mailbox mb;
-        return config_mailbox_of(j->cfg, addr, &mb) == 0;
-    }
     struct conf_mailbox *mbs = NULL;
     size_t n = 0;
-    int ok = config_expand(j->cfg, addr, &mbs, &n) == 0 && n > 0;
+    int ok = config_expand(j->cfg, j->env.rcpts[i].addr, &mbs, &n) == 0 && n > 0;
     free(mbs);
     return ok;
 }

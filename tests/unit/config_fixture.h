@@ -102,7 +102,7 @@ FIXTURE_UNUSED static enum conf_rcpt rcpt(const struct config *cfg, const char *
 }
 
 /* Expands addr and returns the mailboxes as "u@d u@d ..." in order, or
- * "-1" when config_expand fails. Each is user, extension, '@', domain. */
+ * "-1" when config_expand fails. */
 FIXTURE_UNUSED static const char *expand(const struct config *cfg, const char *a)
 {
     static char out[4096];
@@ -116,8 +116,7 @@ FIXTURE_UNUSED static const char *expand(const struct config *cfg, const char *a
     out[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(out);
-        snprintf(out + l, sizeof out - l, "%s%s%s@%s", i ? " " : "", mb[i].user, mb[i].ext,
-                 mb[i].domain);
+        snprintf(out + l, sizeof out - l, "%s%s@%s", i ? " " : "", mb[i].user, mb[i].domain);
     }
     free(mb);
     return out;

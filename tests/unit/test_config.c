@@ -58,7 +58,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(rcpt(&cfg, "Anyone", "LOCALHOST"), CONF_RCPT_LOCAL);
     CHECK_EQ_INT(rcpt(&cfg, "x", "example.org"), CONF_RCPT_REMOTE);
     CHECK_EQ_STR(expand(&cfg, "Someone@localhost"), "someone@localhost");
-    struct conf_mailbox mb = {.user = "someone", .domain = "localhost"};
+    struct conf_mailbox mb = {"someone", "localhost"};
     char path[256];
     CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, sizeof path), 0);
     CHECK_EQ_STR(path, "var/mail/someone/Maildir");

@@ -190,7 +190,7 @@ static void test_aliases(void)
                    "fwd: alice, bob@remote.example\n"    /* 2 */
                    "no colon here\n"                     /* 3 */
                    "empty:\n"                            /* 4 */
-                   "pipe: |sh -c x\n"                    /* 5 */
+                   "pipe: |/bin/sh\n"                    /* 5 */
                    "OK: bob\n"                           /* 6 */
                    "../x: alice\n"                       /* 7 */
                    "x@remote.example: alice\n"           /* 8 */
@@ -203,7 +203,7 @@ static void test_aliases(void)
     CHECK(!has(&err, "aliases:2:"));
     CHECK(has_at(&err, "aliases", 3, "missing ':'"));
     CHECK(has_at(&err, "aliases", 4, "alias 'empty' has no targets"));
-    CHECK(has_at(&err, "aliases", 5, "alias 'pipe': command: the program must be an absolute"));
+    CHECK(has_at(&err, "aliases", 5, "alias target '|/bin/sh'"));
     CHECK(has_at(&err, "aliases", 6, "duplicate alias 'ok' (first on line 1)"));
     CHECK(has_at(&err, "aliases", 7, "alias '../x'"));
     CHECK(has_at(&err, "aliases", 8, "alias 'x@remote.example': the domain is not in"));
@@ -272,7 +272,7 @@ static void test_maildir_path(void)
                                   "local_domains = example.org\n"),
                  0);
     char path[256];
-    struct conf_mailbox mb = {.user = "Alice", .domain = "Example.ORG"};
+    struct conf_mailbox mb = {"Alice", "Example.ORG"};
     CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, sizeof path), 0);
     CHECK_EQ_STR(path, "/srv/100%/example.org/alice/Maildir");
     /* Exactly fitting, and one byte short. */
@@ -280,217 +280,21 @@ static void test_maildir_path(void)
     CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need), 0);
     CHECK_EQ_INT(config_maildir_path(&cfg, &mb, path, need - 1), -ENAMETOOLONG);
     /* Unsafe names never make a path, even if a caller passes one. */
-    struct conf_mailbox evil = {.user = "../root", .domain = "example.org"};
+    struct conf_mailbox evil = {"../root", "example.org"};
     CHECK_EQ_INT(config_maildir_path(&cfg, &evil, path, sizeof path), -EINVAL);
-    struct conf_mailbox evil2 = {.user = "x", .domain = "../.."};
+    struct conf_mailbox evil2 = {"x", "../.."};
     CHECK_EQ_INT(config_maildir_path(&cfg, &evil2, path, sizeof path), -EINVAL);
-    struct conf_mailbox evil3 = {.user = "x", .domain = "a/b"};
+    struct conf_mailbox evil3 = {"x", "a/b"};
     CHECK_EQ_INT(config_maildir_path(&cfg, &evil3, path, sizeof path), -EINVAL);
     config_free(&cfg);
 
     /* The default of a loaded file: next to it, by domain. */
     CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\n"), 0);
-    struct conf_mailbox bob = {.user = "bob", .domain = "example.org"};
+    struct conf_mailbox bob = {"bob", "example.org"};
     CHECK_EQ_INT(config_maildir_path(&cfg, &bob, path, sizeof path), 0);
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s/var/mail/example.org/bob/Maildir", tmpdir);
     CHECK_EQ_STR(path, want);
-    config_free(&cfg);
-    buf_free(&err);
-}
-
-/* recipient_delimiter: alice+lists is alice, with the extension kept on
- * the address; a name the tables hold whole is not split. */
-static void test_delimiter(void)
-{
-    CHECK_EQ_INT(config_extension_at("alice+lists", "+"), 5);
-    CHECK_EQ_INT(config_extension_at("alice-x+y", "+-"), 5);
-    CHECK_EQ_INT(config_extension_at("alice+x-y", "-+"), 5);
-    CHECK_EQ_INT(config_extension_at("alice", "+"), 0);
-    CHECK_EQ_INT(config_extension_at("+lists", "+"), 0); /* no user before it */
-    CHECK_EQ_INT(config_extension_at("a+", "+"), 1);     /* an empty extension */
-    CHECK_EQ_INT(config_extension_at("alice+lists", ""), 0);
-    CHECK_EQ_INT(config_extension_at("alice+lists", NULL), 0);
-    CHECK_EQ_INT(config_extension_at("", "+"), 0);
-
-    struct config cfg;
-    struct buf err = BUF_INIT;
-    put("users", "alice\nbob+x\ncarol\n");
-    put("aliases", "lists: carol\nteam+dev: bob+x\n");
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\nusers_file = users\n"
-                                  "aliases_file = aliases\nrecipient_delimiter = +-\n"),
-                 0);
-    if (err.len)
-        fprintf(stderr, "%s", err.data);
-    CHECK_EQ_STR(cfg.recipient_delimiter, "+-");
-    CHECK_EQ_STR(expand(&cfg, "Alice+Lists@example.org"), "alice+lists@example.org");
-    CHECK_EQ_STR(expand(&cfg, "alice-a+b@example.org"), "alice-a+b@example.org");
-    CHECK_EQ_STR(expand(&cfg, "alice+@example.org"), "alice+@example.org");
-    CHECK_EQ_INT(rcpt(&cfg, "alice+anything", "example.org"), CONF_RCPT_LOCAL);
-    CHECK_EQ_INT(rcpt(&cfg, "erin+x", "example.org"), CONF_RCPT_UNKNOWN);
-    /* The whole name wins: bob+x is a user, team+dev an alias. */
-    CHECK_EQ_STR(expand(&cfg, "bob+x@example.org"), "bob+x@example.org");
-    CHECK_EQ_STR(expand(&cfg, "bob+y@example.org"), "-1");
-    CHECK_EQ_STR(expand(&cfg, "team+dev@example.org"), "bob+x@example.org");
-    /* An alias reached with an extension: its targets do not inherit it. */
-    CHECK_EQ_STR(expand(&cfg, "lists+x@example.org"), "carol@example.org");
-    struct conf_mailbox *mb = NULL;
-    size_t n = 0;
-    CHECK_EQ_INT(config_expand(&cfg, "alice+a@example.org", &mb, &n), 0);
-    CHECK_EQ_INT(n, 1);
-    if (n == 1) {
-        CHECK_EQ_STR(mb[0].user, "alice");
-        CHECK_EQ_STR(mb[0].ext, "+a");
-        CHECK(mb[0].pipe == NULL);
-    }
-    free(mb);
-    /* A stored recipient back to its mailbox, the same way. */
-    struct conf_mailbox one;
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "alice+a@Example.ORG", &one), 0);
-    CHECK_EQ_STR(one.user, "alice");
-    CHECK_EQ_STR(one.ext, "+a");
-    CHECK_EQ_STR(one.domain, "example.org");
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "bob+x@example.org", &one), 0);
-    CHECK_EQ_STR(one.user, "bob+x");
-    CHECK_EQ_STR(one.ext, "");
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "alice@elsewhere.example", &one), -EINVAL);
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "alice", &one), -EINVAL);
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "@example.org", &one), -EINVAL);
-    config_free(&cfg);
-
-    /* Without the setting nothing is split. */
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\nusers_file = users\n"
-                                  "aliases_file = aliases\n"),
-                 0);
-    CHECK_EQ_STR(expand(&cfg, "alice+lists@example.org"), "-1");
-    config_free(&cfg);
-    /* With accept_any_user every name is a user, but the extension still
-     * goes: alice+lists is alice's mailbox. */
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\naccept_any_user = yes\n"
-                                  "recipient_delimiter = +\n"),
-                 0);
-    CHECK_EQ_STR(expand(&cfg, "alice+lists@example.org"), "alice+lists@example.org");
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "alice+lists@example.org", &one), 0);
-    CHECK_EQ_STR(one.user, "alice");
-    config_free(&cfg);
-    /* Only characters of a safe name. */
-    CHECK_EQ_INT(load(&cfg, &err, "recipient_delimiter = %\n"), -EINVAL);
-    CHECK(has(&err, "recipient_delimiter: '%': at most 8 of the characters + - . _"));
-    config_free(&cfg);
-    buf_free(&err);
-}
-
-/* "@domain: target": mail no alias or user takes at that domain. */
-static void test_catchall(void)
-{
-    struct config cfg;
-    struct buf err = BUF_INIT;
-    put("users", "alice\nbob\n");
-    put("aliases", "@Example.ORG: bob\ninfo: alice\n@example.net: nobody\n");
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org example.net\n"
-                                  "users_file = users\naliases_file = aliases\n"
-                                  "recipient_delimiter = +\n"),
-                 0);
-    if (err.len)
-        fprintf(stderr, "%s", err.data);
-    CHECK_EQ_STR(expand(&cfg, "anyone@example.org"), "bob@example.org");
-    CHECK_EQ_STR(expand(&cfg, "alice@example.org"), "alice@example.org");
-    CHECK_EQ_STR(expand(&cfg, "info@example.org"), "alice@example.org");
-    /* The extension is tried first: alice+x is alice, not the catch-all. */
-    CHECK_EQ_STR(expand(&cfg, "alice+x@example.org"), "alice+x@example.org");
-    CHECK_EQ_STR(expand(&cfg, "ghost+x@example.org"), "bob@example.org");
-    /* postmaster too: the catch-all comes before its fallback mailbox. */
-    CHECK_EQ_STR(expand(&cfg, "postmaster@example.org"), "bob@example.org");
-    CHECK_EQ_INT(rcpt(&cfg, "whoever", "example.org"), CONF_RCPT_LOCAL);
-    /* Still only safe names. */
-    CHECK_EQ_INT(rcpt(&cfg, "../x", "example.org"), CONF_RCPT_UNKNOWN);
-    /* A catch-all to nobody delivers nothing (a loop through itself). */
-    CHECK_EQ_STR(expand(&cfg, "anyone@example.net"), "-1");
-    CHECK_EQ_INT(rcpt(&cfg, "anyone", "example.net"), CONF_RCPT_UNKNOWN);
-    CHECK_EQ_STR(expand(&cfg, "alice@example.net"), "alice@example.net");
-    config_free(&cfg);
-
-    put("aliases", "@elsewhere.example: bob\n@: bob\n");
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\nusers_file = users\n"
-                                  "aliases_file = aliases\n"),
-                 -EINVAL);
-    CHECK(has_at(&err, "aliases", 1, "alias '@elsewhere.example': the domain is not in"));
-    CHECK(has_at(&err, "aliases", 2, "alias '@': the domain is not in"));
-    config_free(&cfg);
-    buf_free(&err);
-}
-
-/* "|command" targets: the rest of the line, checked at load; a
- * recipient "|alias@domain" names the alias's command. */
-static void test_pipe_targets(void)
-{
-    struct config cfg;
-    struct buf err = BUF_INIT;
-    put("users", "alice\n");
-    put("aliases", "lists: alice, |/usr/bin/procmail -a ${extension}, -m x\n"
-                   "bot: |/usr/local/bin/bot ${sender} ${recipient}\n"
-                   "both: bot, lists\n"
-                   "@example.net: |/usr/bin/catch ${user}\n");
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org example.net\n"
-                                  "users_file = users\naliases_file = aliases\n"
-                                  "recipient_delimiter = +\n"),
-                 0);
-    if (err.len)
-        fprintf(stderr, "%s", err.data);
-    const struct conf_entry *e = conf_table_get(cfg.aliases, "lists");
-    CHECK(e != NULL && e->nvals == 2);
-    if (e && e->nvals == 2)
-        CHECK_EQ_STR(e->vals[1], "|/usr/bin/procmail -a ${extension}, -m x");
-    CHECK_EQ_STR(expand(&cfg, "lists+dev@example.org"), "alice@example.org |lists+dev@example.org");
-    CHECK_EQ_STR(expand(&cfg, "both@example.org"),
-                 "|bot@example.org alice@example.org |lists@example.org");
-    CHECK_EQ_STR(expand(&cfg, "random@example.net"), "|random@example.net");
-    struct conf_mailbox *mb = NULL;
-    size_t n = 0;
-    CHECK_EQ_INT(config_expand(&cfg, "bot@example.org", &mb, &n), 0);
-    CHECK(n == 1 && mb[0].pipe != NULL);
-    if (n == 1 && mb[0].pipe)
-        CHECK_EQ_STR(mb[0].pipe, "|/usr/local/bin/bot ${sender} ${recipient}");
-    free(mb);
-    /* A command is never a user: no Maildir path, no login owns it. */
-    struct conf_mailbox one;
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "|lists+dev@example.org", &one), 0);
-    CHECK_EQ_STR(one.user, "|lists");
-    CHECK_EQ_STR(one.ext, "+dev");
-    CHECK(one.pipe != NULL && !strcmp(one.pipe, "|/usr/bin/procmail -a ${extension}, -m x"));
-    char path[256];
-    CHECK_EQ_INT(config_maildir_path(&cfg, &one, path, sizeof path), -EINVAL);
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "|random@example.net", &one), 0);
-    CHECK(one.pipe != NULL && !strcmp(one.pipe, "|/usr/bin/catch ${user}"));
-    /* Gone from the file (or never there): no command. */
-    CHECK_EQ_INT(config_mailbox_of(&cfg, "|alice@example.org", &one), -ENOENT);
-    CHECK(config_pipe_find(&cfg, "alice", "example.org") == NULL);
-    CHECK(config_pipe_find(&cfg, "bot", "example.org") != NULL);
-    /* The network cannot name one: '|' is no safe name. */
-    CHECK_EQ_INT(rcpt(&cfg, "|lists", "example.org"), CONF_RCPT_UNKNOWN);
-    CHECK_EQ_STR(expand(&cfg, "|lists@example.org"), "-1");
-    buf_reset(&err);
-    config_check(&cfg, &err);
-    CHECK(has(&err, "command /usr/local/bin/bot is not executable"));
-    CHECK(!has(&err, "alias target '|"));
-    config_free(&cfg);
-
-    put("aliases", "a: |bin/sh\n"                    /* 1 */
-                   "b: |/bin/x ${nope}\n"            /* 2 */
-                   "c: |/bin/${user}\n"              /* 3 */
-                   "d: |\n"                          /* 4 */
-                   "e: |/bin/x ${user\n"             /* 5 */
-                   "f: |/bin/x \x01\n");            /* 6 */
-    CHECK_EQ_INT(load(&cfg, &err, "local_domains = example.org\nusers_file = users\n"
-                                  "aliases_file = aliases\n"),
-                 -EINVAL);
-    CHECK(has_at(&err, "aliases", 1, "alias 'a': command: the program must be an absolute"));
-    CHECK(has_at(&err, "aliases", 2, "alias 'b': command: unknown ${name}"));
-    CHECK(has_at(&err, "aliases", 3, "alias 'c': command: the program path cannot hold"));
-    CHECK(has_at(&err, "aliases", 4, "alias 'd': command: no command"));
-    CHECK(has_at(&err, "aliases", 5, "alias 'e': command: unknown ${name}"));
-    CHECK(has_at(&err, "aliases", 6, "alias 'f': command: the command may only hold printable"));
-    CHECK_EQ_INT(count_lines(&err), 6);
     config_free(&cfg);
     buf_free(&err);
 }
@@ -524,9 +328,6 @@ int main(void)
 {
     make_tmpdir();
     test_users();
-    test_delimiter();
-    test_catchall();
-    test_pipe_targets();
     test_aliases();
     test_accept_any_user();
     test_maildir_path();
